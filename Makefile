@@ -1,0 +1,56 @@
+# ha-flink: every target installs what it needs first (Debian packages, then .venv/), so a fresh machine
+# needs only `make run` or `make test`.
+
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DEBIAN_PACKAGES := zookeeper openssh-server default-jre-headless
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+PYTEST_ARGS ?=
+
+.PHONY: install system-packages test run chaos bench proto clean
+
+install: system-packages $(STAMP)
+
+# Installs only what is missing, so a second run costs a dpkg query.
+system-packages:
+	@command -v apt-get >/dev/null || { echo "make install: apt-get not found; install $(DEBIAN_PACKAGES) and python3-venv by hand" >&2; exit 1; }
+	@missing=""; \
+	for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	$(PYTHON) -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "ha-flink needs Python >= 3.11, $(PYTHON) is " + sys.version.split()[0])'
+	@[ -x $(VPY) ] || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -e '.[test,dev]'
+	@touch $(STAMP)
+
+test: install
+	$(VPY) -m pytest $(PYTEST_ARGS)
+
+run: install
+	@echo "ha-flink is installed in $(VENV)/ (Java, ZooKeeper and sshd from Debian packages)." >&2
+	@echo "make run: the cluster runtime is not implemented yet, so no cluster was started and no job ran." >&2
+	@exit 1
+
+chaos: install
+	@echo "make chaos: the chaos suite is not implemented yet." >&2
+	@exit 1
+
+bench: install
+	@echo "make bench: no benchmark is implemented yet." >&2
+	@exit 1
+
+proto: install
+	@echo "make proto: there are no .proto files yet (they arrive with the cluster runtime)." >&2
+	@exit 1
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

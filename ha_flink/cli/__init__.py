@@ -1,0 +1,1 @@
+"""The `flink` command line: run, list, cancel, stop, savepoint, info."""

@@ -1,0 +1,294 @@
+"""The typed registry of configuration options: Flink's keys, Flink's defaults, the deprecated keys each
+one still answers to, and the parser that turns a raw text (or YAML list) into a typed value.
+
+Options are grouped in namespaces named after Flink's option classes (`HighAvailabilityOptions`, ...) so
+a Flink user finds them where they expect."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Callable, Generic, Iterator, TypeVar
+
+from ha_flink.config.units import DURATION_FORMS, MEMORY_FORMS, parse_duration, parse_memory_size
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class OptionType(Generic[T]):
+    """How a raw value becomes a typed one. `parse` raises ValueError; `accepted` says what is allowed."""
+
+    name: str
+    accepted: str
+    parse: Callable[[Any], T]
+
+
+def _parse_string(raw: Any) -> str:
+    if isinstance(raw, list):
+        raise ValueError(f"{raw!r} is a list, expected a single value")
+    return str(raw)
+
+
+def _parse_int(raw: Any) -> int:
+    text = _parse_string(raw).strip()
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a whole number") from None
+
+
+def _parse_float(raw: Any) -> float:
+    text = _parse_string(raw).strip()
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number") from None
+
+
+def _parse_bool(raw: Any) -> bool:
+    text = _parse_string(raw).strip().lower()
+    if text in ("true", "false"):
+        return text == "true"
+    raise ValueError(f"{raw!r} is not a boolean")
+
+
+def _parse_list(raw: Any, separators: str) -> list[str]:
+    if isinstance(raw, list):
+        return [str(item).strip() for item in raw if str(item).strip()]
+    text = str(raw)
+    for sep in separators[1:]:
+        text = text.replace(sep, separators[0])
+    return [part.strip() for part in text.split(separators[0]) if part.strip()]
+
+
+STRING: OptionType[str] = OptionType("string", "any text", _parse_string)
+INT: OptionType[int] = OptionType("int", "a whole number", _parse_int)
+FLOAT: OptionType[float] = OptionType("float", "a number", _parse_float)
+BOOL: OptionType[bool] = OptionType("boolean", "true or false", _parse_bool)
+DURATION: OptionType[timedelta] = OptionType("duration", DURATION_FORMS, lambda raw: parse_duration(_parse_string(raw)))
+MEMORY_SIZE: OptionType[int] = OptionType("memory size", MEMORY_FORMS, lambda raw: parse_memory_size(_parse_string(raw)))
+# Flink's io.tmp.dirs separates paths by ',', '|' or the path separator ':'.
+PATH_LIST: OptionType[list[str]] = OptionType(
+    "list of paths", "paths separated by ',', '|' or ':' (or a YAML list)", lambda raw: _parse_list(raw, ",|:")
+)
+
+
+def int_at_least(minimum: int) -> OptionType[int]:
+    def parse(raw: Any) -> int:
+        value = _parse_int(raw)
+        if value < minimum:
+            raise ValueError(f"{value} is below the minimum {minimum}")
+        return value
+
+    return OptionType("int", f"a whole number >= {minimum}", parse)
+
+
+def port() -> OptionType[int]:
+    def parse(raw: Any) -> int:
+        value = _parse_int(raw)
+        if not 0 <= value <= 65535:
+            raise ValueError(f"{value} is not a port number")
+        return value
+
+    return OptionType("port", "a port number from 0 to 65535", parse)
+
+
+def float_at_least(minimum: float) -> OptionType[float]:
+    def parse(raw: Any) -> float:
+        value = _parse_float(raw)
+        if value < minimum:
+            raise ValueError(f"{value} is below the minimum {minimum}")
+        return value
+
+    return OptionType("float", f"a number >= {minimum}", parse)
+
+
+def enum(*values: str, aliases: dict[str, str] | None = None, refused: dict[str, str] | None = None) -> OptionType[str]:
+    """A case-insensitive choice. `aliases` map other spellings to a value; `refused` map values Flink
+    knows but ha-flink does not provide to the reason, so the error says so instead of "unknown"."""
+    table = {v.lower(): v for v in values}
+    table.update({k.lower(): v for k, v in (aliases or {}).items()})
+    accepted = ", ".join(values)
+
+    def parse(raw: Any) -> str:
+        text = _parse_string(raw).strip()
+        if text.lower() in table:
+            return table[text.lower()]
+        if refused and text.lower() in refused:
+            raise ValueError(f"{text!r} {refused[text.lower()]}")
+        raise ValueError(f"{text!r} is not one of the accepted values")
+
+    return OptionType("enum", accepted, parse)
+
+
+@dataclass(frozen=True)
+class ConfigOption(Generic[T]):
+    """One configuration key: its type, default, the deprecated keys it falls back to, and its meaning."""
+
+    key: str
+    type: OptionType[T]
+    default: T | None = None
+    fallback_keys: tuple[str, ...] = ()
+    description: str = ""
+
+    def parse(self, raw: Any) -> T:
+        return self.type.parse(raw)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return (self.key, *self.fallback_keys)
+
+
+def _option(key: str, type_: OptionType[T], default: T | None = None, *, fallback: tuple[str, ...] = (),
+            doc: str = "") -> ConfigOption[T]:
+    return ConfigOption(key, type_, default, fallback, doc)
+
+
+class JobManagerOptions:
+    RPC_ADDRESS = _option("jobmanager.rpc.address", STRING, "localhost", doc="host the JobManager listens on")
+    RPC_PORT = _option("jobmanager.rpc.port", port(), 6123, doc="port of the JobManager's RPC endpoint")
+    FAILOVER_STRATEGY = _option(
+        "jobmanager.execution.failover-strategy", enum("full", "region"), "region",
+        doc="which tasks restart after a task failure: all of them, or the failed pipelined region",
+    )
+    PROCESS_MEMORY = _option("jobmanager.memory.process.size", MEMORY_SIZE, None,
+                             doc="total memory of a JobManager process")
+
+
+class RestOptions:
+    ADDRESS = _option("rest.address", STRING, None, doc="address clients use to reach the REST endpoint")
+    PORT = _option("rest.port", port(), 8081, doc="port of the REST endpoint and web dashboard")
+    BIND_ADDRESS = _option("rest.bind-address", STRING, None, doc="address the REST server binds to")
+
+
+class TaskManagerOptions:
+    HOST = _option("taskmanager.host", STRING, None, doc="address the TaskManager advertises")
+    NUM_TASK_SLOTS = _option("taskmanager.numberOfTaskSlots", int_at_least(1), 1, doc="slots per TaskManager")
+    PROCESS_MEMORY = _option("taskmanager.memory.process.size", MEMORY_SIZE, None,
+                             doc="total memory of a TaskManager process")
+
+
+class CoreOptions:
+    DEFAULT_PARALLELISM = _option("parallelism.default", int_at_least(1), 1, doc="parallelism of jobs without one")
+    TMP_DIRS = _option("io.tmp.dirs", PATH_LIST, None, doc="directories for temporary files")
+
+
+class HighAvailabilityOptions:
+    HA_MODE = _option(
+        "high-availability.type",
+        enum("NONE", "zookeeper", aliases={"none": "NONE"}),
+        "NONE",
+        fallback=("high-availability",),
+        doc="NONE for a single JobManager, zookeeper for leader election among several",
+    )
+    HA_ZOOKEEPER_QUORUM = _option("high-availability.zookeeper.quorum", STRING, None,
+                                  doc="host:port[,host:port...] of the ZooKeeper servers")
+    HA_ZOOKEEPER_ROOT = _option("high-availability.zookeeper.path.root", STRING, "/flink",
+                                doc="root znode of all Flink clusters")
+    HA_CLUSTER_ID = _option("high-availability.cluster-id", STRING, "/default",
+                            doc="znode and storage folder of this cluster under the root")
+    HA_STORAGE_PATH = _option("high-availability.storageDir", STRING, None, fallback=("high-availability.storagePath",),
+                              doc="file system URL where job graphs and checkpoint handles are kept")
+    ZOOKEEPER_SESSION_TIMEOUT = _option("high-availability.zookeeper.client.session-timeout", DURATION,
+                                        timedelta(seconds=60))
+    ZOOKEEPER_CONNECTION_TIMEOUT = _option("high-availability.zookeeper.client.connection-timeout", DURATION,
+                                           timedelta(seconds=15))
+    ZOOKEEPER_RETRY_WAIT = _option("high-availability.zookeeper.client.retry-wait", DURATION, timedelta(seconds=5))
+    ZOOKEEPER_MAX_RETRY_ATTEMPTS = _option("high-availability.zookeeper.client.max-retry-attempts",
+                                           int_at_least(0), 3)
+    ZOOKEEPER_TOLERATE_SUSPENDED_CONNECTIONS = _option(
+        "high-availability.zookeeper.client.tolerate-suspended-connections", BOOL, False,
+        doc="if true, only a lost session (not a suspended connection) revokes leadership",
+    )
+    ZOOKEEPER_CLIENT_ACL = _option("high-availability.zookeeper.client.acl", enum("open", "creator"), "open")
+
+
+class StateBackendOptions:
+    STATE_BACKEND = _option(
+        "state.backend.type",
+        enum("hashmap", aliases={"filesystem": "hashmap", "jobmanager": "hashmap", "memory": "hashmap"},
+             refused={"rocksdb": "is not provided by ha-flink (keyed state lives in memory and is "
+                                 "checkpointed to files)"}),
+        "hashmap",
+        fallback=("state.backend",),
+    )
+
+
+class CheckpointingOptions:
+    CHECKPOINTS_DIRECTORY = _option("state.checkpoints.dir", STRING, None, fallback=("execution.checkpointing.dir",),
+                                    doc="URL of the folder for checkpoint data")
+    SAVEPOINT_DIRECTORY = _option("state.savepoints.dir", STRING, None, fallback=("execution.checkpointing.savepoint-dir",),
+                                  doc="default URL of the folder for savepoints")
+    MAX_RETAINED_CHECKPOINTS = _option("state.checkpoints.num-retained", int_at_least(1), 1,
+                                       fallback=("execution.checkpointing.num-retained",))
+    CHECKPOINTING_INTERVAL = _option("execution.checkpointing.interval", DURATION, None,
+                                     doc="interval of periodic checkpoints; unset means no checkpoints")
+
+
+class RestartStrategyOptions:
+    RESTART_STRATEGY = _option(
+        "restart-strategy.type",
+        enum("none", "fixed-delay", "failure-rate", "exponential-delay",
+             aliases={"off": "none", "disable": "none", "fixeddelay": "fixed-delay",
+                      "failurerate": "failure-rate", "exponentialdelay": "exponential-delay"}),
+        None,
+        fallback=("restart-strategy",),
+        doc="unset: exponential-delay when checkpointing is enabled, none otherwise (as in Flink)",
+    )
+    FIXED_DELAY_ATTEMPTS = _option("restart-strategy.fixed-delay.attempts", int_at_least(0), 1)
+    FIXED_DELAY_DELAY = _option("restart-strategy.fixed-delay.delay", DURATION, timedelta(seconds=1))
+    FAILURE_RATE_MAX_FAILURES = _option("restart-strategy.failure-rate.max-failures-per-interval", int_at_least(1), 1)
+    FAILURE_RATE_INTERVAL = _option("restart-strategy.failure-rate.failure-rate-interval", DURATION,
+                                    timedelta(minutes=1))
+    FAILURE_RATE_DELAY = _option("restart-strategy.failure-rate.delay", DURATION, timedelta(seconds=1))
+    EXPONENTIAL_INITIAL_BACKOFF = _option("restart-strategy.exponential-delay.initial-backoff", DURATION,
+                                          timedelta(seconds=1))
+    EXPONENTIAL_MAX_BACKOFF = _option("restart-strategy.exponential-delay.max-backoff", DURATION,
+                                      timedelta(minutes=1))
+    EXPONENTIAL_MULTIPLIER = _option("restart-strategy.exponential-delay.backoff-multiplier", float_at_least(1.0), 1.5)
+    EXPONENTIAL_RESET_THRESHOLD = _option("restart-strategy.exponential-delay.reset-backoff-threshold", DURATION,
+                                          timedelta(hours=1))
+    EXPONENTIAL_JITTER = _option("restart-strategy.exponential-delay.jitter-factor", float_at_least(0.0), 0.1)
+    EXPONENTIAL_ATTEMPTS = _option("restart-strategy.exponential-delay.attempts-before-reset-backoff",
+                                   int_at_least(1), 2**31 - 1)
+
+
+class HeartbeatManagerOptions:
+    HEARTBEAT_INTERVAL = _option("heartbeat.interval", DURATION, timedelta(seconds=10))
+    HEARTBEAT_TIMEOUT = _option("heartbeat.timeout", DURATION, timedelta(seconds=50))
+
+
+class DeploymentOptions:
+    """The `env.*` keys that the bin/ scripts and the SSH deployment read."""
+
+    PID_DIR = _option("env.pid.dir", STRING, "/tmp", doc="folder of the daemons' pid files")
+    LOG_DIR = _option("env.log.dir", STRING, None, doc="folder of the daemons' logs; unset: <install>/log")
+    SSH_OPTS = _option("env.ssh.opts", STRING, None, doc="extra ssh options for starting remote daemons")
+    JAVA_OPTS = _option("env.java.opts.all", STRING, None, fallback=("env.java.opts",),
+                        doc="JVM options (used for the ZooKeeper servers the scripts start)")
+
+
+class S3Options:
+    ENDPOINT = _option("s3.endpoint", STRING, None, doc="S3 endpoint URL (for MinIO, moto, ...)")
+    ACCESS_KEY = _option("s3.access-key", STRING, None, fallback=("s3.access.key",))
+    SECRET_KEY = _option("s3.secret-key", STRING, None, fallback=("s3.secret.key",))
+    PATH_STYLE_ACCESS = _option("s3.path.style.access", BOOL, False, fallback=("s3.path-style-access",))
+
+
+_NAMESPACES = (
+    JobManagerOptions, RestOptions, TaskManagerOptions, CoreOptions, HighAvailabilityOptions,
+    StateBackendOptions, CheckpointingOptions, RestartStrategyOptions, HeartbeatManagerOptions,
+    DeploymentOptions, S3Options,
+)
+
+
+def all_options() -> Iterator[ConfigOption[Any]]:
+    for namespace in _NAMESPACES:
+        for value in vars(namespace).values():
+            if isinstance(value, ConfigOption):
+                yield value
+
+
+# Every key (main and deprecated) -> its option.
+OPTIONS_BY_KEY: dict[str, ConfigOption[Any]] = {key: opt for opt in all_options() for key in opt.keys}

@@ -1,0 +1,2 @@
+"""Starting and stopping cluster processes: ZooKeeper servers, JobManagers and TaskManagers, locally or
+over SSH."""

@@ -1,0 +1,123 @@
+"""pytest fixtures that start real servers; loaded by the root conftest.py for tests/ and integration/.
+
+- `zookeeper`: one ZooKeeper server for the whole run; tests keep apart by using their own paths
+  (`zk_root` gives each test a fresh one). Never stop or kill it in a test.
+- `zookeeper_factory`: servers and ensembles of a test's own, for tests that stop, kill or restart them.
+- `s3_server`: one moto S3 server for the whole run; `s3_bucket` gives each test a fresh bucket.
+When a test fails, the tail of each server log it used is printed with the failure (the files stay in
+pytest's temp dir)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+from kazoo.client import KazooClient
+
+from ha_flink.testing.processes import log_tail
+from ha_flink.testing.s3 import MotoS3Server
+from ha_flink.testing.zookeeper import ZooKeeperEnsemble
+
+_LOGS_KEY = pytest.StashKey[list[Path]]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    report = yield
+    if report.failed and report.when in ("call", "setup"):
+        for path in item.stash.get(_LOGS_KEY, []):
+            report.sections.append((f"server log {path}", log_tail(path, 60)))
+    return report
+
+
+def _remember_logs(request: pytest.FixtureRequest, paths: list[Path]) -> None:
+    request.node.stash.setdefault(_LOGS_KEY, []).extend(paths)
+
+
+@pytest.fixture(scope="session")
+def zookeeper_session_ensemble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZooKeeperEnsemble]:
+    ensemble = ZooKeeperEnsemble.create(tmp_path_factory.mktemp("zookeeper"), size=1)
+    ensemble.start()
+    try:
+        yield ensemble
+    finally:
+        ensemble.stop()
+
+
+@pytest.fixture
+def zookeeper(zookeeper_session_ensemble: ZooKeeperEnsemble, request: pytest.FixtureRequest) -> ZooKeeperEnsemble:
+    """The shared single-node ZooKeeper (read-only use: do not stop it)."""
+    _remember_logs(request, zookeeper_session_ensemble.log_paths())
+    return zookeeper_session_ensemble
+
+
+@pytest.fixture
+def zookeeper_factory(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[[int], ZooKeeperEnsemble]]:
+    """`zookeeper_factory(size)` starts a ZooKeeper of this test's own (1 node, or an ensemble of `size`)."""
+    started: list[ZooKeeperEnsemble] = []
+
+    def create(size: int = 1) -> ZooKeeperEnsemble:
+        ensemble = ZooKeeperEnsemble.create(tmp_path / f"zookeeper-{len(started)}", size)
+        started.append(ensemble)
+        _remember_logs(request, ensemble.log_paths())
+        ensemble.start()
+        return ensemble
+
+    try:
+        yield create
+    finally:
+        for ensemble in started:
+            ensemble.stop()
+
+
+@pytest.fixture
+def zk_root() -> str:
+    """A znode path no other test uses."""
+    return f"/test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def kazoo_factory() -> Iterator[Callable[..., KazooClient]]:
+    """`kazoo_factory(ensemble, **kwargs)`: a started kazoo client, stopped and closed after the test."""
+    clients: list[KazooClient] = []
+
+    def create(ensemble: ZooKeeperEnsemble, **kwargs: object) -> KazooClient:
+        client = ensemble.client(**kwargs)
+        clients.append(client)
+        return client
+
+    try:
+        yield create
+    finally:
+        for client in clients:
+            client.stop()
+            client.close()
+
+
+@pytest.fixture(scope="session")
+def s3_server_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoS3Server]:
+    server = MotoS3Server(tmp_path_factory.mktemp("moto"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_server(s3_server_session: MotoS3Server, request: pytest.FixtureRequest) -> MotoS3Server:
+    _remember_logs(request, [s3_server_session.log_path])
+    return s3_server_session
+
+
+@pytest.fixture
+def s3_bucket(s3_server: MotoS3Server) -> str:
+    """A fresh, empty bucket on the moto server; returns its `s3://` URL."""
+    from ha_flink.fs import filesystem_for
+
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    fs, _ = filesystem_for(f"s3://{name}", s3_server.configuration())
+    fs.mkdir(name)
+    return f"s3://{name}"

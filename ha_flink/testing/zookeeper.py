@@ -1,0 +1,177 @@
+"""Real ZooKeeper servers for tests: one node or an ensemble on loopback ports, each a `java` process
+stopped (or killed) by pid, data and log in a temp dir; and a real session expiry.
+
+tickTime is small (200 ms) so that sessions of 0.4 s and up are allowed and expire on time."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kazoo.client import KazooClient, KazooState
+
+from ha_flink.deploy.zookeeper import server_mode, zookeeper_server_command
+from ha_flink.testing.processes import free_ports, log_tail, start_process, stop_process, wait_for
+
+TICK_TIME_MS = 200
+START_TIMEOUT = 30.0
+
+
+@dataclass
+class ZooKeeperServer:
+    """One ZooKeeper server process. `peers` is the ensemble's `server.N=` lines, empty when standalone."""
+
+    directory: Path
+    client_port: int
+    server_id: int = 1
+    peers: list[str] = field(default_factory=list)
+    host: str = "127.0.0.1"
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.client_port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.directory / "zookeeper.log"
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.process is None else self.process.pid
+
+    def write_config(self) -> Path:
+        data = self.directory / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        lines = [
+            f"tickTime={TICK_TIME_MS}",
+            f"dataDir={data}",
+            f"clientPort={self.client_port}",
+            f"clientPortAddress={self.host}",
+            f"minSessionTimeout={2 * TICK_TIME_MS}",
+            "maxSessionTimeout=60000",
+            "initLimit=20",
+            "syncLimit=10",
+            "admin.enableServer=false",
+            "4lw.commands.whitelist=srvr,ruok,stat,mntr,cons",
+            "maxClientCnxns=0",
+        ]
+        if self.peers:
+            (data / "myid").write_text(f"{self.server_id}\n")
+            lines += self.peers
+        path = self.directory / "zoo.cfg"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def start(self, wait: bool = True) -> None:
+        if self.running:
+            return
+        config = self.write_config()
+        self.process = start_process(zookeeper_server_command(config), self.log_path)
+        if wait:
+            self.wait_serving()
+
+    def wait_serving(self, timeout: float = START_TIMEOUT) -> None:
+        def serving() -> bool:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"ZooKeeper server {self.server_id} exited with {self.process.returncode}:\n"
+                                   f"{log_tail(self.log_path)}")
+            return server_mode(self.host, self.client_port) is not None
+
+        wait_for(serving, timeout, 0.05, f"ZooKeeper server {self.server_id} at {self.address} to serve")
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        """Graceful stop (SIGTERM), as `zkServer.sh stop` does."""
+        if self.process is not None:
+            stop_process(self.process)
+
+    def kill(self) -> None:
+        """SIGKILL: the server vanishes without closing its connections."""
+        if self.process is not None:
+            stop_process(self.process, signal.SIGKILL)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@dataclass
+class ZooKeeperEnsemble:
+    """One or more servers; `connect_string` lists them all, as `high-availability.zookeeper.quorum` does."""
+
+    servers: list[ZooKeeperServer]
+
+    @classmethod
+    def create(cls, directory: Path, size: int = 1) -> ZooKeeperEnsemble:
+        ports = free_ports(3 * size)
+        peers = [f"server.{i + 1}=127.0.0.1:{ports[3 * i + 1]}:{ports[3 * i + 2]}" for i in range(size)] if size > 1 else []
+        servers = [ZooKeeperServer(directory / f"zk-{i + 1}", ports[3 * i], i + 1, peers) for i in range(size)]
+        return cls(servers)
+
+    @property
+    def connect_string(self) -> str:
+        return ",".join(server.address for server in self.servers)
+
+    def start(self) -> None:
+        # An ensemble member only serves once a quorum is up: start all, then wait for each.
+        for server in self.servers:
+            server.start(wait=False)
+        for server in self.servers:
+            if server.running or server.process is None:
+                server.wait_serving()
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+
+    def client(self, **kwargs: object) -> KazooClient:
+        """A started kazoo client on this ensemble (the caller stops it)."""
+        client = KazooClient(hosts=self.connect_string, **kwargs)  # type: ignore[arg-type]
+        client.start(timeout=15)
+        return client
+
+    def log_paths(self) -> list[Path]:
+        return [server.log_path for server in self.servers]
+
+
+def expire_session(hosts: str, session_id: int, password: bytes, timeout: float = 10.0) -> None:
+    """Expire a ZooKeeper session for real: connect a second client with the victim's session id and
+    password, then close it. The server ends the session (its ephemeral nodes go at once) and the victim
+    learns it is expired when it reconnects. kazoo's own test helper only fakes this client-side."""
+    intruder = KazooClient(hosts=hosts, client_id=(session_id, password), timeout=timeout)
+    intruder.start(timeout=timeout)
+    try:
+        if intruder.client_id is None or intruder.client_id[0] != session_id:
+            raise RuntimeError(f"could not attach to session 0x{session_id:x}: it has already expired")
+    finally:
+        intruder.stop()
+        intruder.close()
+
+
+def expire_client_session(client: KazooClient, timeout: float = 10.0) -> None:
+    """Expire `client`'s session for real and wait until the client itself has seen it LOST."""
+    lost = threading.Event()
+
+    def listener(state: KazooState) -> bool:
+        if state == KazooState.LOST:
+            lost.set()
+            return True  # remove the listener
+        return False
+
+    client.add_listener(listener)
+    session_id, password = client.client_id
+    expire_session(_hosts_of(client), session_id, password, timeout)
+    if not lost.wait(timeout):
+        client.remove_listener(listener)
+        raise TimeoutError(f"client did not see its session 0x{session_id:x} expire within {timeout} s")
+
+
+def _hosts_of(client: KazooClient) -> str:
+    return ",".join(f"{host}:{port}" for host, port in client.hosts)
