@@ -1,0 +1,56 @@
+"""Fenced writes: every HA write a leader makes is one ZooKeeper transaction that first checks that the
+leader's own latch node still exists. A leader whose session expired (its ephemeral latch is gone), or
+that was revoked, cannot write: the transaction is refused whole and nothing changes."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from kazoo.client import KazooClient, TransactionRequest
+from kazoo.exceptions import NoNodeError, RolledBackError, RuntimeInconsistency
+
+
+class FencingError(RuntimeError):
+    """The writer is no longer the leader it was; nothing was written."""
+
+
+class Fence:
+    """Makes transactions that commit only while `latch_path` exists and `is_valid()` holds.
+
+    `latch_path` None gives an unfenced writer: for HA data written outside an election (tools, tests
+    of a store on its own)."""
+
+    def __init__(self, client: KazooClient, latch_path: str | None = None,
+                 is_valid: Callable[[], bool] = lambda: True, description: str = "this leader") -> None:
+        self.client = client
+        self.latch_path = latch_path
+        self._is_valid = is_valid
+        self.description = description
+
+    @classmethod
+    def unfenced(cls, client: KazooClient) -> Fence:
+        return cls(client, None, description="an unfenced writer")
+
+    def transaction(self) -> TransactionRequest:
+        tx = self.client.transaction()
+        if self.latch_path is not None:
+            tx.check(self.latch_path, -1)  # version -1: the node exists, whatever its version
+        return tx
+
+    def commit(self, tx: TransactionRequest) -> list[Any]:
+        """Commit; return the results of the caller's own operations. Raises FencingError when the fence
+        failed, else the first real error of a refused transaction (NodeExistsError, BadVersionError...)."""
+        if not self._is_valid():
+            raise FencingError(f"{self.description} has lost its leadership; the write was refused and nothing changed")
+        results = tx.commit()
+        if self.latch_path is not None:
+            if isinstance(results[0], NoNodeError):
+                raise FencingError(
+                    f"{self.description} has lost its leadership: its latch node {self.latch_path} is gone "
+                    "(session expired or closed); the write was refused and nothing changed"
+                )
+            results = results[1:]
+        for result in results:
+            if isinstance(result, Exception) and not isinstance(result, (RolledBackError, RuntimeInconsistency)):
+                raise result
+        return results

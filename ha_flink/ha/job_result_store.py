@@ -1,0 +1,73 @@
+"""JobResultStore: the results of jobs that reached a globally terminal state, as files in
+`<storageDir>/job-result-store/<cluster-id>/`. A result is written dirty (`<jobid>_DIRTY.json`) before the
+job's HA data is cleaned up, and marked clean (`<jobid>.json`) after. A new leader never re-runs a job
+with a result, and finishes the cleanup of dirty ones."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+
+from ha_flink.fs import Storage, StorageFileExistsError, join_url
+
+DIRTY_SUFFIX = "_DIRTY.json"
+CLEAN_SUFFIX = ".json"
+
+
+@dataclass(frozen=True)
+class JobResult:
+    job_id: str
+    status: str  # FINISHED, CANCELED or FAILED
+    timestamp: float
+    error: str | None = None
+
+    @classmethod
+    def of(cls, job_id: str, status: str, error: str | None = None) -> JobResult:
+        return cls(job_id, status, time.time(), error)
+
+
+class JobResultStore:
+    def __init__(self, storage: Storage, storage_dir: str, cluster_id: str) -> None:
+        self.storage = storage
+        self.folder = join_url(storage_dir, "job-result-store", cluster_id.strip("/") or "default")
+
+    def _url(self, job_id: str, suffix: str) -> str:
+        return join_url(self.folder, f"{job_id}{suffix}")
+
+    def create_dirty_result(self, result: JobResult) -> None:
+        if self.has_job_result_entry(result.job_id):
+            raise StorageFileExistsError("write", self._url(result.job_id, DIRTY_SUFFIX),
+                                         f"job {result.job_id} already has a result")
+        self.storage.write(self._url(result.job_id, DIRTY_SUFFIX), json.dumps(asdict(result)).encode())
+
+    def mark_result_clean(self, job_id: str) -> None:
+        dirty = self._url(job_id, DIRTY_SUFFIX)
+        if not self.storage.exists(dirty):
+            if self.has_clean_job_result_entry(job_id):
+                return
+            raise KeyError(f"job {job_id} has no dirty result at {dirty} to mark clean")
+        self.storage.write(self._url(job_id, CLEAN_SUFFIX), self.storage.read(dirty), overwrite=True)
+        self.storage.delete(dirty)
+
+    def has_dirty_job_result_entry(self, job_id: str) -> bool:
+        return self.storage.exists(self._url(job_id, DIRTY_SUFFIX))
+
+    def has_clean_job_result_entry(self, job_id: str) -> bool:
+        return self.storage.exists(self._url(job_id, CLEAN_SUFFIX))
+
+    def has_job_result_entry(self, job_id: str) -> bool:
+        return self.has_dirty_job_result_entry(job_id) or self.has_clean_job_result_entry(job_id)
+
+    def get_dirty_results(self) -> list[JobResult]:
+        results = []
+        for url in self.storage.list(self.folder):
+            if url.endswith(DIRTY_SUFFIX):
+                results.append(JobResult(**json.loads(self.storage.read(url))))
+        return results
+
+    def get(self, job_id: str) -> JobResult | None:
+        for suffix in (CLEAN_SUFFIX, DIRTY_SUFFIX):
+            if self.storage.exists(self._url(job_id, suffix)):
+                return JobResult(**json.loads(self.storage.read(self._url(job_id, suffix))))
+        return None

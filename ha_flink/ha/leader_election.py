@@ -1,0 +1,310 @@
+"""Leader election among JobManager processes under `<base>/leader/latch`, and the leader's published
+connection info under `<base>/leader/<component>/connection_info`.
+
+Each contender creates one ephemeral-sequential latch node; the lowest sequence leads; every other
+contender watches only its predecessor (no herd effect). Each grant mints a fresh UUID leader session id,
+the fencing token of everything the leader does.
+
+kazoo revokes nothing by itself on connection trouble. Here the connection listener only flips a flag
+(so fenced writes stop at once) and queues an event; one worker thread per election does all ZooKeeper
+calls and calls the contender's `grant` / `revoke`, never kazoo's own threads:
+- SUSPENDED revokes, unless `tolerate_suspended`; a reconnect on the same session re-checks the latch.
+- LOST always revokes; on the next CONNECTED (a new session) the contender joins again.
+- `close()` deletes the latch and connection-info nodes at once, so a standby takes over without
+  waiting for a session timeout."""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from kazoo.client import KazooClient, KazooState
+from kazoo.exceptions import ConnectionLoss, KazooException, NoNodeError, NodeExistsError, SessionExpiredError
+from kazoo.protocol.states import WatchedEvent
+
+from ha_flink.ha import paths
+from ha_flink.ha.fencing import Fence, FencingError
+
+logger = logging.getLogger(__name__)
+
+
+class LeaderContender(Protocol):
+    """What takes part in an election: told when it leads and when it no longer does."""
+
+    def grant(self, session_id: uuid.UUID) -> None: ...
+
+    def revoke(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class LeaderInformation:
+    """A leader's connection info as published in ZooKeeper: where it is and its session id."""
+
+    address: str
+    session_id: uuid.UUID
+
+    def to_bytes(self) -> bytes:
+        return json.dumps({"address": self.address, "session_id": str(self.session_id)}).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> LeaderInformation:
+        fields = json.loads(data.decode())
+        return cls(fields["address"], uuid.UUID(fields["session_id"]))
+
+
+def _sequence(node_name: str) -> int:
+    return int(node_name.rsplit("-", 1)[-1])
+
+
+class LeaderElection:
+    """One contender's place in the election of the cluster at `base_path`."""
+
+    def __init__(self, client: KazooClient, base_path: str, *, tolerate_suspended: bool = False,
+                 name: str = "contender") -> None:
+        self.client = client
+        self.base_path = base_path
+        self.tolerate_suspended = tolerate_suspended
+        self.name = name
+        self._latch_dir = paths.latch_dir(base_path)
+        self._prefix = f"_c_{uuid.uuid4()}-latch-"
+        self._events: queue.Queue[tuple[Any, ...]] = queue.Queue()
+        self._lock = threading.RLock()
+        self._contender: LeaderContender | None = None
+        self._latch_path: str | None = None
+        self._session_id: uuid.UUID | None = None
+        self._connection_usable = True
+        self._published: dict[str, str] = {}  # component -> address, while leading
+        self._worker: threading.Thread | None = None
+        self._closed = False
+
+    # -- public API ---------------------------------------------------------------------------------
+
+    def start(self, contender: LeaderContender) -> None:
+        self._contender = contender
+        self.client.add_listener(self._on_connection_state)
+        self._worker = threading.Thread(target=self._run, name=f"leader-election-{self.name}", daemon=True)
+        self._worker.start()
+        self._events.put(("join",))
+
+    def close(self) -> None:
+        """Leave the election now: revoke if leading, delete this contender's nodes."""
+        if self._closed:
+            return
+        self._closed = True
+        self.client.remove_listener(self._on_connection_state)
+        self._events.put(("close",))
+        if self._worker is not None and self._worker is not threading.current_thread():
+            self._worker.join(timeout=30)
+
+    @property
+    def latch_path(self) -> str | None:
+        return self._latch_path
+
+    @property
+    def leader_session_id(self) -> uuid.UUID | None:
+        with self._lock:
+            return self._session_id if self._connection_usable else None
+
+    def has_leadership(self, session_id: uuid.UUID) -> bool:
+        with self._lock:
+            return self._connection_usable and self._session_id == session_id and not self._closed
+
+    def fence(self, session_id: uuid.UUID) -> Fence:
+        """Fenced writes for the leadership identified by `session_id`."""
+        latch = self._latch_path
+        if latch is None or not self.has_leadership(session_id):
+            raise FencingError(f"{self.name} does not hold leadership {session_id}; nothing can be written")
+        return Fence(self.client, latch, lambda: self.has_leadership(session_id),
+                     f"{self.name} (leader session {session_id})")
+
+    def publish(self, component: str, address: str, session_id: uuid.UUID) -> None:
+        """Publish `component`'s connection info as the leader with `session_id`; kept up (re-written if
+        overwritten or deleted) for as long as that leadership lasts."""
+        fence = self.fence(session_id)
+        with self._lock:
+            self._published[component] = address
+        self._write_connection_info(component, address, session_id, fence)
+
+    # -- connection listener: flips state, queues work, never blocks ----------------------------------
+
+    def _on_connection_state(self, state: KazooState) -> None:
+        if state == KazooState.SUSPENDED:
+            if not self.tolerate_suspended:
+                with self._lock:
+                    self._connection_usable = False
+                self._events.put(("revoke", "connection to ZooKeeper suspended"))
+        elif state == KazooState.LOST:
+            with self._lock:
+                self._connection_usable = False
+            self._events.put(("lost",))
+        else:
+            self._events.put(("connected",))
+
+    # -- worker thread --------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            event = self._events.get()
+            kind = event[0]
+            try:
+                if kind == "close":
+                    self._leave()
+                    return
+                if self._closed:
+                    continue
+                if kind == "join":
+                    self._join()
+                elif kind == "check":
+                    self._check()
+                elif kind == "revoke":
+                    self._revoke(event[1])
+                elif kind == "lost":
+                    self._revoke("ZooKeeper session lost")
+                    self._latch_path = None
+                elif kind == "connected":
+                    with self._lock:
+                        self._connection_usable = True
+                    if self._latch_path is None:
+                        self._join()
+                    else:
+                        self._check()
+                elif kind == "verify":
+                    self._verify_connection_info(event[1], event[2])
+            except (ConnectionLoss, SessionExpiredError) as exc:
+                # A state event follows (SUSPENDED/LOST, then CONNECTED) and drives the retry.
+                logger.info("%s: ZooKeeper unavailable during %s (%s); waiting to reconnect", self.name, kind,
+                            type(exc).__name__)
+            except Exception:
+                logger.exception("%s: leader election step %s failed", self.name, kind)
+
+    def _join(self) -> None:
+        if self.client.state != KazooState.CONNECTED:
+            return
+        self.client.ensure_path(self._latch_dir)
+        try:
+            self._latch_path = self.client.create(f"{self._latch_dir}/{self._prefix}", ephemeral=True, sequence=True)
+        except ConnectionLoss:
+            # The create may have happened: find it by our unique prefix (Curator's "protected" mode).
+            self._latch_path = self._find_own_latch()
+            if self._latch_path is None:
+                raise
+        logger.info("%s joined the leader election as %s", self.name, self._latch_path)
+        self._check()
+
+    def _find_own_latch(self) -> str | None:
+        for child in self.client.get_children(self._latch_dir):
+            if child.startswith(self._prefix):
+                return f"{self._latch_dir}/{child}"
+        return None
+
+    def _check(self) -> None:
+        if self._latch_path is None or self.client.state != KazooState.CONNECTED:
+            return
+        children = sorted(self.client.get_children(self._latch_dir), key=_sequence)
+        own = self._latch_path.rsplit("/", 1)[1]
+        if own not in children:
+            # Our ephemeral node is gone though the session lives (deleted by hand?): join again.
+            self._revoke(f"latch node {self._latch_path} vanished")
+            self._latch_path = None
+            self._join()
+            return
+        index = children.index(own)
+        if index == 0:
+            self._grant()
+            return
+        self._revoke("another contender precedes this one")
+        predecessor = f"{self._latch_dir}/{children[index - 1]}"
+        if self.client.exists(predecessor, watch=self._on_predecessor_change) is None:
+            self._events.put(("check",))
+
+    def _on_predecessor_change(self, event: WatchedEvent) -> None:
+        self._events.put(("check",))
+
+    def _grant(self) -> None:
+        with self._lock:
+            if self._session_id is not None or not self._connection_usable:
+                return
+            session_id = uuid.uuid4()
+            self._session_id = session_id
+        logger.info("%s was granted leadership with session id %s", self.name, session_id)
+        if self._contender is not None:
+            self._contender.grant(session_id)
+
+    def _revoke(self, reason: str) -> None:
+        with self._lock:
+            if self._session_id is None:
+                return
+            old = self._session_id
+            self._session_id = None
+            published = dict(self._published)
+            self._published.clear()
+        logger.info("%s lost leadership %s: %s", self.name, old, reason)
+        if self._contender is not None:
+            self._contender.revoke()
+        if self.client.state == KazooState.CONNECTED:
+            for component in published:
+                self._delete_own_connection_info(component, old)
+
+    def _leave(self) -> None:
+        self._revoke("leaving the election")
+        latch, self._latch_path = self._latch_path, None
+        if latch is not None and self.client.state == KazooState.CONNECTED:
+            try:
+                self.client.delete(latch)
+            except NoNodeError:
+                pass
+            except KazooException as exc:
+                logger.warning("%s could not delete its latch node %s: %s", self.name, latch, exc)
+
+    # -- connection info -------------------------------------------------------------------------------
+
+    def _write_connection_info(self, component: str, address: str, session_id: uuid.UUID, fence: Fence) -> None:
+        path = paths.connection_info(self.base_path, component)
+        self.client.ensure_path(path.rsplit("/", 1)[0])
+        tx = fence.transaction()
+        if self.client.exists(path) is not None:
+            tx.delete(path)
+        tx.create(path, LeaderInformation(address, session_id).to_bytes(), ephemeral=True)
+        try:
+            fence.commit(tx)
+        except (NodeExistsError, NoNodeError):
+            # Raced with another write of the node: look again.
+            self._events.put(("verify", component, session_id))
+            return
+        self.client.exists(path, watch=lambda event: self._events.put(("verify", component, session_id)))
+
+    def _verify_connection_info(self, component: str, session_id: uuid.UUID) -> None:
+        with self._lock:
+            address = self._published.get(component)
+        if address is None or not self.has_leadership(session_id):
+            return
+        path = paths.connection_info(self.base_path, component)
+        try:
+            data, _ = self.client.get(path, watch=lambda event: self._events.put(("verify", component, session_id)))
+            if LeaderInformation.from_bytes(data) == LeaderInformation(address, session_id):
+                return
+        except NoNodeError:
+            pass
+        except (ValueError, KeyError):
+            pass
+        logger.info("%s: connection info of %s was changed or removed; publishing it again", self.name, component)
+        try:
+            self._write_connection_info(component, address, session_id, self.fence(session_id))
+        except FencingError:
+            pass
+
+    def _delete_own_connection_info(self, component: str, session_id: uuid.UUID) -> None:
+        path = paths.connection_info(self.base_path, component)
+        try:
+            data, stat = self.client.get(path)
+            if LeaderInformation.from_bytes(data).session_id == session_id:
+                self.client.delete(path, version=stat.version)
+        except (NoNodeError, ValueError, KeyError):
+            pass
+        except KazooException as exc:
+            logger.info("%s could not remove its connection info %s: %s", self.name, path, exc)

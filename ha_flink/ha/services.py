@@ -1,0 +1,139 @@
+"""HighAvailabilityServices: everything a JobManager or TaskManager needs for HA, made from config.
+
+`high-availability: zookeeper` gives `ZooKeeperHaServices` (a kazoo client, elections, retrieval, the
+stores, cleanup). `NONE` is handled by the runtime as a single JobManager without ZooKeeper, as in Flink.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from kazoo.client import KazooClient
+from kazoo.exceptions import NoNodeError
+
+from ha_flink.config import CheckpointingOptions, Configuration, ConfigurationError, HighAvailabilityOptions
+from ha_flink.fs import Storage, join_url
+from ha_flink.ha import paths
+from ha_flink.ha.checkpoint_id_counter import CheckpointIDCounter
+from ha_flink.ha.checkpoint_store import CompletedCheckpointStore
+from ha_flink.ha.fencing import Fence
+from ha_flink.ha.job_graph_store import JobGraphStore
+from ha_flink.ha.job_result_store import JobResultStore
+from ha_flink.ha.leader_election import LeaderElection
+from ha_flink.ha.leader_retrieval import LeaderRetrieval
+from ha_flink.ha.state_handle_store import ZooKeeperStateHandleStore
+from ha_flink.ha.zookeeper_client import start_zookeeper_client
+
+logger = logging.getLogger(__name__)
+
+JOB_GRAPH_PREFIX = "submittedJobGraph"
+CHECKPOINT_PREFIX = "completedCheckpoint"
+
+
+class ZooKeeperHaServices:
+    def __init__(self, config: Configuration, client: KazooClient | None = None) -> None:
+        if config.get(HighAvailabilityOptions.HA_MODE) != "zookeeper":
+            raise ConfigurationError("is not zookeeper; ZooKeeperHaServices need it",
+                                     key=HighAvailabilityOptions.HA_MODE.key)
+        storage_dir = config.require(HighAvailabilityOptions.HA_STORAGE_PATH,
+                                     "ZooKeeper HA keeps job graphs and checkpoint handles there")
+        self.config = config
+        self.cluster_id = config.get(HighAvailabilityOptions.HA_CLUSTER_ID)
+        self.base_path = paths.cluster_path(config.get(HighAvailabilityOptions.HA_ZOOKEEPER_ROOT), self.cluster_id)
+        self.storage = Storage(config)
+        self.storage_root = storage_dir
+        self.storage_dir = join_url(storage_dir, self.cluster_id.strip("/") or "default")
+        self.tolerate_suspended = bool(config.get(HighAvailabilityOptions.ZOOKEEPER_TOLERATE_SUSPENDED_CONNECTIONS))
+        self._owns_client = client is None
+        self.client = client if client is not None else start_zookeeper_client(config)
+        self.owner = uuid.uuid4().hex  # lock owner id of this process's stores
+
+    # -- leadership -----------------------------------------------------------------------------------
+
+    def leader_election(self, name: str = "jobmanager") -> LeaderElection:
+        return LeaderElection(self.client, self.base_path, tolerate_suspended=self.tolerate_suspended, name=name)
+
+    def leader_retrieval(self, component: str) -> LeaderRetrieval:
+        return LeaderRetrieval(self.client, self.base_path, component, tolerate_suspended=self.tolerate_suspended)
+
+    # -- stores ---------------------------------------------------------------------------------------
+
+    def _handles(self, root: str, prefix: str, fence: Fence) -> ZooKeeperStateHandleStore:
+        return ZooKeeperStateHandleStore(self.client, root, self.storage, self.storage_dir, prefix, fence, self.owner)
+
+    def job_graph_store(self, fence: Fence) -> JobGraphStore:
+        return JobGraphStore(self._handles(paths.job_graphs(self.base_path), JOB_GRAPH_PREFIX, fence))
+
+    def checkpoint_store(self, job_id: str, fence: Fence, max_retained: int | None = None) -> CompletedCheckpointStore:
+        retained = max_retained or self.config.get(CheckpointingOptions.MAX_RETAINED_CHECKPOINTS)
+        return CompletedCheckpointStore(
+            self._handles(paths.checkpoints(self.base_path, job_id), CHECKPOINT_PREFIX, fence), job_id, retained)
+
+    def checkpoint_id_counter(self, job_id: str, fence: Fence) -> CheckpointIDCounter:
+        return CheckpointIDCounter(self.client, paths.checkpoint_id_counter(self.base_path, job_id), fence)
+
+    def job_result_store(self) -> JobResultStore:
+        return JobResultStore(self.storage, self.storage_root, self.cluster_id)
+
+    # -- cleanup --------------------------------------------------------------------------------------
+
+    def cleanup_job_data(self, job_id: str, fence: Fence) -> None:
+        """Delete one terminal job's HA data: checkpoints (files, then nodes), job graph, counter, znodes.
+        Call after its result is written dirty; mark the result clean after this returns."""
+        checkpoints = self._handles(paths.checkpoints(self.base_path, job_id), CHECKPOINT_PREFIX, fence)
+        for name in checkpoints.names():
+            checkpoints.release_and_try_remove(name)
+        self.job_graph_store(fence).global_cleanup(job_id)
+        self._delete_tree(paths.job_dir(self.base_path, job_id), fence)
+        self._delete_tree(paths.join(self.base_path, "leader", paths.job_component(job_id)), fence)
+
+    def _delete_tree(self, path: str, fence: Fence) -> None:
+        """Delete `path` and what is below it, leaves first, each delete fenced."""
+        try:
+            children = self.client.get_children(path)
+        except NoNodeError:
+            return
+        for child in children:
+            self._delete_tree(paths.join(path, child), fence)
+        tx = fence.transaction()
+        tx.delete(path)
+        try:
+            fence.commit(tx)
+        except NoNodeError:
+            pass
+
+    def find_orphaned_files(self) -> list[str]:
+        """HA files in the storage dir that no ZooKeeper pointer names (left by a crash between writing a
+        file and committing its node). Collectable: nothing reads them. A file being written right now
+        looks the same, so only collect those older than a write could take."""
+        referenced = set()
+        for root in [paths.job_graphs(self.base_path),
+                     *(paths.checkpoints(self.base_path, job) for job in self._children(paths.join(self.base_path, paths.JOBS)))]:
+            for name in self._children(root):
+                try:
+                    data, _ = self.client.get(paths.join(root, name))
+                    referenced.add(ZooKeeperStateHandleStore.pointer_url(data))
+                except (NoNodeError, ValueError, KeyError):
+                    continue
+        return [url for url in self.storage.list(self.storage_dir)
+                if url.rsplit("/", 1)[1].startswith((JOB_GRAPH_PREFIX, CHECKPOINT_PREFIX)) and url not in referenced]
+
+    def _children(self, path: str) -> list[str]:
+        try:
+            return self.client.get_children(path)
+        except NoNodeError:
+            return []
+
+    def close_and_cleanup_all_data(self) -> None:
+        """Remove everything of this cluster-id: its znodes, its HA files, its job results."""
+        if self.client.exists(self.base_path):
+            self.client.delete(self.base_path, recursive=True)
+        self.storage.delete(self.storage_dir)
+        self.storage.delete(self.job_result_store().folder)
+        self.close()
+
+    def close(self) -> None:
+        if self._owns_client:
+            self.client.stop()
+            self.client.close()

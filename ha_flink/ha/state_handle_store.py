@@ -1,0 +1,230 @@
+"""The state handle store: payloads in the storage dir, small pointers in ZooKeeper (the commit point).
+
+Layout of one entry `<root>/<name>`: the node's data is a JSON pointer `{"path": <file URL>}`; its child
+`locks` holds one EPHEMERAL `locks/<owner>` node per process that uses the entry. An entry whose `locks`
+child is gone is marked for deletion: listings hide it, and whoever removed `locks` deletes the file,
+then the node. So an entry is only ever removed when no owner holds it, and a crash mid-removal leaves
+an entry that is already invisible and can be finished later.
+
+The payload is written first under a fresh random name; only then does one fenced transaction create
+the node, `locks` and the owner's lock. A crash in between leaves a file no node points at: garbage,
+reported by `HighAvailabilityServices.find_orphaned_files`, never a node without its file."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+
+from kazoo.client import KazooClient
+from kazoo.exceptions import NodeExistsError, NoNodeError, NotEmptyError
+
+from ha_flink.fs import Storage, StorageFileNotFoundError
+from ha_flink.ha import paths
+from ha_flink.ha.fencing import Fence, FencingError
+
+logger = logging.getLogger(__name__)
+
+
+class StateHandleMissingError(RuntimeError):
+    """A pointer node whose file is missing or unreadable: names both."""
+
+    def __init__(self, node: str, url: str, reason: str) -> None:
+        self.node = node
+        self.url = url
+        super().__init__(f"ZooKeeper node {node} points at {url}, which {reason}")
+
+
+class AlreadyExistsError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class StateHandle:
+    """One entry as this store knows it: its name, file URL and the pointer node's version."""
+
+    name: str
+    url: str
+    version: int
+
+
+def _pointer(url: str) -> bytes:
+    return json.dumps({"path": url}).encode()
+
+
+class ZooKeeperStateHandleStore:
+    def __init__(self, client: KazooClient, root: str, storage: Storage, storage_dir: str, prefix: str,
+                 fence: Fence, owner: str | None = None) -> None:
+        self.client = client
+        self.root = root
+        self.storage = storage
+        self.storage_dir = storage_dir
+        self.prefix = prefix
+        self.fence = fence
+        self.owner = owner or uuid.uuid4().hex
+        self._known_urls: dict[str, str] = {}  # name -> URL, saves a read when removing
+        self._root_exists = False
+
+    @staticmethod
+    def pointer_url(data: bytes) -> str:
+        """The file URL in a pointer node's data."""
+        return json.loads(data.decode())["path"]
+
+    def _path(self, name: str) -> str:
+        return paths.join(self.root, name)
+
+    def _lock_path(self, name: str) -> str:
+        return paths.join(self.root, name, paths.LOCKS, self.owner)
+
+    def _ensure_root(self) -> None:
+        if not self._root_exists:
+            self.client.ensure_path(self.root)
+            self._root_exists = True
+
+    # -- writing --------------------------------------------------------------------------------------
+
+    def add_and_lock(self, name: str, data: bytes) -> StateHandle:
+        """Write `data` to a fresh file, then commit a pointer to it named `name`, locked by this owner."""
+        url = self.storage.write_unique(self.storage_dir, self.prefix, data)
+        path = self._path(name)
+        for attempt in (1, 2):
+            self._ensure_root()
+            tx = self.fence.transaction()
+            tx.create(path, _pointer(url))
+            tx.create(paths.join(path, paths.LOCKS))
+            tx.create(self._lock_path(name), ephemeral=True)
+            try:
+                self.fence.commit(tx)
+                break
+            except NoNodeError:
+                if attempt == 2:
+                    self.storage.delete(url)
+                    raise
+                self._root_exists = False  # the root was removed (cleanup): create it again
+            except NodeExistsError:
+                self.storage.delete(url)
+                raise AlreadyExistsError(f"{path} exists already; nothing was added") from None
+            except FencingError:
+                self.storage.delete(url)  # certainly not committed: the file would only be garbage
+                raise
+        self._known_urls[name] = url
+        return StateHandle(name, url, 0)
+
+    def replace(self, name: str, expected_version: int, data: bytes) -> StateHandle:
+        """Point `name` at a new file if its node still has `expected_version`; the old file is deleted
+        after the pointer moved."""
+        path = self._path(name)
+        old_url = self._read_pointer(path)[0]
+        url = self.storage.write_unique(self.storage_dir, self.prefix, data)
+        tx = self.fence.transaction()
+        tx.set_data(path, _pointer(url), version=expected_version)
+        try:
+            self.fence.commit(tx)
+        except Exception:
+            self.storage.delete(url)
+            raise
+        self.storage.delete(old_url)
+        self._known_urls[name] = url
+        return StateHandle(name, url, expected_version + 1)
+
+    # -- reading --------------------------------------------------------------------------------------
+
+    def _read_pointer(self, path: str) -> tuple[str, int]:
+        data, stat = self.client.get(path)
+        try:
+            return self.pointer_url(data), stat.version
+        except (ValueError, KeyError, UnicodeDecodeError):
+            raise StateHandleMissingError(path, "<unreadable pointer>", f"is not a pointer: {data[:80]!r}") from None
+
+    def get_and_lock(self, name: str) -> tuple[StateHandle, bytes]:
+        """Lock the entry for this owner and read its payload. A missing payload is an error naming the
+        node and the file; a missing or marked-for-deletion entry raises NoNodeError."""
+        path = self._path(name)
+        tx = self.fence.transaction()
+        tx.create(self._lock_path(name), ephemeral=True)
+        try:
+            self.fence.commit(tx)
+        except NodeExistsError:
+            pass  # this owner holds it already
+        url, version = self._read_pointer(path)
+        try:
+            data = self.storage.read(url)
+        except StorageFileNotFoundError:
+            raise StateHandleMissingError(path, url, "does not exist") from None
+        self._known_urls[name] = url
+        return StateHandle(name, url, version), data
+
+    def names(self) -> list[str]:
+        """Names of the entries that are not marked for deletion, sorted."""
+        try:
+            children = self.client.get_children(self.root)
+        except NoNodeError:
+            return []
+        return sorted(name for name in children if self.client.exists(paths.join(self.root, name, paths.LOCKS)))
+
+    def exists(self, name: str) -> int | None:
+        """The entry's node version, or None when it does not exist or is marked for deletion."""
+        stat = self.client.exists(self._path(name))
+        if stat is None or self.client.exists(paths.join(self._path(name), paths.LOCKS)) is None:
+            return None
+        return stat.version
+
+    def lock_owners(self, name: str) -> list[str]:
+        try:
+            return sorted(self.client.get_children(paths.join(self._path(name), paths.LOCKS)))
+        except NoNodeError:
+            return []
+
+    # -- releasing ------------------------------------------------------------------------------------
+
+    def release(self, name: str) -> None:
+        """Drop this owner's lock (not fenced: a revoked leader must still let go of what it held)."""
+        try:
+            self.client.delete(self._lock_path(name))
+        except NoNodeError:
+            pass
+        self._known_urls.pop(name, None)
+
+    def release_all(self) -> None:
+        for name in self.names():
+            self.release(name)
+
+    def release_and_try_remove(self, name: str) -> bool:
+        """Release this owner's lock and remove the entry (file first, then node) if no other owner holds
+        it. Returns whether the entry is gone."""
+        path = self._path(name)
+        url = self._known_urls.get(name)
+        if url is None:
+            try:
+                url = self._read_pointer(path)[0]
+            except NoNodeError:
+                return True
+        own_lock, locks = self._lock_path(name), paths.join(path, paths.LOCKS)
+        holds_lock = True
+        while True:
+            tx = self.fence.transaction()
+            if holds_lock:
+                tx.delete(own_lock)
+            tx.delete(locks)  # the mark for deletion; refused while other owners hold locks
+            try:
+                self.fence.commit(tx)
+                break
+            except NotEmptyError:
+                if holds_lock:
+                    self.release(name)
+                logger.debug("%s is still locked by %s; kept", path, self.lock_owners(name))
+                return False
+            except NoNodeError:
+                if not holds_lock:
+                    break  # `locks` is gone already: marked for deletion by someone else; finish it
+                holds_lock = False  # we held no lock: try the mark alone
+        self._known_urls.pop(name, None)
+        self.storage.delete(url)
+        tx = self.fence.transaction()
+        tx.delete(path)
+        try:
+            self.fence.commit(tx)
+        except NoNodeError:
+            pass
+        return True

@@ -1,0 +1,270 @@
+"""Leader election, connection info and retrieval against real ZooKeeper servers."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+import uuid
+from typing import Callable
+
+import pytest
+from kazoo.client import KazooClient
+
+from ha_flink.ha import paths
+from ha_flink.ha.fencing import FencingError
+from ha_flink.ha.leader_election import LeaderInformation
+from ha_flink.ha.leader_retrieval import LeaderRetrieval
+from ha_flink.testing.processes import wait_for
+from ha_flink.testing.zookeeper import ZooKeeperEnsemble, expire_client_session
+
+from .conftest import ContenderProcess, Participant
+
+
+def leaders(group: list[Participant]) -> list[Participant]:
+    return [p for p in group if p.contender.leading is not None]
+
+
+def test_ten_contenders_each_lead_once_and_never_two_at_a_time(
+    zookeeper: ZooKeeperEnsemble, participants: Callable[..., Participant],
+    kazoo_factory: Callable[..., KazooClient], zk_root: str,
+) -> None:
+    group = [participants(zookeeper, zk_root, f"c{i}") for i in range(10)]
+    observer = kazoo_factory(zookeeper)
+    led: list[str] = []
+    while len(led) < 10:
+        wait_for(lambda: len(leaders(group)) == 1, 10, what="exactly one leader")
+        # At every step, from a separate client: one latch node is lowest, and it is the leader's.
+        (leader,) = leaders(group)
+        latches = sorted(observer.get_children(paths.latch_dir(zk_root)), key=lambda n: int(n.rsplit("-", 1)[1]))
+        assert f"{paths.latch_dir(zk_root)}/{latches[0]}" == leader.election.latch_path
+        assert len(latches) == 10 - len(led)
+        assert leader.contender.name not in led
+        led.append(leader.contender.name)
+        assert sum(1 for p in group if p.election.leader_session_id is not None) == 1
+        leader.election.close()
+        assert leader.contender.leading is None
+    assert sorted(led) == sorted(f"c{i}" for i in range(10))
+    assert all(len(p.contender.grants) == 1 for p in group)
+
+
+def test_each_grant_has_a_fresh_session_id(
+    zookeeper: ZooKeeperEnsemble, participants: Callable[..., Participant], zk_root: str
+) -> None:
+    first = participants(zookeeper, zk_root, "first")
+    wait_for(lambda: first.contender.leading, 10, what="a grant")
+    first.election.close()
+    second = participants(zookeeper, zk_root, "second")
+    wait_for(lambda: second.contender.leading, 10, what="a grant")
+    assert first.contender.grants[0] != second.contender.grants[0]
+
+
+def test_sigkilled_leader_is_followed_after_its_session_expires(
+    zookeeper: ZooKeeperEnsemble, participants: Callable[..., Participant],
+    contender_process: Callable[..., ContenderProcess], kazoo_factory: Callable[..., KazooClient], zk_root: str,
+) -> None:
+    killed = contender_process(zookeeper, zk_root, "doomed", session_timeout=2.0)
+    wait_for(killed.granted, 10, what="the process contender to lead")
+    standby = participants(zookeeper, zk_root, "standby")
+    assert standby.contender.leading is None
+    observer = kazoo_factory(zookeeper)
+    dead_latch = killed.latch_path()
+    killed.process.send_signal(signal.SIGKILL)
+    killed.process.wait(10)
+    wait_for(lambda: standby.contender.leading, 15, what="the standby to be granted")
+    # It was granted only once the dead leader's session had expired: its latch node is gone.
+    assert observer.exists(dead_latch) is None
+    info = LeaderInformation.from_bytes(observer.get(paths.connection_info(zk_root, paths.DISPATCHER))[0]) \
+        if observer.exists(paths.connection_info(zk_root, paths.DISPATCHER)) else None
+    assert info is None or info.address != "doomed-address"
+
+
+def test_graceful_close_hands_over_without_waiting_for_the_session_timeout(
+    zookeeper: ZooKeeperEnsemble, participants: Callable[..., Participant],
+    contender_process: Callable[..., ContenderProcess], zk_root: str,
+) -> None:
+    # A 30 s session: a hand-over within the 10 s deadline cannot have waited for an expiry.
+    leaving = contender_process(zookeeper, zk_root, "leaving", session_timeout=30.0)
+    wait_for(leaving.granted, 10, what="the process contender to lead")
+    standby = participants(zookeeper, zk_root, "standby", timeout=30.0)
+    signaled = time.monotonic()
+    leaving.process.send_signal(signal.SIGTERM)
+    wait_for(lambda: standby.contender.leading, 10, what="the standby to be granted after SIGTERM")
+    assert time.monotonic() - signaled < 30.0
+    assert leaving.process.wait(10) == 0
+    assert "closed" in leaving.lines()
+
+
+def test_session_expiry_revokes_refuses_fenced_writes_and_rejoins_as_standby(
+    zookeeper: ZooKeeperEnsemble, participants: Callable[..., Participant],
+    kazoo_factory: Callable[..., KazooClient], zk_root: str,
+) -> None:
+    leader = participants(zookeeper, zk_root, "leader", timeout=4.0)
+    standby = participants(zookeeper, zk_root, "standby", timeout=4.0)
+    session = wait_for(lambda: leader.contender.leading, 10, what="a leader")
+    fence = leader.election.fence(session)
+    observer = kazoo_factory(zookeeper)
+
+    expire_client_session(leader.client)
+    wait_for(lambda: leader.contender.leading is None, 10, what="the expired leader to be revoked")
+    wait_for(lambda: standby.contender.leading, 10, what="the standby to take over")
+
+    tx = fence.transaction()
+    tx.create(f"{zk_root}/written-by-deposed-leader", b"x")
+    with pytest.raises(FencingError, match="has lost its leadership"):
+        fence.commit(tx)
+    assert observer.exists(f"{zk_root}/written-by-deposed-leader") is None
+    # The old leader joined again, behind the new one.
+    wait_for(lambda: leader.election.latch_path is not None and observer.exists(leader.election.latch_path),
+             10, what="the expired leader to re-join")
+    assert leader.contender.leading is None and len(leader.contender.grants) == 1
+
+
+def test_fenced_write_is_refused_when_the_latch_node_is_gone_even_if_not_yet_revoked(
+    zookeeper: ZooKeeperEnsemble, participants: Callable[..., Participant],
+    kazoo_factory: Callable[..., KazooClient], zk_root: str,
+) -> None:
+    leader = participants(zookeeper, zk_root, "leader")
+    session = wait_for(lambda: leader.contender.leading, 10, what="a leader")
+    fence = leader.election.fence(session)
+    # Another client removes the latch node behind the leader's back; the very next write is refused by
+    # ZooKeeper itself (the transaction's check), whatever the leader believes.
+    kazoo_factory(zookeeper).delete(leader.election.latch_path)
+    tx = fence.transaction()
+    tx.create(f"{zk_root}/x", b"x")
+    try:
+        fence.commit(tx)
+        committed = True
+    except FencingError as error:
+        committed = False
+        assert "latch node" in str(error) or "lost its leadership" in str(error)
+    assert not committed
+    assert kazoo_factory(zookeeper).exists(f"{zk_root}/x") is None
+
+
+def test_connection_info_is_published_and_republished_if_overwritten(
+    zookeeper: ZooKeeperEnsemble, participants: Callable[..., Participant],
+    kazoo_factory: Callable[..., KazooClient], zk_root: str,
+) -> None:
+    leader = participants(zookeeper, zk_root, "leader")
+    session = wait_for(lambda: leader.contender.leading, 10, what="a leader")
+    leader.election.publish(paths.DISPATCHER, "host-a:6123", session)
+    path = paths.connection_info(zk_root, paths.DISPATCHER)
+    observer = kazoo_factory(zookeeper)
+    data, stat = observer.get(path)
+    assert LeaderInformation.from_bytes(data) == LeaderInformation("host-a:6123", session)
+    assert stat.ephemeralOwner == leader.client.client_id[0]
+
+    observer.set(path, b'{"address": "impostor:1", "session_id": "%s"}' % str(uuid.uuid4()).encode())
+    wait_for(lambda: LeaderInformation.from_bytes(observer.get(path)[0]).address == "host-a:6123", 10,
+             what="the overwritten connection info to be restored")
+    observer.delete(path)
+    wait_for(lambda: observer.exists(path) and
+             LeaderInformation.from_bytes(observer.get(path)[0]).session_id == session, 10,
+             what="the deleted connection info to be restored")
+
+
+def test_retrieval_follows_the_leader_across_a_handover(
+    zookeeper: ZooKeeperEnsemble, participants: Callable[..., Participant],
+    kazoo_factory: Callable[..., KazooClient], zk_root: str,
+) -> None:
+    seen: list[tuple[str | None, uuid.UUID | None]] = []
+    retrieval = LeaderRetrieval(kazoo_factory(zookeeper), zk_root, paths.DISPATCHER)
+    retrieval.start(lambda address, session: seen.append((address, session)))
+    try:
+        wait_for(lambda: seen == [(None, None)], 10, what="'no leader' before any leader")
+        first = participants(zookeeper, zk_root, "first")
+        s1 = wait_for(lambda: first.contender.leading, 10, what="a leader")
+        first.election.publish(paths.DISPATCHER, "first:1", s1)
+        second = participants(zookeeper, zk_root, "second")
+        wait_for(lambda: seen[-1] == ("first:1", s1), 10, what="retrieval of the first leader")
+        first.election.close()
+        s2 = wait_for(lambda: second.contender.leading, 10, what="the second leader")
+        second.election.publish(paths.DISPATCHER, "second:2", s2)
+        wait_for(lambda: seen[-1] == ("second:2", s2), 10, what="retrieval of the second leader")
+    finally:
+        retrieval.stop()
+
+
+@pytest.mark.parametrize("tolerate", [False, True], ids=["revoke-on-suspended", "tolerate-suspended"])
+def test_zookeeper_restart_suspends_then_recovers(
+    zookeeper_factory: Callable[[int], ZooKeeperEnsemble], participants: Callable[..., Participant],
+    kazoo_factory: Callable[..., KazooClient], tolerate: bool,
+) -> None:
+    ensemble = zookeeper_factory(1)
+    # A session long enough to outlive the restart: the connection is SUSPENDED, never LOST.
+    leader = participants(ensemble, "/flink/default", "leader", timeout=20.0, tolerate_suspended=tolerate)
+    session = wait_for(lambda: leader.contender.leading, 10, what="a leader")
+    leader.election.publish(paths.DISPATCHER, "leader:1", session)
+    seen: list[tuple[str | None, uuid.UUID | None]] = []
+    retrieval = LeaderRetrieval(kazoo_factory(ensemble, timeout=20.0), "/flink/default", paths.DISPATCHER,
+                                tolerate_suspended=tolerate)
+    retrieval.start(lambda address, s: seen.append((address, s)))
+    try:
+        wait_for(lambda: seen and seen[-1] == ("leader:1", session), 10, what="the leader to be retrieved")
+        (server,) = ensemble.servers
+        server.stop()
+        if tolerate:
+            wait_for(lambda: leader.client.state == "SUSPENDED", 10, what="SUSPENDED")
+            assert leader.contender.revocations == 0 and leader.contender.leading == session
+        else:
+            wait_for(lambda: leader.contender.leading is None, 10, what="revocation on SUSPENDED")
+            wait_for(lambda: seen[-1] == (None, None), 10, what="retrieval to report no leader")
+        server.start()
+        if tolerate:
+            wait_for(lambda: leader.client.state == "CONNECTED", 15, what="reconnect")
+            assert leader.contender.grants == [session] and leader.contender.revocations == 0
+        else:
+            new_session = wait_for(lambda: leader.contender.leading, 15, what="leadership again after reconnect")
+            assert new_session != session
+            leader.election.publish(paths.DISPATCHER, "leader:1", new_session)
+            session = new_session
+        wait_for(lambda: seen[-1] == ("leader:1", session), 15, what="retrieval of the leader again")
+    finally:
+        retrieval.stop()
+
+
+def connected_port(client: KazooClient) -> int:
+    return client._connection._socket.getpeername()[1]
+
+
+def test_ensemble_keeps_the_leader_with_one_node_lost_and_revokes_without_quorum(
+    zookeeper_factory: Callable[[int], ZooKeeperEnsemble], participants: Callable[..., Participant],
+) -> None:
+    ensemble = zookeeper_factory(3)
+    leader = participants(ensemble, "/flink/default", "leader", timeout=20.0)
+    session = wait_for(lambda: leader.contender.leading, 10, what="a leader")
+    # Lose a node the leader is not connected to: the quorum stays, nothing is revoked.
+    port = connected_port(leader.client)
+    first = next(s for s in ensemble.servers if s.client_port != port)
+    first.kill()
+    leader.client.get("/")  # a round trip through the remaining quorum
+    assert leader.contender.revocations == 0 and leader.contender.leading == session
+    # Lose a second node: no quorum, the connection is SUSPENDED, leadership revoked.
+    second = next(s for s in ensemble.servers if s.running and s is not first)
+    second.kill()
+    wait_for(lambda: leader.contender.leading is None, 20, what="revocation without quorum")
+    # Restore both: a leader again, with a new session id.
+    first.start(wait=False)
+    second.start(wait=False)
+    first.wait_serving()
+    second.wait_serving()
+    new_session = wait_for(lambda: leader.contender.leading, 30, what="leadership once the quorum is back")
+    assert new_session != session
+
+
+def test_tolerant_leader_survives_the_loss_of_its_own_node(
+    zookeeper_factory: Callable[[int], ZooKeeperEnsemble], participants: Callable[..., Participant],
+) -> None:
+    ensemble = zookeeper_factory(3)
+    leader = participants(ensemble, "/flink/default", "leader", timeout=20.0, tolerate_suspended=True)
+    session = wait_for(lambda: leader.contender.leading, 10, what="a leader")
+    port = connected_port(leader.client)
+    next(s for s in ensemble.servers if s.client_port == port).kill()
+    wait_for(lambda: leader.client.state == "CONNECTED" and leader.client._connection._socket is not None
+             and connected_port(leader.client) != port, 20, what="a move to another node")
+    fence = leader.election.fence(session)
+    tx = fence.transaction()
+    tx.create("/flink/default/still-leading", b"")
+    fence.commit(tx)
+    assert leader.contender.revocations == 0 and leader.contender.grants == [session]
