@@ -44,9 +44,9 @@ chaos: install
 	@echo "make chaos: the chaos suite is not implemented yet." >&2
 	@exit 1
 
+# Benchmarks print their figures and append them to BENCHMARKS.md.
 bench: install
-	@echo "make bench: no benchmark is implemented yet." >&2
-	@exit 1
+	$(VPY) bench/ha_election.py
 
 proto: install
 	@echo "make proto: there are no .proto files yet (they arrive with the cluster runtime)." >&2

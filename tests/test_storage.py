@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from ha_flink.config import Configuration
 from ha_flink.fs import Storage, StorageError, StorageFileExistsError, StorageFileNotFoundError, filesystem_for
 from ha_flink.testing.s3 import MotoS3Server
 

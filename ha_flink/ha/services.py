@@ -1,7 +1,7 @@
 """HighAvailabilityServices: everything a JobManager or TaskManager needs for HA, made from config.
 
 `high-availability: zookeeper` gives `ZooKeeperHaServices` (a kazoo client, elections, retrieval, the
-stores, cleanup). `NONE` is handled by the runtime as a single JobManager without ZooKeeper, as in Flink.
+stores, cleanup); `NONE` gives `StandaloneHaServices` (ha/standalone.py): one JobManager, no ZooKeeper.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from ha_flink.ha.job_graph_store import JobGraphStore
 from ha_flink.ha.job_result_store import JobResultStore
 from ha_flink.ha.leader_election import LeaderElection
 from ha_flink.ha.leader_retrieval import LeaderRetrieval
+from ha_flink.ha.standalone import StandaloneHaServices
 from ha_flink.ha.state_handle_store import ZooKeeperStateHandleStore
 from ha_flink.ha.zookeeper_client import start_zookeeper_client
 
@@ -137,3 +138,10 @@ class ZooKeeperHaServices:
         if self._owns_client:
             self.client.stop()
             self.client.close()
+
+
+def create_ha_services(config: Configuration) -> ZooKeeperHaServices | StandaloneHaServices:
+    """The HA services that `high-availability` asks for."""
+    if config.get(HighAvailabilityOptions.HA_MODE) == "zookeeper":
+        return ZooKeeperHaServices(config)
+    return StandaloneHaServices(config)

@@ -19,17 +19,27 @@ from ha_flink.ha import paths
 from ha_flink.ha.leader_election import LeaderElection
 
 
+_output_lock = threading.Lock()
+
+
+def say(line: str) -> None:
+    """One whole line per call: the grant arrives on the election's thread while main prints too."""
+    with _output_lock:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
 class _PrintingContender:
     def __init__(self, election: LeaderElection, address: str) -> None:
         self.election = election
         self.address = address
 
     def grant(self, session_id: uuid.UUID) -> None:
-        print(f"granted {session_id} {time.time():.6f}", flush=True)
+        say(f"granted {session_id} {time.time():.6f}")
         self.election.publish(paths.DISPATCHER, self.address, session_id)
 
     def revoke(self) -> None:
-        print(f"revoked {time.time():.6f}", flush=True)
+        say(f"revoked {time.time():.6f}")
 
 
 def main(argv: list[str]) -> int:
@@ -42,12 +52,12 @@ def main(argv: list[str]) -> int:
     election.start(_PrintingContender(election, f"{name}-address"))
     while election.latch_path is None and not stop.is_set():
         time.sleep(0.01)
-    print(f"joined {election.latch_path}", flush=True)
+    say(f"joined {election.latch_path}")
     stop.wait()
     election.close()
     client.stop()
     client.close()
-    print("closed", flush=True)
+    say("closed")
     return 0
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kazoo.client import KazooClient, KazooState
+from kazoo.retry import KazooRetry
 
 from ha_flink.deploy.zookeeper import server_mode, zookeeper_server_command
 from ha_flink.testing.processes import free_ports, log_tail, start_process, stop_process, wait_for
@@ -132,7 +133,9 @@ class ZooKeeperEnsemble:
             server.stop()
 
     def client(self, **kwargs: object) -> KazooClient:
-        """A started kazoo client on this ensemble (the caller stops it)."""
+        """A started kazoo client on this ensemble (the caller stops it). Reconnect attempts back off to
+        at most 0.5 s (kazoo's default grows to an hour), so a restarted server is found at once."""
+        kwargs.setdefault("connection_retry", KazooRetry(max_tries=-1, delay=0.05, backoff=2, max_delay=0.5))
         client = KazooClient(hosts=self.connect_string, **kwargs)  # type: ignore[arg-type]
         client.start(timeout=15)
         return client

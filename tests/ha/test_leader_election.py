@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import threading
 import time
 import uuid
 from typing import Callable
@@ -74,9 +73,8 @@ def test_sigkilled_leader_is_followed_after_its_session_expires(
     wait_for(lambda: standby.contender.leading, 15, what="the standby to be granted")
     # It was granted only once the dead leader's session had expired: its latch node is gone.
     assert observer.exists(dead_latch) is None
-    info = LeaderInformation.from_bytes(observer.get(paths.connection_info(zk_root, paths.DISPATCHER))[0]) \
-        if observer.exists(paths.connection_info(zk_root, paths.DISPATCHER)) else None
-    assert info is None or info.address != "doomed-address"
+    # The dead leader's published connection info went with its session.
+    assert observer.exists(paths.connection_info(zk_root, paths.DISPATCHER)) is None
 
 
 def test_graceful_close_hands_over_without_waiting_for_the_session_timeout(
@@ -132,13 +130,8 @@ def test_fenced_write_is_refused_when_the_latch_node_is_gone_even_if_not_yet_rev
     kazoo_factory(zookeeper).delete(leader.election.latch_path)
     tx = fence.transaction()
     tx.create(f"{zk_root}/x", b"x")
-    try:
+    with pytest.raises(FencingError, match=f"its latch node {leader.election.latch_path} is gone"):
         fence.commit(tx)
-        committed = True
-    except FencingError as error:
-        committed = False
-        assert "latch node" in str(error) or "lost its leadership" in str(error)
-    assert not committed
     assert kazoo_factory(zookeeper).exists(f"{zk_root}/x") is None
 
 

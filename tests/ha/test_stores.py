@@ -7,10 +7,8 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from kazoo.client import KazooClient
 
 from ha_flink.config import Configuration
-from ha_flink.fs import Storage
 from ha_flink.ha import paths
 from ha_flink.ha.checkpoint_store import CompletedCheckpoint
 from ha_flink.ha.fencing import Fence, FencingError
@@ -284,3 +282,12 @@ def test_unreachable_quorum_is_named_within_the_connection_timeout(tmp_path: Pat
                             "high-availability.zookeeper.client.connection-timeout": "1 s"})
     with pytest.raises(ConnectionError, match=f"cannot reach ZooKeeper at {quorum} within 1 s"):
         ZooKeeperHaServices(config)
+
+
+def test_client_takes_its_session_timeout_and_bounded_retries_from_config(
+    services_factory: Callable[[], ZooKeeperHaServices],
+) -> None:
+    services = services_factory()
+    assert services.client._session_timeout == 10_000  # negotiated with the server: 10 s as configured
+    assert services.client._retry.max_tries == 3  # high-availability.zookeeper.client.max-retry-attempts
+    assert services.base_path.endswith("/cluster-a")
