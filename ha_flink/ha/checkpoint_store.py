@@ -67,11 +67,20 @@ class CompletedCheckpointStore:
                              f"the latest completed one, {self._checkpoints[-1].checkpoint_id}")
         self.handles.add_and_lock(paths.checkpoint_name(checkpoint.checkpoint_id), pickle.dumps(checkpoint, 5))
         self._checkpoints.append(checkpoint)
+        # The new checkpoint is committed: from here on nothing may raise, or the caller would take a
+        # completed checkpoint for a failed one. A subsumption that fails is retried at the next add.
         removed = []
-        while len(self._checkpoints) > self.max_retained:
-            oldest = self._checkpoints.pop(0)
-            if self.handles.release_and_try_remove(paths.checkpoint_name(oldest.checkpoint_id)):
-                removed.append(oldest)
+        kept = []
+        while len(self._checkpoints) - len(kept) > self.max_retained:
+            oldest = self._checkpoints.pop(len(kept))
+            try:
+                if self.handles.release_and_try_remove(paths.checkpoint_name(oldest.checkpoint_id)):
+                    removed.append(oldest)
+            except Exception as error:  # ZooKeeper or storage trouble: keep it, try again next time
+                logger.warning("Could not subsume checkpoint %d of job %s (kept, retried at the next "
+                               "checkpoint): %s", oldest.checkpoint_id, self.job_id, error)
+                kept.append(oldest)
+        self._checkpoints[:0] = kept
         return removed
 
     def latest(self) -> CompletedCheckpoint | None:

@@ -79,6 +79,7 @@ class LeaderElection:
         self._session_id: uuid.UUID | None = None
         self._connection_usable = True
         self._published: dict[str, str] = {}  # component -> address, while leading
+        self._stale_connection_info: set[tuple[str, uuid.UUID]] = set()  # to delete once connected
         self._worker: threading.Thread | None = None
         self._closed = False
 
@@ -153,8 +154,10 @@ class LeaderElection:
             kind = event[0]
             try:
                 if kind == "close":
-                    self._leave()
-                    return
+                    try:
+                        self._leave()
+                    finally:
+                        return  # noqa: B012 - the worker ends on close, whatever _leave raised
                 if self._closed:
                     continue
                 if kind == "join":
@@ -166,9 +169,11 @@ class LeaderElection:
                 elif kind == "lost":
                     self._revoke("ZooKeeper session lost")
                     self._latch_path = None
+                    self._stale_connection_info.clear()  # ephemeral: gone with the session
                 elif kind == "connected":
                     with self._lock:
                         self._connection_usable = True
+                    self._delete_stale_connection_info()
                     if self._latch_path is None:
                         self._join()
                     else:
@@ -186,6 +191,12 @@ class LeaderElection:
         if self.client.state != KazooState.CONNECTED:
             return
         self.client.ensure_path(self._latch_dir)
+        # An earlier create whose reply was lost may have made our node already: never make a second one,
+        # it would sit ahead of every other contender until this session ends.
+        self._latch_path = self._find_own_latch()
+        if self._latch_path is not None:
+            self._check()
+            return
         try:
             self._latch_path = self.client.create(f"{self._latch_dir}/{self._prefix}", ephemeral=True, sequence=True)
         except ConnectionLoss:
@@ -215,6 +226,10 @@ class LeaderElection:
             return
         index = children.index(own)
         if index == 0:
+            # Watch our own node too: deleted behind our back (session alive), we must not go on leading.
+            if self.client.exists(self._latch_path, watch=self._on_predecessor_change) is None:
+                self._events.put(("check",))
+                return
             self._grant()
             return
         self._revoke("another contender precedes this one")
@@ -244,11 +259,20 @@ class LeaderElection:
             published = dict(self._published)
             self._published.clear()
         logger.info("%s lost leadership %s: %s", self.name, old, reason)
-        if self._contender is not None:
-            self._contender.revoke()
-        if self.client.state == KazooState.CONNECTED:
-            for component in published:
-                self._delete_own_connection_info(component, old)
+        # Our connection info must go (else retrievers keep a refused token); while disconnected, do it on
+        # the next reconnect of the same session (after LOST the ephemeral nodes are gone anyway).
+        self._stale_connection_info.update((component, old) for component in published)
+        try:
+            if self._contender is not None:
+                self._contender.revoke()
+        finally:
+            if self.client.state == KazooState.CONNECTED:
+                self._delete_stale_connection_info()
+
+    def _delete_stale_connection_info(self) -> None:
+        stale, self._stale_connection_info = self._stale_connection_info, set()
+        for component, session_id in stale:
+            self._delete_own_connection_info(component, session_id)
 
     def _leave(self) -> None:
         self._revoke("leaving the election")

@@ -79,15 +79,19 @@ class ZooKeeperHaServices:
 
     # -- cleanup --------------------------------------------------------------------------------------
 
-    def cleanup_job_data(self, job_id: str, fence: Fence) -> None:
+    def cleanup_job_data(self, job_id: str, fence: Fence) -> bool:
         """Delete one terminal job's HA data: checkpoints (files, then nodes), job graph, counter, znodes.
-        Call after its result is written dirty; mark the result clean after this returns."""
+        Call after its result is written dirty; mark the result clean only if this returns True. False:
+        another owner still holds some entry, which is kept (never deleted from under it); retry later."""
         checkpoints = self._handles(paths.checkpoints(self.base_path, job_id), CHECKPOINT_PREFIX, fence)
-        for name in checkpoints.names():
-            checkpoints.release_and_try_remove(name)
-        self.job_graph_store(fence).global_cleanup(job_id)
+        removed = [checkpoints.release_and_try_remove(name) for name in checkpoints.names()]
+        removed.append(self.job_graph_store(fence).global_cleanup(job_id))
+        if not all(removed):
+            logger.info("HA data of job %s is still held by another owner; cleanup will be retried", job_id)
+            return False
         self._delete_tree(paths.job_dir(self.base_path, job_id), fence)
         self._delete_tree(paths.join(self.base_path, "leader", paths.job_component(job_id)), fence)
+        return True
 
     def _delete_tree(self, path: str, fence: Fence) -> None:
         """Delete `path` and what is below it, leaves first, each delete fenced."""

@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass
 
 from kazoo.client import KazooClient
-from kazoo.exceptions import NodeExistsError, NoNodeError, NotEmptyError
+from kazoo.exceptions import ConnectionLoss, NodeExistsError, NoNodeError, NotEmptyError, SessionExpiredError
 
 from ha_flink.fs import Storage, StorageFileNotFoundError
 from ha_flink.ha import paths
@@ -38,6 +38,11 @@ class StateHandleMissingError(RuntimeError):
 
 class AlreadyExistsError(RuntimeError):
     pass
+
+
+class CommitUnknownError(RuntimeError):
+    """The connection broke during a commit: it may or may not have happened. Nothing was deleted (the
+    file may be named by a committed pointer); read the store again once reconnected."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,8 @@ class ZooKeeperStateHandleStore:
             except FencingError:
                 self.storage.delete(url)  # certainly not committed: the file would only be garbage
                 raise
+            except (ConnectionLoss, SessionExpiredError) as exc:
+                raise CommitUnknownError(f"adding {path} (file {url}): {type(exc).__name__}") from exc
         self._known_urls[name] = url
         return StateHandle(name, url, 0)
 
@@ -121,8 +128,10 @@ class ZooKeeperStateHandleStore:
         tx.set_data(path, _pointer(url), version=expected_version)
         try:
             self.fence.commit(tx)
+        except (ConnectionLoss, SessionExpiredError) as exc:
+            raise CommitUnknownError(f"replacing {path} (file {url}): {type(exc).__name__}") from exc
         except Exception:
-            self.storage.delete(url)
+            self.storage.delete(url)  # refused for certain: nothing names the new file
             raise
         self.storage.delete(old_url)
         self._known_urls[name] = url
@@ -200,6 +209,8 @@ class ZooKeeperStateHandleStore:
                 url = self._read_pointer(path)[0]
             except NoNodeError:
                 return True
+            except StateHandleMissingError as error:
+                logger.warning("removing %s without a file to delete: %s", path, error)
         own_lock, locks = self._lock_path(name), paths.join(path, paths.LOCKS)
         holds_lock = True
         while True:
@@ -220,7 +231,8 @@ class ZooKeeperStateHandleStore:
                     break  # `locks` is gone already: marked for deletion by someone else; finish it
                 holds_lock = False  # we held no lock: try the mark alone
         self._known_urls.pop(name, None)
-        self.storage.delete(url)
+        if url is not None and not url.startswith("<"):
+            self.storage.delete(url)
         tx = self.fence.transaction()
         tx.delete(path)
         try:

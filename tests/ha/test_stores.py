@@ -242,7 +242,7 @@ def test_dirty_result_is_seen_by_a_new_leader_and_cleanup_removes_every_node_and
     results = new_leader.job_result_store()
     assert [r.job_id for r in results.get_dirty_results()] == [job]
     assert results.has_job_result_entry(job) and not results.has_clean_job_result_entry(job)
-    new_leader.cleanup_job_data(job, Fence.unfenced(new_leader.client))
+    assert new_leader.cleanup_job_data(job, Fence.unfenced(new_leader.client)) is True
     results.mark_result_clean(job)
 
     assert new_leader.client.exists(paths.job_dir(new_leader.base_path, job)) is None
@@ -291,3 +291,22 @@ def test_client_takes_its_session_timeout_and_bounded_retries_from_config(
     assert services.client._session_timeout == 10_000  # negotiated with the server: 10 s as configured
     assert services.client._retry.max_tries == 3  # high-availability.zookeeper.client.max-retry-attempts
     assert services.base_path.endswith("/cluster-a")
+
+
+def test_job_cleanup_keeps_what_another_owner_holds_and_says_so(
+    services_factory: Callable[[], ZooKeeperHaServices],
+) -> None:
+    leader, straggler = services_factory(), services_factory()
+    job = uuid.uuid4().hex
+    fence = Fence.unfenced(leader.client)
+    leader.checkpoint_store(job, fence).add_checkpoint_and_subsume_old_ones(checkpoint(job, 1))
+    straggler.checkpoint_store(job, Fence.unfenced(straggler.client)).recover()  # holds checkpoint 1
+    node = paths.join(paths.checkpoints(leader.base_path, job), paths.checkpoint_name(1))
+
+    assert leader.cleanup_job_data(job, fence) is False
+    assert leader.client.get_children(f"{node}/locks") == [straggler.owner]
+    assert len(files(leader)) == 1
+    straggler.close()  # its session ends, and its lock with it
+    assert leader.cleanup_job_data(job, fence) is True
+    assert leader.client.exists(paths.job_dir(leader.base_path, job)) is None
+    assert files(leader) == []
