@@ -31,14 +31,27 @@ class CompletedCheckpoint:
     properties: dict[str, Any] = field(default_factory=dict)
 
 
-class CompletedCheckpointStore:
-    def __init__(self, handles: ZooKeeperStateHandleStore, job_id: str, max_retained: int = 1) -> None:
+class RetainedCheckpoints:
+    """The checkpoints a store holds, oldest first: what both the ZooKeeper and the standalone store keep."""
+
+    def __init__(self, job_id: str, max_retained: int) -> None:
         if max_retained < 1:
             raise ValueError(f"state.checkpoints.num-retained must be >= 1, got {max_retained}")
-        self.handles = handles
         self.job_id = job_id
         self.max_retained = max_retained
         self._checkpoints: list[CompletedCheckpoint] = []
+
+    def latest(self) -> CompletedCheckpoint | None:
+        return self._checkpoints[-1] if self._checkpoints else None
+
+    def all(self) -> list[CompletedCheckpoint]:
+        return list(self._checkpoints)
+
+
+class CompletedCheckpointStore(RetainedCheckpoints):
+    def __init__(self, handles: ZooKeeperStateHandleStore, job_id: str, max_retained: int = 1) -> None:
+        super().__init__(job_id, max_retained)
+        self.handles = handles
         self.unreadable: list[StateHandleMissingError] = []
 
     def recover(self) -> list[CompletedCheckpoint]:
@@ -82,12 +95,6 @@ class CompletedCheckpointStore:
                 kept.append(oldest)
         self._checkpoints[:0] = kept
         return removed
-
-    def latest(self) -> CompletedCheckpoint | None:
-        return self._checkpoints[-1] if self._checkpoints else None
-
-    def all(self) -> list[CompletedCheckpoint]:
-        return list(self._checkpoints)
 
     def shutdown(self, globally_terminal: bool) -> None:
         """Terminal job: remove every checkpoint this store may remove. Otherwise: release, keep all."""

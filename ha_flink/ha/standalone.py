@@ -12,7 +12,7 @@ from typing import Any
 
 from ha_flink.config import CheckpointingOptions, Configuration, JobManagerOptions
 from ha_flink.ha.checkpoint_id_counter import INITIAL_CHECKPOINT_ID
-from ha_flink.ha.checkpoint_store import CompletedCheckpoint
+from ha_flink.ha.checkpoint_store import CompletedCheckpoint, RetainedCheckpoints
 from ha_flink.ha.fencing import FencingError
 from ha_flink.ha.job_result_store import JobResult
 from ha_flink.ha.leader_election import LeaderContender
@@ -86,12 +86,7 @@ class StandaloneJobGraphStore:
         return True
 
 
-class StandaloneCompletedCheckpointStore:
-    def __init__(self, job_id: str, max_retained: int = 1) -> None:
-        self.job_id = job_id
-        self.max_retained = max_retained
-        self._checkpoints: list[CompletedCheckpoint] = []
-
+class StandaloneCompletedCheckpointStore(RetainedCheckpoints):
     def recover(self) -> list[CompletedCheckpoint]:
         return list(self._checkpoints)
 
@@ -100,12 +95,6 @@ class StandaloneCompletedCheckpointStore:
         removed = self._checkpoints[:-self.max_retained]
         self._checkpoints = self._checkpoints[-self.max_retained:]
         return removed
-
-    def latest(self) -> CompletedCheckpoint | None:
-        return self._checkpoints[-1] if self._checkpoints else None
-
-    def all(self) -> list[CompletedCheckpoint]:
-        return list(self._checkpoints)
 
     def shutdown(self, globally_terminal: bool) -> None:
         self._checkpoints = []
