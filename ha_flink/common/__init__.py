@@ -1,0 +1,37 @@
+"""The user API's common vocabulary, named as in `pyflink.common`: record types (`Row`, `Types`),
+time amounts, serialization, watermark strategies and `Configuration`."""
+
+from __future__ import annotations
+
+from ha_flink.common.configuration import Configuration
+from ha_flink.common.serialization import (
+    DeserializationSchema,
+    Encoder,
+    SerializationSchema,
+    SimpleStringEncoder,
+    SimpleStringSchema,
+)
+from ha_flink.common.time import Duration, Instant, Time
+from ha_flink.common.typeinfo import RowTypeInfo, TupleTypeInfo, TypeInformation, Types
+from ha_flink.common.types import Row, RowKind
+from ha_flink.common.watermark_strategy import TimestampAssigner, WatermarkStrategy
+
+__all__ = [
+    "Configuration",
+    "DeserializationSchema",
+    "Duration",
+    "Encoder",
+    "Instant",
+    "Row",
+    "RowKind",
+    "RowTypeInfo",
+    "SerializationSchema",
+    "SimpleStringEncoder",
+    "SimpleStringSchema",
+    "Time",
+    "TimestampAssigner",
+    "TupleTypeInfo",
+    "TypeInformation",
+    "Types",
+    "WatermarkStrategy",
+]

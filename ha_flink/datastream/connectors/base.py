@@ -1,0 +1,87 @@
+"""The source contract (after Flink's FLIP-27 Source, reduced): a source cuts its input into splits,
+splits are assigned to the parallel source subtasks, and each subtask's reader turns its splits into
+record batches. Readers are polled by the task, so a task can also fire timers and notice cancellation
+between batches."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+BATCH_SIZE = 1024
+
+
+class Boundedness:
+    BOUNDED = "BOUNDED"
+    CONTINUOUS_UNBOUNDED = "CONTINUOUS_UNBOUNDED"
+
+
+class SourceReader(ABC):
+    @abstractmethod
+    def poll_batch(self) -> list[Any] | None:
+        """The next batch; [] when nothing is ready yet; None when this reader's splits are exhausted."""
+
+    def close(self) -> None:
+        pass
+
+
+class Source(ABC):
+    """A parallel source. `max_parallelism` 1 marks a non-parallel one (collections, Python functions)."""
+
+    name = "Source"
+    max_parallelism: int | None = None
+
+    @abstractmethod
+    def get_boundedness(self) -> str: ...
+
+    @abstractmethod
+    def create_splits(self, parallelism: int) -> list[Any]: ...
+
+    @abstractmethod
+    def create_reader(self, splits: list[Any]) -> SourceReader: ...
+
+
+class Sink(ABC):
+    """A sink for `DataStream.sink_to`: makes the operator each sink subtask runs."""
+
+    name = "Sink"
+
+    @abstractmethod
+    def create_operator(self) -> Any: ...
+
+
+def assign_splits(splits: list[Any], parallelism: int, subtask_index: int) -> list[Any]:
+    """Static round-robin assignment of splits to source subtasks."""
+    return splits[subtask_index::parallelism]
+
+
+class CollectionSource(Source):
+    """`env.from_collection`: a non-parallel source of a Python list, as in Flink."""
+
+    name = "Collection Source"
+    max_parallelism = 1
+
+    def __init__(self, elements: list[Any]) -> None:
+        self.elements = list(elements)
+
+    def get_boundedness(self) -> str:
+        return Boundedness.BOUNDED
+
+    def create_splits(self, parallelism: int) -> list[Any]:
+        return [self.elements]
+
+    def create_reader(self, splits: list[Any]) -> SourceReader:
+        return _ListReader([element for split in splits for element in split])
+
+
+class _ListReader(SourceReader):
+    def __init__(self, elements: list[Any]) -> None:
+        self.elements = elements
+        self.position = 0
+
+    def poll_batch(self) -> list[Any] | None:
+        if self.position >= len(self.elements):
+            return None
+        batch = self.elements[self.position:self.position + BATCH_SIZE]
+        self.position += len(batch)
+        return batch

@@ -1,0 +1,100 @@
+"""`NumberSequenceSource(start, end)`: the numbers start..end (inclusive), cut into one split per source
+subtask, as PyFlink's. `RateLimitedNumberSequenceSource`: numbers from `start` at a bounded rate, without
+end unless one is given: the unbounded source for streaming jobs and tests."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ha_flink.datastream.connectors.base import BATCH_SIZE, Boundedness, Source, SourceReader
+
+
+class NumberSequenceSource(Source):
+    name = "Sequence Source"
+
+    def __init__(self, start: int, end: int) -> None:
+        if end < start:
+            raise ValueError(f"NumberSequenceSource: end {end} is below start {start}")
+        self.start = start
+        self.end = end
+
+    def get_boundedness(self) -> str:
+        return Boundedness.BOUNDED
+
+    def create_splits(self, parallelism: int) -> list[Any]:
+        total = self.end - self.start + 1
+        bounds = [self.start + total * i // parallelism for i in range(parallelism + 1)]
+        return [(bounds[i], bounds[i + 1] - 1) for i in range(parallelism) if bounds[i + 1] > bounds[i]]
+
+    def create_reader(self, splits: list[Any]) -> SourceReader:
+        return _RangeReader(list(splits))
+
+
+class _RangeReader(SourceReader):
+    def __init__(self, splits: list[tuple[int, int]]) -> None:
+        self.splits = splits
+        self.position = splits[0][0] if splits else 0
+
+    def poll_batch(self) -> list[Any] | None:
+        while self.splits:
+            first, last = self.splits[0]
+            if self.position <= last:
+                stop = min(self.position + BATCH_SIZE, last + 1)
+                batch = list(range(self.position, stop))
+                self.position = stop
+                return batch
+            self.splits.pop(0)
+            if self.splits:
+                self.position = self.splits[0][0]
+        return None
+
+
+class RateLimitedNumberSequenceSource(Source):
+    """Numbers from `start` (to `end`, inclusive, if given) at `records_per_second` in all (None: as fast
+    as the job takes them). Subtask i of p emits start+i, start+i+p, ..."""
+
+    name = "Rate-Limited Sequence Source"
+
+    def __init__(self, start: int = 0, end: int | None = None, records_per_second: float | None = None) -> None:
+        self.start = start
+        self.end = end
+        self.records_per_second = records_per_second
+
+    def get_boundedness(self) -> str:
+        return Boundedness.BOUNDED if self.end is not None else Boundedness.CONTINUOUS_UNBOUNDED
+
+    def create_splits(self, parallelism: int) -> list[Any]:
+        rate = None if self.records_per_second is None else self.records_per_second / parallelism
+        return [(self.start + i, parallelism, self.end, rate) for i in range(parallelism)]
+
+    def create_reader(self, splits: list[Any]) -> SourceReader:
+        return _SteppedReader(splits)
+
+
+class _SteppedReader(SourceReader):
+    def __init__(self, splits: list[tuple[int, int, int | None, float | None]]) -> None:
+        self.splits = splits
+        self.started = time.monotonic()
+        self.emitted = 0
+
+    def poll_batch(self) -> list[Any] | None:
+        if not self.splits:
+            return None
+        next_value, step, end, rate = self.splits[0]
+        count = BATCH_SIZE
+        if rate is not None:
+            due = int((time.monotonic() - self.started) * rate) - self.emitted
+            if due <= 0:
+                time.sleep(min(0.01, 1 / rate))  # nothing due yet: a short wait, then the task looks again
+                return []
+            count = min(count, due)
+        if end is not None:
+            count = min(count, (end - next_value) // step + 1)
+            if count <= 0:
+                self.splits.pop(0)
+                return self.poll_batch()
+        batch = list(range(next_value, next_value + count * step, step))
+        self.splits[0] = (next_value + count * step, step, end, rate)
+        self.emitted += count
+        return batch

@@ -1,0 +1,1 @@
+"""The runtime: job graphs, operators, tasks, state, and the processes that run them."""

@@ -1,0 +1,194 @@
+"""The JobGraph: job vertices (chains of operators with one parallelism) joined by edges that carry a
+partitioner. Built from transformations without any I/O, so the chaining rules are tested on their own.
+
+Chaining follows Flink: an operator joins its producer's chain when the edge between them is forward,
+both have the same parallelism, it has no other input, the producer has no other consumer, and neither
+side asked for a new chain. A vertex's operators are pickled once here (cloudpickle), and every subtask
+unpickles its own copy, so user functions never share state across subtasks and an unpicklable function
+fails at submission, not on a TaskManager."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import cloudpickle
+
+from ha_flink.runtime.graph.transformations import (
+    OneInputTransformation, PartitionTransformation, SourceTransformation, Transformation,
+)
+from ha_flink.runtime.partitioner import (
+    DEFAULT_MAX_PARALLELISM, ForwardPartitioner, KeyGroupStreamPartitioner, Partitioner, RebalancePartitioner,
+)
+
+
+class JobGraphError(ValueError):
+    """The declared job cannot run (no sinks, a forward edge that changes parallelism, ...)."""
+
+
+@dataclass
+class JobEdge:
+    source: str  # vertex id
+    target: str
+    partitioner: Partitioner
+
+    @property
+    def ship_strategy(self) -> str:
+        return repr(self.partitioner)
+
+
+@dataclass
+class JobVertex:
+    id: str
+    name: str
+    parallelism: int
+    max_parallelism: int
+    operator_names: list[str]
+    payload: bytes  # cloudpickle of (source or None, [operators])
+    is_source: bool
+    inputs: list[JobEdge] = field(default_factory=list)
+    outputs: list[JobEdge] = field(default_factory=list)
+    uids: list[str | None] = field(default_factory=list)
+
+    def instantiate(self) -> tuple[Any, list[Any]]:
+        """A fresh (source, operators) pair for one subtask."""
+        return cloudpickle.loads(self.payload)
+
+
+@dataclass
+class JobGraph:
+    job_id: str
+    name: str
+    vertices: dict[str, JobVertex]  # in topological order
+    runtime_mode: str = "STREAMING"
+    config: dict[str, str] = field(default_factory=dict)
+
+    def sources(self) -> list[JobVertex]:
+        return [v for v in self.vertices.values() if v.is_source]
+
+    def edges(self) -> list[JobEdge]:
+        return [edge for vertex in self.vertices.values() for edge in vertex.outputs]
+
+    def describe(self) -> str:
+        lines = []
+        for vertex in self.vertices.values():
+            targets = ", ".join(f"{e.ship_strategy} -> {self.vertices[e.target].name}" for e in vertex.outputs)
+            lines.append(f"{vertex.name} (parallelism {vertex.parallelism}){': ' + targets if targets else ''}")
+        return "\n".join(lines)
+
+
+@dataclass
+class _Node:
+    transformation: Transformation
+    parallelism: int
+    max_parallelism: int
+    inputs: list[tuple[_Node, Partitioner | None]] = field(default_factory=list)
+    outputs: list[_Node] = field(default_factory=list)
+
+
+def build_job_graph(sinks: list[Transformation], *, job_name: str, default_parallelism: int,
+                    default_max_parallelism: int = DEFAULT_MAX_PARALLELISM, runtime_mode: str = "STREAMING",
+                    job_id: str | None = None, config: dict[str, str] | None = None) -> JobGraph:
+    if not sinks:
+        raise JobGraphError("No operators defined in streaming topology. Cannot execute. "
+                            "(Add a sink, e.g. ds.print(), before execute().)")
+    nodes: dict[int, _Node] = {}
+    order: list[_Node] = []
+
+    def physical_inputs(t: Transformation, partitioner: Partitioner | None) -> list[tuple[_Node, Partitioner | None]]:
+        """Resolve virtual transformations down to the physical producers and the partitioner on the way."""
+        if isinstance(t, PartitionTransformation):
+            # The partitioning nearest the consumer wins (key_by after rebalance is a key_by).
+            return [p for upstream in t.inputs for p in physical_inputs(upstream, partitioner or t.partitioner)]
+        if t.is_virtual:  # union
+            return [p for upstream in t.inputs for p in physical_inputs(upstream, partitioner)]
+        return [(visit(t), partitioner)]
+
+    def visit(t: Transformation) -> _Node:
+        if t.id in nodes:
+            return nodes[t.id]
+        parallelism = t.parallelism or default_parallelism
+        source_limit = getattr(getattr(t, "source", None), "max_parallelism", None)
+        if source_limit is not None:
+            if t.parallelism is not None and t.parallelism > source_limit:
+                raise JobGraphError(f"{t.name} is a non-parallel source; its parallelism cannot be {t.parallelism}")
+            parallelism = min(parallelism, source_limit)
+        node = _Node(t, parallelism, t.max_parallelism or default_max_parallelism)
+        node.inputs = [p for upstream in t.inputs for p in physical_inputs(upstream, None)]
+        nodes[t.id] = node
+        for upstream, _ in node.inputs:
+            upstream.outputs.append(node)
+        order.append(node)
+        return node
+
+    for sink in sinks:
+        visit(sink)
+
+    chain_of: dict[int, list[_Node]] = {}
+    head_of: dict[int, _Node] = {}
+    for node in order:  # producers come before consumers
+        if _chainable(node):
+            upstream = node.inputs[0][0]
+            head = head_of[upstream.transformation.id]
+            chain_of[head.transformation.id].append(node)
+            head_of[node.transformation.id] = head
+        else:
+            chain_of[node.transformation.id] = [node]
+            head_of[node.transformation.id] = node
+
+    vertices: dict[str, JobVertex] = {}
+    vertex_of_head: dict[int, JobVertex] = {}
+    for node in order:
+        if head_of[node.transformation.id] is not node:
+            continue
+        chain = chain_of[node.transformation.id]
+        source = getattr(node.transformation, "source", None)
+        operators = [n.transformation.operator for n in chain if isinstance(n.transformation, OneInputTransformation)]
+        names = [n.transformation.name for n in chain]
+        try:
+            payload = cloudpickle.dumps((source, operators), protocol=5)
+        except Exception as exc:
+            raise JobGraphError(f"cannot serialize the functions of {' -> '.join(names)}: {exc}") from exc
+        vertex = JobVertex(uuid.uuid4().hex, " -> ".join(names), node.parallelism, node.max_parallelism, names,
+                           payload, isinstance(node.transformation, SourceTransformation),
+                           uids=[n.transformation.uid for n in chain])
+        vertices[vertex.id] = vertex
+        vertex_of_head[node.transformation.id] = vertex
+
+    for node in order:
+        head = head_of[node.transformation.id]
+        for upstream, partitioner in node.inputs:
+            if head is not node:
+                continue  # a chained input, not an edge
+            producer = vertex_of_head[head_of[upstream.transformation.id].transformation.id]
+            consumer = vertex_of_head[node.transformation.id]
+            edge = JobEdge(producer.id, consumer.id, _edge_partitioner(upstream, node, partitioner))
+            producer.outputs.append(edge)
+            consumer.inputs.append(edge)
+    return JobGraph(job_id or uuid.uuid4().hex, job_name, vertices, runtime_mode, dict(config or {}))
+
+
+def _edge_partitioner(upstream: _Node, node: _Node, partitioner: Partitioner | None) -> Partitioner:
+    if partitioner is None:
+        # Flink's default: forward between equal parallelism, else rebalance.
+        return ForwardPartitioner() if upstream.parallelism == node.parallelism else RebalancePartitioner()
+    if isinstance(partitioner, ForwardPartitioner) and upstream.parallelism != node.parallelism:
+        raise JobGraphError(
+            f"Forward partitioning does not allow change of parallelism. Upstream operation: "
+            f"{upstream.transformation.name} parallelism: {upstream.parallelism}, downstream operation: "
+            f"{node.transformation.name} parallelism: {node.parallelism}. You must use another partitioning "
+            "strategy, such as rebalance, shuffle or broadcast.")
+    if isinstance(partitioner, KeyGroupStreamPartitioner):
+        partitioner = KeyGroupStreamPartitioner(partitioner.key_selector, node.max_parallelism)
+    return partitioner
+
+
+def _chainable(node: _Node) -> bool:
+    if len(node.inputs) != 1 or node.transformation.chaining in ("never", "head"):
+        return False
+    upstream, partitioner = node.inputs[0]
+    return (partitioner is None or isinstance(partitioner, ForwardPartitioner)) \
+        and upstream.parallelism == node.parallelism \
+        and len(upstream.outputs) == 1 \
+        and upstream.transformation.chaining != "never"

@@ -1,0 +1,1 @@
+"""Stream operators: what a task runs for each record batch, chained into one call path."""

@@ -1,0 +1,273 @@
+"""The one-input operators of the DataStream API: map, flat_map, filter, process, keyed reduce and
+keyed process (with keyed state and timers), and the sinks."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable
+
+from ha_flink.common.types import Row
+from ha_flink.datastream.functions import (
+    KeyedProcessFunction, ProcessFunction, SinkFunction, TimeDomain, TimerService, as_callable,
+)
+from ha_flink.runtime.operators.base import MAX_WATERMARK, MIN_WATERMARK, StreamOperator, emit_all
+
+
+class _UserFunctionOperator(StreamOperator):
+    """An operator around one user function: opens and closes it with the runtime context."""
+
+    method = ""
+
+    def __init__(self, function: Any, name: str) -> None:
+        self.function = function
+        self.name = name
+
+    def open(self) -> None:
+        if hasattr(self.function, "open") and not isinstance(self.function, type):
+            self.function.open(self.runtime_context)
+        self.call = as_callable(self.function, self.method)
+
+    def close(self) -> None:
+        if hasattr(self.function, "close") and not isinstance(self.function, type):
+            self.function.close()
+
+
+class MapOperator(_UserFunctionOperator):
+    method = "map"
+
+    def process_batch(self, batch: list[Any]) -> None:
+        call = self.call
+        self.output.collect_batch([call(record) for record in batch])
+
+
+class FlatMapOperator(_UserFunctionOperator):
+    method = "flat_map"
+
+    def process_batch(self, batch: list[Any]) -> None:
+        out: list[Any] = []
+        call = self.call
+        for record in batch:
+            emit_all(call(record), out, f"{self.name} (flat_map)")
+        self.output.collect_batch(out)
+
+
+class FilterOperator(_UserFunctionOperator):
+    method = "filter"
+
+    def process_batch(self, batch: list[Any]) -> None:
+        call = self.call
+        self.output.collect_batch([record for record in batch if call(record)])
+
+
+class _Context(KeyedProcessFunction.OnTimerContext, ProcessFunction.Context):
+    """The context handed to process functions: current key, record timestamp, timer service."""
+
+    def __init__(self, operator: _ProcessOperatorBase) -> None:
+        self.operator = operator
+        self.current_timestamp: int | None = None
+        self.domain: int | None = None
+
+    def get_current_key(self) -> Any:
+        return self.operator.backend.current_key if self.operator.backend is not None else None
+
+    def timer_service(self) -> TimerService:
+        return self.operator.timers
+
+    def timestamp(self) -> int | None:
+        return self.current_timestamp
+
+    def time_domain(self) -> Any:
+        return self.domain
+
+
+class _Timers(TimerService):
+    """Per-key timers of a keyed process operator. Processing-time timers go to the task's clock;
+    event-time timers fire when the watermark passes them (at the latest at the end of input)."""
+
+    def __init__(self, operator: _ProcessOperatorBase) -> None:
+        self.operator = operator
+        self.processing: set[tuple[int, Any]] = set()
+        self.event: set[tuple[int, Any]] = set()
+        self.watermark = MIN_WATERMARK
+
+    def _key(self) -> Any:
+        backend = self.operator.backend
+        if backend is None:
+            raise RuntimeError(f"{self.operator.name}: timers need a keyed stream (use key_by before process)")
+        return backend.current_key
+
+    def current_processing_time(self) -> int:
+        return self.operator.context.processing_time.now_ms()
+
+    def current_watermark(self) -> int:
+        return self.watermark
+
+    def register_processing_time_timer(self, timestamp: int) -> None:
+        entry = (timestamp, self._key())
+        if entry not in self.processing:
+            self.processing.add(entry)
+            self.operator.context.processing_time.register(timestamp, lambda ts, e=entry: self._fire_processing(e))
+
+    def delete_processing_time_timer(self, timestamp: int) -> None:
+        self.processing.discard((timestamp, self._key()))
+
+    def register_event_time_timer(self, timestamp: int) -> None:
+        self.event.add((timestamp, self._key()))
+
+    def delete_event_time_timer(self, timestamp: int) -> None:
+        self.event.discard((timestamp, self._key()))
+
+    def _fire_processing(self, entry: tuple[int, Any]) -> None:
+        if entry in self.processing:  # not deleted meanwhile
+            self.processing.discard(entry)
+            self.operator.fire_timer(entry[0], entry[1], TimeDomain.PROCESSING_TIME)
+
+    def advance_watermark(self, watermark: int) -> None:
+        self.watermark = watermark
+        due = sorted(entry for entry in self.event if entry[0] <= watermark)
+        for entry in due:
+            self.event.discard(entry)
+            self.operator.fire_timer(entry[0], entry[1], TimeDomain.EVENT_TIME)
+
+
+class _ProcessOperatorBase(_UserFunctionOperator):
+    method = "process_element"
+
+    def open(self) -> None:
+        super().open()
+        self.ctx = _Context(self)
+        self.timers = _Timers(self)
+
+    def fire_timer(self, timestamp: int, key: Any, domain: int) -> None:
+        if self.backend is not None:
+            self.backend.current_key = key
+        self.ctx.domain = domain
+        self.ctx.current_timestamp = timestamp
+        out: list[Any] = []
+        emit_all(self.function.on_timer(timestamp, self.ctx), out, f"{self.name} (on_timer)")
+        self.ctx.domain = None
+        if out:
+            self.output.collect_batch(out)
+
+    def end_input(self) -> None:
+        # End of a bounded input is the end of event time: every event-time timer fires, as in Flink.
+        self.timers.advance_watermark(MAX_WATERMARK)
+
+
+class ProcessOperator(_ProcessOperatorBase):
+    def process_batch(self, batch: list[Any]) -> None:
+        out: list[Any] = []
+        call, ctx = self.call, self.ctx
+        for record in batch:
+            emit_all(call(record, ctx), out, f"{self.name} (process_element)")
+        self.output.collect_batch(out)
+
+
+class KeyedProcessOperator(_ProcessOperatorBase):
+    def process_batch(self, batch: list[Any]) -> None:
+        out: list[Any] = []
+        call, ctx, backend, select = self.call, self.ctx, self.backend, self.key_selector
+        for record in batch:
+            backend.current_key = select(record)
+            emit_all(call(record, ctx), out, f"{self.name} (process_element)")
+        self.output.collect_batch(out)
+
+
+class KeyedReduceOperator(_UserFunctionOperator):
+    """Streaming: emits every updated value per key. BATCH runtime mode: only each key's final value, at
+    the end of input (as Flink's batch execution does)."""
+
+    method = "reduce"
+
+    def open(self) -> None:
+        super().open()
+        self.values: dict[Any, Any] = self.backend.tables.setdefault(f"_reduce_{self.name}", {})
+        self.emit_updates = self.context.runtime_mode != "BATCH"
+
+    def process_batch(self, batch: list[Any]) -> None:
+        values, select, reduce = self.values, self.key_selector, self.call
+        out: list[Any] = []
+        emit = out.append if self.emit_updates else None
+        missing = values.get  # local alias: this loop is the hot path of every keyed aggregation
+        for record in batch:
+            key = select(record)
+            current = missing(key, _NONE)
+            value = record if current is _NONE else reduce(current, record)
+            values[key] = value
+            if emit is not None:
+                emit(value)
+        if out:
+            self.output.collect_batch(out)
+
+    def end_input(self) -> None:
+        if not self.emit_updates and self.values:
+            self.output.collect_batch(list(self.values.values()))
+
+
+_NONE = object()
+
+
+def field_aggregation(kind: str, field: int | str) -> Callable[[Any, Any], Any]:
+    """The reduce function of KeyedStream.sum/min/max on a field position or name (or on the value itself
+    when records are plain numbers). The other fields are those of the first record of the key, as in
+    Flink's sum/min/max (not min_by/max_by)."""
+    pick = {"sum": lambda a, b: a + b, "min": min, "max": max}[kind]
+
+    def aggregate(current: Any, new: Any) -> Any:
+        if isinstance(current, (int, float)) and not isinstance(current, bool):
+            return pick(current, new)
+        index = field
+        if isinstance(field, str):
+            names = getattr(current, "_fields", None)
+            if not names or field not in names:
+                raise KeyError(f"{kind}({field!r}): the record {current!r} has no field named {field!r}; "
+                               "name fields with Types.ROW_NAMED or give a position")
+            index = names.index(field)
+        values = list(current)
+        values[index] = pick(current[index], new[index])
+        if isinstance(current, Row):
+            row = Row(*values)
+            if getattr(current, "_fields", None):
+                row._fields = current._fields
+            row.set_row_kind(current.get_row_kind())
+            return row
+        return type(current)(values)
+
+    return aggregate
+
+
+class SinkOperator(_UserFunctionOperator):
+    method = "invoke"
+
+    def process_batch(self, batch: list[Any]) -> None:
+        invoke = self.call
+        for record in batch:
+            invoke(record, None)
+
+
+class PrintSinkOperator(StreamOperator):
+    """`print()`: `str(value)` per line on stdout, prefixed `<subtask + 1>> ` when the sink runs with
+    parallelism > 1, as PyFlink does."""
+
+    def __init__(self, name: str = "Print to Std. Out", stream: str = "stdout") -> None:
+        self.name = name
+        self.stream = stream
+
+    def open(self) -> None:
+        info = self.context.info
+        self.prefix = f"{info.subtask_index + 1}> " if info.parallelism > 1 else ""
+
+    def process_batch(self, batch: list[Any]) -> None:
+        if not batch:
+            return
+        prefix = self.prefix
+        text = "".join(f"{prefix}{record}\n" for record in batch)
+        stream = sys.stdout if self.stream == "stdout" else sys.stderr
+        stream.write(text)
+        stream.flush()
+
+
+__all__ = [
+    "FilterOperator", "FlatMapOperator", "KeyedProcessOperator", "KeyedReduceOperator", "MapOperator",
+    "PrintSinkOperator", "ProcessOperator", "SinkFunction", "SinkOperator", "field_aggregation",
+]

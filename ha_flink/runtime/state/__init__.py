@@ -1,0 +1,1 @@
+"""State backends: where operator and keyed state live while a job runs."""

@@ -1,0 +1,80 @@
+"""Channels between subtasks in one process: a bounded queue per receiving subtask (its input gate).
+A full gate blocks the sender, so a slow task back-pressures its producers instead of growing memory:
+the in-process counterpart of credit-based flow control. Every blocking call wakes up regularly to
+notice cancellation."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Any
+
+from ha_flink.runtime.partitioner import Partitioner
+
+POLL_SECONDS = 0.05
+
+
+class EndOfPartition:
+    """The last item a channel carries."""
+
+    def __repr__(self) -> str:
+        return "EndOfPartition"
+
+
+END_OF_PARTITION = EndOfPartition()
+
+
+class TaskCancelled(Exception):
+    pass
+
+
+class InputGate:
+    def __init__(self, channels: int, capacity: int, cancelled: threading.Event) -> None:
+        self.channels = channels
+        self.queue: queue.Queue[tuple[int, Any]] = queue.Queue(capacity)
+        self.cancelled = cancelled
+
+    def put(self, channel: int, item: Any) -> None:
+        while True:
+            try:
+                self.queue.put((channel, item), timeout=POLL_SECONDS)
+                return
+            except queue.Full:
+                if self.cancelled.is_set():
+                    raise TaskCancelled() from None
+
+    def get(self, timeout: float) -> tuple[int, Any] | None:
+        try:
+            return self.queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+
+class LocalChannel:
+    def __init__(self, gate: InputGate, channel_index: int) -> None:
+        self.gate = gate
+        self.channel_index = channel_index
+
+    def send(self, item: Any) -> None:
+        self.gate.put(self.channel_index, item)
+
+
+class RecordWriter:
+    """The output of one task toward one job edge: partitions each batch over the edge's channels."""
+
+    def __init__(self, partitioner: Partitioner, channels: list[LocalChannel], subtask_index: int) -> None:
+        self.partitioner = partitioner
+        self.channels = channels
+        partitioner.setup(len(channels), subtask_index)
+
+    def emit(self, batch: list[Any]) -> None:
+        if len(self.channels) == 1:
+            self.channels[0].send(batch)
+            return
+        for channel, part in zip(self.channels, self.partitioner.partition(batch)):
+            if part:
+                channel.send(part)
+
+    def end(self) -> None:
+        for channel in self.channels:
+            channel.send(END_OF_PARTITION)
