@@ -32,6 +32,9 @@ from ha_flink.ha.fencing import Fence, FencingError
 
 logger = logging.getLogger(__name__)
 
+IDLE_CHECK_SECONDS = 5.0
+CLOSE_WAIT_SECONDS = 5.0
+
 
 class LeaderContender(Protocol):
     """What takes part in an election: told when it leads and when it no longer does."""
@@ -100,7 +103,9 @@ class LeaderElection:
         self.client.remove_listener(self._on_connection_state)
         self._events.put(("close",))
         if self._worker is not None and self._worker is not threading.current_thread():
-            self._worker.join(timeout=30)
+            # With ZooKeeper unreachable the worker may sit in a kazoo call; nothing could be deleted then
+            # anyway (the session's ephemeral nodes go when it expires), so do not hold the caller long.
+            self._worker.join(timeout=CLOSE_WAIT_SECONDS)
 
     @property
     def latch_path(self) -> str | None:
@@ -150,7 +155,11 @@ class LeaderElection:
 
     def _run(self) -> None:
         while True:
-            event = self._events.get()
+            try:
+                event = self._events.get(timeout=IDLE_CHECK_SECONDS)
+            except queue.Empty:
+                # A safety net for a lost watch or state event: look at the latch again (one read).
+                event = ("check",) if self.client.state == KazooState.CONNECTED else ("idle",)
             kind = event[0]
             try:
                 if kind == "close":
@@ -173,11 +182,11 @@ class LeaderElection:
                 elif kind == "connected":
                     with self._lock:
                         self._connection_usable = True
-                    self._delete_stale_connection_info()
                     if self._latch_path is None:
                         self._join()
                     else:
                         self._check()
+                    self._delete_stale_connection_info()
                 elif kind == "verify":
                     self._verify_connection_info(event[1], event[2])
             except (ConnectionLoss, SessionExpiredError) as exc:

@@ -15,6 +15,7 @@ from kazoo.client import KazooClient
 
 from ha_flink.ha.leader_election import LeaderElection
 from ha_flink.testing.processes import start_process, stop_process, wait_for
+from ha_flink.testing.proxy import TcpProxy
 from ha_flink.testing.zookeeper import ZooKeeperEnsemble
 
 
@@ -66,6 +67,22 @@ def participants(kazoo_factory: Callable[..., KazooClient]) -> Iterator[Callable
     yield create
     for participant in made:
         participant.election.close()
+
+
+@pytest.fixture
+def tcp_proxy() -> Iterator[Callable[..., TcpProxy]]:
+    """`tcp_proxy(target, ready)`: a proxy closed when the test ends. Ask for it before `participants` so
+    that it outlives their teardown (their clients still talk through it)."""
+    made: list[TcpProxy] = []
+
+    def create(target: tuple[str, int], ready: Callable[[], bool] = lambda: True) -> TcpProxy:
+        proxy = TcpProxy(target, ready)
+        made.append(proxy)
+        return proxy
+
+    yield create
+    for proxy in made:
+        proxy.close()
 
 
 @dataclass
