@@ -1,19 +1,126 @@
-"""Entry point of the `flink` console script.
+"""The `flink` command: `run`, `list`, `cancel`, `info`, as Flink's CLI.
 
-The commands arrive with the cluster runtime; until then the script says so and fails, rather than
-pretending to have done something."""
+`flink run [-d] -py job.py [-p N] [-m host:port] [--pyFiles a.py,b/] [args]` runs the script; its
+`env.execute()` builds the job graph and submits it to the leader found in ZooKeeper (or at `-m`, the
+leader's RPC address) and prints the job id. A script that fails before submitting gets its traceback
+printed, and nothing is persisted."""
 
 from __future__ import annotations
 
+import argparse
+import os
+import runpy
 import sys
+import traceback
+from pathlib import Path
+
+from ha_flink.config import ConfigurationError, load_configuration
+from ha_flink.config.loader import split_dynamic_properties
+
+
+def _client(args: argparse.Namespace, overrides: list[str]):  # noqa: ANN202 - avoids an import at start-up
+    from ha_flink.client.cluster_client import ClusterClient
+
+    config = load_configuration(os.environ.get("FLINK_CONF_DIR"), overrides, required=False)
+    return ClusterClient(config, getattr(args, "jobmanager", None))
+
+
+def cmd_run(args: argparse.Namespace, overrides: list[str]) -> int:
+    from ha_flink.client import submission
+
+    script = Path(args.python)
+    if not script.is_file():
+        print(f"flink run: the Python program {script} does not exist", file=sys.stderr)
+        return 1
+    for entry in [p for p in (args.pyFiles or "").split(",") if p]:
+        sys.path.insert(0, str(Path(entry).resolve()))
+    sys.path.insert(0, str(script.resolve().parent))
+    with _client(args, overrides) as client:
+        context = submission.SubmissionContext(client, args.detached, args.parallelism, [])
+        submission.activate(context)
+        sys.argv = [str(script), *args.args]
+        try:
+            runpy.run_path(str(script), run_name="__main__")
+        except SystemExit as exit_:
+            if exit_.code not in (0, None):
+                return int(exit_.code) if isinstance(exit_.code, int) else 1
+        except Exception:
+            print(f"flink run: the program {script} failed:", file=sys.stderr)
+            traceback.print_exc()
+            return 1
+        finally:
+            submission.activate(None)
+        if not context.submitted:
+            print(f"flink run: the program {script} submitted no job (did it call env.execute()?)", file=sys.stderr)
+            return 1
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, overrides: list[str]) -> int:
+    with _client(args, overrides) as client:
+        jobs = client.list_jobs()
+    running = [j for j in jobs if j.state not in ("FINISHED", "CANCELED", "FAILED")]
+    print("------------------ Running/Restarting Jobs -------------------")
+    for job in running:
+        print(f"{job.job_id} : {job.name} ({job.state})")
+    if not running:
+        print("No running jobs.")
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace, overrides: list[str]) -> int:
+    with _client(args, overrides) as client:
+        client.cancel(args.job_id)
+    print(f"Cancelled job {args.job_id}.")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace, overrides: list[str]) -> int:
+    from ha_flink.client import submission
+
+    context = submission.SubmissionContext(None, True, args.parallelism, [], plans=[])
+    submission.activate(context)
+    try:
+        runpy.run_path(args.python, run_name="__main__")
+    finally:
+        submission.activate(None)
+    print("\n\n".join(context.plans or []) or f"{args.python} declares no job")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="flink", description="ha-flink command line client")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="submit a Python job to the cluster")
+    run.add_argument("-py", "--python", required=True, help="the job script")
+    run.add_argument("-d", "--detached", action="store_true", help="do not wait for the job to end")
+    run.add_argument("-p", "--parallelism", type=int, default=None)
+    run.add_argument("-m", "--jobmanager", default=None, help="host:port of the leader's RPC endpoint")
+    run.add_argument("--pyFiles", default=None, help="comma-separated files/folders put on the path")
+    run.add_argument("args", nargs=argparse.REMAINDER)
+    for name, help_text in (("list", "list running jobs"), ("cancel", "cancel a job")):
+        sub = commands.add_parser(name, help=help_text)
+        sub.add_argument("-m", "--jobmanager", default=None)
+        if name == "cancel":
+            sub.add_argument("job_id")
+    info = commands.add_parser("info", help="print the job graph a script builds")
+    info.add_argument("-py", "--python", required=True)
+    info.add_argument("-p", "--parallelism", type=int, default=None)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    command = argv[0] if argv else "(none)"
-    print(f"flink {command}: the cluster runtime is not implemented yet in ha-flink; "
-          "no job was submitted or changed.", file=sys.stderr)
-    return 2
+    overrides, rest = split_dynamic_properties(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(rest)
+    handler = {"run": cmd_run, "list": cmd_list, "cancel": cmd_cancel, "info": cmd_info}[args.command]
+    try:
+        return handler(args, overrides)
+    except ConfigurationError as error:
+        print(f"flink {args.command}: {error}", file=sys.stderr)
+        return 1
+    except ConnectionError as error:
+        print(f"flink {args.command}: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

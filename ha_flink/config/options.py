@@ -167,6 +167,7 @@ class TaskManagerOptions:
     NUM_TASK_SLOTS = _option("taskmanager.numberOfTaskSlots", int_at_least(1), 1, doc="slots per TaskManager")
     PROCESS_MEMORY = _option("taskmanager.memory.process.size", MEMORY_SIZE, None,
                              doc="total memory of a TaskManager process")
+    RPC_PORT = _option("taskmanager.rpc.port", port(), 0, doc="port of the TaskManager's RPC endpoint; 0: any")
 
 
 class CoreOptions:
@@ -182,6 +183,8 @@ class HighAvailabilityOptions:
         fallback=("high-availability",),
         doc="NONE for a single JobManager, zookeeper for leader election among several",
     )
+    HA_JOB_MANAGER_PORT = _option("high-availability.jobmanager.port", port(), 0,
+                                  doc="RPC port of a JobManager under HA (several share a host); 0: any")
     HA_ZOOKEEPER_QUORUM = _option("high-availability.zookeeper.quorum", STRING, None,
                                   doc="host:port[,host:port...] of the ZooKeeper servers")
     HA_ZOOKEEPER_ROOT = _option("high-availability.zookeeper.path.root", STRING, "/flink",

@@ -1,20 +1,32 @@
 """The DataStream API, shaped like `pyflink.datastream`: a PyFlink program ports by changing its import
-root from `pyflink.` to `ha_flink.`."""
+root from `pyflink.` to `ha_flink.`.
+
+Names are resolved on first use (PEP 562): the runtime imports `ha_flink.datastream.functions` and
+`.state`, and the API modules import the runtime, so eager imports here would be circular."""
 
 from __future__ import annotations
 
-from ha_flink.datastream.data_stream import DataStream, DataStreamSink, KeyedStream
-from ha_flink.datastream.functions import (
-    AggregateFunction, FilterFunction, FlatMapFunction, KeyedProcessFunction, KeySelector, MapFunction,
-    ProcessFunction, ReduceFunction, RuntimeContext, SinkFunction, SourceFunction, TimeDomain, TimerService,
-)
-from ha_flink.datastream.stream_execution_environment import (
-    JobClient, RuntimeExecutionMode, StreamExecutionEnvironment,
-)
+import importlib
+from typing import Any
 
-__all__ = [
-    "AggregateFunction", "DataStream", "DataStreamSink", "FilterFunction", "FlatMapFunction", "JobClient",
-    "KeySelector", "KeyedProcessFunction", "KeyedStream", "MapFunction", "ProcessFunction", "ReduceFunction",
-    "RuntimeContext", "RuntimeExecutionMode", "SinkFunction", "SourceFunction", "StreamExecutionEnvironment",
-    "TimeDomain", "TimerService",
-]
+_EXPORTS = {
+    "DataStream": "data_stream", "DataStreamSink": "data_stream", "KeyedStream": "data_stream",
+    "AggregateFunction": "functions", "FilterFunction": "functions", "FlatMapFunction": "functions",
+    "KeyedProcessFunction": "functions", "KeySelector": "functions", "MapFunction": "functions",
+    "ProcessFunction": "functions", "ReduceFunction": "functions", "RuntimeContext": "functions",
+    "SinkFunction": "functions", "SourceFunction": "functions", "TimeDomain": "functions",
+    "TimerService": "functions",
+    "JobClient": "stream_execution_environment", "RuntimeExecutionMode": "stream_execution_environment",
+    "StreamExecutionEnvironment": "stream_execution_environment",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ha_flink.datastream' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"ha_flink.datastream.{module}"), name)
+    globals()[name] = value
+    return value

@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import enum
 import threading
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from ha_flink.datastream.connectors.base import Boundedness, CollectionSource, Source, SourceReader
 from ha_flink.datastream.data_stream import DataStream
 from ha_flink.datastream.functions import SourceContext, SourceFunction
 from ha_flink.runtime.graph.job_graph import JobGraph, build_job_graph
 from ha_flink.runtime.graph.transformations import SourceTransformation, Transformation
-from ha_flink.runtime.minicluster import JobExecutionResult, LocalJob, execute_locally
 from ha_flink.runtime.partitioner import DEFAULT_MAX_PARALLELISM
+
+
+if TYPE_CHECKING:
+    from ha_flink.runtime.minicluster import JobExecutionResult, LocalJob
 
 
 class RuntimeExecutionMode(enum.Enum):
@@ -137,9 +140,20 @@ class StreamExecutionEnvironment:
         return graph
 
     def execute(self, job_name: str | None = None) -> JobExecutionResult:
+        from ha_flink.client import submission
+
+        context = submission.current()
+        if context is not None:  # started by `flink run`: the cluster runs it
+            if context.parallelism is not None and self._parallelism == 1:
+                self._parallelism = context.parallelism
+            return submission.submit(self._take_job_graph(job_name))
+        from ha_flink.runtime.minicluster import execute_locally
+
         return execute_locally(self._take_job_graph(job_name))
 
     def execute_async(self, job_name: str | None = None) -> JobClient:
+        from ha_flink.runtime.minicluster import LocalJob
+
         job = LocalJob(self._take_job_graph(job_name))
         job.start()
         return JobClient(job)

@@ -16,6 +16,7 @@ from typing import Callable, Iterator
 import pytest
 from kazoo.client import KazooClient
 
+from ha_flink.testing.cluster import Cluster
 from ha_flink.testing.processes import log_tail
 from ha_flink.testing.s3 import MotoS3Server
 from ha_flink.testing.zookeeper import ZooKeeperEnsemble
@@ -121,3 +122,22 @@ def s3_bucket(s3_server: MotoS3Server) -> str:
     fs, _ = filesystem_for(f"s3://{name}", s3_server.configuration())
     fs.mkdir(name)
     return f"s3://{name}"
+
+
+@pytest.fixture
+def cluster_factory(zookeeper: ZooKeeperEnsemble, tmp_path: Path,
+                    request: pytest.FixtureRequest) -> Iterator[Callable[..., Cluster]]:
+    """`cluster_factory(**settings)`: an HA cluster's conf dir on the shared ZooKeeper (a cluster-id of its
+    own); start its daemons with `start_jobmanager()` / `start_taskmanager()`. All stopped by pid after."""
+    made: list[Cluster] = []
+
+    def create(**settings: str) -> Cluster:
+        cluster = Cluster(tmp_path / f"cluster{len(made)}", zookeeper.connect_string, dict(settings))
+        cluster.write_conf()
+        made.append(cluster)
+        return cluster
+
+    yield create
+    for cluster in made:
+        _remember_logs(request, cluster.logs())
+        cluster.close()

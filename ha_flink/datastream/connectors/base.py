@@ -50,11 +50,6 @@ class Sink(ABC):
     def create_operator(self) -> Any: ...
 
 
-def assign_splits(splits: list[Any], parallelism: int, subtask_index: int) -> list[Any]:
-    """Static round-robin assignment of splits to source subtasks."""
-    return splits[subtask_index::parallelism]
-
-
 class CollectionSource(Source):
     """`env.from_collection`: a non-parallel source of a Python list, as in Flink."""
 

@@ -43,6 +43,13 @@ class InputGate:
                 if self.cancelled.is_set():
                     raise TaskCancelled() from None
 
+    def try_put(self, channel: int, item: Any) -> bool:
+        try:
+            self.queue.put_nowait((channel, item))
+            return True
+        except queue.Full:
+            return False
+
     def get(self, timeout: float) -> tuple[int, Any] | None:
         try:
             return self.queue.get(timeout=timeout)

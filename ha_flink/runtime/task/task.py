@@ -8,12 +8,16 @@ import threading
 import time
 from typing import Any
 
-from ha_flink.datastream.connectors.base import assign_splits
 from ha_flink.runtime.graph.job_graph import JobVertex
 from ha_flink.runtime.operators.base import OperatorContext, ProcessingTimeService, StreamOperator, TaskInfo
 from ha_flink.runtime.task.channels import EndOfPartition, InputGate, RecordWriter, TaskCancelled
 
 logger = logging.getLogger(__name__)
+
+
+def assign_splits(splits: list[Any], parallelism: int, subtask_index: int) -> list[Any]:
+    """Static round-robin assignment of a source's splits to its subtasks."""
+    return splits[subtask_index::parallelism]
 
 
 class _ChainOutput:

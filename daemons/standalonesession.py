@@ -1,0 +1,11 @@
+"""JobManager daemon: `python daemons/standalonesession.py --configDir conf [-D k=v] [host] [webui-port]`."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ha_flink.runtime.entrypoint import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main("standalonesession"))

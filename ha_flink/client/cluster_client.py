@@ -1,0 +1,115 @@
+"""`ClusterClient`: the leader's Dispatcher, found through leader retrieval (or at a given address),
+over blocking gRPC calls. A call refused because leadership moved is retried once with the new leader."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from typing import Any
+
+import cloudpickle
+import grpc
+
+from ha_flink.config import Configuration
+from ha_flink.ha import paths
+from ha_flink.rpc import flink_pb2 as pb
+from ha_flink.rpc import flink_pb2_grpc as pb_grpc
+from ha_flink.rpc.channels import blocking_channel
+from ha_flink.rpc.fencing import fencing_metadata
+
+TERMINAL = ("FINISHED", "CANCELED", "FAILED")
+
+
+class ClusterUnavailableError(ConnectionError):
+    pass
+
+
+class ClusterClient:
+    def __init__(self, config: Configuration, address: str | None = None, timeout: float = 10.0) -> None:
+        self.config = config
+        self.fixed_address = address
+        self.timeout = timeout
+        self._ha: Any = None
+        self._retrieval: Any = None
+        self._leader: tuple[str | None, uuid.UUID | None] = (None, None)
+        self._known = threading.Event()
+
+    def __enter__(self) -> ClusterClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._retrieval is not None:
+            self._retrieval.stop()
+        if self._ha is not None:
+            self._ha.close()
+
+    def leader(self) -> tuple[str, uuid.UUID | None]:
+        if self.fixed_address:
+            return self.fixed_address, None
+        if self._retrieval is None:
+            from ha_flink.ha.services import create_ha_services
+
+            self._ha = create_ha_services(self.config)
+            self._retrieval = self._ha.leader_retrieval(paths.DISPATCHER)
+            self._retrieval.start(self._on_leader)
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            address, session = self._leader
+            if address is not None:
+                return address, session
+            self._known.wait(0.1)
+        raise ClusterUnavailableError(f"no leading JobManager found within {self.timeout:g} s "
+                                      "(is the cluster running? see `flink list` and the JobManager logs)")
+
+    def _on_leader(self, address: str | None, session: uuid.UUID | None) -> None:
+        self._leader = (address, session)
+        if address is not None:
+            self._known.set()
+
+    def _call(self, method: str, request: Any) -> Any:
+        for attempt in (1, 2):
+            address, session = self.leader()
+            with blocking_channel(address) as channel:
+                stub = pb_grpc.DispatcherStub(channel)
+                try:
+                    return getattr(stub, method)(request, metadata=fencing_metadata(session), timeout=self.timeout)
+                except grpc.RpcError as error:
+                    if error.code() == grpc.StatusCode.FAILED_PRECONDITION and attempt == 1:
+                        self._leader = (None, None)
+                        self._known.clear()
+                        continue
+                    if error.code() == grpc.StatusCode.UNAVAILABLE:
+                        raise ClusterUnavailableError(f"the JobManager at {address} is unreachable: "
+                                                      f"{error.details()}") from None
+                    raise
+        raise AssertionError("unreachable")
+
+    def submit(self, job_graph: Any) -> str:
+        return self._call("SubmitJob", pb.SubmitJobRequest(job_graph=cloudpickle.dumps(job_graph))).job_id
+
+    def list_jobs(self) -> list[pb.JobStatus]:
+        return list(self._call("ListJobs", pb.Empty()).jobs)
+
+    def job_status(self, job_id: str) -> pb.JobStatus:
+        return self._call("GetJobStatus", pb.JobId(job_id=job_id))
+
+    def cancel(self, job_id: str) -> None:
+        self._call("CancelJob", pb.JobId(job_id=job_id))
+
+    def wait(self, job_id: str, timeout: float | None = None) -> pb.JobStatus:
+        """Poll until the job is terminal; leader changes in between are followed."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                status = self.job_status(job_id)
+                if status.state in TERMINAL:
+                    return status
+            except (ClusterUnavailableError, grpc.RpcError):
+                pass  # a leader change: look again
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"job {job_id} did not end within {timeout} s")
+            time.sleep(0.2)

@@ -1,0 +1,60 @@
+"""The link between `flink run` and a job script: while the CLI runs a script, `env.execute()` submits the
+job graph to the cluster instead of running it in the local mini cluster (as PyFlink's CLI does)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ha_flink.client.cluster_client import ClusterClient
+
+
+@dataclass
+class SubmissionContext:
+    client: ClusterClient | None
+    detached: bool
+    parallelism: int | None
+    submitted: list[str]
+    plans: list[str] | None = None  # `flink info`: record the plans, submit nothing
+
+
+_context: SubmissionContext | None = None
+
+
+def current() -> SubmissionContext | None:
+    return _context
+
+
+def activate(context: SubmissionContext | None) -> None:
+    global _context
+    _context = context
+
+
+def submit(graph: Any) -> Any:
+    """Submit `graph`; wait for its end unless detached. Returns the JobExecutionResult (or a
+    JobClient-like handle when detached)."""
+    from ha_flink.runtime.minicluster import JobCancelledError, JobExecutionError, JobExecutionResult
+
+    context = _context
+    assert context is not None
+    if context.plans is not None:
+        context.plans.append(f"{graph.name}\n{graph.describe()}")
+        context.submitted.append(graph.job_id)
+        return JobExecutionResult(graph.job_id, graph.name, 0)
+    started = time.monotonic()
+    job_id = context.client.submit(graph)
+    context.submitted.append(job_id)
+    print(f"Job has been submitted with JobID {job_id}", flush=True)
+    if context.detached:
+        return JobExecutionResult(job_id, graph.name, 0)
+    status = context.client.wait(job_id)
+    if status.state == "FAILED":
+        raise JobExecutionError(job_id, "(see the failure)", status.failure)
+    if status.state == "CANCELED":
+        raise JobCancelledError(f"Job {job_id} ({graph.name}) was cancelled")
+    result = JobExecutionResult(job_id, graph.name, int((time.monotonic() - started) * 1000))
+    print(f"Program execution finished\nJob with JobID {job_id} has finished.\n"
+          f"Job Runtime: {result.net_runtime_ms} ms", file=sys.stdout, flush=True)
+    return result

@@ -1,0 +1,39 @@
+"""What a JobMaster sends a TaskManager to run one subtask: the vertex, which subtask and attempt, which
+slot, where each input channel's data comes from and what each output partition is called."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ha_flink.runtime.graph.job_graph import JobVertex
+
+
+@dataclass(frozen=True)
+class InputChannelDescriptor:
+    partition_id: str
+    subpartition: int
+    producer_address: str  # host:port of the producing TaskManager's TaskExecutor service
+
+
+@dataclass(frozen=True)
+class OutputDescriptor:
+    partition_id: str
+    subpartitions: int  # consuming subtasks (1 for a forward edge)
+
+
+@dataclass
+class TaskDeploymentDescriptor:
+    job_id: str
+    job_name: str
+    vertex: JobVertex
+    subtask_index: int
+    attempt: int
+    slot_index: int
+    inputs: list[InputChannelDescriptor] = field(default_factory=list)
+    outputs: list[OutputDescriptor] = field(default_factory=list)
+    runtime_mode: str = "STREAMING"
+    job_parameters: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def execution_id(self) -> tuple[str, str, int, int]:
+        return (self.job_id, self.vertex.id, self.subtask_index, self.attempt)

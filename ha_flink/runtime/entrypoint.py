@@ -1,0 +1,89 @@
+"""Process entry points of the daemons: `standalonesession` (a JobManager) and `taskexecutor` (a
+TaskManager). Each takes `--configDir DIR`, `-D key=value` overrides and, for the JobManager, an optional
+`--host` and `--webui-port` (as Flink's `jobmanager.sh start <host> <webui-port>` passes them).
+
+A bad config or a port in use stops the daemon at once with a clear message (exit 1). SIGTERM and SIGINT
+stop it gracefully: a JobManager leaves the election at once, closing its ZooKeeper session."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from typing import Any
+
+from ha_flink.config import (
+    ConfigurationError, HighAvailabilityOptions, JobManagerOptions, RestOptions, TaskManagerOptions,
+    load_configuration,
+)
+from ha_flink.config.loader import split_dynamic_properties
+
+logger = logging.getLogger("ha_flink.entrypoint")
+
+
+def parse_args(daemon: str, argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    overrides, rest = split_dynamic_properties(argv)
+    parser = argparse.ArgumentParser(prog=daemon)
+    parser.add_argument("--configDir", "-c", dest="conf_dir", default=None, help="the conf dir (default: conf/)")
+    parser.add_argument("--host", default=None, help="host name this daemon advertises")
+    parser.add_argument("--webui-port", type=int, default=None, help="REST/web UI port of a JobManager")
+    parser.add_argument("positional", nargs="*", help="jobmanager.sh style: [host] [webui-port]")
+    args = parser.parse_args(rest)
+    if args.positional:
+        args.host = args.host or args.positional[0]
+        if len(args.positional) > 1:
+            args.webui_port = args.webui_port or int(args.positional[1])
+    return args, overrides
+
+
+async def _run(component: Any) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await component.start()
+    print(f"READY {component.address}", flush=True)
+    await stop.wait()
+    logger.info("Shutting down")
+    await component.stop()
+
+
+def main(daemon: str, argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s - %(message)s",
+                        stream=sys.stderr)
+    args, overrides = parse_args(daemon, sys.argv[1:] if argv is None else argv)
+    try:
+        config = load_configuration(args.conf_dir, overrides)
+        if args.webui_port is not None:
+            config.set(RestOptions.PORT, args.webui_port, source="--webui-port")
+        from ha_flink.ha.services import create_ha_services
+
+        ha = create_ha_services(config)
+    except (ConfigurationError, ConnectionError) as error:
+        print(f"{daemon}: cannot start: {error}", file=sys.stderr)
+        return 1
+    try:
+        if daemon == "standalonesession":
+            from ha_flink.runtime.jobmanager.jobmanager import JobManager
+
+            zookeeper = config.get(HighAvailabilityOptions.HA_MODE) == "zookeeper"
+            port = config.get(HighAvailabilityOptions.HA_JOB_MANAGER_PORT) if zookeeper \
+                else config.get(JobManagerOptions.RPC_PORT)
+            host = args.host or config.get(JobManagerOptions.RPC_ADDRESS)
+            component: Any = JobManager(config, ha, host, port)
+        elif daemon == "taskexecutor":
+            from ha_flink.runtime.taskmanager.task_executor import TaskExecutor
+
+            component = TaskExecutor(config, ha, args.host, config.get(TaskManagerOptions.RPC_PORT))
+        else:
+            print(f"unknown daemon {daemon!r}; known: standalonesession, taskexecutor", file=sys.stderr)
+            return 2
+        asyncio.run(_run(component))
+    except OSError as error:
+        print(f"{daemon}: cannot start: {error}", file=sys.stderr)
+        return 1
+    finally:
+        ha.close()
+    return 0

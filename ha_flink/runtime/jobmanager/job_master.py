@@ -1,0 +1,176 @@
+"""The JobMaster of one job: takes slots, deploys every subtask, follows their states, and answers
+failures. Without checkpoints (this stage) a failover restarts every task from scratch, after the restart
+strategy's delay; when the strategy gives up the job FAILS. Slot sharing as in Flink: slot i runs subtask
+i of every vertex, so a job needs as many slots as its highest parallelism."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Callable
+
+import cloudpickle
+import grpc
+
+from ha_flink.config import Configuration, RestartStrategyOptions
+from ha_flink.rpc import flink_pb2 as pb
+from ha_flink.rpc.fencing import fencing_metadata
+from ha_flink.runtime.deployment import InputChannelDescriptor, OutputDescriptor, TaskDeploymentDescriptor
+from ha_flink.runtime.graph.job_graph import JobGraph
+from ha_flink.runtime.jobmanager.resource_manager import ResourceManager, TaskManagerInfo
+from ha_flink.runtime.network.partition import partition_id
+
+logger = logging.getLogger(__name__)
+
+TERMINAL = ("FINISHED", "CANCELED", "FAILED")
+
+
+class FixedDelayRestarts:
+    """`none` (0 attempts) or `fixed-delay`; the other strategies arrive with checkpoints (issue 5)."""
+
+    def __init__(self, config: Configuration) -> None:
+        strategy = config.get(RestartStrategyOptions.RESTART_STRATEGY) or "none"
+        self.attempts = 0 if strategy == "none" else config.get(RestartStrategyOptions.FIXED_DELAY_ATTEMPTS)
+        self.delay = config.get(RestartStrategyOptions.FIXED_DELAY_DELAY).total_seconds()
+        if strategy not in ("none", "fixed-delay"):
+            logger.warning("restart-strategy %s is not provided yet; using fixed-delay (%d attempts, %g s)",
+                           strategy, self.attempts, self.delay)
+        self.used = 0
+
+    def can_restart(self) -> bool:
+        return self.used < self.attempts
+
+
+class JobMaster:
+    def __init__(self, graph: JobGraph, resource_manager: ResourceManager, session_id: Any, config: Configuration,
+                 on_terminal: Callable[[JobMaster], None]) -> None:
+        self.graph = graph
+        self.rm = resource_manager
+        self.session_id = session_id
+        self.on_terminal = on_terminal
+        self.restarts = FixedDelayRestarts(config)
+        self.status = "CREATED"
+        self.failure = ""
+        self.start_time = int(time.time() * 1000)
+        self.attempt = 0
+        self.states: dict[tuple[str, int], str] = {}
+        self.placement: dict[tuple[str, int], TaskManagerInfo] = {}
+        self._scheduling: asyncio.Task[None] | None = None
+
+    @property
+    def job_id(self) -> str:
+        return self.graph.job_id
+
+    def required_slots(self) -> int:
+        return max(vertex.parallelism for vertex in self.graph.vertices.values())
+
+    def start(self) -> None:
+        self._scheduling = asyncio.ensure_future(self._schedule())
+
+    async def _schedule(self) -> None:
+        self.status = "CREATED" if self.attempt == 0 else "RESTARTING"
+        while (slots := self.rm.allocate(self.job_id, self.required_slots())) is None:
+            await self.rm.changed.wait()
+        self.placement = {(v.id, i): slots[i][0] for v in self.graph.vertices.values() for i in range(v.parallelism)}
+        self.states = {key: "DEPLOYING" for key in self.placement}
+        self.status = "RUNNING"
+        descriptors = [self._descriptor(v, i, slots[i][1]) for v in self.graph.vertices.values()
+                       for i in range(v.parallelism)]
+        results = await asyncio.gather(*(self._deploy(d) for d in descriptors), return_exceptions=True)
+        for descriptor, result in zip(descriptors, results):
+            if isinstance(result, Exception):
+                self._task_failed(f"deploying {descriptor.vertex.name} ({descriptor.subtask_index + 1}/"
+                                  f"{descriptor.vertex.parallelism}) failed: {result}")
+                return
+        logger.info("Job %s (%s) attempt %d: all %d tasks deployed", self.graph.name, self.job_id, self.attempt,
+                    len(descriptors))
+
+    def _descriptor(self, vertex: Any, index: int, slot: int) -> TaskDeploymentDescriptor:
+        graph = self.graph
+        outputs = []
+        for edge_index, edge in enumerate(vertex.outputs):
+            target = graph.vertices[edge.target]
+            outputs.append(OutputDescriptor(partition_id(self.job_id, vertex.id, index, self.attempt, edge_index),
+                                            1 if edge.partitioner.is_pointwise else target.parallelism))
+        inputs = []
+        for edge in vertex.inputs:
+            producer = graph.vertices[edge.source]
+            edge_index = producer.outputs.index(edge)
+            producers = [index] if edge.partitioner.is_pointwise else range(producer.parallelism)
+            for p in producers:
+                inputs.append(InputChannelDescriptor(
+                    partition_id(self.job_id, producer.id, p, self.attempt, edge_index),
+                    0 if edge.partitioner.is_pointwise else index,
+                    self.placement[(producer.id, p)].address))
+        return TaskDeploymentDescriptor(self.job_id, graph.name, vertex, index, self.attempt, slot, inputs, outputs,
+                                        graph.runtime_mode, graph.config)
+
+    async def _deploy(self, descriptor: TaskDeploymentDescriptor) -> None:
+        info = self.placement[(descriptor.vertex.id, descriptor.subtask_index)]
+        await info.stub.DeployTask(pb.DeployTaskRequest(job_id=self.job_id, deployment=cloudpickle.dumps(descriptor)),
+                                   metadata=fencing_metadata(self.session_id), timeout=10)
+
+    # -- events ---------------------------------------------------------------------------------------
+
+    def on_task_state(self, state: pb.TaskExecutionState) -> None:
+        if state.job_id != self.job_id or state.attempt != self.attempt or self.status != "RUNNING":
+            return
+        key = (state.vertex_id, state.subtask_index)
+        if key not in self.states or self.states[key] == state.state:
+            return
+        self.states[key] = state.state
+        if state.state == "FAILED":
+            vertex = self.graph.vertices[state.vertex_id]
+            self._task_failed(f"{vertex.name} ({state.subtask_index + 1}/{vertex.parallelism}) failed:\n"
+                              f"{state.failure}")
+        elif all(s == "FINISHED" for s in self.states.values()):
+            self._terminate("FINISHED")
+
+    def on_task_manager_lost(self, resource_id: str, reason: str) -> None:
+        if self.status == "RUNNING" and any(info.resource_id == resource_id for info in self.placement.values()):
+            self._task_failed(f"TaskManager {resource_id} was lost: {reason}")
+
+    def _task_failed(self, failure: str) -> None:
+        logger.info("Job %s: %s", self.job_id, failure.splitlines()[0])
+        self._cancel_tasks()
+        self.rm.release(self.job_id)
+        if self.restarts.can_restart():
+            self.restarts.used += 1
+            self.attempt += 1
+            self.status = "RESTARTING"
+            asyncio.get_running_loop().call_later(self.restarts.delay, self.start)
+        else:
+            self.failure = failure
+            self._terminate("FAILED")
+
+    def cancel(self) -> None:
+        if self.status not in TERMINAL:
+            if self._scheduling is not None:
+                self._scheduling.cancel()
+            self._cancel_tasks()
+            self._terminate("CANCELED")
+
+    def suspend(self) -> None:
+        """Leadership lost: stop without touching HA data (the TaskManagers cancel the tasks themselves)."""
+        if self._scheduling is not None:
+            self._scheduling.cancel()
+        self.rm.release(self.job_id)
+        self.status = "SUSPENDED"
+
+    def _cancel_tasks(self) -> None:
+        for info in {id(i): i for i in self.placement.values()}.values():
+            asyncio.ensure_future(self._cancel_on(info))
+
+    async def _cancel_on(self, info: TaskManagerInfo) -> None:
+        try:
+            await info.stub.CancelJob(pb.JobId(job_id=self.job_id), metadata=fencing_metadata(self.session_id),
+                                      timeout=5)
+        except grpc.RpcError:
+            pass  # a lost TaskManager cancels nothing, and frees its slots by leaving
+
+    def _terminate(self, status: str) -> None:
+        self.status = status
+        self.rm.release(self.job_id)
+        logger.info("Job %s (%s) switched to %s", self.graph.name, self.job_id, status)
+        self.on_terminal(self)

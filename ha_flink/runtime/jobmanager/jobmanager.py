@@ -1,0 +1,137 @@
+"""One JobManager process: a gRPC endpoint that always runs, and a leader contender. While it leads it
+runs the ResourceManager and the Dispatcher (with its JobMasters) and publishes their address; when
+leadership is revoked it suspends every job and keeps all HA data, so the next leader recovers them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+import uuid
+from typing import Any
+
+import grpc
+
+from ha_flink.config import Configuration, HeartbeatManagerOptions
+from ha_flink.ha import paths
+from ha_flink.rpc import flink_pb2 as pb
+from ha_flink.rpc import flink_pb2_grpc as pb_grpc
+from ha_flink.rpc.channels import SERVER_OPTIONS
+from ha_flink.rpc.fencing import FencingInterceptor
+from ha_flink.runtime.jobmanager.dispatcher import Dispatcher, JobSubmissionError
+from ha_flink.runtime.jobmanager.resource_manager import ResourceManager
+
+logger = logging.getLogger(__name__)
+
+
+class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer):
+    def __init__(self, config: Configuration, ha_services: Any, host: str | None = None, port: int = 0) -> None:
+        self.config = config
+        self.ha = ha_services
+        self.host = host or socket.gethostname()
+        self.bind_port = port
+        self.session_id: uuid.UUID | None = None
+        self.dispatcher: Dispatcher | None = None
+        self.resource_manager: ResourceManager | None = None
+        self.granted_at: float | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        interceptor = FencingInterceptor(lambda: self.session_id, {"Dispatcher", "ResourceManager"},
+                                         {"ResourceManager"})
+        self.server = grpc.aio.server(interceptors=[interceptor], options=SERVER_OPTIONS)
+        pb_grpc.add_DispatcherServicer_to_server(self, self.server)
+        pb_grpc.add_ResourceManagerServicer_to_server(self, self.server)
+        self.port = self.server.add_insecure_port(f"0.0.0.0:{self.bind_port}")
+        if self.port == 0:
+            raise OSError(f"cannot bind the JobManager's RPC port {self.bind_port} (in use?)")
+        await self.server.start()
+        self.election = self.ha.leader_election(f"jobmanager@{self.address}")
+        self.election.start(self)
+        logger.info("JobManager serving at %s, contending for leadership", self.address)
+
+    async def stop(self) -> None:
+        """Graceful: leave the election at once (a standby takes over without a session timeout)."""
+        await self.loop.run_in_executor(None, self.election.close)
+        await self._on_revoke()
+        await self.server.stop(1)
+
+    # -- leadership (called from the election's thread) ------------------------------------------------
+
+    def grant(self, session_id: uuid.UUID) -> None:
+        asyncio.run_coroutine_threadsafe(self._on_grant(session_id), self.loop)
+
+    def revoke(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._on_revoke(), self.loop).result(30)
+
+    async def _on_grant(self, session_id: uuid.UUID) -> None:
+        self.granted_at = time.monotonic()
+        logger.info("Granted leadership with session id %s", session_id)
+        fence = self.election.fence(session_id)
+        interval = self.config.get(HeartbeatManagerOptions.HEARTBEAT_INTERVAL).total_seconds()
+        timeout = self.config.get(HeartbeatManagerOptions.HEARTBEAT_TIMEOUT).total_seconds()
+        self.resource_manager = ResourceManager(interval, timeout)
+        self.dispatcher = Dispatcher(self.ha, fence, self.resource_manager, session_id, self.config)
+        self.session_id = session_id
+        for component in (paths.DISPATCHER, paths.RESOURCE_MANAGER):
+            await self.loop.run_in_executor(None, self.election.publish, component, self.address, session_id)
+        await self.dispatcher.recover_jobs()
+
+    async def _on_revoke(self) -> None:
+        if self.session_id is None:
+            return
+        logger.info("Leadership %s revoked: suspending every job, keeping all HA data", self.session_id)
+        self.session_id = None
+        if self.dispatcher is not None:
+            self.dispatcher.suspend()
+        if self.resource_manager is not None:
+            self.resource_manager.close()
+        self.dispatcher = self.resource_manager = None
+
+    # -- Dispatcher service -----------------------------------------------------------------------------
+
+    async def SubmitJob(self, request: pb.SubmitJobRequest, context: Any) -> pb.JobId:
+        try:
+            return pb.JobId(job_id=await self.dispatcher.submit(request.job_graph))
+        except JobSubmissionError as error:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+
+    def _status(self, master: Any) -> pb.JobStatus:
+        return pb.JobStatus(job_id=master.job_id, name=master.graph.name, state=master.status,
+                            start_time=master.start_time, failure=master.failure)
+
+    async def ListJobs(self, request: pb.Empty, context: Any) -> pb.JobList:
+        return pb.JobList(jobs=[self._status(m) for m in self.dispatcher.jobs.values()])
+
+    async def GetJobStatus(self, request: pb.JobId, context: Any) -> pb.JobStatus:
+        master = self.dispatcher.jobs.get(request.job_id)
+        if master is None:
+            result = await self.loop.run_in_executor(None, self.dispatcher.results.get, request.job_id)
+            if result is None:
+                await context.abort(grpc.StatusCode.NOT_FOUND, f"no job {request.job_id}")
+            return pb.JobStatus(job_id=result.job_id, state=result.status, failure=result.error or "")
+        return self._status(master)
+
+    async def CancelJob(self, request: pb.JobId, context: Any) -> pb.Empty:
+        try:
+            self.dispatcher.cancel(request.job_id)
+        except KeyError as error:
+            await context.abort(grpc.StatusCode.NOT_FOUND, str(error.args[0]))
+        return pb.Empty()
+
+    # -- ResourceManager service ------------------------------------------------------------------------
+
+    async def RegisterTaskManager(self, request: pb.RegisterTaskManagerRequest, context: Any) -> Any:
+        return self.resource_manager.register(request)
+
+    async def Heartbeat(self, request: pb.TaskManagerHeartbeat, context: Any) -> pb.HeartbeatResponse:
+        return pb.HeartbeatResponse(registered=self.resource_manager.heartbeat(request))
+
+    async def UpdateTaskExecutionState(self, request: pb.TaskExecutionState, context: Any) -> pb.Empty:
+        self.resource_manager.task_state(request)
+        return pb.Empty()

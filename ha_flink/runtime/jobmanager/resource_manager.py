@@ -1,0 +1,142 @@
+"""The ResourceManager: which TaskManagers are registered with this leader, their slots, their liveness.
+
+A TaskManager counts as lost when its heartbeats stop for `heartbeat.timeout`, or at once when the gRPC
+connection to it fails (keepalive notices a dead peer within about two seconds), whichever comes first."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import grpc
+
+from ha_flink.rpc import flink_pb2 as pb
+from ha_flink.rpc import flink_pb2_grpc as pb_grpc
+from ha_flink.rpc.channels import insecure_channel
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TaskManagerInfo:
+    resource_id: str
+    address: str
+    slots: int
+    channel: grpc.aio.Channel
+    last_heartbeat: float = field(default_factory=time.monotonic)
+
+    @property
+    def stub(self) -> pb_grpc.TaskExecutorStub:
+        return pb_grpc.TaskExecutorStub(self.channel)
+
+
+class ResourceManager:
+    def __init__(self, heartbeat_interval: float, heartbeat_timeout: float) -> None:
+        self.heartbeat_interval = heartbeat_interval
+        self.heartbeat_timeout = heartbeat_timeout
+        self.task_managers: dict[str, TaskManagerInfo] = {}
+        self.allocated: dict[tuple[str, int], str] = {}  # (resource id, slot) -> job id
+        self.changed = asyncio.Event()
+        self.on_lost: list[Callable[[str, str], None]] = []
+        self.on_task_state: list[Callable[[pb.TaskExecutionState, str], None]] = []
+        self._monitor = asyncio.ensure_future(self._monitor_heartbeats())
+
+    def close(self) -> None:
+        self._monitor.cancel()
+        for info in self.task_managers.values():
+            asyncio.ensure_future(info.channel.close())
+        self.task_managers.clear()
+
+    def register(self, request: pb.RegisterTaskManagerRequest) -> pb.RegisterTaskManagerResponse:
+        old = self.task_managers.pop(request.resource_id, None)
+        if old is not None:
+            asyncio.ensure_future(old.channel.close())
+        info = TaskManagerInfo(request.resource_id, request.address, request.slots, insecure_channel(request.address))
+        self.task_managers[request.resource_id] = info
+        asyncio.ensure_future(self._watch_connection(info))
+        logger.info("Registered TaskManager %s at %s with %d slots", info.resource_id, info.address, info.slots)
+        self._notify()
+        return pb.RegisterTaskManagerResponse(heartbeat_interval_ms=int(self.heartbeat_interval * 1000),
+                                              heartbeat_timeout_ms=int(self.heartbeat_timeout * 1000))
+
+    def heartbeat(self, request: pb.TaskManagerHeartbeat) -> bool:
+        info = self.task_managers.get(request.resource_id)
+        if info is None:
+            return False
+        info.last_heartbeat = time.monotonic()
+        for state in request.tasks:
+            for listener in self.on_task_state:
+                listener(state, request.resource_id)
+        return True
+
+    def task_state(self, state: pb.TaskExecutionState) -> None:
+        for listener in self.on_task_state:
+            listener(state, "")
+
+    def total_slots(self) -> int:
+        return sum(info.slots for info in self.task_managers.values())
+
+    def free_slots(self) -> list[tuple[TaskManagerInfo, int]]:
+        """Unallocated slots, spread over TaskManagers (slot 0 of each, then slot 1 of each, ...), so that
+        a job of parallelism n on n TaskManagers gets one subtask per TaskManager."""
+        infos = sorted(self.task_managers.values(), key=lambda i: i.resource_id)
+        most = max((info.slots for info in infos), default=0)
+        return [(info, index) for index in range(most) for info in infos
+                if index < info.slots and (info.resource_id, index) not in self.allocated]
+
+    def allocate(self, job_id: str, count: int) -> list[tuple[TaskManagerInfo, int]] | None:
+        slots = self.free_slots()
+        if len(slots) < count:
+            return None
+        for info, index in slots[:count]:
+            self.allocated[(info.resource_id, index)] = job_id
+        return slots[:count]
+
+    def release(self, job_id: str) -> None:
+        for key in [k for k, owner in self.allocated.items() if owner == job_id]:
+            del self.allocated[key]
+        self._notify()
+
+    def lose(self, resource_id: str, reason: str) -> None:
+        info = self.task_managers.pop(resource_id, None)
+        if info is None:
+            return
+        for key in [k for k in self.allocated if k[0] == resource_id]:
+            del self.allocated[key]
+        logger.info("TaskManager %s at %s is lost: %s", resource_id, info.address, reason)
+        asyncio.ensure_future(info.channel.close())
+        for listener in self.on_lost:
+            listener(resource_id, reason)
+        self._notify()
+
+    def _notify(self) -> None:
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+    async def _monitor_heartbeats(self) -> None:
+        while True:
+            await asyncio.sleep(min(self.heartbeat_interval, 1.0))
+            now = time.monotonic()
+            for info in list(self.task_managers.values()):
+                if now - info.last_heartbeat > self.heartbeat_timeout:
+                    self.lose(info.resource_id, f"no heartbeat for {self.heartbeat_timeout:g} s")
+
+    async def _watch_connection(self, info: TaskManagerInfo) -> None:
+        state = info.channel.get_state(try_to_connect=True)
+        seen_ready = False
+        while self.task_managers.get(info.resource_id) is info:
+            if state == grpc.ChannelConnectivity.READY:
+                seen_ready = True
+            elif seen_ready and state == grpc.ChannelConnectivity.TRANSIENT_FAILURE:
+                # (IDLE alone is not loss: a quiet channel idles too. Asking to connect at every change
+                # moves a dead peer on from IDLE to TRANSIENT_FAILURE within a reconnect attempt.)
+                self.lose(info.resource_id, f"connection to {info.address} lost")
+                return
+            try:
+                await info.channel.wait_for_state_change(state)
+            except Exception:
+                return
+            state = info.channel.get_state(try_to_connect=True)

@@ -1,0 +1,1 @@
+"""The TaskManager: follows whichever JobManager leads, offers its slots, runs tasks, exchanges records."""

@@ -1,0 +1,278 @@
+"""The TaskExecutor: one TaskManager process's RPC endpoint and task runner.
+
+It follows the leader's ResourceManager through leader retrieval. When the leader changes or its
+connection drops it cancels the old leader's tasks, frees their slots and registers with the new leader
+at once: connection loss is failure detection here, not only a missed heartbeat. Every call from a
+JobMaster must carry the session id of the leader it follows (fencing); data exchange is not fenced."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+import traceback
+import uuid
+from typing import Any
+
+import cloudpickle
+import grpc
+
+from ha_flink.config import Configuration, HeartbeatManagerOptions, TaskManagerOptions
+from ha_flink.ha import paths
+from ha_flink.rpc import flink_pb2 as pb
+from ha_flink.rpc import flink_pb2_grpc as pb_grpc
+from ha_flink.rpc.channels import SERVER_OPTIONS, insecure_channel
+from ha_flink.rpc.fencing import FencingInterceptor, fencing_metadata
+from ha_flink.runtime.deployment import TaskDeploymentDescriptor
+from ha_flink.runtime.network.exchange import read_channel, serve_partition
+from ha_flink.runtime.network.partition import NetworkChannel, PartitionRegistry, ResultPartition
+from ha_flink.runtime.partitioner import ForwardPartitioner
+from ha_flink.runtime.task.channels import InputGate, RecordWriter, TaskCancelled
+from ha_flink.runtime.task.task import Task
+
+logger = logging.getLogger(__name__)
+
+GATE_CAPACITY = 32
+SUBPARTITION_CAPACITY = 8
+
+
+class _RunningTask:
+    def __init__(self, descriptor: TaskDeploymentDescriptor, task: Task, cancelled: threading.Event,
+                 session_id: uuid.UUID) -> None:
+        self.descriptor = descriptor
+        self.task = task
+        self.cancelled = cancelled
+        self.session_id = session_id
+        self.state = "DEPLOYING"
+        self.failure = ""
+
+
+class TaskExecutor(pb_grpc.TaskExecutorServicer):
+    def __init__(self, config: Configuration, ha_services: Any, host: str | None = None, port: int = 0) -> None:
+        self.config = config
+        self.ha = ha_services
+        self.host = host or config.get(TaskManagerOptions.HOST) or socket.gethostname()
+        self.bind_port = port
+        self.slots = config.get(TaskManagerOptions.NUM_TASK_SLOTS)
+        self.resource_id = f"{self.host}-{uuid.uuid4().hex[:8]}"
+        self.heartbeat_interval = config.get(HeartbeatManagerOptions.HEARTBEAT_INTERVAL).total_seconds()
+        self.tasks: dict[tuple[str, str, int, int], _RunningTask] = {}
+        self.leader: tuple[str, uuid.UUID] | None = None
+        self.registered = asyncio.Event()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._retrieval: Any = None
+        self._stopped: asyncio.Event | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self._stopped = asyncio.Event()
+        self.partitions = PartitionRegistry()
+        interceptor = FencingInterceptor(self._followed_session, {"TaskExecutor"}, {"TaskExecutor"},
+                                         role="TaskManager")
+        self.server = grpc.aio.server(interceptors=[_ExceptReadPartition(interceptor)], options=SERVER_OPTIONS)
+        pb_grpc.add_TaskExecutorServicer_to_server(self, self.server)
+        self.port = self.server.add_insecure_port(f"0.0.0.0:{self.bind_port}")
+        if self.port == 0:
+            raise OSError(f"cannot bind the TaskManager's RPC port {self.bind_port}")
+        await self.server.start()
+        self._retrieval = self.ha.leader_retrieval(paths.RESOURCE_MANAGER)
+        self._retrieval.start(lambda address, session: self.loop.call_soon_threadsafe(
+            self._on_leader, address, session))
+        self._heartbeats = asyncio.ensure_future(self._heartbeat_loop())
+        logger.info("TaskManager %s serving at %s with %d slots", self.resource_id, self.address, self.slots)
+
+    async def stop(self) -> None:
+        self._heartbeats.cancel()
+        if self._retrieval is not None:
+            self._retrieval.stop()
+        self._cancel_all("the TaskManager is shutting down")
+        await self.server.stop(1)
+
+    def _followed_session(self) -> uuid.UUID | None:
+        return self.leader[1] if self.leader else None
+
+    # -- following the leader ----------------------------------------------------------------------------
+
+    def _on_leader(self, address: str | None, session_id: uuid.UUID | None) -> None:
+        new = (address, session_id) if address and session_id else None
+        if new == self.leader:
+            return
+        if self.leader is not None:
+            self._cancel_all(f"leader {self.leader[0]} ({self.leader[1]}) is no longer followed")
+        self.leader = new
+        self.registered.clear()
+        logger.info("Following leader %s", new if new else "(none)")
+        if new is not None:
+            asyncio.ensure_future(self._register(new))
+
+    async def _register(self, leader: tuple[str, uuid.UUID]) -> None:
+        while self.leader == leader:
+            try:
+                stub = pb_grpc.ResourceManagerStub(self._channel(leader[0]))
+                await stub.RegisterTaskManager(
+                    pb.RegisterTaskManagerRequest(resource_id=self.resource_id, address=self.address,
+                                                  slots=self.slots),
+                    metadata=fencing_metadata(leader[1]), timeout=5)
+                self.registered.set()
+                logger.info("Registered at ResourceManager %s", leader[0])
+                await self._send_heartbeat(leader)  # reports our (empty) state at once
+                return
+            except grpc.RpcError as error:
+                logger.info("Registration at %s failed (%s); retrying", leader[0], error.details())
+                await asyncio.sleep(0.2)
+
+    def _channel(self, address: str) -> grpc.aio.Channel:
+        channels = self.__dict__.setdefault("_channels", {})
+        if address not in channels:
+            channels[address] = insecure_channel(address)
+        return channels[address]
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_interval)
+            leader = self.leader
+            if leader is None or not self.registered.is_set():
+                continue
+            try:
+                await self._send_heartbeat(leader)
+            except grpc.RpcError as error:
+                logger.info("Heartbeat to %s failed: %s", leader[0], error.details())
+
+    async def _send_heartbeat(self, leader: tuple[str, uuid.UUID]) -> None:
+        stub = pb_grpc.ResourceManagerStub(self._channel(leader[0]))
+        states = [self._state_message(t) for t in self.tasks.values()]
+        response = await stub.Heartbeat(pb.TaskManagerHeartbeat(resource_id=self.resource_id,
+                                                                 free_slots=self.free_slots(), tasks=states),
+                                        metadata=fencing_metadata(leader[1]), timeout=5)
+        if not response.registered and self.leader == leader:
+            self.registered.clear()
+            asyncio.ensure_future(self._register(leader))
+
+    def free_slots(self) -> int:
+        used = {t.descriptor.slot_index for t in self.tasks.values() if t.state in ("DEPLOYING", "RUNNING")}
+        return self.slots - len(used)
+
+    # -- tasks ----------------------------------------------------------------------------------------
+
+    async def DeployTask(self, request: pb.DeployTaskRequest, context: Any) -> pb.Empty:
+        descriptor: TaskDeploymentDescriptor = cloudpickle.loads(request.deployment)
+        session = self.leader[1] if self.leader else None
+        if session is None:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "this TaskManager follows no leader")
+        await self._deploy(descriptor, session)
+        return pb.Empty()
+
+    async def _deploy(self, d: TaskDeploymentDescriptor, session_id: uuid.UUID) -> None:
+        cancelled = threading.Event()
+        vertex = d.vertex
+        gate = InputGate(len(d.inputs), GATE_CAPACITY, cancelled) if d.inputs else None
+        writers = []
+        for edge, output in zip(vertex.outputs, d.outputs):
+            partition = ResultPartition(output.partition_id, output.subpartitions, self.loop, SUBPARTITION_CAPACITY,
+                                        cancelled)
+            await self.partitions.register(partition)
+            channels = [NetworkChannel(sp) for sp in partition.subpartitions]
+            partitioner = cloudpickle.loads(cloudpickle.dumps(edge.partitioner))
+            if isinstance(partitioner, ForwardPartitioner):
+                channels = channels[:1]
+            writers.append(RecordWriter(partitioner, channels, d.subtask_index))
+        task = Task(vertex, d.subtask_index, gate, writers, cancelled, d.runtime_mode, d.attempt, d.job_parameters)
+        running = _RunningTask(d, task, cancelled, session_id)
+        self.tasks[d.execution_id] = running
+        for index, channel in enumerate(d.inputs):
+            stub = pb_grpc.TaskExecutorStub(self._channel(channel.producer_address))
+            future = asyncio.ensure_future(read_channel(stub, channel.partition_id, channel.subpartition, gate, index))
+            future.add_done_callback(lambda f, r=running: self._on_reader_done(f, r))
+        running.state = "RUNNING"
+        threading.Thread(target=self._run_task, args=(running,), name=task.display_name, daemon=True).start()
+        await self._report(running)
+
+    def _on_reader_done(self, future: asyncio.Future[None], running: _RunningTask) -> None:
+        if future.cancelled() or future.exception() is None or running.cancelled.is_set():
+            return
+        error = future.exception()
+        self._finish(running, "FAILED", f"input channel failed: {error}")
+
+    def _run_task(self, running: _RunningTask) -> None:
+        try:
+            running.task.run()
+            outcome, failure = "FINISHED", ""
+        except TaskCancelled:
+            outcome, failure = "CANCELED", ""
+        except BaseException:
+            outcome, failure = "FAILED", traceback.format_exc()
+        self.loop.call_soon_threadsafe(self._finish, running, outcome, failure)
+
+    def _finish(self, running: _RunningTask, state: str, failure: str) -> None:
+        if running.state in ("FINISHED", "CANCELED", "FAILED"):
+            return
+        running.state, running.failure = state, failure
+        if state != "FINISHED":
+            running.cancelled.set()
+        logger.info("%s %s%s", running.task.display_name, state, f": {failure.strip().splitlines()[-1]}" if failure else "")
+        asyncio.ensure_future(self._report(running))
+
+    def _state_message(self, running: _RunningTask) -> pb.TaskExecutionState:
+        d = running.descriptor
+        return pb.TaskExecutionState(job_id=d.job_id, vertex_id=d.vertex.id, subtask_index=d.subtask_index,
+                                     attempt=d.attempt, state=running.state, failure=running.failure)
+
+    async def _report(self, running: _RunningTask) -> None:
+        leader = self.leader
+        if leader is None or leader[1] != running.session_id:
+            return  # that leader is gone; the new one learns our state from heartbeats
+        try:
+            stub = pb_grpc.ResourceManagerStub(self._channel(leader[0]))
+            await stub.UpdateTaskExecutionState(self._state_message(running), metadata=fencing_metadata(leader[1]),
+                                                timeout=5)
+        except grpc.RpcError as error:
+            logger.info("Could not report %s of %s: %s", running.state, running.task.display_name, error.details())
+        if running.state in ("FINISHED", "CANCELED", "FAILED"):
+            self.tasks.pop(running.descriptor.execution_id, None)
+
+    async def CancelTask(self, request: pb.CancelTaskRequest, context: Any) -> pb.Empty:
+        for running in list(self.tasks.values()):
+            d = running.descriptor
+            if (d.job_id, d.vertex.id, d.subtask_index) == (request.job_id, request.vertex_id, request.subtask_index):
+                self._finish(running, "CANCELED", "")
+        return pb.Empty()
+
+    async def CancelJob(self, request: pb.JobId, context: Any) -> pb.Empty:
+        self._cancel_job(request.job_id)
+        return pb.Empty()
+
+    def _cancel_job(self, job_id: str) -> None:
+        for running in list(self.tasks.values()):
+            if running.descriptor.job_id == job_id:
+                self._finish(running, "CANCELED", "")
+        self.partitions.release_job(job_id)
+
+    def _cancel_all(self, reason: str) -> None:
+        jobs = {running.descriptor.job_id for running in self.tasks.values()}
+        if jobs:
+            logger.info("Cancelling the tasks of %d job(s): %s", len(jobs), reason)
+        for job_id in jobs:
+            self._cancel_job(job_id)
+
+    async def ReadPartition(self, request_iterator: Any, context: Any) -> Any:
+        async for buffer in serve_partition(self.partitions, request_iterator, context):
+            yield buffer
+
+
+class _ExceptReadPartition(grpc.aio.ServerInterceptor):
+    """Fences the TaskExecutor's control calls; the data exchange between TaskManagers goes unfenced."""
+
+    def __init__(self, fencing: FencingInterceptor) -> None:
+        self.fencing = fencing
+
+    async def intercept_service(self, continuation: Any, handler_call_details: grpc.HandlerCallDetails) -> Any:
+        if handler_call_details.method.endswith("/ReadPartition"):
+            return await continuation(handler_call_details)
+        return await self.fencing.intercept_service(continuation, handler_call_details)

@@ -1,0 +1,104 @@
+"""A whole HA cluster of real processes for tests: JobManagers (`daemons/standalonesession.py`) and
+TaskManagers (`daemons/taskexecutor.py`) against a real ZooKeeper, with a conf dir of its own. Every
+process is stopped by pid when the cluster is closed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ha_flink.testing.processes import log_tail, start_process, stop_process, wait_for
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class DaemonProcess:
+    kind: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def address(self) -> str | None:
+        for line in self.output().splitlines():
+            if line.startswith("READY "):
+                return line.split()[1]
+        return None
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        self.process.send_signal(sig)
+
+
+@dataclass
+class Cluster:
+    directory: Path
+    zookeeper_quorum: str
+    settings: dict[str, str] = field(default_factory=dict)
+    daemons: list[DaemonProcess] = field(default_factory=list)
+
+    @property
+    def conf_dir(self) -> Path:
+        return self.directory / "conf"
+
+    def write_conf(self) -> None:
+        self.conf_dir.mkdir(parents=True, exist_ok=True)
+        settings = {
+            "high-availability.type": "zookeeper",
+            "high-availability.zookeeper.quorum": self.zookeeper_quorum,
+            "high-availability.zookeeper.path.root": "/flink",
+            "high-availability.cluster-id": f"/{self.directory.name}",
+            "high-availability.storageDir": f"file://{self.directory}/ha",
+            "high-availability.zookeeper.client.session-timeout": "3 s",
+            "jobmanager.rpc.address": "127.0.0.1",
+            "taskmanager.host": "127.0.0.1",
+            "taskmanager.numberOfTaskSlots": "2",
+            "heartbeat.interval": "500 ms",
+            "heartbeat.timeout": "5 s",
+            **self.settings,
+        }
+        (self.conf_dir / "flink-conf.yaml").write_text("".join(f"{k}: {v}\n" for k, v in settings.items()))
+
+    def _start(self, kind: str, script: str, *args: str) -> DaemonProcess:
+        log = self.directory / "log" / f"{kind}-{len(self.daemons)}.log"
+        env = dict(os.environ, FLINK_CONF_DIR=str(self.conf_dir))
+        process = start_process([sys.executable, str(REPO / "daemons" / script), "--configDir",
+                                 str(self.conf_dir), *args], log, env=env)
+        daemon = DaemonProcess(kind, process, log)
+        self.daemons.append(daemon)
+
+        def ready() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError(f"{kind} exited with {process.returncode}:\n{log_tail(log)}")
+            return daemon.address() is not None
+
+        wait_for(ready, 30, 0.05, f"{kind} (pid {process.pid}) to start")
+        return daemon
+
+    def start_jobmanager(self) -> DaemonProcess:
+        return self._start("jobmanager", "standalonesession.py", "--host", "127.0.0.1")
+
+    def start_taskmanager(self) -> DaemonProcess:
+        return self._start("taskmanager", "taskexecutor.py")
+
+    def flink(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """Run the `flink` CLI against this cluster."""
+        env = dict(os.environ, FLINK_CONF_DIR=str(self.conf_dir))
+        return subprocess.run([sys.executable, "-m", "ha_flink.cli.main", *args], capture_output=True, text=True,
+                              env=env, timeout=timeout, cwd=REPO)
+
+    def logs(self) -> list[Path]:
+        return [daemon.log for daemon in self.daemons]
+
+    def close(self) -> None:
+        for daemon in reversed(self.daemons):
+            stop_process(daemon.process)
