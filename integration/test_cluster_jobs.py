@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import collections
+import signal
 from pathlib import Path
 from typing import Callable
 
 from ha_flink.testing.cluster import Cluster
+from ha_flink.testing.processes import wait_for
 from ha_flink.testing.sinks import read_collected
 
 HERE = Path(__file__).resolve().parent
@@ -42,3 +44,62 @@ def test_keyed_word_count_on_two_taskmanagers_is_exact_and_cleans_up(
     assert ha_files == []
     results = list((cluster.directory / "ha" / "job-result-store").rglob("*.json"))
     assert len(results) == 1 and not results[0].name.endswith("_DIRTY.json")
+
+
+def record_files(folder: Path) -> set[str]:
+    return {p.name for p in folder.glob("*.records")} if folder.exists() else set()
+
+
+def test_leader_sigkill_during_an_unbounded_job_the_standby_recovers_it(
+    cluster_factory: Callable[..., Cluster], tmp_path: Path
+) -> None:
+    cluster = cluster_factory()
+    first = cluster.start_jobmanager()
+    wait_for(lambda: "Granted leadership" in first.output(), 20, what="the first JobManager to lead")
+    standby = cluster.start_jobmanager()
+    cluster.start_taskmanager()
+    cluster.start_taskmanager()
+    out = tmp_path / "out"
+    submitted = cluster.flink("run", "-d", "-py", str(HERE / "unbounded_job.py"), str(out))
+    assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+    job_id = submitted.stdout.split("JobID ")[1].split()[0]
+    wait_for(lambda: len(read_collected(out)) > 50, 30, what="records from the first attempt")
+    before = record_files(out)
+
+    first.kill(signal.SIGKILL)
+    wait_for(lambda: "Granted leadership" in standby.output(), 30, what="the standby to lead")
+    wait_for(lambda: f"Recovered job unbounded numbers ({job_id})" in standby.output(), 10,
+             what="the standby to recover the job graph")
+    # The surviving TaskManagers follow the new leader and run the job again: new sink subtasks write
+    # new files.
+    wait_for(lambda: len(record_files(out) - before) >= 2, 30, what="the recovered job's sink subtasks")
+    listed = cluster.flink("list")
+    assert f"{job_id} : unbounded numbers (RUNNING)" in listed.stdout, listed.stdout + listed.stderr
+    cancelled = cluster.flink("cancel", job_id)
+    assert cancelled.returncode == 0, cancelled.stderr
+    wait_for(lambda: "No running jobs." in cluster.flink("list").stdout, 30, what="the job to be cancelled")
+
+
+def test_a_finished_job_is_not_rerun_by_the_next_leader(cluster_factory: Callable[..., Cluster],
+                                                        tmp_path: Path) -> None:
+    cluster = cluster_factory()
+    first = cluster.start_jobmanager()
+    wait_for(lambda: "Granted leadership" in first.output(), 20, what="the first JobManager to lead")
+    standby = cluster.start_jobmanager()
+    cluster.start_taskmanager()
+    result = cluster.flink("run", "-py", str(HERE / "word_count_job.py"), str(tmp_path / "out"), "50")
+    assert result.returncode == 0, result.stderr
+    first.kill(signal.SIGTERM)  # graceful: the standby takes over at once
+    wait_for(lambda: "Job recovery done" in standby.output(), 30, what="the standby to lead and recover")
+    assert "Job recovery done: 0 job(s) recovered" in standby.output()
+    assert cluster.flink("list").stdout.strip().endswith("No running jobs.")
+
+
+def test_a_broken_job_script_fails_flink_run_with_its_traceback(cluster_factory: Callable[..., Cluster]) -> None:
+    cluster = cluster_factory()
+    cluster.start_jobmanager()
+    result = cluster.flink("run", "-py", str(HERE / "broken_job.py"))
+    assert result.returncode == 1
+    assert "RuntimeError: this script is broken before execute()" in result.stderr
+    assert "broken_job.py\", line 7" in result.stderr
+    assert not list((cluster.directory / "ha").rglob("submittedJobGraph*"))

@@ -42,6 +42,7 @@ class Dispatcher:
         return await asyncio.get_running_loop().run_in_executor(None, function, *args)
 
     async def recover_jobs(self) -> None:
+        recovered = 0
         for job_id in await self._blocking(self.job_graphs.job_ids):
             if await self._blocking(self.results.has_job_result_entry, job_id):
                 if await self._blocking(self.results.has_dirty_job_result_entry, job_id):
@@ -50,8 +51,10 @@ class Dispatcher:
             graph: JobGraph = await self._blocking(self.job_graphs.recover_job_graph, job_id)
             logger.info("Recovered job %s (%s)", graph.name, job_id)
             self._start(graph)
+            recovered += 1
         for result in await self._blocking(self.results.get_dirty_results):
             await self._cleanup(result.job_id)
+        logger.info("Job recovery done: %d job(s) recovered", recovered)
 
     async def submit(self, job_graph_bytes: bytes) -> str:
         try:
