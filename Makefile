@@ -47,6 +47,7 @@ chaos: install
 # Benchmarks print their figures and append them to BENCHMARKS.md.
 bench: install
 	$(VPY) bench/ha_election.py
+	$(VPY) bench/runtime.py
 
 # The generated modules are committed; regenerate them after editing ha_flink/rpc/flink.proto.
 proto: install

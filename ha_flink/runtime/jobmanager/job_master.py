@@ -126,6 +126,9 @@ class JobMaster:
                               f"{state.failure}")
         elif all(s == "FINISHED" for s in self.states.values()):
             self._terminate("FINISHED")
+        elif state.state == "RUNNING" and all(s in ("RUNNING", "FINISHED") for s in self.states.values()):
+            logger.info("Job %s (%s) attempt %d: all %d tasks RUNNING", self.graph.name, self.job_id, self.attempt,
+                        len(self.states))
 
     def on_task_manager_lost(self, resource_id: str, reason: str) -> None:
         if self.status == "RUNNING" and any(info.resource_id == resource_id for info in self.placement.values()):
