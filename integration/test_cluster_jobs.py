@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import re
 import signal
 from pathlib import Path
 from typing import Callable
@@ -103,3 +104,28 @@ def test_a_broken_job_script_fails_flink_run_with_its_traceback(cluster_factory:
     assert "RuntimeError: this script is broken before execute()" in result.stderr
     assert "broken_job.py\", line 7" in result.stderr
     assert not list((cluster.directory / "ha").rglob("submittedJobGraph*"))
+
+
+def test_a_killed_taskmanager_is_noticed_and_the_job_restarts_on_a_replacement(
+    cluster_factory: Callable[..., Cluster], tmp_path: Path
+) -> None:
+    cluster = cluster_factory(**{"restart-strategy.type": "fixed-delay",
+                                 "restart-strategy.fixed-delay.attempts": "10",
+                                 "restart-strategy.fixed-delay.delay": "200 ms",
+                                 "taskmanager.numberOfTaskSlots": "1",
+                                 "heartbeat.timeout": "60 s"})  # so only the connection loss can tell
+    leader = cluster.start_jobmanager()
+    doomed, _survivor = cluster.start_taskmanager(), cluster.start_taskmanager()
+    out = tmp_path / "out"
+    submitted = cluster.flink("run", "-d", "-py", str(HERE / "unbounded_job.py"), str(out))
+    assert submitted.returncode == 0, submitted.stderr
+    wait_for(lambda: len(read_collected(out)) > 50, 30, what="records from the first attempt")
+    before = record_files(out)
+
+    doomed.kill(signal.SIGKILL)
+    wait_for(lambda: "is lost: connection to" in leader.output(), 15,
+             what="the JobManager to notice the dead TaskManager by its connection")
+    cluster.start_taskmanager()  # the replacement brings the slot back
+    wait_for(lambda: len(record_files(out) - before) >= 2, 30, what="the restarted job's sink subtasks")
+    wait_for(lambda: re.search(r"attempt 1: all \d+ tasks RUNNING", leader.output()), 10,
+             what="the JobMaster to report attempt 1 running")
