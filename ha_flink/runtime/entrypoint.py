@@ -44,7 +44,8 @@ async def _run(component: Any) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await component.start()
-    print(f"READY {component.address}", flush=True)
+    rest = getattr(component, "rest_address", "")
+    print(f"READY {component.address}{' ' + rest if rest else ''}", flush=True)
     await stop.wait()
     logger.info("Shutting down")
     await component.stop()

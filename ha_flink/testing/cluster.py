@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,11 +30,21 @@ class DaemonProcess:
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
-    def address(self) -> str | None:
+    def _ready_line(self) -> list[str] | None:
         for line in self.output().splitlines():
             if line.startswith("READY "):
-                return line.split()[1]
+                return line.split()
         return None
+
+    def address(self) -> str | None:
+        """host:port of its RPC endpoint, once it is up."""
+        ready = self._ready_line()
+        return ready[1] if ready else None
+
+    def rest_address(self) -> str | None:
+        """http://host:port of a JobManager's REST endpoint."""
+        ready = self._ready_line()
+        return ready[2] if ready and len(ready) > 2 else None
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         self.process.send_signal(sig)
@@ -56,10 +67,12 @@ class Cluster:
             "high-availability.type": "zookeeper",
             "high-availability.zookeeper.quorum": self.zookeeper_quorum,
             "high-availability.zookeeper.path.root": "/flink",
-            "high-availability.cluster-id": f"/{self.directory.name}",
+            # unique: tests share one ZooKeeper, and a killed leader's nodes outlive its test
+            "high-availability.cluster-id": f"/{self.directory.name}-{uuid.uuid4().hex[:12]}",
             "high-availability.storageDir": f"file://{self.directory}/ha",
             "high-availability.zookeeper.client.session-timeout": "3 s",
             "jobmanager.rpc.address": "127.0.0.1",
+            "rest.port": "0",  # several JobManagers share this host
             "taskmanager.host": "127.0.0.1",
             "taskmanager.numberOfTaskSlots": "2",
             "heartbeat.interval": "500 ms",

@@ -13,7 +13,7 @@ from typing import Any
 
 import grpc
 
-from ha_flink.config import Configuration, HeartbeatManagerOptions
+from ha_flink.config import Configuration, HeartbeatManagerOptions, RestOptions
 from ha_flink.ha import paths
 from ha_flink.rpc import flink_pb2 as pb
 from ha_flink.rpc import flink_pb2_grpc as pb_grpc
@@ -51,14 +51,34 @@ class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer):
         if self.port == 0:
             raise OSError(f"cannot bind the JobManager's RPC port {self.bind_port} (in use?)")
         await self.server.start()
+        await self._start_rest()
         self.election = self.ha.leader_election(f"jobmanager@{self.address}")
         self.election.start(self)
-        logger.info("JobManager serving at %s, contending for leadership", self.address)
+        logger.info("JobManager serving RPC at %s and REST at %s, contending for leadership", self.address,
+                    self.rest_address)
+
+    async def _start_rest(self) -> None:
+        import uvicorn
+
+        from ha_flink.rest.server import bind_socket, create_app
+
+        bind = self.config.get(RestOptions.BIND_ADDRESS) or "0.0.0.0"
+        sock = bind_socket(bind, self.config.get(RestOptions.PORT))
+        self.rest_address = f"http://{self.host}:{sock.getsockname()[1]}"
+        self.rest_leader: str | None = None
+        server = uvicorn.Server(uvicorn.Config(create_app(self, self.config), log_level="warning",
+                                               lifespan="off"))
+        self._rest = asyncio.ensure_future(server.serve(sockets=[sock]))
+        self._rest_server = server
+        self._rest_retrieval = self.ha.leader_retrieval(paths.REST_SERVER)
+        self._rest_retrieval.start(lambda address, session: setattr(self, "rest_leader", address))
 
     async def stop(self) -> None:
         """Graceful: leave the election at once (a standby takes over without a session timeout)."""
         await self.loop.run_in_executor(None, self.election.close)
         await self._on_revoke()
+        self._rest_retrieval.stop()
+        self._rest_server.should_exit = True
         await self.server.stop(1)
 
     # -- leadership (called from the election's thread) ------------------------------------------------
@@ -78,8 +98,9 @@ class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer):
         self.resource_manager = ResourceManager(interval, timeout)
         self.dispatcher = Dispatcher(self.ha, fence, self.resource_manager, session_id, self.config)
         self.session_id = session_id
-        for component in (paths.DISPATCHER, paths.RESOURCE_MANAGER):
-            await self.loop.run_in_executor(None, self.election.publish, component, self.address, session_id)
+        for component, address in ((paths.DISPATCHER, self.address), (paths.RESOURCE_MANAGER, self.address),
+                                   (paths.REST_SERVER, self.rest_address)):
+            await self.loop.run_in_executor(None, self.election.publish, component, address, session_id)
         await self.dispatcher.recover_jobs()
 
     async def _on_revoke(self) -> None:

@@ -1,0 +1,59 @@
+"""The REST API on a real HA cluster: the leader answers, a standby forwards to it, and without a leader
+that answers the standby says so with 503."""
+
+from __future__ import annotations
+
+import json
+import signal
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable
+
+import cloudpickle
+
+from ha_flink.datastream import StreamExecutionEnvironment
+from ha_flink.testing.cluster import Cluster
+from ha_flink.testing.processes import wait_for
+from ha_flink.testing.sinks import CollectSink, read_collected
+
+
+def call(url: str, method: str = "GET", body: bytes | None = None) -> tuple[int, Any]:
+    request = urllib.request.Request(url, data=body, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, json.loads(answer.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def test_leader_answers_standby_forwards_and_503_without_a_reachable_leader(
+    cluster_factory: Callable[..., Cluster], tmp_path: Path
+) -> None:
+    cluster = cluster_factory()
+    leader = cluster.start_jobmanager()
+    wait_for(lambda: "Granted leadership" in leader.output(), 20, what="a leader")
+    standby = cluster.start_jobmanager()
+    cluster.start_taskmanager()
+    wait_for(lambda: call(f"{leader.rest_address()}/overview")[1]["taskmanagers"] == 1, 20,
+             what="the TaskManager to register")
+
+    # Submit through the standby: it forwards to the leader.
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.from_collection([1, 2, 3]).map(lambda x: x * 10).add_sink(CollectSink(tmp_path / "out"))
+    graph = env.get_job_graph("rest job")
+    status, answer = call(f"{standby.rest_address()}/jobs", "POST", cloudpickle.dumps(graph))
+    assert status == 202 and answer == {"jobid": graph.job_id}
+    wait_for(lambda: call(f"{standby.rest_address()}/jobs/{graph.job_id}")[1]["state"] == "FINISHED", 30,
+             what="the job to finish")
+    assert sorted(read_collected(tmp_path / "out")) == [10, 20, 30]
+    assert call(f"{leader.rest_address()}/overview")[1]["jobs-finished"] == 1
+    assert call(f"{standby.rest_address()}/jobs/nope")[0] == 404
+    config = dict((e["key"], e["value"]) for e in call(f"{leader.rest_address()}/jobmanager/config")[1])
+    assert config["high-availability.type"] == "zookeeper"
+
+    # The leader dies; until its session expires the standby cannot reach a leader: a clear 503.
+    leader.kill(signal.SIGKILL)
+    status, answer = call(f"{standby.rest_address()}/overview")
+    assert status == 503 and "does not answer" in answer["errors"][0]
+    wait_for(lambda: call(f"{standby.rest_address()}/overview")[0] == 200, 30, what="the standby to lead")
