@@ -121,6 +121,12 @@ def main(argv: list[str] | None = None) -> int:
     except ConnectionError as error:
         print(f"flink {args.command}: {error}", file=sys.stderr)
         return 1
+    except Exception as error:
+        details = getattr(error, "details", None)
+        if callable(details):  # a gRPC error: its message, not a traceback
+            print(f"flink {args.command}: {details()}", file=sys.stderr)
+            return 1
+        raise
 
 
 if __name__ == "__main__":

@@ -79,8 +79,9 @@ class ClusterClient:
                     return getattr(stub, method)(request, metadata=fencing_metadata(session), timeout=self.timeout)
                 except grpc.RpcError as error:
                     if error.code() == grpc.StatusCode.FAILED_PRECONDITION and attempt == 1:
-                        self._leader = (None, None)
-                        self._known.clear()
+                        if self._leader == (address, session):  # keep a newer leader retrieval just sent
+                            self._leader = (None, None)
+                            self._known.clear()
                         continue
                     if error.code() == grpc.StatusCode.UNAVAILABLE:
                         raise ClusterUnavailableError(f"the JobManager at {address} is unreachable: "

@@ -31,6 +31,10 @@ class Fence:
     def unfenced(cls, client: KazooClient) -> Fence:
         return cls(client, None, description="an unfenced writer")
 
+    def is_valid(self) -> bool:
+        """Whether the leadership behind this fence still holds (as far as this process knows)."""
+        return self._is_valid()
+
     def transaction(self) -> TransactionRequest:
         tx = self.client.transaction()
         if self.latch_path is not None:

@@ -35,25 +35,36 @@ class Dispatcher:
         self.job_graphs = ha.job_graph_store(fence)
         self.results = ha.job_result_store()
         self.jobs: dict[str, JobMaster] = {}
+        self._submitting: set[str] = set()
         resource_manager.on_task_state.append(self._route_task_state)
         resource_manager.on_lost.append(self._route_lost)
 
     async def _blocking(self, function: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(None, function, *args)
 
+    def _leading(self) -> bool:
+        return self.fence is None or self.fence.is_valid()
+
     async def recover_jobs(self) -> None:
         recovered = 0
         for job_id in await self._blocking(self.job_graphs.job_ids):
-            if await self._blocking(self.results.has_job_result_entry, job_id):
-                if await self._blocking(self.results.has_dirty_job_result_entry, job_id):
-                    await self._cleanup(job_id)
+            try:  # one unreadable job must not keep the others from recovering
+                if await self._blocking(self.results.has_job_result_entry, job_id):
+                    if await self._blocking(self.results.has_dirty_job_result_entry, job_id):
+                        await self._cleanup(job_id)
+                    continue
+                graph: JobGraph = await self._blocking(self.job_graphs.recover_job_graph, job_id)
+            except Exception:
+                logger.exception("Job %s cannot be recovered; the other jobs are", job_id)
                 continue
-            graph: JobGraph = await self._blocking(self.job_graphs.recover_job_graph, job_id)
             logger.info("Recovered job %s (%s)", graph.name, job_id)
             self._start(graph)
             recovered += 1
         for result in await self._blocking(self.results.get_dirty_results):
-            await self._cleanup(result.job_id)
+            try:
+                await self._cleanup(result.job_id)
+            except Exception:
+                logger.exception("Cleanup of job %s failed; a later leader retries it", result.job_id)
         logger.info("Job recovery done: %d job(s) recovered", recovered)
 
     async def submit(self, job_graph_bytes: bytes) -> str:
@@ -61,9 +72,15 @@ class Dispatcher:
             graph: JobGraph = cloudpickle.loads(job_graph_bytes)
         except Exception as exc:
             raise JobSubmissionError(f"the job graph cannot be read: {exc}") from exc
-        if graph.job_id in self.jobs or await self._blocking(self.results.has_job_result_entry, graph.job_id):
+        if graph.job_id in self.jobs or graph.job_id in self._submitting:
             raise JobSubmissionError(f"job {graph.job_id} was submitted already")
-        await self._blocking(self.job_graphs.put_job_graph, graph.job_id, graph)  # before acknowledging
+        self._submitting.add(graph.job_id)  # reserved before the first await: a concurrent twin is refused
+        try:
+            if await self._blocking(self.results.has_job_result_entry, graph.job_id):
+                raise JobSubmissionError(f"job {graph.job_id} was submitted already")
+            await self._blocking(self.job_graphs.put_job_graph, graph.job_id, graph)  # before acknowledging
+        finally:
+            self._submitting.discard(graph.job_id)
         logger.info("Submitted job %s (%s)", graph.name, graph.job_id)
         self._start(graph)
         return graph.job_id
@@ -74,15 +91,29 @@ class Dispatcher:
         master.start()
 
     def _on_terminal(self, master: JobMaster) -> None:
+        if not self._leading():
+            # A deposed leader must not record results: the job lives on under the new leader.
+            logger.info("Job %s ended as %s after leadership was lost; no result recorded", master.job_id,
+                        master.status)
+            return
         result = JobResult.of(master.job_id, master.status, master.failure or None)
         asyncio.ensure_future(self._complete(result))
 
     async def _complete(self, result: JobResult) -> None:
-        try:
-            await self._blocking(self.results.create_dirty_result, result)
-        except FileExistsError:
-            pass
-        await self._cleanup(result.job_id)
+        for attempt in range(1, 6):
+            if not self._leading():
+                return
+            try:
+                try:
+                    await self._blocking(self.results.create_dirty_result, result)
+                except FileExistsError:
+                    pass
+                await self._cleanup(result.job_id)
+                return
+            except Exception:
+                logger.exception("Recording the result of job %s failed (attempt %d of 5)", result.job_id, attempt)
+                await asyncio.sleep(0.5 * attempt)
+        logger.error("The result of job %s is not recorded; the next leader will run it again", result.job_id)
 
     async def _cleanup(self, job_id: str) -> None:
         if await self._blocking(self.ha.cleanup_job_data, job_id, self.fence):
@@ -96,11 +127,22 @@ class Dispatcher:
             raise KeyError(f"no job {job_id} is known to this JobManager")
         master.cancel()
 
-    def suspend(self) -> None:
+    def suspend(self) -> list[str]:
+        """Stop every running JobMaster (in memory, at once); returns the job ids whose graphs to release."""
+        suspended = []
         for master in self.jobs.values():
             if master.status not in ("FINISHED", "CANCELED", "FAILED"):
                 master.suspend()
-                self.job_graphs.release_job_graph(master.job_id)
+                suspended.append(master.job_id)
+        return suspended
+
+    def release_job_graphs(self, job_ids: list[str]) -> None:
+        """Blocking (ZooKeeper): drop our locks on suspended jobs' graphs, one failure not stopping the rest."""
+        for job_id in job_ids:
+            try:
+                self.job_graphs.release_job_graph(job_id)
+            except Exception as error:  # an expired session dropped the lock already
+                logger.info("Lock on the job graph of %s not released: %s", job_id, error)
 
     def _route_task_state(self, state: Any, resource_id: str) -> None:
         master = self.jobs.get(state.job_id)

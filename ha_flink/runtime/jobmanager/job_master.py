@@ -11,7 +11,6 @@ import time
 from typing import Any, Callable
 
 import cloudpickle
-import grpc
 
 from ha_flink.config import Configuration, RestartStrategyOptions
 from ha_flink.rpc import flink_pb2 as pb
@@ -57,6 +56,7 @@ class JobMaster:
         self.states: dict[tuple[str, int], str] = {}
         self.placement: dict[tuple[str, int], TaskManagerInfo] = {}
         self._scheduling: asyncio.Task[None] | None = None
+        self._restart_timer: asyncio.TimerHandle | None = None
 
     @property
     def job_id(self) -> str:
@@ -66,9 +66,13 @@ class JobMaster:
         return max(vertex.parallelism for vertex in self.graph.vertices.values())
 
     def start(self) -> None:
+        self._restart_timer = None
+        if self.status in TERMINAL or self.status == "SUSPENDED":
+            return
         self._scheduling = asyncio.ensure_future(self._schedule())
 
     async def _schedule(self) -> None:
+        attempt = self.attempt
         self.status = "CREATED" if self.attempt == 0 else "RESTARTING"
         while (slots := self.rm.allocate(self.job_id, self.required_slots())) is None:
             await self.rm.changed.wait()
@@ -78,6 +82,8 @@ class JobMaster:
         descriptors = [self._descriptor(v, i, slots[i][1]) for v in self.graph.vertices.values()
                        for i in range(v.parallelism)]
         results = await asyncio.gather(*(self._deploy(d) for d in descriptors), return_exceptions=True)
+        if self.attempt != attempt or self.status != "RUNNING":
+            return  # a failure or cancel during deployment was handled already
         for descriptor, result in zip(descriptors, results):
             if isinstance(result, Exception):
                 self._task_failed(f"deploying {descriptor.vertex.name} ({descriptor.subtask_index + 1}/"
@@ -117,8 +123,8 @@ class JobMaster:
         if state.job_id != self.job_id or state.attempt != self.attempt or self.status != "RUNNING":
             return
         key = (state.vertex_id, state.subtask_index)
-        if key not in self.states or self.states[key] == state.state:
-            return
+        if key not in self.states or self.states[key] == state.state or self.states[key] in TERMINAL:
+            return  # unknown, repeated, or a stale report after the task ended
         self.states[key] = state.state
         if state.state == "FAILED":
             vertex = self.graph.vertices[state.vertex_id]
@@ -135,6 +141,8 @@ class JobMaster:
             self._task_failed(f"TaskManager {resource_id} was lost: {reason}")
 
     def _task_failed(self, failure: str) -> None:
+        if self.status != "RUNNING":
+            return  # one failover per attempt, however many tasks report it
         logger.info("Job %s: %s", self.job_id, failure.splitlines()[0])
         self._cancel_tasks()
         self.rm.release(self.job_id)
@@ -142,22 +150,27 @@ class JobMaster:
             self.restarts.used += 1
             self.attempt += 1
             self.status = "RESTARTING"
-            asyncio.get_running_loop().call_later(self.restarts.delay, self.start)
+            self._restart_timer = asyncio.get_running_loop().call_later(self.restarts.delay, self.start)
         else:
             self.failure = failure
             self._terminate("FAILED")
 
+    def _stop_pending(self) -> None:
+        if self._restart_timer is not None:
+            self._restart_timer.cancel()
+            self._restart_timer = None
+        if self._scheduling is not None:
+            self._scheduling.cancel()
+
     def cancel(self) -> None:
         if self.status not in TERMINAL:
-            if self._scheduling is not None:
-                self._scheduling.cancel()
+            self._stop_pending()
             self._cancel_tasks()
             self._terminate("CANCELED")
 
     def suspend(self) -> None:
         """Leadership lost: stop without touching HA data (the TaskManagers cancel the tasks themselves)."""
-        if self._scheduling is not None:
-            self._scheduling.cancel()
+        self._stop_pending()
         self.rm.release(self.job_id)
         self.status = "SUSPENDED"
 
@@ -169,10 +182,11 @@ class JobMaster:
         try:
             await info.stub.CancelJob(pb.JobId(job_id=self.job_id), metadata=fencing_metadata(self.session_id),
                                       timeout=5)
-        except grpc.RpcError:
-            pass  # a lost TaskManager cancels nothing, and frees its slots by leaving
+        except Exception as error:  # RpcError, or UsageError on the closed channel of a lost TaskManager
+            logger.debug("Cancel of job %s on %s not delivered: %s", self.job_id, info.address, error)
 
     def _terminate(self, status: str) -> None:
+        self._stop_pending()
         self.status = status
         self.rm.release(self.job_id)
         logger.info("Job %s (%s) switched to %s", self.graph.name, self.job_id, status)

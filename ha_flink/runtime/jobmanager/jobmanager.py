@@ -84,7 +84,23 @@ class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer):
     # -- leadership (called from the election's thread) ------------------------------------------------
 
     def grant(self, session_id: uuid.UUID) -> None:
-        asyncio.run_coroutine_threadsafe(self._on_grant(session_id), self.loop)
+        future = asyncio.run_coroutine_threadsafe(self._on_grant(session_id), self.loop)
+        future.add_done_callback(self._grant_done)
+
+    def _grant_done(self, future: Any) -> None:
+        error = future.exception()
+        if error is not None:
+            # A leader that could not publish itself or start is useless: step down and rejoin behind
+            # the other contenders, so one of them gets its chance.
+            logger.error("Taking up leadership failed (%s); stepping down and contending again", error,
+                         exc_info=error)
+            asyncio.run_coroutine_threadsafe(self._restart_election(), self.loop)
+
+    async def _restart_election(self) -> None:
+        await self._on_revoke()
+        await self.loop.run_in_executor(None, self.election.close)
+        self.election = self.ha.leader_election(f"jobmanager@{self.address}")
+        self.election.start(self)
 
     def revoke(self) -> None:
         asyncio.run_coroutine_threadsafe(self._on_revoke(), self.loop).result(30)
@@ -108,11 +124,17 @@ class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer):
             return
         logger.info("Leadership %s revoked: suspending every job, keeping all HA data", self.session_id)
         self.session_id = None
-        if self.dispatcher is not None:
-            self.dispatcher.suspend()
-        if self.resource_manager is not None:
-            self.resource_manager.close()
+        dispatcher, resource_manager = self.dispatcher, self.resource_manager
         self.dispatcher = self.resource_manager = None
+        try:
+            if dispatcher is not None:
+                suspended = dispatcher.suspend()
+                # In the background: with ZooKeeper unreachable it would wait, and the locks are
+                # ephemeral (they go with the session) anyway.
+                self.loop.run_in_executor(None, dispatcher.release_job_graphs, suspended)
+        finally:
+            if resource_manager is not None:
+                resource_manager.close()
 
     # -- Dispatcher service -----------------------------------------------------------------------------
 

@@ -8,7 +8,6 @@ waiting per channel (Flink's credit-based flow control)."""
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
 import pickle
 from typing import Any, AsyncIterator
@@ -17,13 +16,12 @@ import grpc
 
 from ha_flink.rpc import flink_pb2 as pb
 from ha_flink.rpc import flink_pb2_grpc as pb_grpc
-from ha_flink.runtime.network.partition import END_MARKER, PartitionRegistry
+from ha_flink.runtime.network.partition import END_MARKER, PartitionAbortedError, PartitionRegistry
 from ha_flink.runtime.task.channels import END_OF_PARTITION, InputGate
 
 logger = logging.getLogger(__name__)
 
 INITIAL_CREDITS = 4
-_GATE_WAITERS = concurrent.futures.ThreadPoolExecutor(max_workers=256, thread_name_prefix="gate-wait")
 PARTITION_WAIT_SECONDS = 30.0
 
 
@@ -47,7 +45,11 @@ async def serve_partition(registry: PartitionRegistry, requests: AsyncIterator[p
     try:
         while True:
             await credits.acquire()
-            data = await subpartition.next_buffer()
+            try:
+                data = await subpartition.next_buffer()
+            except PartitionAbortedError as error:
+                await context.abort(grpc.StatusCode.ABORTED, f"{first.partition_id}: {error}")
+                return
             if data == END_MARKER:
                 yield pb.Buffer(end_of_partition=True)
                 return
@@ -69,15 +71,18 @@ async def read_channel(stub: pb_grpc.TaskExecutorStub, partition_id: str, subpar
                 return
             yield request
 
-    loop = asyncio.get_running_loop()
     call = stub.ReadPartition(requests())
     try:
         async for buffer in call:
             item: Any = END_OF_PARTITION if buffer.end_of_partition else pickle.loads(buffer.data)
-            # A full gate blocks: wait for it on a thread of our own pool (never the event loop, never the
-            # default pool, whose few threads could all end up waiting), then hand the credit back.
-            if not gate.try_put(channel_index, item):
-                await loop.run_in_executor(_GATE_WAITERS, gate.put, channel_index, item)
+            # A full gate: wait on the event loop without holding a thread (a pool of waiting threads can
+            # run dry and deadlock), then hand the credit back. Only back-pressured channels poll.
+            delay = 0.001
+            while not gate.try_put(channel_index, item):
+                if gate.cancelled.is_set():
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.02)
             if buffer.end_of_partition:
                 break
             await grants.put(pb.PartitionRequest(credits=1))

@@ -23,6 +23,10 @@ def partition_id(job_id: str, vertex_id: str, subtask_index: int, attempt: int, 
     return f"{job_id}/{vertex_id}/{subtask_index}/{attempt}/{edge_index}"
 
 
+class PartitionAbortedError(RuntimeError):
+    pass
+
+
 class Subpartition:
     def __init__(self, loop: asyncio.AbstractEventLoop, capacity: int, cancelled: threading.Event) -> None:
         self.loop = loop
@@ -30,7 +34,7 @@ class Subpartition:
         self.space = threading.Semaphore(capacity)
         self.data_available = asyncio.Event()
         self.cancelled = cancelled
-        self.finished = False
+        self.aborted = False
 
     # producer side (task thread)
     def add(self, data: bytes) -> None:
@@ -40,9 +44,16 @@ class Subpartition:
         self.buffers.append(data)
         self.loop.call_soon_threadsafe(self.data_available.set)
 
+    def abort(self) -> None:
+        """The producer is gone (cancelled, failed): a waiting consumer stream ends with an error."""
+        self.aborted = True
+        self.data_available.set()
+
     # consumer side (event loop)
     async def next_buffer(self) -> bytes:
         while not self.buffers:
+            if self.aborted:
+                raise PartitionAbortedError("the producing task of this partition was cancelled or failed")
             self.data_available.clear()
             if self.buffers:
                 break
@@ -57,6 +68,10 @@ class ResultPartition:
                  cancelled: threading.Event) -> None:
         self.id = pid
         self.subpartitions = [Subpartition(loop, capacity, cancelled) for _ in range(subpartitions)]
+
+    def abort(self) -> None:
+        for subpartition in self.subpartitions:
+            subpartition.abort()
 
 
 class NetworkChannel:

@@ -60,13 +60,15 @@ class Task:
         source, operators = self.vertex.instantiate()
         output = _WritersOutput(self.writers)
         context = OperatorContext(self.info, self.timers, self.runtime_mode)
-        for index in range(len(operators) - 1, -1, -1):  # tail first, so each operator's output is ready
-            operator = operators[index]
-            operator.setup(context, output)
-            operator.open()
-            output = _ChainOutput(operator)
-        head = output
+        opened: list[StreamOperator] = []
         try:
+            for index in range(len(operators) - 1, -1, -1):  # tail first, so each operator's output is ready
+                operator = operators[index]
+                operator.setup(context, output)
+                operator.open()
+                opened.append(operator)
+                output = _ChainOutput(operator)
+            head = output
             if source is not None:
                 self._run_source(source, head)
             else:
@@ -77,7 +79,7 @@ class Task:
             for writer in self.writers:
                 writer.end()
         finally:
-            for operator in operators:
+            for operator in reversed(opened):  # only what was opened, head first
                 try:
                     operator.close()
                 except Exception:

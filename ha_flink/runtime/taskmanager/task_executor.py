@@ -23,7 +23,7 @@ from ha_flink.ha import paths
 from ha_flink.rpc import flink_pb2 as pb
 from ha_flink.rpc import flink_pb2_grpc as pb_grpc
 from ha_flink.rpc.channels import SERVER_OPTIONS, insecure_channel
-from ha_flink.rpc.fencing import FencingInterceptor, fencing_metadata
+from ha_flink.rpc.fencing import LEADER_SESSION_KEY, FencingInterceptor, fencing_metadata
 from ha_flink.runtime.deployment import TaskDeploymentDescriptor
 from ha_flink.runtime.network.exchange import read_channel, serve_partition
 from ha_flink.runtime.network.partition import NetworkChannel, PartitionRegistry, ResultPartition
@@ -46,6 +46,8 @@ class _RunningTask:
         self.session_id = session_id
         self.state = "DEPLOYING"
         self.failure = ""
+        self.readers: list[asyncio.Future[None]] = []
+        self.partitions: list[ResultPartition] = []
 
 
 class TaskExecutor(pb_grpc.TaskExecutorServicer):
@@ -147,13 +149,20 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
 
     async def _send_heartbeat(self, leader: tuple[str, uuid.UUID]) -> None:
         stub = pb_grpc.ResourceManagerStub(self._channel(leader[0]))
-        states = [self._state_message(t) for t in self.tasks.values()]
+        reported = [t for t in self.tasks.values() if t.session_id == leader[1]]  # only this leader's tasks
+        states = [self._state_message(t) for t in reported]
         response = await stub.Heartbeat(pb.TaskManagerHeartbeat(resource_id=self.resource_id,
                                                                  free_slots=self.free_slots(), tasks=states),
                                         metadata=fencing_metadata(leader[1]), timeout=5)
         if not response.registered and self.leader == leader:
+            # The leader declared us lost and has restarted our tasks elsewhere: ours must stop first.
+            self._cancel_all(f"leader {leader[0]} no longer knows this TaskManager")
             self.registered.clear()
             asyncio.ensure_future(self._register(leader))
+            return
+        for running in reported:  # delivered: ended tasks need not be reported again
+            if running.state in ("FINISHED", "CANCELED", "FAILED"):
+                self.tasks.pop(running.descriptor.execution_id, None)
 
     def free_slots(self) -> int:
         used = {t.descriptor.slot_index for t in self.tasks.values() if t.state in ("DEPLOYING", "RUNNING")}
@@ -164,8 +173,11 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
     async def DeployTask(self, request: pb.DeployTaskRequest, context: Any) -> pb.Empty:
         descriptor: TaskDeploymentDescriptor = cloudpickle.loads(request.deployment)
         session = self.leader[1] if self.leader else None
-        if session is None:
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "this TaskManager follows no leader")
+        offered = dict(context.invocation_metadata() or ()).get(LEADER_SESSION_KEY)
+        if session is None or offered != str(session):
+            # Checked again here: the leader may have changed since the interceptor looked.
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                                f"DeployTask from leader session {offered}, but this TaskManager follows {session}")
         await self._deploy(descriptor, session)
         return pb.Empty()
 
@@ -174,10 +186,12 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
         vertex = d.vertex
         gate = InputGate(len(d.inputs), GATE_CAPACITY, cancelled) if d.inputs else None
         writers = []
+        partitions: list[ResultPartition] = []
         for edge, output in zip(vertex.outputs, d.outputs):
             partition = ResultPartition(output.partition_id, output.subpartitions, self.loop, SUBPARTITION_CAPACITY,
                                         cancelled)
             await self.partitions.register(partition)
+            partitions.append(partition)
             channels = [NetworkChannel(sp) for sp in partition.subpartitions]
             partitioner = cloudpickle.loads(cloudpickle.dumps(edge.partitioner))
             if isinstance(partitioner, ForwardPartitioner):
@@ -185,11 +199,20 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
             writers.append(RecordWriter(partitioner, channels, d.subtask_index))
         task = Task(vertex, d.subtask_index, gate, writers, cancelled, d.runtime_mode, d.attempt, d.job_parameters)
         running = _RunningTask(d, task, cancelled, session_id)
+        running.partitions = partitions
+        if self.leader is None or self.leader[1] != session_id:
+            for partition in partitions:
+                partition.abort()
+            return  # the leader changed while we prepared: never start a deposed leader's task
+        previous = self.tasks.get(d.execution_id)
+        if previous is not None:
+            self._finish(previous, "CANCELED", "")
         self.tasks[d.execution_id] = running
         for index, channel in enumerate(d.inputs):
             stub = pb_grpc.TaskExecutorStub(self._channel(channel.producer_address))
             future = asyncio.ensure_future(read_channel(stub, channel.partition_id, channel.subpartition, gate, index))
             future.add_done_callback(lambda f, r=running: self._on_reader_done(f, r))
+            running.readers.append(future)
         running.state = "RUNNING"
         threading.Thread(target=self._run_task, args=(running,), name=task.display_name, daemon=True).start()
         await self._report(running)
@@ -216,6 +239,10 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
         running.state, running.failure = state, failure
         if state != "FINISHED":
             running.cancelled.set()
+            for reader in running.readers:
+                reader.cancel()
+            for partition in running.partitions:
+                partition.abort()  # its consumers' streams end instead of waiting for data forever
         logger.info("%s %s%s", running.task.display_name, state, f": {failure.strip().splitlines()[-1]}" if failure else "")
         asyncio.ensure_future(self._report(running))
 
@@ -226,16 +253,25 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
 
     async def _report(self, running: _RunningTask) -> None:
         leader = self.leader
+        ended = running.state in ("FINISHED", "CANCELED", "FAILED")
         if leader is None or leader[1] != running.session_id:
-            return  # that leader is gone; the new one learns our state from heartbeats
+            if ended:  # a former leader's task: nobody needs to hear of it any more
+                self._forget(running)
+            return
         try:
             stub = pb_grpc.ResourceManagerStub(self._channel(leader[0]))
             await stub.UpdateTaskExecutionState(self._state_message(running), metadata=fencing_metadata(leader[1]),
                                                 timeout=5)
         except grpc.RpcError as error:
+            # Kept: the next heartbeat carries the state, and forgets the task once that was delivered.
             logger.info("Could not report %s of %s: %s", running.state, running.task.display_name, error.details())
-        if running.state in ("FINISHED", "CANCELED", "FAILED"):
-            self.tasks.pop(running.descriptor.execution_id, None)
+            return
+        if ended:
+            self._forget(running)
+
+    def _forget(self, running: _RunningTask) -> None:
+        if self.tasks.get(running.descriptor.execution_id) is running:
+            del self.tasks[running.descriptor.execution_id]
 
     async def CancelTask(self, request: pb.CancelTaskRequest, context: Any) -> pb.Empty:
         for running in list(self.tasks.values()):
