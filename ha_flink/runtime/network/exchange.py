@@ -17,7 +17,7 @@ import grpc
 from ha_flink.rpc import flink_pb2 as pb
 from ha_flink.rpc import flink_pb2_grpc as pb_grpc
 from ha_flink.runtime.network.partition import END_MARKER, PartitionAbortedError, PartitionRegistry
-from ha_flink.runtime.task.channels import END_OF_PARTITION, InputGate
+from ha_flink.runtime.task.channels import END_OF_PARTITION, InputGate, TaskCancelled
 
 logger = logging.getLogger(__name__)
 
@@ -76,13 +76,11 @@ async def read_channel(stub: pb_grpc.TaskExecutorStub, partition_id: str, subpar
         async for buffer in call:
             item: Any = END_OF_PARTITION if buffer.end_of_partition else pickle.loads(buffer.data)
             # A full gate: wait on the event loop without holding a thread (a pool of waiting threads can
-            # run dry and deadlock), then hand the credit back. Only back-pressured channels poll.
-            delay = 0.001
-            while not gate.try_put(channel_index, item):
-                if gate.cancelled.is_set():
-                    return
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 0.02)
+            # run dry and deadlock); the task wakes us when it takes an item. Then hand the credit back.
+            try:
+                await gate.put_async(channel_index, item)
+            except TaskCancelled:
+                return
             if buffer.end_of_partition:
                 break
             await grants.put(pb.PartitionRequest(credits=1))

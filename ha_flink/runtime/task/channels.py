@@ -5,6 +5,7 @@ notice cancellation."""
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 from typing import Any
@@ -33,6 +34,8 @@ class InputGate:
         self.channels = channels
         self.queue: queue.Queue[tuple[int, Any]] = queue.Queue(capacity)
         self.cancelled = cancelled
+        self._space_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+        self._waiters_lock = threading.Lock()
 
     def put(self, channel: int, item: Any) -> None:
         while True:
@@ -50,11 +53,34 @@ class InputGate:
         except queue.Full:
             return False
 
+    async def put_async(self, channel: int, item: Any) -> None:
+        """For network readers on an event loop: wait for space without holding a thread; the task's next
+        `get` wakes the waiter."""
+        loop = asyncio.get_running_loop()
+        while not self.try_put(channel, item):
+            if self.cancelled.is_set():
+                raise TaskCancelled()
+            space = asyncio.Event()
+            with self._waiters_lock:
+                self._space_waiters.append((loop, space))
+            if self.try_put(channel, item):  # space came between the first try and registering
+                return
+            try:
+                await asyncio.wait_for(space.wait(), POLL_SECONDS)
+            except asyncio.TimeoutError:
+                pass
+
     def get(self, timeout: float) -> tuple[int, Any] | None:
         try:
-            return self.queue.get(timeout=timeout)
+            item = self.queue.get(timeout=timeout)
         except queue.Empty:
             return None
+        if self._space_waiters:
+            with self._waiters_lock:
+                waiters, self._space_waiters = self._space_waiters, []
+            for loop, space in waiters:
+                loop.call_soon_threadsafe(space.set)
+        return item
 
 
 class LocalChannel:
