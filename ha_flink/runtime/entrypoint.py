@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import fcntl
+import getpass
 import logging
 import signal
+import socket
 import sys
+from pathlib import Path
 from typing import Any
 
 from ha_flink.config import (
-    ConfigurationError, HighAvailabilityOptions, JobManagerOptions, RestOptions, TaskManagerOptions,
-    load_configuration,
+    ConfigurationError, DeploymentOptions, HighAvailabilityOptions, JobManagerOptions, RestOptions,
+    TaskManagerOptions, install_dir, load_configuration,
 )
 from ha_flink.config.loader import split_dynamic_properties
 
@@ -51,18 +55,47 @@ async def _run(component: Any) -> None:
     await component.stop()
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s - %(message)s"
+
+
+def open_log_file(log_dir: Path, daemon: str, host: str) -> tuple[Path, Any]:
+    """`flink-<user>-<daemon>-<n>-<host>.log` with the lowest n no running daemon holds (an flock on the
+    file marks it taken for the daemon's life), as Flink's scripts number daemon instances."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    user = getpass.getuser()
+    for n in range(1000):
+        path = log_dir / f"flink-{user}-{daemon}-{n}-{host}.log"
+        handle = open(path, "a", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return path, handle
+        except OSError:
+            handle.close()
+    raise OSError(f"no free log file name in {log_dir}")
+
+
+def setup_logging(config: Any, daemon: str) -> Path:
+    log_dir = Path(config.get(DeploymentOptions.LOG_DIR) or install_dir() / "log")
+    path, handle = open_log_file(log_dir, daemon, socket.gethostname())
+    file_handler = logging.StreamHandler(handle)
+    file_handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    logging.getLogger().addHandler(file_handler)
+    return path
+
+
 def main(daemon: str, argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s - %(message)s",
-                        stream=sys.stderr)
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
     args, overrides = parse_args(daemon, sys.argv[1:] if argv is None else argv)
     try:
         config = load_configuration(args.conf_dir, overrides)
+        log_path = setup_logging(config, daemon)
+        logger.info("Starting %s; logging to %s", daemon, log_path)
         if args.webui_port is not None:
             config.set(RestOptions.PORT, args.webui_port, source="--webui-port")
         from ha_flink.ha.services import create_ha_services
 
         ha = create_ha_services(config)
-    except (ConfigurationError, ConnectionError) as error:
+    except (ConfigurationError, ConnectionError, OSError) as error:
         print(f"{daemon}: cannot start: {error}", file=sys.stderr)
         return 1
     try:

@@ -73,6 +73,7 @@ class Cluster:
             "high-availability.zookeeper.client.session-timeout": "3 s",
             "jobmanager.rpc.address": "127.0.0.1",
             "rest.port": "0",  # several JobManagers share this host
+            "env.log.dir": str(self.directory / "log"),
             "taskmanager.host": "127.0.0.1",
             "taskmanager.numberOfTaskSlots": "2",
             "heartbeat.interval": "500 ms",
