@@ -57,3 +57,22 @@ def test_leader_answers_standby_forwards_and_503_without_a_reachable_leader(
     status, answer = call(f"{standby.rest_address()}/overview")
     assert status == 503 and "does not answer" in answer["errors"][0]
     wait_for(lambda: call(f"{standby.rest_address()}/overview")[0] == 200, 30, what="the standby to lead")
+
+
+def test_flink_cli_with_m_talks_rest_to_any_jobmanager(cluster_factory: Callable[..., Cluster], tmp_path: Path) -> None:
+    cluster = cluster_factory()
+    leader = cluster.start_jobmanager()
+    wait_for(lambda: "Granted leadership" in leader.output(), 20, what="a leader")
+    standby = cluster.start_jobmanager()
+    cluster.start_taskmanager()
+    rest = standby.rest_address().removeprefix("http://")
+    script = Path(__file__).resolve().parent / "word_count_job.py"
+    result = cluster.flink("run", "-m", rest, "-py", str(script), str(tmp_path / "out"), "20")
+    assert result.returncode == 0, result.stdout + result.stderr
+    job_id = result.stdout.split("JobID ")[1].split()[0]
+    assert "has finished" in result.stdout
+    listed = cluster.flink("list", "-m", rest)
+    assert listed.returncode == 0 and "No running jobs." in listed.stdout
+    unknown = cluster.flink("cancel", "-m", rest, "0" * 32)
+    assert unknown.returncode == 1 and "HTTP 404" in unknown.stderr
+    assert job_id

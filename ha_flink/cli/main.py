@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-py", "--python", required=True, help="the job script")
     run.add_argument("-d", "--detached", action="store_true", help="do not wait for the job to end")
     run.add_argument("-p", "--parallelism", type=int, default=None)
-    run.add_argument("-m", "--jobmanager", default=None, help="host:port of the leader's RPC endpoint")
+    run.add_argument("-m", "--jobmanager", default=None, help="host:port of a JobManager's REST endpoint")
     run.add_argument("--pyFiles", default=None, help="comma-separated files/folders put on the path")
     run.add_argument("args", nargs=argparse.REMAINDER)
     for name, help_text in (("list", "list running jobs"), ("cancel", "cancel a job")):
@@ -122,6 +122,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"flink {args.command}: {error}", file=sys.stderr)
         return 1
     except Exception as error:
+        from ha_flink.client.cluster_client import RestError
+
+        if isinstance(error, RestError):
+            print(f"flink {args.command}: {error}", file=sys.stderr)
+            return 1
         details = getattr(error, "details", None)
         if callable(details):  # a gRPC error: its message, not a traceback
             print(f"flink {args.command}: {details()}", file=sys.stderr)

@@ -1,10 +1,14 @@
-"""`ClusterClient`: the leader's Dispatcher, found through leader retrieval (or at a given address),
-over blocking gRPC calls. A call refused because leadership moved is retried once with the new leader."""
+"""`ClusterClient`: the leader's Dispatcher, found through leader retrieval and called over gRPC (a call
+refused because leadership moved is retried once with the new leader), or, with `-m host:port`, any
+JobManager's REST endpoint, as Flink's CLI uses it."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from typing import Any
 
@@ -23,6 +27,12 @@ TERMINAL = ("FINISHED", "CANCELED", "FAILED")
 
 class ClusterUnavailableError(ConnectionError):
     pass
+
+
+class RestError(RuntimeError):
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        super().__init__(f"HTTP {status}: {message}")
 
 
 class ClusterClient:
@@ -89,17 +99,44 @@ class ClusterClient:
                     raise
         raise AssertionError("unreachable")
 
+    def _rest(self, method: str, path: str, body: bytes | None = None) -> Any:
+        """`-m host:port` is a JobManager's REST address, as in Flink (any JobManager: a standby forwards)."""
+        base = self.fixed_address if "://" in self.fixed_address else f"http://{self.fixed_address}"
+        request = urllib.request.Request(f"{base}{path}", data=body, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as answer:
+                return json.loads(answer.read() or b"null")
+        except urllib.error.HTTPError as error:
+            errors = json.loads(error.read() or b"{}").get("errors", [error.reason])
+            raise RestError(error.code, "; ".join(map(str, errors))) from None
+        except OSError as error:
+            raise ClusterUnavailableError(f"no JobManager answers at {base}: {error}") from None
+
+    @staticmethod
+    def _status(job: dict[str, Any]) -> pb.JobStatus:
+        return pb.JobStatus(job_id=job["jid"], name=job.get("name", ""), state=job["state"],
+                            start_time=job.get("start-time") or 0, failure=job.get("failure") or "")
+
     def submit(self, job_graph: Any) -> str:
+        if self.fixed_address:
+            return self._rest("POST", "/jobs", cloudpickle.dumps(job_graph))["jobid"]
         return self._call("SubmitJob", pb.SubmitJobRequest(job_graph=cloudpickle.dumps(job_graph))).job_id
 
     def list_jobs(self) -> list[pb.JobStatus]:
+        if self.fixed_address:
+            return [self._status(job) for job in self._rest("GET", "/jobs/overview")["jobs"]]
         return list(self._call("ListJobs", pb.Empty()).jobs)
 
     def job_status(self, job_id: str) -> pb.JobStatus:
+        if self.fixed_address:
+            return self._status(self._rest("GET", f"/jobs/{job_id}"))
         return self._call("GetJobStatus", pb.JobId(job_id=job_id))
 
     def cancel(self, job_id: str) -> None:
-        self._call("CancelJob", pb.JobId(job_id=job_id))
+        if self.fixed_address:
+            self._rest("PATCH", f"/jobs/{job_id}?mode=cancel")
+        else:
+            self._call("CancelJob", pb.JobId(job_id=job_id))
 
     def wait(self, job_id: str, timeout: float | None = None) -> pb.JobStatus:
         """Poll until the job is terminal; leader changes in between are followed."""
