@@ -80,6 +80,11 @@ def test_leader_sigkill_during_an_unbounded_job_the_standby_recovers_it(
     cancelled = cluster.flink("cancel", job_id)
     assert cancelled.returncode == 0, cancelled.stderr
     wait_for(lambda: "No running jobs." in cluster.flink("list").stdout, 30, what="the job to be cancelled")
+    # CANCELED is globally terminal: the result is recorded clean and the job's HA files are gone.
+    results = cluster.directory / "ha" / "job-result-store"
+    wait_for(lambda: list(results.rglob(f"{job_id}.json")), 10, what="the clean job result")
+    assert '"status": "CANCELED"' in next(results.rglob(f"{job_id}.json")).read_text()
+    assert not [p for p in (cluster.directory / "ha").rglob("submittedJobGraph*")]
 
 
 def test_a_finished_job_is_not_rerun_by_the_next_leader(cluster_factory: Callable[..., Cluster],
