@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+import statistics
 from pathlib import Path
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
@@ -36,3 +37,16 @@ def record(title: str, command: str, table: str) -> None:
         BENCHMARKS.write_text("# Benchmarks\n\nFigures measured by the scripts in `bench/` (`make bench`), newest last.\n")
     with BENCHMARKS.open("a") as out:
         out.write(section)
+
+
+def spread(values: list[float], scale: float = 1.0, unit: str = "s", digits: int = 2) -> str:
+    """`median M unit, min A, max B (n=N)` of `values` times `scale`."""
+    median, low, high = (f"{v * scale:.{digits}f}" for v in (statistics.median(values), min(values), max(values)))
+    return f"median {median} {unit}, min {low}, max {high} (n={len(values)})"
+
+
+def report(title: str, command: str, table: str, notes: str, keep: bool) -> None:
+    """Print the figures; with `keep`, also append them to BENCHMARKS.md."""
+    print(table)
+    if keep:
+        record(title, command, f"{table}\n\n{notes}")

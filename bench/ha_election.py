@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import signal
-import statistics
 import sys
 import tempfile
 import threading
@@ -24,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kazoo.client import KazooClient  # noqa: E402
 
-from bench.common import record  # noqa: E402
+from bench.common import report, spread  # noqa: E402
 from ha_flink.config import Configuration  # noqa: E402
 from ha_flink.deploy.zookeeper import four_letter_word  # noqa: E402
 from ha_flink.ha.checkpoint_store import CompletedCheckpoint  # noqa: E402
@@ -151,8 +150,7 @@ def main() -> None:
             ensemble.stop()
 
     def ms(values: list[float]) -> str:
-        return (f"median {statistics.median(values) * 1000:.0f} ms, min {min(values) * 1000:.0f}, "
-                f"max {max(values) * 1000:.0f} (n={len(values)})")
+        return spread(values, 1000, "ms", 0)
 
     table = "\n".join([
         "| figure | measured | goal |",
@@ -162,11 +160,9 @@ def main() -> None:
         *(f"| ZooKeeper requests per checkpoint added, {r} retained | {v:.2f} | constant, <= 3 |"
           for r, v in per_add.items()),
     ])
-    print(table)
-    if not args.no_record:
-        record("ZooKeeper HA services: leader hand-over and checkpoint store", "make bench (bench/ha_election.py)",
-               table + "\n\nZooKeeper 3.8 (Debian), one server on loopback, tickTime 200 ms. Requests counted by "
-               "the server (mntr zk_packets_received), so every round trip counts, reads included.")
+    report("ZooKeeper HA services: leader hand-over and checkpoint store", "make bench (bench/ha_election.py)",
+           table, "ZooKeeper 3.8 (Debian), one server on loopback, tickTime 200 ms. Requests counted by the server "
+           "(mntr zk_packets_received), so every round trip counts, reads included.", not args.no_record)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ import argparse
 import datetime
 import re
 import signal
-import statistics
 import sys
 import tempfile
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import record  # noqa: E402
+from bench.common import report, spread  # noqa: E402
 from ha_flink.testing.cluster import Cluster, DaemonProcess  # noqa: E402
 from ha_flink.testing.processes import wait_for  # noqa: E402
 from ha_flink.testing.zookeeper import ZooKeeperEnsemble  # noqa: E402
@@ -126,8 +125,7 @@ def main() -> None:
             cluster.close()
             zookeeper.stop()
 
-    def seconds(values: list[float]) -> str:
-        return f"median {statistics.median(values):.2f} s, min {min(values):.2f}, max {max(values):.2f} (n={len(values)})"
+    seconds = spread
 
     table = "\n".join([
         "| figure | measured | goal |",
@@ -141,11 +139,10 @@ def main() -> None:
         f"| resident memory, standby JobManager | {standby_jm:.0f} MiB | <= 80 MiB |",
         f"| `flink run -d -py` to an acknowledged job id | {submit_seconds:.2f} s | <= 1 s |",
     ])
-    print(table)
-    if not args.no_record:
-        record("Cluster runtime: throughput, failover, footprint", "make bench (bench/runtime.py)",
-               table + "\n\nOne ZooKeeper 3.8 server (tickTime 200 ms), 2 JobManagers, 2 TaskManagers with 1 slot each, "
-               "heartbeat interval 0.5 s / timeout 5 s, all on loopback. Times come from the JobManagers' log stamps.")
+    report("Cluster runtime: throughput, failover, footprint", "make bench (bench/runtime.py)", table,
+           "One ZooKeeper 3.8 server (tickTime 200 ms), 2 JobManagers, 2 TaskManagers with 1 slot each, heartbeat "
+           "interval 0.5 s / timeout 5 s, all on loopback. Times come from the JobManagers' log stamps.",
+           not args.no_record)
 
 
 if __name__ == "__main__":
