@@ -162,3 +162,23 @@ def test_a_slow_sink_back_pressures_its_source_across_the_network(
     leads = [emitted - consumed for emitted, consumed in samples]
     assert max(leads) < 40_000, samples
     assert samples[-1][0] - samples[0][0] < 10_000, samples  # the source advanced only as the sink did
+
+
+def test_fixed_delay_gives_up_after_its_attempts_and_the_failed_job_is_cleaned_up(
+    cluster_factory: Callable[..., Cluster],
+) -> None:
+    cluster = cluster_factory(**{"restart-strategy.type": "fixed-delay",
+                                 "restart-strategy.fixed-delay.attempts": "2",
+                                 "restart-strategy.fixed-delay.delay": "100 ms"})
+    leader = cluster.start_jobmanager()
+    cluster.start_taskmanager()
+    result = cluster.flink("run", "-py", str(HERE / "failing_job.py"))
+    assert result.returncode == 1
+    assert "ValueError: cannot handle 1" in result.stderr
+    log = leader.output()
+    assert "restarts (attempt 1) in 0.100 s under the fixed-delay restart strategy" in log
+    assert "restarts (attempt 2)" in log and "restarts (attempt 3)" not in log
+    assert "the fixed-delay restart strategy gives up" in log
+    results = list((cluster.directory / "ha" / "job-result-store").rglob("*.json"))
+    assert len(results) == 1 and '"status": "FAILED"' in results[0].read_text()
+    assert not list((cluster.directory / "ha").rglob("submittedJobGraph*"))

@@ -128,7 +128,7 @@ class StreamExecutionEnvironment:
         return build_job_graph(
             self._sinks, job_name=job_name or "Flink Streaming Job", default_parallelism=self._parallelism,
             default_max_parallelism=self._max_parallelism, runtime_mode=self._runtime_mode.name,
-            config=self._job_parameters,
+            config=self._job_parameters, checkpoint_interval_ms=self._checkpoint_interval_ms,
         )
 
     def get_execution_plan(self) -> str:

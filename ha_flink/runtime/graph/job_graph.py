@@ -63,6 +63,7 @@ class JobGraph:
     vertices: dict[str, JobVertex]  # in topological order
     runtime_mode: str = "STREAMING"
     config: dict[str, str] = field(default_factory=dict)
+    checkpoint_interval_ms: int | None = None
 
     def sources(self) -> list[JobVertex]:
         return [v for v in self.vertices.values() if v.is_source]
@@ -89,7 +90,8 @@ class _Node:
 
 def build_job_graph(sinks: list[Transformation], *, job_name: str, default_parallelism: int,
                     default_max_parallelism: int = DEFAULT_MAX_PARALLELISM, runtime_mode: str = "STREAMING",
-                    job_id: str | None = None, config: dict[str, str] | None = None) -> JobGraph:
+                    job_id: str | None = None, config: dict[str, str] | None = None,
+                    checkpoint_interval_ms: int | None = None) -> JobGraph:
     if not sinks:
         raise JobGraphError("No operators defined in streaming topology. Cannot execute. "
                             "(Add a sink, e.g. ds.print(), before execute().)")
@@ -166,7 +168,8 @@ def build_job_graph(sinks: list[Transformation], *, job_name: str, default_paral
             edge = JobEdge(producer.id, consumer.id, _edge_partitioner(upstream, node, partitioner))
             producer.outputs.append(edge)
             consumer.inputs.append(edge)
-    return JobGraph(job_id or uuid.uuid4().hex, job_name, vertices, runtime_mode, dict(config or {}))
+    return JobGraph(job_id or uuid.uuid4().hex, job_name, vertices, runtime_mode, dict(config or {}),
+                    checkpoint_interval_ms)
 
 
 def _edge_partitioner(upstream: _Node, node: _Node, partitioner: Partitioner | None) -> Partitioner:

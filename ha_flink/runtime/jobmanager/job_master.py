@@ -1,6 +1,6 @@
 """The JobMaster of one job: takes slots, deploys every subtask, follows their states, and answers
-failures. Without checkpoints (this stage) a failover restarts every task from scratch, after the restart
-strategy's delay; when the strategy gives up the job FAILS. Slot sharing as in Flink: slot i runs subtask
+failures. Without checkpoints (this stage) a failover restarts every task from scratch, after the backoff
+of the restart strategy (scheduler/restart_strategies.py); when the strategy gives up the job FAILS. Slot sharing as in Flink: slot i runs subtask
 i of every vertex, so a job needs as many slots as its highest parallelism."""
 
 from __future__ import annotations
@@ -12,33 +12,18 @@ from typing import Any, Callable
 
 import cloudpickle
 
-from ha_flink.config import Configuration, RestartStrategyOptions
+from ha_flink.config import CheckpointingOptions, Configuration
 from ha_flink.rpc import flink_pb2 as pb
 from ha_flink.rpc.fencing import fencing_metadata
 from ha_flink.runtime.deployment import InputChannelDescriptor, OutputDescriptor, TaskDeploymentDescriptor
 from ha_flink.runtime.graph.job_graph import JobGraph
 from ha_flink.runtime.jobmanager.resource_manager import ResourceManager, TaskManagerInfo
 from ha_flink.runtime.network.partition import partition_id
+from ha_flink.runtime.scheduler.restart_strategies import restart_strategy_from_config
 
 logger = logging.getLogger(__name__)
 
 TERMINAL = ("FINISHED", "CANCELED", "FAILED")
-
-
-class FixedDelayRestarts:
-    """`none` (0 attempts) or `fixed-delay`; the other strategies arrive with checkpoints (issue 5)."""
-
-    def __init__(self, config: Configuration) -> None:
-        strategy = config.get(RestartStrategyOptions.RESTART_STRATEGY) or "none"
-        self.attempts = 0 if strategy == "none" else config.get(RestartStrategyOptions.FIXED_DELAY_ATTEMPTS)
-        self.delay = config.get(RestartStrategyOptions.FIXED_DELAY_DELAY).total_seconds()
-        if strategy not in ("none", "fixed-delay"):
-            logger.warning("restart-strategy %s is not provided yet; using fixed-delay (%d attempts, %g s)",
-                           strategy, self.attempts, self.delay)
-        self.used = 0
-
-    def can_restart(self) -> bool:
-        return self.used < self.attempts
 
 
 class JobMaster:
@@ -48,7 +33,9 @@ class JobMaster:
         self.rm = resource_manager
         self.session_id = session_id
         self.on_terminal = on_terminal
-        self.restarts = FixedDelayRestarts(config)
+        checkpointing = graph.checkpoint_interval_ms is not None or \
+            config.get(CheckpointingOptions.CHECKPOINTING_INTERVAL) is not None
+        self.restarts = restart_strategy_from_config(config, checkpointing)
         self.status = "CREATED"
         self.failure = ""
         self.start_time = int(time.time() * 1000)
@@ -146,12 +133,16 @@ class JobMaster:
         logger.info("Job %s: %s", self.job_id, failure.splitlines()[0])
         self._cancel_tasks()
         self.rm.release(self.job_id)
+        self.restarts.notify_failure(int(time.time() * 1000))
         if self.restarts.can_restart():
-            self.restarts.used += 1
             self.attempt += 1
             self.status = "RESTARTING"
-            self._restart_timer = asyncio.get_running_loop().call_later(self.restarts.delay, self.start)
+            delay = self.restarts.backoff_ms() / 1000
+            logger.info("Job %s restarts (attempt %d) in %.3f s under the %s restart strategy", self.job_id,
+                        self.attempt, delay, self.restarts.name)
+            self._restart_timer = asyncio.get_running_loop().call_later(delay, self.start)
         else:
+            logger.info("Job %s: the %s restart strategy gives up", self.job_id, self.restarts.name)
             self.failure = failure
             self._terminate("FAILED")
 
