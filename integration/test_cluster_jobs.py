@@ -182,3 +182,24 @@ def test_fixed_delay_gives_up_after_its_attempts_and_the_failed_job_is_cleaned_u
     results = list((cluster.directory / "ha" / "job-result-store").rglob("*.json"))
     assert len(results) == 1 and '"status": "FAILED"' in results[0].read_text()
     assert not list((cluster.directory / "ha").rglob("submittedJobGraph*"))
+
+
+def test_region_failover_restarts_only_the_failed_lane(cluster_factory: Callable[..., Cluster],
+                                                       tmp_path: Path) -> None:
+    cluster = cluster_factory(**{"restart-strategy.type": "fixed-delay",
+                                 "restart-strategy.fixed-delay.attempts": "3",
+                                 "restart-strategy.fixed-delay.delay": "100 ms",
+                                 "jobmanager.execution.failover-strategy": "region"})
+    leader = cluster.start_jobmanager()
+    cluster.start_taskmanager()
+    out = tmp_path / "out"
+    submitted = cluster.flink("run", "-d", "-py", str(HERE / "two_lane_job.py"), str(out))
+    assert submitted.returncode == 0, submitted.stderr
+    wait_for(lambda: {(lane, attempt) for lane, attempt, _ in read_collected(out)} >= {(0, 0), (1, 1)}, 30,
+             what="lane 2 to come back on attempt 1 while lane 1 runs")
+    assert "restarting a region of 1 of 2 tasks" in leader.output()
+    # Lane 1 was never redeployed: one sink file from its only attempt; lane 2 has one per attempt.
+    files = [p.name for p in out.glob("*.records")]
+    assert sum(name.startswith("0-") for name in files) == 1
+    assert sum(name.startswith("1-") for name in files) == 2
+    assert {attempt for lane, attempt, _ in read_collected(out) if lane == 0} == {0}

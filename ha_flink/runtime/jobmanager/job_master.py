@@ -12,13 +12,14 @@ from typing import Any, Callable
 
 import cloudpickle
 
-from ha_flink.config import CheckpointingOptions, Configuration
+from ha_flink.config import CheckpointingOptions, Configuration, JobManagerOptions
 from ha_flink.rpc import flink_pb2 as pb
 from ha_flink.rpc.fencing import fencing_metadata
 from ha_flink.runtime.deployment import InputChannelDescriptor, OutputDescriptor, TaskDeploymentDescriptor
 from ha_flink.runtime.graph.job_graph import JobGraph
 from ha_flink.runtime.jobmanager.resource_manager import ResourceManager, TaskManagerInfo
 from ha_flink.runtime.network.partition import partition_id
+from ha_flink.runtime.scheduler.failover import tasks_to_restart
 from ha_flink.runtime.scheduler.restart_strategies import restart_strategy_from_config
 
 logger = logging.getLogger(__name__)
@@ -36,12 +37,16 @@ class JobMaster:
         checkpointing = graph.checkpoint_interval_ms is not None or \
             config.get(CheckpointingOptions.CHECKPOINTING_INTERVAL) is not None
         self.restarts = restart_strategy_from_config(config, checkpointing)
+        self.failover = config.get(JobManagerOptions.FAILOVER_STRATEGY)
         self.status = "CREATED"
         self.failure = ""
         self.start_time = int(time.time() * 1000)
         self.attempt = 0
         self.states: dict[tuple[str, int], str] = {}
         self.placement: dict[tuple[str, int], TaskManagerInfo] = {}
+        self.slot_of: dict[tuple[str, int], int] = {}
+        self.attempts: dict[tuple[str, int], int] = {}  # per subtask: region failover restarts some only
+        self.restarting: set[tuple[str, int]] = set()
         self._scheduling: asyncio.Task[None] | None = None
         self._restart_timer: asyncio.TimerHandle | None = None
 
@@ -64,10 +69,12 @@ class JobMaster:
         while (slots := self.rm.allocate(self.job_id, self.required_slots())) is None:
             await self.rm.changed.wait()
         self.placement = {(v.id, i): slots[i][0] for v in self.graph.vertices.values() for i in range(v.parallelism)}
+        self.slot_of = {key: slots[key[1]][1] for key in self.placement}
+        self.attempts = {key: self.attempt for key in self.placement}
+        self.restarting = set()
         self.states = {key: "DEPLOYING" for key in self.placement}
         self.status = "RUNNING"
-        descriptors = [self._descriptor(v, i, slots[i][1]) for v in self.graph.vertices.values()
-                       for i in range(v.parallelism)]
+        descriptors = [self._descriptor(v, i) for v in self.graph.vertices.values() for i in range(v.parallelism)]
         results = await asyncio.gather(*(self._deploy(d) for d in descriptors), return_exceptions=True)
         if self.attempt != attempt or self.status != "RUNNING":
             return  # a failure or cancel during deployment was handled already
@@ -79,12 +86,13 @@ class JobMaster:
         logger.info("Job %s (%s) attempt %d: all %d tasks deployed", self.graph.name, self.job_id, self.attempt,
                     len(descriptors))
 
-    def _descriptor(self, vertex: Any, index: int, slot: int) -> TaskDeploymentDescriptor:
+    def _descriptor(self, vertex: Any, index: int) -> TaskDeploymentDescriptor:
         graph = self.graph
+        attempt = self.attempts[(vertex.id, index)]
         outputs = []
         for edge_index, edge in enumerate(vertex.outputs):
             target = graph.vertices[edge.target]
-            outputs.append(OutputDescriptor(partition_id(self.job_id, vertex.id, index, self.attempt, edge_index),
+            outputs.append(OutputDescriptor(partition_id(self.job_id, vertex.id, index, attempt, edge_index),
                                             1 if edge.partitioner.is_pointwise else target.parallelism))
         inputs = []
         for edge in vertex.inputs:
@@ -93,11 +101,11 @@ class JobMaster:
             producers = [index] if edge.partitioner.is_pointwise else range(producer.parallelism)
             for p in producers:
                 inputs.append(InputChannelDescriptor(
-                    partition_id(self.job_id, producer.id, p, self.attempt, edge_index),
+                    partition_id(self.job_id, producer.id, p, self.attempts[(producer.id, p)], edge_index),
                     0 if edge.partitioner.is_pointwise else index,
                     self.placement[(producer.id, p)].address))
-        return TaskDeploymentDescriptor(self.job_id, graph.name, vertex, index, self.attempt, slot, inputs, outputs,
-                                        graph.runtime_mode, graph.config)
+        return TaskDeploymentDescriptor(self.job_id, graph.name, vertex, index, attempt, self.slot_of[(vertex.id, index)],
+                                        inputs, outputs, graph.runtime_mode, graph.config)
 
     async def _deploy(self, descriptor: TaskDeploymentDescriptor) -> None:
         info = self.placement[(descriptor.vertex.id, descriptor.subtask_index)]
@@ -107,30 +115,79 @@ class JobMaster:
     # -- events ---------------------------------------------------------------------------------------
 
     def on_task_state(self, state: pb.TaskExecutionState) -> None:
-        if state.job_id != self.job_id or state.attempt != self.attempt or self.status != "RUNNING":
-            return
         key = (state.vertex_id, state.subtask_index)
+        if state.job_id != self.job_id or self.status != "RUNNING" or key in self.restarting \
+                or state.attempt != self.attempts.get(key):
+            return  # another job, or a report of an attempt that is no longer current
         if key not in self.states or self.states[key] == state.state or self.states[key] in TERMINAL:
             return  # unknown, repeated, or a stale report after the task ended
         self.states[key] = state.state
         if state.state == "FAILED":
             vertex = self.graph.vertices[state.vertex_id]
             self._task_failed(f"{vertex.name} ({state.subtask_index + 1}/{vertex.parallelism}) failed:\n"
-                              f"{state.failure}")
+                              f"{state.failure}", key)
         elif all(s == "FINISHED" for s in self.states.values()):
             self._terminate("FINISHED")
         elif state.state == "RUNNING" and all(s in ("RUNNING", "FINISHED") for s in self.states.values()):
             logger.info("Job %s (%s) attempt %d: all %d tasks RUNNING", self.graph.name, self.job_id, self.attempt,
                         len(self.states))
 
+    def _restart_region(self, region: set[tuple[str, int]], failure: str) -> None:
+        """Region failover: only `region` stops and comes back, on the same slots; the rest runs on."""
+        self.restarts.notify_failure(int(time.time() * 1000))
+        if not self.restarts.can_restart():
+            logger.info("Job %s: the %s restart strategy gives up", self.job_id, self.restarts.name)
+            self._cancel_tasks()
+            self.failure = failure
+            self._terminate("FAILED")
+            return
+        self.restarting |= region
+        for key in region:
+            asyncio.ensure_future(self._cancel_subtask(key))
+        delay = self.restarts.backoff_ms() / 1000
+        logger.info("Job %s: restarting a region of %d of %d tasks in %.3f s under the %s restart strategy",
+                    self.job_id, len(region), len(self.placement), delay, self.restarts.name)
+        self._restart_timer = asyncio.get_running_loop().call_later(
+            delay, lambda: asyncio.ensure_future(self._redeploy(region)))
+
+    async def _redeploy(self, region: set[tuple[str, int]]) -> None:
+        self._restart_timer = None
+        if self.status != "RUNNING":
+            return
+        for key in region:
+            self.attempts[key] += 1
+            self.states[key] = "DEPLOYING"
+        descriptors = [self._descriptor(self.graph.vertices[v], i) for v, i in sorted(region)]
+        self.restarting -= region
+        results = await asyncio.gather(*(self._deploy(d) for d in descriptors), return_exceptions=True)
+        failed = [d for d, r in zip(descriptors, results) if isinstance(r, Exception)]
+        if failed and self.status == "RUNNING":
+            self._task_failed(f"redeploying {failed[0].vertex.name} failed: {results[descriptors.index(failed[0])]}")
+            return
+        logger.info("Job %s (%s): region of %d tasks redeployed (attempt %d)", self.graph.name, self.job_id,
+                    len(region), max(self.attempts[key] for key in region))
+
+    async def _cancel_subtask(self, key: tuple[str, int]) -> None:
+        info = self.placement[key]
+        try:
+            await info.stub.CancelTask(pb.CancelTaskRequest(job_id=self.job_id, vertex_id=key[0], subtask_index=key[1]),
+                                       metadata=fencing_metadata(self.session_id), timeout=5)
+        except Exception as error:  # a lost TaskManager: its tasks are gone anyway
+            logger.debug("Cancel of %s on %s not delivered: %s", key, info.address, error)
+
     def on_task_manager_lost(self, resource_id: str, reason: str) -> None:
         if self.status == "RUNNING" and any(info.resource_id == resource_id for info in self.placement.values()):
             self._task_failed(f"TaskManager {resource_id} was lost: {reason}")
 
-    def _task_failed(self, failure: str) -> None:
-        if self.status != "RUNNING":
-            return  # one failover per attempt, however many tasks report it
+    def _task_failed(self, failure: str, failed: tuple[str, int] | None = None) -> None:
+        if self.status != "RUNNING" or (failed is not None and failed in self.restarting):
+            return  # one failover per attempt (or per region), however many tasks report it
         logger.info("Job %s: %s", self.job_id, failure.splitlines()[0])
+        if failed is not None and self.failover == "region":
+            region = tasks_to_restart("region", self.graph, failed)
+            if len(region) < len(self.placement):
+                self._restart_region(region, failure)
+                return
         self._cancel_tasks()
         self.rm.release(self.job_id)
         self.restarts.notify_failure(int(time.time() * 1000))
