@@ -129,7 +129,17 @@ class StreamExecutionEnvironment:
             self._sinks, job_name=job_name or "Flink Streaming Job", default_parallelism=self._parallelism,
             default_max_parallelism=self._max_parallelism, runtime_mode=self._runtime_mode.name,
             config=self._job_parameters, checkpoint_interval_ms=self._checkpoint_interval_ms,
+            settings=self._settings(),
         )
+
+    def _settings(self) -> dict[str, str]:
+        """The job's own Flink settings: what `get_execution_environment(configuration)` was given."""
+        configuration = self._configuration
+        if configuration is None:
+            return {}
+        if hasattr(configuration, "to_dict"):
+            return {str(k): str(v) for k, v in configuration.to_dict().items()}
+        return {str(k): str(v) for k, v in dict(configuration).items()}
 
     def get_execution_plan(self) -> str:
         return self.get_job_graph().describe()

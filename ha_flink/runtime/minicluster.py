@@ -14,6 +14,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Callable
 
+from ha_flink.runtime.checkpoint.barrier import TaskSnapshot
 from ha_flink.runtime.graph.job_graph import JobGraph
 from ha_flink.runtime.task.channels import InputGate, LocalChannel, RecordWriter, TaskCancelled
 from ha_flink.runtime.task.task import Task
@@ -56,19 +57,31 @@ class JobExecutionResult:
 
 
 class LocalJob:
-    """One job running in this process."""
+    """One job running in this process, with checkpoints when the job enables them, and restarts from
+    the latest completed checkpoint under its restart strategy (as PyFlink's local mini cluster)."""
 
     def __init__(self, graph: JobGraph, on_done: Callable[[LocalJob], None] | None = None) -> None:
+        from ha_flink.config import Configuration
+        from ha_flink.runtime.scheduler.restart_strategies import restart_strategy_from_config
+
         self.graph = graph
-        self.cancelled = threading.Event()
         self.status = "CREATED"
         self.failure: JobExecutionError | None = None
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._on_done = on_done
-        self.tasks = self._build_tasks()
+        self._cancel_requested = False
+        self.attempt = 0
+        self.interval_ms = graph.checkpoint_interval_ms
+        self.restarts = restart_strategy_from_config(Configuration(graph.settings), self.interval_ms is not None)
+        self.latest_checkpoint: tuple[int, dict[tuple[str, int], bytes]] | None = None
+        self.restored_checkpoint_id: int | None = None
+        self._next_checkpoint_id = 1
+        self._pending: dict[int, dict[tuple[str, int], bytes]] = {}
+        self.cancelled = threading.Event()
+        self.tasks: list[Task] = []
 
-    def _build_tasks(self) -> list[Task]:
+    def _build_tasks(self, restored: dict[tuple[str, int], dict] | None) -> list[Task]:
         graph = self.graph
         gates: dict[tuple[str, int], InputGate] = {}
         for vertex in graph.vertices.values():
@@ -78,6 +91,7 @@ class LocalJob:
                 if channels:
                     gates[(vertex.id, index)] = InputGate(channels, GATE_CAPACITY, self.cancelled)
         tasks = []
+        attempt = self.attempt
         for vertex in graph.vertices.values():
             for index in range(vertex.parallelism):
                 writers = []
@@ -90,7 +104,9 @@ class LocalJob:
                         channels = [LocalChannel(gates[(target.id, t)], offset + index) for t in range(target.parallelism)]
                     writers.append(RecordWriter(_copy(edge.partitioner), channels, index))
                 tasks.append(Task(vertex, index, gates.get((vertex.id, index)), writers, self.cancelled,
-                                  graph.runtime_mode, job_parameters=graph.config))
+                                  graph.runtime_mode, attempt, graph.config,
+                                  restored=None if restored is None else restored[(vertex.id, index)],
+                                  on_snapshot=lambda snapshot, a=attempt: self._acknowledge(a, snapshot)))
         return tasks
 
     def _channel_offset(self, target: object, edge: object) -> int:
@@ -105,9 +121,52 @@ class LocalJob:
     def start(self) -> None:
         self.status = "RUNNING"
         self.started = time.monotonic()
+        self._launch(None)
+        if self.interval_ms:
+            threading.Thread(target=self._coordinate, name=f"checkpoint-coordinator-{self.graph.job_id[:8]}",
+                             daemon=True).start()
+
+    def _launch(self, restored: dict[tuple[str, int], dict] | None) -> None:
+        self.cancelled = threading.Event()
+        self.tasks = self._build_tasks(restored)
         self._remaining = len(self.tasks)
+        self._attempt_failure: JobExecutionError | None = None
         for task in self.tasks:
             threading.Thread(target=self._run_task, args=(task,), name=task.display_name, daemon=True).start()
+
+    # -- checkpoints --------------------------------------------------------------------------------
+
+    def _coordinate(self) -> None:
+        while not self._done.wait(self.interval_ms / 1000):
+            with self._lock:
+                if self.status != "RUNNING" or self.cancelled.is_set():
+                    continue
+                checkpoint_id = self._next_checkpoint_id
+                self._next_checkpoint_id += 1
+                self._pending[checkpoint_id] = {}
+                sources = [t for t in self.tasks if t.vertex.is_source]
+            now = int(time.time() * 1000)
+            for task in sources:
+                task.trigger_checkpoint(checkpoint_id, now)
+
+    def _acknowledge(self, attempt: int, snapshot: TaskSnapshot) -> None:
+        with self._lock:
+            acks = self._pending.get(snapshot.checkpoint_id)
+            if acks is None or attempt != self.attempt:
+                return  # given up, or from an attempt that was restarted since
+            acks[(snapshot.vertex_id, snapshot.subtask_index)] = snapshot.data
+            if len(acks) < len(self.tasks):
+                return
+            del self._pending[snapshot.checkpoint_id]
+            for older in [c for c in self._pending if c < snapshot.checkpoint_id]:
+                del self._pending[older]  # subsumed
+            self.latest_checkpoint = (snapshot.checkpoint_id, acks)
+            tasks = list(self.tasks)
+        logger.info("Completed checkpoint %d of job %s", snapshot.checkpoint_id, self.graph.job_id)
+        for task in tasks:
+            task.notify_checkpoint_complete(snapshot.checkpoint_id)
+
+    # -- task ends, failures, restarts ----------------------------------------------------------------
 
     def _run_task(self, task: Task) -> None:
         try:
@@ -116,22 +175,57 @@ class LocalJob:
             pass
         except BaseException:
             with self._lock:
-                if self.failure is None:
-                    self.failure = JobExecutionError(self.graph.job_id, task.display_name, traceback.format_exc())
+                if self._attempt_failure is None:
+                    self._attempt_failure = JobExecutionError(self.graph.job_id, task.display_name,
+                                                              traceback.format_exc())
             self.cancelled.set()
         finally:
             with self._lock:
                 self._remaining -= 1
                 finished = self._remaining == 0
             if finished:
-                self.status = "FAILED" if self.failure else "CANCELED" if self.cancelled.is_set() else "FINISHED"
-                self.net_runtime_ms = int((time.monotonic() - self.started) * 1000)
-                self._done.set()
-                if self._on_done is not None:
-                    self._on_done(self)
+                self._attempt_ended()
+
+    def _attempt_ended(self) -> None:
+        failure = self._attempt_failure
+        if failure is not None and not self._cancel_requested:
+            self.restarts.notify_failure(int(time.time() * 1000))
+            if self.restarts.can_restart():
+                delay = self.restarts.backoff_ms() / 1000
+                logger.info("Job %s failed (%s); restarting in %.3f s under the %s restart strategy",
+                            self.graph.job_id, failure.task, delay, self.restarts.name)
+                threading.Timer(delay, self._restart).start()
+                return
+            self.failure = failure
+        self._finish("FAILED" if self.failure else "CANCELED" if self._cancel_requested else "FINISHED")
+
+    def _restart(self) -> None:
+        with self._lock:
+            if self._cancel_requested:
+                self._finish("CANCELED")
+                return
+            self.attempt += 1
+            self._pending.clear()
+            latest = self.latest_checkpoint
+        restored = None
+        if latest is not None:
+            from ha_flink.runtime.checkpoint.restore import restored_states
+
+            self.restored_checkpoint_id = latest[0]
+            restored = restored_states(self.graph, latest[1])
+            logger.info("Restoring job %s from checkpoint %d", self.graph.job_id, latest[0])
+        self._launch(restored)
+
+    def _finish(self, status: str) -> None:
+        self.status = status
+        self.net_runtime_ms = int((time.monotonic() - self.started) * 1000)
+        self._done.set()
+        if self._on_done is not None:
+            self._on_done(self)
 
     def cancel(self) -> None:
         if not self._done.is_set():
+            self._cancel_requested = True
             self.status = "CANCELLING"
             self.cancelled.set()
 

@@ -24,6 +24,11 @@ class SourceReader(ABC):
     def close(self) -> None:
         pass
 
+    def snapshot(self) -> list[Any] | None:
+        """What is left to read, as splits `create_reader` takes again (the source's position in a
+        checkpoint); None: not replayable (restarts from its beginning)."""
+        return None
+
 
 class Source(ABC):
     """A parallel source. `max_parallelism` 1 marks a non-parallel one (collections, Python functions)."""
@@ -80,3 +85,6 @@ class _ListReader(SourceReader):
         batch = self.elements[self.position:self.position + BATCH_SIZE]
         self.position += len(batch)
         return batch
+
+    def snapshot(self) -> list[Any] | None:
+        return [self.elements[self.position:]]

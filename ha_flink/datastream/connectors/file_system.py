@@ -73,23 +73,36 @@ class FileSourceBuilder:
 
 
 class _LineReader(SourceReader):
-    def __init__(self, files: list[str], charset: str) -> None:
-        self.files = files
+    """Splits are file URLs, or (URL, lines already read) when restored from a checkpoint."""
+
+    def __init__(self, files: list[Any], charset: str) -> None:
+        self.files = [f if isinstance(f, tuple) else (f, 0) for f in files]
         self.charset = charset
         self.handle: Any = None
+        self.current: tuple[str, int] | None = None
 
     def poll_batch(self) -> list[Any] | None:
         while True:
             if self.handle is None:
                 if not self.files:
                     return None
-                fs, path = filesystem_for(self.files.pop(0))
+                url, skip = self.files.pop(0)
+                fs, path = filesystem_for(url)
                 self.handle = fs.open(path, "r", encoding=self.charset)
+                for _ in range(skip):
+                    self.handle.readline()
+                self.current = (url, skip)
             lines = self.handle.readlines(BATCH_SIZE * 64)
             if lines:
+                url, read = self.current
+                self.current = (url, read + len(lines))
                 return [line.rstrip("\r\n") for line in lines]
             self.handle.close()
             self.handle = None
+            self.current = None
+
+    def snapshot(self) -> list[Any] | None:
+        return ([self.current] if self.current else []) + list(self.files)
 
     def close(self) -> None:
         if self.handle is not None:

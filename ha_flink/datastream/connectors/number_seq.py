@@ -49,6 +49,11 @@ class _RangeReader(SourceReader):
                 self.position = self.splits[0][0]
         return None
 
+    def snapshot(self) -> list[Any] | None:
+        if not self.splits:
+            return []
+        return [(self.position, self.splits[0][1]), *self.splits[1:]]
+
 
 class RateLimitedNumberSequenceSource(Source):
     """Numbers from `start` (to `end`, inclusive, if given) at `records_per_second` in all (None: as fast
@@ -98,3 +103,6 @@ class _SteppedReader(SourceReader):
         self.splits[0] = (next_value + count * step, step, end, rate)
         self.emitted += count
         return batch
+
+    def snapshot(self) -> list[Any] | None:
+        return list(self.splits)

@@ -64,6 +64,7 @@ class JobGraph:
     runtime_mode: str = "STREAMING"
     config: dict[str, str] = field(default_factory=dict)
     checkpoint_interval_ms: int | None = None
+    settings: dict[str, str] = field(default_factory=dict)  # the job's own Flink settings (restart-strategy...)
 
     def sources(self) -> list[JobVertex]:
         return [v for v in self.vertices.values() if v.is_source]
@@ -91,7 +92,7 @@ class _Node:
 def build_job_graph(sinks: list[Transformation], *, job_name: str, default_parallelism: int,
                     default_max_parallelism: int = DEFAULT_MAX_PARALLELISM, runtime_mode: str = "STREAMING",
                     job_id: str | None = None, config: dict[str, str] | None = None,
-                    checkpoint_interval_ms: int | None = None) -> JobGraph:
+                    checkpoint_interval_ms: int | None = None, settings: dict[str, str] | None = None) -> JobGraph:
     if not sinks:
         raise JobGraphError("No operators defined in streaming topology. Cannot execute. "
                             "(Add a sink, e.g. ds.print(), before execute().)")
@@ -169,7 +170,7 @@ def build_job_graph(sinks: list[Transformation], *, job_name: str, default_paral
             producer.outputs.append(edge)
             consumer.inputs.append(edge)
     return JobGraph(job_id or uuid.uuid4().hex, job_name, vertices, runtime_mode, dict(config or {}),
-                    checkpoint_interval_ms)
+                    checkpoint_interval_ms, dict(settings or {}))
 
 
 def _edge_partitioner(upstream: _Node, node: _Node, partitioner: Partitioner | None) -> Partitioner:

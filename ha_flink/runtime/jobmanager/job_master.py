@@ -34,6 +34,9 @@ class JobMaster:
         self.rm = resource_manager
         self.session_id = session_id
         self.on_terminal = on_terminal
+        config = config.copy()
+        for key, value in graph.settings.items():  # the job's own settings win over the cluster's
+            config.set(key, value, source=f"job {graph.job_id}")
         checkpointing = graph.checkpoint_interval_ms is not None or \
             config.get(CheckpointingOptions.CHECKPOINTING_INTERVAL) is not None
         self.restarts = restart_strategy_from_config(config, checkpointing)

@@ -131,6 +131,27 @@ class StreamOperator:
     def process_batch(self, batch: list[Any]) -> None:
         raise NotImplementedError
 
+    # -- checkpoints: state goes out as plain picklable values, comes back before open() --------------
+
+    def snapshot_state(self, checkpoint_id: int) -> dict[str, Any]:
+        state: dict[str, Any] = {}
+        if self.backend is not None:
+            state["keyed"] = self.backend.snapshot(self.context.info.max_parallelism)
+        return state
+
+    def initialize_state(self, states: list[dict[str, Any]]) -> None:
+        """`states`: this operator's snapshots from the restored checkpoint. For keyed state, every
+        subtask's (after rescaling several hold our key groups); `key_group_range` picks ours."""
+        if self.backend is not None:
+            from ha_flink.runtime.partitioner import key_group_range
+
+            info = self.context.info
+            self.backend.restore((s["keyed"] for s in states if "keyed" in s),
+                                 key_group_range(info.max_parallelism, info.parallelism, info.subtask_index))
+
+    def notify_checkpoint_complete(self, checkpoint_id: int) -> None:
+        pass
+
     def end_input(self) -> None:
         """All input has arrived (bounded input): emit what waits for the end."""
 

@@ -137,6 +137,7 @@ class _ProcessOperatorBase(_UserFunctionOperator):
         super().open()
         self.ctx = _Context(self)
         self.timers = _Timers(self)
+        self._restore_timers()
 
     def fire_timer(self, timestamp: int, key: Any, domain: int) -> None:
         if self.backend is not None:
@@ -152,6 +153,32 @@ class _ProcessOperatorBase(_UserFunctionOperator):
     def end_input(self) -> None:
         # End of a bounded input is the end of event time: every event-time timer fires, as in Flink.
         self.timers.advance_watermark(MAX_WATERMARK)
+
+    def snapshot_state(self, checkpoint_id: int) -> dict[str, Any]:
+        state = super().snapshot_state(checkpoint_id)
+        state["timers"] = {"processing": sorted(self.timers.processing), "event": sorted(self.timers.event),
+                           "watermark": self.timers.watermark}
+        return state
+
+    def initialize_state(self, states: list[dict[str, Any]]) -> None:
+        super().initialize_state(states)
+        self._restored_timers = [s["timers"] for s in states if "timers" in s]
+
+    def _restore_timers(self) -> None:
+        from ha_flink.runtime.partitioner import assign_to_key_group, key_group_range
+
+        info = self.context.info
+        mine = key_group_range(info.max_parallelism, info.parallelism, info.subtask_index)
+        for timers in getattr(self, "_restored_timers", []):
+            for timestamp, key in timers["processing"]:
+                if assign_to_key_group(key, info.max_parallelism) in mine:
+                    entry = (timestamp, key)
+                    self.timers.processing.add(entry)
+                    self.context.processing_time.register(timestamp,
+                                                          lambda ts, e=entry: self.timers._fire_processing(e))
+            for timestamp, key in timers["event"]:
+                if assign_to_key_group(key, info.max_parallelism) in mine:
+                    self.timers.event.add((timestamp, key))
 
 
 class ProcessOperator(_ProcessOperatorBase):

@@ -58,6 +58,25 @@ class KeyedStateBackend:
     def keys(self, state_name: str) -> Iterable[Any]:
         return list(self.tables.get(state_name, {}))
 
+    def snapshot(self, max_parallelism: int) -> dict[int, dict[str, dict[Any, Any]]]:
+        """Every entry, grouped by key group (the unit keyed state moves in when parallelism changes)."""
+        from ha_flink.runtime.partitioner import assign_to_key_group
+
+        groups: dict[int, dict[str, dict[Any, Any]]] = {}
+        for name, table in self.tables.items():
+            for key, value in table.items():
+                group = assign_to_key_group(key, max_parallelism)
+                groups.setdefault(group, {}).setdefault(name, {})[key] = value
+        return groups
+
+    def restore(self, snapshots: Iterable[dict[int, dict[str, dict[Any, Any]]]], key_groups: range) -> None:
+        """Take the entries of `key_groups` from any number of snapshots (several after rescaling)."""
+        for snapshot in snapshots:
+            for group, tables in snapshot.items():
+                if group in key_groups:
+                    for name, entries in tables.items():
+                        self.tables.setdefault(name, {}).update(entries)
+
 
 class _HeapState:
     """Shared get/put of one key's entry, with TTL stamps when configured."""

@@ -109,5 +109,9 @@ class RecordWriter:
                 channel.send(part)
 
     def end(self) -> None:
+        self.broadcast(END_OF_PARTITION)
+
+    def broadcast(self, event: Any) -> None:
+        """An event every consumer must see (end of partition, checkpoint barrier), on every channel."""
         for channel in self.channels:
-            channel.send(END_OF_PARTITION)
+            channel.send(event)

@@ -1,13 +1,22 @@
-"""One subtask: instantiate the vertex's chain, open it, feed it (from a source reader or the input gate),
-fire processing-time timers between batches, end it, and tell downstream that this partition ended."""
+"""One subtask: instantiate the vertex's chain, restore its state, open it, feed it (from a source reader or
+the input gate), fire processing-time timers between batches, end it, and tell downstream that this
+partition ended.
+
+Checkpoints: a source subtask takes a checkpoint between two batches when triggered, then sends the
+barrier downstream. A subtask with inputs aligns barriers (exactly-once): once a channel delivered the
+barrier of checkpoint n, its further items wait in a buffer until every open channel delivered it; then
+the subtask snapshots its operators, forwards the barrier and drains the buffer in order."""
 
 from __future__ import annotations
 
+import collections
 import logging
+import pickle
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
+from ha_flink.runtime.checkpoint.barrier import CheckpointBarrier, TaskSnapshot
 from ha_flink.runtime.graph.job_graph import JobVertex
 from ha_flink.runtime.operators.base import OperatorContext, ProcessingTimeService, StreamOperator, TaskInfo
 from ha_flink.runtime.task.channels import EndOfPartition, InputGate, RecordWriter, TaskCancelled
@@ -18,6 +27,15 @@ logger = logging.getLogger(__name__)
 def assign_splits(splits: list[Any], parallelism: int, subtask_index: int) -> list[Any]:
     """Static round-robin assignment of a source's splits to its subtasks."""
     return splits[subtask_index::parallelism]
+
+
+def _take_unblocked(held: collections.deque[tuple[int, Any]], blocked: set[int]) -> tuple[int, Any] | None:
+    """The oldest held item of a channel that is not blocked (removed from `held`), or None."""
+    for index, item in enumerate(held):
+        if item[0] not in blocked:
+            del held[index]
+            return item
+    return None
 
 
 class _ChainOutput:
@@ -40,7 +58,8 @@ class _WritersOutput:
 class Task:
     def __init__(self, vertex: JobVertex, subtask_index: int, gate: InputGate | None, writers: list[RecordWriter],
                  cancelled: threading.Event, runtime_mode: str = "STREAMING", attempt: int = 0,
-                 job_parameters: dict[str, str] | None = None) -> None:
+                 job_parameters: dict[str, str] | None = None, restored: dict[str, Any] | None = None,
+                 on_snapshot: Callable[[TaskSnapshot], None] | None = None) -> None:
         self.vertex = vertex
         self.subtask_index = subtask_index
         self.gate = gate
@@ -51,6 +70,21 @@ class Task:
         self.runtime_mode = runtime_mode
         self.timers = ProcessingTimeService()
         self.records_in = 0
+        self.restored = restored  # {"source": splits or None, "operators": [[state, ...] per operator]}
+        self.on_snapshot = on_snapshot
+        self._triggers: collections.deque[CheckpointBarrier] = collections.deque()
+        self._completed: collections.deque[int] = collections.deque()
+        self._operators: list[StreamOperator] = []
+        self._reader: Any = None
+
+    # -- called from other threads (the coordinator) ---------------------------------------------------
+
+    def trigger_checkpoint(self, checkpoint_id: int, timestamp_ms: int) -> None:
+        """For source subtasks: take checkpoint `checkpoint_id` between the next two batches."""
+        self._triggers.append(CheckpointBarrier(checkpoint_id, timestamp_ms))
+
+    def notify_checkpoint_complete(self, checkpoint_id: int) -> None:
+        self._completed.append(checkpoint_id)
 
     @property
     def display_name(self) -> str:
@@ -62,9 +96,13 @@ class Task:
         context = OperatorContext(self.info, self.timers, self.runtime_mode)
         opened: list[StreamOperator] = []
         try:
+            self._operators = operators
+            restored_states = (self.restored or {}).get("operators") or [[] for _ in operators]
             for index in range(len(operators) - 1, -1, -1):  # tail first, so each operator's output is ready
                 operator = operators[index]
                 operator.setup(context, output)
+                if self.restored is not None:
+                    operator.initialize_state(restored_states[index])
                 operator.open()
                 opened.append(operator)
                 output = _ChainOutput(operator)
@@ -86,11 +124,18 @@ class Task:
                     logger.exception("%s: closing %s failed", self.display_name, operator.name)
 
     def _run_source(self, source: Any, head: Any) -> None:
-        splits = assign_splits(source.create_splits(self.vertex.parallelism), self.vertex.parallelism,
-                               self.subtask_index)
-        reader = source.create_reader(splits)
+        restored = (self.restored or {}).get("source")
+        if restored is not None:
+            splits = restored  # what was left to read at the restored checkpoint
+        else:
+            splits = assign_splits(source.create_splits(self.vertex.parallelism), self.vertex.parallelism,
+                                   self.subtask_index)
+        reader = self._reader = source.create_reader(splits)
         try:
             while not self.cancelled.is_set():
+                while self._triggers:
+                    self._checkpoint(self._triggers.popleft())
+                self._notify_completed()
                 batch = reader.poll_batch()
                 if batch is None:
                     return
@@ -102,22 +147,56 @@ class Task:
         finally:
             reader.close()
 
+    def _checkpoint(self, barrier: CheckpointBarrier) -> None:
+        """The synchronous part of a checkpoint: barrier downstream, state pickled as it is now."""
+        for writer in self.writers:
+            writer.broadcast(barrier)
+        operator_states = [operator.snapshot_state(barrier.checkpoint_id) for operator in self._operators]
+        source_state = self._reader.snapshot() if self._reader is not None else None
+        data = pickle.dumps({"source": source_state, "operators": operator_states}, protocol=5)
+        if self.on_snapshot is not None:
+            self.on_snapshot(TaskSnapshot(barrier.checkpoint_id, self.vertex.id, self.subtask_index, data))
+
+    def _notify_completed(self) -> None:
+        while self._completed:
+            checkpoint_id = self._completed.popleft()
+            for operator in self._operators:
+                operator.notify_checkpoint_complete(checkpoint_id)
+
     def _run_inputs(self, head: Any) -> None:
         gate = self.gate
         open_channels = gate.channels
         timers = self.timers
+        aligning: CheckpointBarrier | None = None
+        blocked: set[int] = set()  # channels that delivered the barrier being aligned
+        held: collections.deque[tuple[int, Any]] = collections.deque()  # their later items, in order
         while open_channels:
             if self.cancelled.is_set():
                 raise TaskCancelled()
+            if self._completed:
+                self._notify_completed()
             deadline = timers.next_deadline()
-            wait = 0.1 if deadline is None else max(0.0, min(0.1, deadline / 1000 - time.time()))
-            item = gate.get(wait)
+            item: tuple[int, Any] | None = _take_unblocked(held, blocked) if held else None
+            if item is None:  # (a held item of an open channel always goes before that channel's newer ones)
+                wait = 0.1 if deadline is None else max(0.0, min(0.1, deadline / 1000 - time.time()))
+                item = gate.get(wait)
             if item is not None:
-                data = item[1]
-                if type(data) is list:
+                channel, data = item
+                if channel in blocked:
+                    held.append(item)
+                elif type(data) is list:
                     self.records_in += len(data)
                     head.collect_batch(data)
+                elif isinstance(data, CheckpointBarrier):
+                    if aligning is None or data.checkpoint_id > aligning.checkpoint_id:
+                        aligning, blocked = data, {channel}
+                    elif data.checkpoint_id == aligning.checkpoint_id:
+                        blocked.add(channel)
+                    # (an older checkpoint's barrier: that checkpoint was given up; ignore it)
                 elif isinstance(data, EndOfPartition):
                     open_channels -= 1
+                if aligning is not None and len(blocked) >= open_channels:
+                    self._checkpoint(aligning)
+                    aligning, blocked = None, set()
             if deadline is not None:
                 timers.fire_due()

@@ -1,0 +1,1 @@
+"""Checkpoints: barriers, task snapshots, and the coordinator that triggers and completes them."""

@@ -1,0 +1,24 @@
+"""The checkpoint barrier: injected by the sources, carried in the record stream between batches. A task
+that has seen the barrier of checkpoint n on every input has seen exactly the records before it: its
+state then is its part of checkpoint n."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CheckpointBarrier:
+    checkpoint_id: int
+    timestamp_ms: int
+
+
+@dataclass
+class TaskSnapshot:
+    """One subtask's part of a checkpoint: its source position (if a source) and each chained operator's
+    state, in chain order. Pickled as it is taken, so later changes to live state cannot leak into it."""
+
+    checkpoint_id: int
+    vertex_id: str
+    subtask_index: int
+    data: bytes
