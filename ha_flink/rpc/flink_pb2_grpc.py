@@ -384,6 +384,81 @@ class ResourceManager:
             _registered_method=True)
 
 
+class JobMasterGatewayStub:
+    """The JobMasters of the leader: TaskManagers acknowledge checkpoints to them.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.AcknowledgeCheckpoint = channel.unary_unary(
+                '/haflink.rpc.JobMasterGateway/AcknowledgeCheckpoint',
+                request_serializer=ha__flink_dot_rpc_dot_flink__pb2.CheckpointAck.SerializeToString,
+                response_deserializer=ha__flink_dot_rpc_dot_flink__pb2.Empty.FromString,
+                _registered_method=True)
+
+
+class JobMasterGatewayServicer:
+    """The JobMasters of the leader: TaskManagers acknowledge checkpoints to them.
+    """
+
+    def AcknowledgeCheckpoint(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_JobMasterGatewayServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'AcknowledgeCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcknowledgeCheckpoint,
+                    request_deserializer=ha__flink_dot_rpc_dot_flink__pb2.CheckpointAck.FromString,
+                    response_serializer=ha__flink_dot_rpc_dot_flink__pb2.Empty.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'haflink.rpc.JobMasterGateway', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('haflink.rpc.JobMasterGateway', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class JobMasterGateway:
+    """The JobMasters of the leader: TaskManagers acknowledge checkpoints to them.
+    """
+
+    @staticmethod
+    def AcknowledgeCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/haflink.rpc.JobMasterGateway/AcknowledgeCheckpoint',
+            ha__flink_dot_rpc_dot_flink__pb2.CheckpointAck.SerializeToString,
+            ha__flink_dot_rpc_dot_flink__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
 class TaskExecutorStub:
     """Missing associated documentation comment in .proto file."""
 
@@ -393,6 +468,16 @@ class TaskExecutorStub:
         Args:
             channel: A grpc.Channel.
         """
+        self.TriggerCheckpoint = channel.unary_unary(
+                '/haflink.rpc.TaskExecutor/TriggerCheckpoint',
+                request_serializer=ha__flink_dot_rpc_dot_flink__pb2.CheckpointRequest.SerializeToString,
+                response_deserializer=ha__flink_dot_rpc_dot_flink__pb2.Empty.FromString,
+                _registered_method=True)
+        self.NotifyCheckpointComplete = channel.unary_unary(
+                '/haflink.rpc.TaskExecutor/NotifyCheckpointComplete',
+                request_serializer=ha__flink_dot_rpc_dot_flink__pb2.CheckpointRequest.SerializeToString,
+                response_deserializer=ha__flink_dot_rpc_dot_flink__pb2.Empty.FromString,
+                _registered_method=True)
         self.DeployTask = channel.unary_unary(
                 '/haflink.rpc.TaskExecutor/DeployTask',
                 request_serializer=ha__flink_dot_rpc_dot_flink__pb2.DeployTaskRequest.SerializeToString,
@@ -417,6 +502,18 @@ class TaskExecutorStub:
 
 class TaskExecutorServicer:
     """Missing associated documentation comment in .proto file."""
+
+    def TriggerCheckpoint(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def NotifyCheckpointComplete(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
 
     def DeployTask(self, request, context):
         """Missing associated documentation comment in .proto file."""
@@ -445,6 +542,16 @@ class TaskExecutorServicer:
 
 def add_TaskExecutorServicer_to_server(servicer, server):
     rpc_method_handlers = {
+            'TriggerCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.TriggerCheckpoint,
+                    request_deserializer=ha__flink_dot_rpc_dot_flink__pb2.CheckpointRequest.FromString,
+                    response_serializer=ha__flink_dot_rpc_dot_flink__pb2.Empty.SerializeToString,
+            ),
+            'NotifyCheckpointComplete': grpc.unary_unary_rpc_method_handler(
+                    servicer.NotifyCheckpointComplete,
+                    request_deserializer=ha__flink_dot_rpc_dot_flink__pb2.CheckpointRequest.FromString,
+                    response_serializer=ha__flink_dot_rpc_dot_flink__pb2.Empty.SerializeToString,
+            ),
             'DeployTask': grpc.unary_unary_rpc_method_handler(
                     servicer.DeployTask,
                     request_deserializer=ha__flink_dot_rpc_dot_flink__pb2.DeployTaskRequest.FromString,
@@ -475,6 +582,60 @@ def add_TaskExecutorServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class TaskExecutor:
     """Missing associated documentation comment in .proto file."""
+
+    @staticmethod
+    def TriggerCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/haflink.rpc.TaskExecutor/TriggerCheckpoint',
+            ha__flink_dot_rpc_dot_flink__pb2.CheckpointRequest.SerializeToString,
+            ha__flink_dot_rpc_dot_flink__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def NotifyCheckpointComplete(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/haflink.rpc.TaskExecutor/NotifyCheckpointComplete',
+            ha__flink_dot_rpc_dot_flink__pb2.CheckpointRequest.SerializeToString,
+            ha__flink_dot_rpc_dot_flink__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
 
     @staticmethod
     def DeployTask(request,

@@ -4,6 +4,7 @@ slot, where each input channel's data comes from and what each output partition 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from ha_flink.runtime.graph.job_graph import JobVertex
 
@@ -33,6 +34,8 @@ class TaskDeploymentDescriptor:
     outputs: list[OutputDescriptor] = field(default_factory=list)
     runtime_mode: str = "STREAMING"
     job_parameters: dict[str, str] = field(default_factory=dict)
+    restored: dict[str, Any] | None = None  # this subtask's state from the restored checkpoint
+    checkpoint_dir: str | None = None  # where its snapshots go: <dir>/<jobid>/chk-<id>/
 
     @property
     def execution_id(self) -> tuple[str, str, int, int]:

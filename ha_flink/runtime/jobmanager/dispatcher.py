@@ -86,7 +86,7 @@ class Dispatcher:
         return graph.job_id
 
     def _start(self, graph: JobGraph) -> None:
-        master = JobMaster(graph, self.rm, self.session_id, self.config, self._on_terminal)
+        master = JobMaster(graph, self.rm, self.session_id, self.config, self._on_terminal, self.ha, self.fence)
         self.jobs[graph.job_id] = master
         master.start()
 
@@ -116,6 +116,11 @@ class Dispatcher:
         logger.error("The result of job %s is not recorded; the next leader will run it again", result.job_id)
 
     async def _cleanup(self, job_id: str) -> None:
+        from ha_flink.fs import Storage, join_url
+        from ha_flink.runtime.jobmanager.job_master import checkpoints_dir
+
+        # The job's checkpoint folders go with it (savepoints live elsewhere and are never deleted).
+        await self._blocking(Storage(self.config).delete, join_url(checkpoints_dir(self.config), job_id))
         if await self._blocking(self.ha.cleanup_job_data, job_id, self.fence):
             await self._blocking(self.results.mark_result_clean, job_id)
         else:

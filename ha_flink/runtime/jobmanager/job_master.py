@@ -12,13 +12,15 @@ from typing import Any, Callable
 
 import cloudpickle
 
-from ha_flink.config import CheckpointingOptions, Configuration, JobManagerOptions
+from ha_flink.config import CheckpointingOptions, Configuration, HighAvailabilityOptions, JobManagerOptions
+from ha_flink.fs import Storage, join_url
 from ha_flink.rpc import flink_pb2 as pb
 from ha_flink.rpc.fencing import fencing_metadata
 from ha_flink.runtime.deployment import InputChannelDescriptor, OutputDescriptor, TaskDeploymentDescriptor
 from ha_flink.runtime.graph.job_graph import JobGraph
 from ha_flink.runtime.jobmanager.resource_manager import ResourceManager, TaskManagerInfo
 from ha_flink.runtime.network.partition import partition_id
+from ha_flink.runtime.checkpoint.coordinator import CheckpointCoordinator
 from ha_flink.runtime.scheduler.failover import tasks_to_restart
 from ha_flink.runtime.scheduler.restart_strategies import restart_strategy_from_config
 
@@ -27,9 +29,18 @@ logger = logging.getLogger(__name__)
 TERMINAL = ("FINISHED", "CANCELED", "FAILED")
 
 
+def checkpoints_dir(config: Configuration) -> str:
+    """`state.checkpoints.dir`, else `<high-availability.storageDir>/checkpoints`, else a local temp folder."""
+    configured = config.get(CheckpointingOptions.CHECKPOINTS_DIRECTORY)
+    if configured:
+        return configured
+    storage = config.get(HighAvailabilityOptions.HA_STORAGE_PATH)
+    return join_url(storage, "checkpoints") if storage else "/tmp/ha-flink-checkpoints"
+
+
 class JobMaster:
     def __init__(self, graph: JobGraph, resource_manager: ResourceManager, session_id: Any, config: Configuration,
-                 on_terminal: Callable[[JobMaster], None]) -> None:
+                 on_terminal: Callable[[JobMaster], None], ha: Any = None, fence: Any = None) -> None:
         self.graph = graph
         self.rm = resource_manager
         self.session_id = session_id
@@ -40,6 +51,15 @@ class JobMaster:
         checkpointing = graph.checkpoint_interval_ms is not None or \
             config.get(CheckpointingOptions.CHECKPOINTING_INTERVAL) is not None
         self.restarts = restart_strategy_from_config(config, checkpointing)
+        self.checkpoints_dir = checkpoints_dir(config)
+        self.coordinator: CheckpointCoordinator | None = None
+        interval = graph.checkpoint_interval_ms or (
+            config.get(CheckpointingOptions.CHECKPOINTING_INTERVAL).total_seconds() * 1000 if checkpointing else None)
+        if interval and ha is not None:
+            self.coordinator = CheckpointCoordinator(graph, ha, fence, Storage(config), self.checkpoints_dir,
+                                                     interval / 1000,
+                                                     config.get(CheckpointingOptions.MAX_RETAINED_CHECKPOINTS))
+        self.restored_checkpoint_id: int | None = None
         self.failover = config.get(JobManagerOptions.FAILOVER_STRATEGY)
         self.status = "CREATED"
         self.failure = ""
@@ -69,6 +89,15 @@ class JobMaster:
     async def _schedule(self) -> None:
         attempt = self.attempt
         self.status = "CREATED" if self.attempt == 0 else "RESTARTING"
+        restored = None
+        if self.coordinator is not None:
+            if attempt == 0:
+                await self.coordinator.initialize()
+            latest = await self.coordinator.restored_state()
+            if latest is not None:
+                self.restored_checkpoint_id, restored = latest
+                logger.info("Job %s (%s) restores checkpoint %d", self.graph.name, self.job_id, latest[0])
+        self._restored = restored
         while (slots := self.rm.allocate(self.job_id, self.required_slots())) is None:
             await self.rm.changed.wait()
         self.placement = {(v.id, i): slots[i][0] for v in self.graph.vertices.values() for i in range(v.parallelism)}
@@ -88,6 +117,8 @@ class JobMaster:
                 return
         logger.info("Job %s (%s) attempt %d: all %d tasks deployed", self.graph.name, self.job_id, self.attempt,
                     len(descriptors))
+        if self.coordinator is not None and self.coordinator._loop_task is None:
+            self.coordinator.start(self._can_checkpoint, self._trigger_checkpoint)
 
     def _descriptor(self, vertex: Any, index: int) -> TaskDeploymentDescriptor:
         graph = self.graph
@@ -107,8 +138,10 @@ class JobMaster:
                     partition_id(self.job_id, producer.id, p, self.attempts[(producer.id, p)], edge_index),
                     0 if edge.partitioner.is_pointwise else index,
                     self.placement[(producer.id, p)].address))
+        restored = (getattr(self, "_restored", None) or {}).get((vertex.id, index))
         return TaskDeploymentDescriptor(self.job_id, graph.name, vertex, index, attempt, self.slot_of[(vertex.id, index)],
-                                        inputs, outputs, graph.runtime_mode, graph.config)
+                                        inputs, outputs, graph.runtime_mode, graph.config, restored,
+                                        self.checkpoints_dir if self.coordinator is not None else None)
 
     async def _deploy(self, descriptor: TaskDeploymentDescriptor) -> None:
         info = self.placement[(descriptor.vertex.id, descriptor.subtask_index)]
@@ -135,6 +168,32 @@ class JobMaster:
             logger.info("Job %s (%s) attempt %d: all %d tasks RUNNING", self.graph.name, self.job_id, self.attempt,
                         len(self.states))
 
+    # -- checkpoints ----------------------------------------------------------------------------------
+
+    def _can_checkpoint(self) -> bool:
+        return self.status == "RUNNING" and not self.restarting and all(s == "RUNNING" for s in self.states.values())
+
+    async def _trigger_checkpoint(self, checkpoint_id: int, timestamp: int) -> None:
+        hosts = {info.address: info for key, info in self.placement.items() if self.graph.vertices[key[0]].is_source}
+        request = pb.CheckpointRequest(job_id=self.job_id, checkpoint_id=checkpoint_id, timestamp=timestamp)
+        await asyncio.gather(*(self._call(info, "TriggerCheckpoint", request) for info in hosts.values()))
+
+    async def _call(self, info: TaskManagerInfo, method: str, request: Any) -> None:
+        try:
+            await getattr(info.stub, method)(request, metadata=fencing_metadata(self.session_id), timeout=5)
+        except Exception as error:  # a lost TaskManager: the failover that follows handles it
+            logger.debug("%s of job %s on %s not delivered: %s", method, self.job_id, info.address, error)
+
+    async def on_checkpoint_ack(self, ack: pb.CheckpointAck) -> None:
+        key = (ack.vertex_id, ack.subtask_index)
+        if self.coordinator is None or self.attempts.get(key) != ack.attempt or key in self.restarting:
+            return
+        completed = await self.coordinator.acknowledge(key, ack.checkpoint_id, ack.state_url, len(self.placement))
+        if completed is not None:
+            request = pb.CheckpointRequest(job_id=self.job_id, checkpoint_id=completed)
+            hosts = {info.address: info for info in self.placement.values()}
+            await asyncio.gather(*(self._call(info, "NotifyCheckpointComplete", request) for info in hosts.values()))
+
     def _restart_region(self, region: set[tuple[str, int]], failure: str) -> None:
         """Region failover: only `region` stops and comes back, on the same slots; the rest runs on."""
         self.restarts.notify_failure(int(time.time() * 1000))
@@ -145,6 +204,8 @@ class JobMaster:
             self._terminate("FAILED")
             return
         self.restarting |= region
+        if self.coordinator is not None:
+            self.coordinator.abort_pending()
         for key in region:
             asyncio.ensure_future(self._cancel_subtask(key))
         delay = self.restarts.backoff_ms() / 1000
@@ -157,6 +218,9 @@ class JobMaster:
         self._restart_timer = None
         if self.status != "RUNNING":
             return
+        if self.coordinator is not None:
+            latest = await self.coordinator.restored_state()
+            self._restored = latest[1] if latest is not None else None
         for key in region:
             self.attempts[key] += 1
             self.states[key] = "DEPLOYING"
@@ -193,6 +257,8 @@ class JobMaster:
                 return
         self._cancel_tasks()
         self.rm.release(self.job_id)
+        if self.coordinator is not None:
+            self.coordinator.abort_pending()
         self.restarts.notify_failure(int(time.time() * 1000))
         if self.restarts.can_restart():
             self.attempt += 1
@@ -207,6 +273,8 @@ class JobMaster:
             self._terminate("FAILED")
 
     def _stop_pending(self) -> None:
+        if self.coordinator is not None and (self.status in TERMINAL or self.status == "SUSPENDED"):
+            self.coordinator.stop()
         if self._restart_timer is not None:
             self._restart_timer.cancel()
             self._restart_timer = None
@@ -221,9 +289,9 @@ class JobMaster:
 
     def suspend(self) -> None:
         """Leadership lost: stop without touching HA data (the TaskManagers cancel the tasks themselves)."""
+        self.status = "SUSPENDED"
         self._stop_pending()
         self.rm.release(self.job_id)
-        self.status = "SUSPENDED"
 
     def _cancel_tasks(self) -> None:
         for info in {id(i): i for i in self.placement.values()}.values():
@@ -237,8 +305,8 @@ class JobMaster:
             logger.debug("Cancel of job %s on %s not delivered: %s", self.job_id, info.address, error)
 
     def _terminate(self, status: str) -> None:
-        self._stop_pending()
         self.status = status
+        self._stop_pending()
         self.rm.release(self.job_id)
         logger.info("Job %s (%s) switched to %s", self.graph.name, self.job_id, status)
         self.on_terminal(self)

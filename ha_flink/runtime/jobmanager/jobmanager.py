@@ -25,7 +25,7 @@ from ha_flink.runtime.jobmanager.resource_manager import ResourceManager
 logger = logging.getLogger(__name__)
 
 
-class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer):
+class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer, pb_grpc.JobMasterGatewayServicer):
     def __init__(self, config: Configuration, ha_services: Any, host: str | None = None, port: int = 0) -> None:
         self.config = config
         self.ha = ha_services
@@ -42,11 +42,12 @@ class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer):
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
-        interceptor = FencingInterceptor(lambda: self.session_id, {"Dispatcher", "ResourceManager"},
-                                         {"ResourceManager"})
+        interceptor = FencingInterceptor(lambda: self.session_id, {"Dispatcher", "ResourceManager", "JobMasterGateway"},
+                                         {"ResourceManager", "JobMasterGateway"})
         self.server = grpc.aio.server(interceptors=[interceptor], options=SERVER_OPTIONS)
         pb_grpc.add_DispatcherServicer_to_server(self, self.server)
         pb_grpc.add_ResourceManagerServicer_to_server(self, self.server)
+        pb_grpc.add_JobMasterGatewayServicer_to_server(self, self.server)
         self.port = self.server.add_insecure_port(f"0.0.0.0:{self.bind_port}")
         if self.port == 0:
             raise OSError(f"cannot bind the JobManager's RPC port {self.bind_port} (in use?)")
@@ -177,4 +178,12 @@ class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer):
 
     async def UpdateTaskExecutionState(self, request: pb.TaskExecutionState, context: Any) -> pb.Empty:
         self.resource_manager.task_state(request)
+        return pb.Empty()
+
+    # -- JobMaster gateway ------------------------------------------------------------------------------
+
+    async def AcknowledgeCheckpoint(self, request: pb.CheckpointAck, context: Any) -> pb.Empty:
+        master = self.dispatcher.jobs.get(request.job_id) if self.dispatcher else None
+        if master is not None:
+            await master.on_checkpoint_ack(request)
         return pb.Empty()

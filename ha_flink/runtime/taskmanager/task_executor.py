@@ -24,6 +24,8 @@ from ha_flink.rpc import flink_pb2 as pb
 from ha_flink.rpc import flink_pb2_grpc as pb_grpc
 from ha_flink.rpc.channels import SERVER_OPTIONS, insecure_channel
 from ha_flink.rpc.fencing import LEADER_SESSION_KEY, FencingInterceptor, fencing_metadata
+from ha_flink.fs import Storage, join_url
+from ha_flink.runtime.checkpoint.barrier import TaskSnapshot
 from ha_flink.runtime.deployment import TaskDeploymentDescriptor
 from ha_flink.runtime.network.exchange import read_channel, serve_partition
 from ha_flink.runtime.network.partition import NetworkChannel, PartitionRegistry, ResultPartition
@@ -62,6 +64,7 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
         self.tasks: dict[tuple[str, str, int, int], _RunningTask] = {}
         self.leader: tuple[str, uuid.UUID] | None = None
         self.registered = asyncio.Event()
+        self.storage = Storage(config)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._retrieval: Any = None
         self._stopped: asyncio.Event | None = None
@@ -197,8 +200,11 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
             if isinstance(partitioner, ForwardPartitioner):
                 channels = channels[:1]
             writers.append(RecordWriter(partitioner, channels, d.subtask_index))
-        task = Task(vertex, d.subtask_index, gate, writers, cancelled, d.runtime_mode, d.attempt, d.job_parameters)
+        holder: list[_RunningTask] = []
+        task = Task(vertex, d.subtask_index, gate, writers, cancelled, d.runtime_mode, d.attempt, d.job_parameters,
+                    restored=d.restored, on_snapshot=lambda snapshot: self._on_snapshot(holder[0], snapshot))
         running = _RunningTask(d, task, cancelled, session_id)
+        holder.append(running)
         running.partitions = partitions
         if self.leader is None or self.leader[1] != session_id:
             for partition in partitions:
@@ -216,6 +222,52 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
         running.state = "RUNNING"
         threading.Thread(target=self._run_task, args=(running,), name=task.display_name, daemon=True).start()
         await self._report(running)
+
+    # -- checkpoints ------------------------------------------------------------------------------------
+
+    def _on_snapshot(self, running: _RunningTask, snapshot: TaskSnapshot) -> None:
+        """On the task thread: write the snapshot where the JobMaster's coordinator will look, then
+        acknowledge (from the event loop)."""
+        d = running.descriptor
+        if d.checkpoint_dir is None:
+            return
+        url = join_url(d.checkpoint_dir, d.job_id, f"chk-{snapshot.checkpoint_id}",
+                       f"{d.vertex.id}-{d.subtask_index}-{d.attempt}")
+        try:
+            self.storage.write(url, snapshot.data, overwrite=True)
+        except Exception as error:  # a failed checkpoint, not a failed task
+            logger.warning("Checkpoint %d of %s not written: %s", snapshot.checkpoint_id,
+                           running.task.display_name, error)
+            return
+        self.loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._acknowledge(running, snapshot, url)))
+
+    async def _acknowledge(self, running: _RunningTask, snapshot: TaskSnapshot, url: str) -> None:
+        leader = self.leader
+        if leader is None or leader[1] != running.session_id:
+            return
+        d = running.descriptor
+        ack = pb.CheckpointAck(job_id=d.job_id, vertex_id=d.vertex.id, subtask_index=d.subtask_index,
+                               attempt=d.attempt, checkpoint_id=snapshot.checkpoint_id, state_url=url)
+        try:
+            await pb_grpc.JobMasterGatewayStub(self._channel(leader[0])).AcknowledgeCheckpoint(
+                ack, metadata=fencing_metadata(leader[1]), timeout=10)
+        except grpc.RpcError as error:
+            logger.info("Acknowledging checkpoint %d of %s failed: %s", snapshot.checkpoint_id,
+                        running.task.display_name, error.details())
+
+    def _job_tasks(self, job_id: str) -> list[_RunningTask]:
+        return [t for t in self.tasks.values() if t.descriptor.job_id == job_id and t.state == "RUNNING"]
+
+    async def TriggerCheckpoint(self, request: pb.CheckpointRequest, context: Any) -> pb.Empty:
+        for running in self._job_tasks(request.job_id):
+            if running.descriptor.vertex.is_source:
+                running.task.trigger_checkpoint(request.checkpoint_id, request.timestamp)
+        return pb.Empty()
+
+    async def NotifyCheckpointComplete(self, request: pb.CheckpointRequest, context: Any) -> pb.Empty:
+        for running in self._job_tasks(request.job_id):
+            running.task.notify_checkpoint_complete(request.checkpoint_id)
+        return pb.Empty()
 
     def _on_reader_done(self, future: asyncio.Future[None], running: _RunningTask) -> None:
         if future.cancelled() or future.exception() is None or running.cancelled.is_set():

@@ -1,0 +1,122 @@
+"""The CheckpointCoordinator of one job, inside its JobMaster (DESIGN.md, "Checkpoints").
+
+Every interval, while all tasks run: take the next id from the ZooKeeper CheckpointIDCounter, ask the
+TaskManagers to trigger it at the job's sources, and collect one acknowledgement per subtask (each names
+the file its TaskManager wrote under `<checkpoints dir>/<jobid>/chk-<id>/`). With every acknowledgement
+in: write `_metadata`, add the checkpoint to the CompletedCheckpointStore (the commit point), delete the
+folders of subsumed checkpoints, then notify the tasks. A restart or a new leader restores the latest
+checkpoint in the store."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import pickle
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ha_flink.fs import Storage, join_url
+from ha_flink.ha.checkpoint_store import CompletedCheckpoint
+from ha_flink.runtime.checkpoint.restore import restored_states
+from ha_flink.runtime.graph.job_graph import JobGraph
+
+logger = logging.getLogger(__name__)
+
+METADATA = "_metadata"
+
+
+@dataclass
+class PendingCheckpoint:
+    checkpoint_id: int
+    timestamp_ms: int
+    acks: dict[tuple[str, int], str] = field(default_factory=dict)
+
+
+class CheckpointCoordinator:
+    def __init__(self, graph: JobGraph, ha: Any, fence: Any, storage: Storage, checkpoints_dir: str,
+                 interval_s: float, max_retained: int) -> None:
+        self.graph = graph
+        self.storage = storage
+        self.job_dir = join_url(checkpoints_dir, graph.job_id)
+        self.interval_s = interval_s
+        self.store = ha.checkpoint_store(graph.job_id, fence, max_retained)
+        self.counter = ha.checkpoint_id_counter(graph.job_id, fence)
+        self.pending: dict[int, PendingCheckpoint] = {}
+        self.completed = 0
+        self._loop_task: asyncio.Task[None] | None = None
+
+    async def _blocking(self, function: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(None, function, *args)
+
+    async def initialize(self) -> None:
+        """Create the counter if new, and read (and lock) the checkpoints a former leader completed."""
+        await self._blocking(self.counter.start)
+        await self._blocking(self.store.recover)
+
+    def start(self, can_trigger: Any, trigger: Any) -> None:
+        async def periodic() -> None:
+            while True:
+                await asyncio.sleep(self.interval_s)
+                if can_trigger():
+                    try:
+                        checkpoint_id = await self._blocking(self.counter.get_and_increment)
+                    except Exception as error:
+                        logger.warning("Checkpoint of job %s not triggered: %s", self.graph.job_id, error)
+                        continue
+                    now = int(time.time() * 1000)
+                    self.pending[checkpoint_id] = PendingCheckpoint(checkpoint_id, now)
+                    await trigger(checkpoint_id, now)
+
+        self._loop_task = asyncio.ensure_future(periodic())
+
+    def stop(self) -> None:
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+        self.pending.clear()
+
+    def abort_pending(self) -> None:
+        """A failover: checkpoints in flight cannot complete (their tasks are gone)."""
+        self.pending.clear()
+
+    def checkpoint_url(self, checkpoint_id: int) -> str:
+        return join_url(self.job_dir, f"chk-{checkpoint_id}")
+
+    async def acknowledge(self, execution: tuple[str, int], checkpoint_id: int, state_url: str,
+                          expected: int) -> int | None:
+        """Record one subtask's acknowledgement; returns the id once the checkpoint is complete and
+        committed (the caller then notifies the tasks)."""
+        pending = self.pending.get(checkpoint_id)
+        if pending is None:
+            return None
+        pending.acks[execution] = state_url
+        if len(pending.acks) < expected:
+            return None
+        del self.pending[checkpoint_id]
+        metadata = pickle.dumps({"job_id": self.graph.job_id, "checkpoint_id": checkpoint_id,
+                                 "tasks": dict(pending.acks)}, protocol=5)
+        folder = self.checkpoint_url(checkpoint_id)
+        await self._blocking(self.storage.write, join_url(folder, METADATA), metadata)
+        checkpoint = CompletedCheckpoint(self.graph.job_id, checkpoint_id, pending.timestamp_ms, folder)
+        removed = await self._blocking(self.store.add_checkpoint_and_subsume_old_ones, checkpoint)
+        for old in removed:
+            await self._blocking(self.storage.delete, old.external_pointer)
+        for older in [c for c in self.pending if c < checkpoint_id]:
+            del self.pending[older]  # subsumed before completing
+        self.completed += 1
+        logger.info("Completed checkpoint %d of job %s (%d tasks, %d ms)", checkpoint_id, self.graph.job_id,
+                    len(pending.acks), int(time.time() * 1000) - pending.timestamp_ms)
+        return checkpoint_id
+
+    async def restored_state(self) -> tuple[int, dict[tuple[str, int], dict[str, Any]]] | None:
+        """The latest completed checkpoint as each subtask's restored state, or None (start fresh).
+        A `_metadata` or state file that cannot be read is an error naming it: never silently fresh."""
+        latest = self.store.latest()
+        if latest is None:
+            return None
+        metadata_url = join_url(latest.external_pointer, METADATA)
+        metadata = pickle.loads(await self._blocking(self.storage.read, metadata_url))
+        snapshots = {}
+        for execution, url in metadata["tasks"].items():
+            snapshots[tuple(execution)] = await self._blocking(self.storage.read, url)
+        return latest.checkpoint_id, restored_states(self.graph, snapshots)
