@@ -78,3 +78,48 @@ def test_leader_sigkill_the_new_leader_restores_the_last_completed_checkpoint(
     assert final_counts(out) == {k: n // 10 for k in range(10)}
     new_ids = completed_ids(standby.output())
     assert all(i > restored for i in new_ids)  # ids keep increasing across the leader change
+
+
+def committed_numbers(out: Path) -> list[int]:
+    numbers: list[int] = []
+    for path in out.iterdir():
+        if path.name.startswith("part-"):
+            numbers += [int(line) for line in path.read_text().split()]
+    return sorted(numbers)
+
+
+def test_two_phase_commit_file_output_is_exactly_once_across_a_task_failure(
+    cluster_factory: Callable[..., Cluster], tmp_path: Path
+) -> None:
+    cluster = cluster_factory(**FAST_RESTARTS)
+    leader = cluster.start_jobmanager()
+    cluster.start_taskmanager()
+    n, out = 6000, tmp_path / "out"
+    result = cluster.flink("run", "-py", str(HERE / "exactly_once_file_job.py"), str(out), str(n), "3000",
+                           str(n // 2), timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "restores checkpoint" in leader.output()
+    assert committed_numbers(out) == list(range(1, n + 1))  # none lost, none twice
+    assert not [p for p in out.iterdir() if ".inprogress." in p.name]
+
+
+def test_two_phase_commit_file_output_is_exactly_once_across_a_leader_sigkill(
+    cluster_factory: Callable[..., Cluster], tmp_path: Path
+) -> None:
+    cluster = cluster_factory(**FAST_RESTARTS)
+    first = cluster.start_jobmanager()
+    wait_for(lambda: "Granted leadership" in first.output(), 20, what="the first leader")
+    standby = cluster.start_jobmanager()
+    cluster.start_taskmanager()
+    n, out = 9000, tmp_path / "out"
+    submitted = cluster.flink("run", "-d", "-py", str(HERE / "exactly_once_file_job.py"), str(out), str(n),
+                              "3000", "-1")
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.split("JobID ")[1].split()[0]
+    wait_for(lambda: len(completed_ids(first.output())) >= 2, 30, what="completed checkpoints")
+    first.kill(signal.SIGKILL)
+    wait_for(lambda: '"status": "FINISHED"' in "".join(
+        p.read_text() for p in (cluster.directory / "ha" / "job-result-store").rglob(f"{job_id}.json")), 60,
+        what="the job to finish under the new leader")
+    assert "restores checkpoint" in standby.output()
+    assert committed_numbers(out) == list(range(1, n + 1))

@@ -74,10 +74,11 @@ class LocalJob:
         self.attempt = 0
         self.interval_ms = graph.checkpoint_interval_ms
         self.restarts = restart_strategy_from_config(Configuration(graph.settings), self.interval_ms is not None)
-        self.latest_checkpoint: tuple[int, dict[tuple[str, int], bytes]] | None = None
+        self.latest_checkpoint: tuple[int, dict[tuple[str, int], bytes], dict[str, int]] | None = None
         self.restored_checkpoint_id: int | None = None
         self._next_checkpoint_id = 1
         self._pending: dict[int, dict[tuple[str, int], bytes]] = {}
+        self._expected: dict[int, set[tuple[str, int]]] = {}
         self.cancelled = threading.Event()
         self.tasks: list[Task] = []
 
@@ -106,7 +107,8 @@ class LocalJob:
                 tasks.append(Task(vertex, index, gates.get((vertex.id, index)), writers, self.cancelled,
                                   graph.runtime_mode, attempt, graph.config,
                                   restored=None if restored is None else restored[(vertex.id, index)],
-                                  on_snapshot=lambda snapshot, a=attempt: self._acknowledge(a, snapshot)))
+                                  on_snapshot=lambda snapshot, a=attempt: self._acknowledge(a, snapshot),
+                                  checkpointing=self.interval_ms is not None))
         return tasks
 
     def _channel_offset(self, target: object, edge: object) -> int:
@@ -141,10 +143,14 @@ class LocalJob:
             with self._lock:
                 if self.status != "RUNNING" or self.cancelled.is_set():
                     continue
+                running = [t for t in self.tasks if not t.finished]
+                if not running:
+                    continue
                 checkpoint_id = self._next_checkpoint_id
                 self._next_checkpoint_id += 1
                 self._pending[checkpoint_id] = {}
-                sources = [t for t in self.tasks if t.vertex.is_source]
+                self._expected[checkpoint_id] = {(t.vertex.id, t.subtask_index) for t in running}
+                sources = [t for t in running if t.vertex.is_source]
             now = int(time.time() * 1000)
             for task in sources:
                 task.trigger_checkpoint(checkpoint_id, now)
@@ -155,12 +161,14 @@ class LocalJob:
             if acks is None or attempt != self.attempt:
                 return  # given up, or from an attempt that was restarted since
             acks[(snapshot.vertex_id, snapshot.subtask_index)] = snapshot.data
-            if len(acks) < len(self.tasks):
+            if not self._expected.get(snapshot.checkpoint_id, set()) <= acks.keys():
                 return
             del self._pending[snapshot.checkpoint_id]
+            self._expected.pop(snapshot.checkpoint_id, None)
             for older in [c for c in self._pending if c < snapshot.checkpoint_id]:
                 del self._pending[older]  # subsumed
-            self.latest_checkpoint = (snapshot.checkpoint_id, acks)
+            self.latest_checkpoint = (snapshot.checkpoint_id, acks, {v.id: v.parallelism
+                                                                    for v in self.graph.vertices.values()})
             tasks = list(self.tasks)
         logger.info("Completed checkpoint %d of job %s", snapshot.checkpoint_id, self.graph.job_id)
         for task in tasks:
@@ -212,7 +220,7 @@ class LocalJob:
             from ha_flink.runtime.checkpoint.restore import restored_states
 
             self.restored_checkpoint_id = latest[0]
-            restored = restored_states(self.graph, latest[1])
+            restored = restored_states(self.graph, latest[1], latest[2])
             logger.info("Restoring job %s from checkpoint %d", self.graph.job_id, latest[0])
         self._launch(restored)
 

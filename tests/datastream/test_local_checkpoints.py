@@ -95,3 +95,25 @@ def test_without_checkpoints_the_default_is_no_restart(tmp_path: Path) -> None:
     env.from_collection([1, 2, 3]).map(FailOnceAt(2)).add_sink(CollectSink(tmp_path))
     with pytest.raises(JobExecutionError, match="failing once at 2"):
         env.execute()
+
+
+def test_file_sink_output_is_exactly_once_across_a_restart(tmp_path: Path) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "exactly_once_file_job", Path(__file__).resolve().parents[2] / "integration" / "exactly_once_file_job.py")
+    job = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(job)  # type: ignore[union-attr]
+    config = Configuration()
+    config.set_string("restart-strategy.type", "fixed-delay")
+    config.set_string("restart-strategy.fixed-delay.delay", "10 ms")
+    env = StreamExecutionEnvironment.get_execution_environment(config)
+    out = tmp_path / "out"
+    job.build(env, str(out), N, 4000, N // 2)
+    env.enable_checkpointing(50)
+    client = env.execute_async()
+    client.get_job_execution_result(60)
+    assert client._job.restored_checkpoint_id is not None
+    numbers = sorted(int(line) for p in out.iterdir() if p.name.startswith("part-") for line in p.read_text().split())
+    assert numbers == list(range(1, N + 1))
+    assert not [p for p in out.iterdir() if ".inprogress." in p.name]

@@ -3,9 +3,9 @@ row-format `FileSink`.
 
 FileSink writes each subtask's records to an in-progress file per bucket
 (`.part-<uuid>-<subtask>-<n>.inprogress.<uuid>`) and publishes it under its final name
-(`part-<uuid>-<subtask>-<n>`) when it is committed: at the end of a bounded input. Committing on
-checkpoints (exactly-once for unbounded jobs) comes with checkpoints; until then, as in Flink without
-checkpointing, an unbounded job's files stay in progress."""
+(`part-<uuid>-<subtask>-<n>`) when it is committed: when the checkpoint that pre-committed it completes
+(exactly-once), or at the end of a bounded input. As in Flink, without checkpointing an unbounded job's
+files stay in progress."""
 
 from __future__ import annotations
 
@@ -220,15 +220,27 @@ class FileSink(Sink):
 
 
 class FileSinkWriter(StreamOperator):
+    """Two-phase commit per checkpoint: records go to in-progress part files; at a checkpoint's barrier the
+    open parts are closed and become that checkpoint's pending files (pre-commit, recorded in its state);
+    when the checkpoint completes they are renamed to their final names (commit). A restore commits what
+    the restored checkpoint had pending (again, harmlessly, if that happened already) and drops the
+    in-progress files written after it. At the end of a bounded input everything is committed."""
+
     def __init__(self, sink: FileSink) -> None:
         self.sink = sink
         self.name = f"Sink: {sink.name}"
+        self.pending: dict[int, list[tuple[str, str]]] = {}  # checkpoint id -> (temp, final) files
+
+    def _ensure_fs(self) -> None:
+        if not hasattr(self, "fs"):
+            self.fs, self.base = filesystem_for(self.sink.base_path)
 
     def open(self) -> None:
-        self.fs, self.base = filesystem_for(self.sink.base_path)
+        self._ensure_fs()
         self.writer_id = uuid.uuid4().hex[:8] + "-" + uuid.uuid4().hex[8:16]
         self.counter = 0
         self.open_parts: dict[str, tuple[Any, str, str, int]] = {}  # bucket -> (handle, temp, final, bytes)
+        self.rolled: list[tuple[str, str]] = []  # closed since the last checkpoint, not yet committed
 
     def _part(self, bucket: str) -> tuple[Any, str, str, int]:
         part = self.open_parts.get(bucket)
@@ -254,17 +266,65 @@ class FileSinkWriter(StreamOperator):
         size += len(data)
         self.open_parts[bucket] = (handle, temp, final, size)
         if size >= self.sink.rolling_policy.part_size:
-            self._commit(bucket)
+            self._roll(bucket)
 
-    def _commit(self, bucket: str) -> None:
+    def _roll(self, bucket: str) -> None:
         handle, temp, final, _ = self.open_parts.pop(bucket)
         handle.close()
-        self.fs.mv(temp, final)
+        self.rolled.append((temp, final))
+
+    def _publish(self, files: list[tuple[str, str]]) -> None:
+        for temp, final in files:
+            if self.fs.exists(temp):  # gone: committed already (before a failure)
+                self.fs.mv(temp, final)
+
+    # -- checkpoints: pre-commit at the barrier, commit on completion ------------------------------------
+
+    def snapshot_state(self, checkpoint_id: int) -> dict[str, Any]:
+        for bucket in list(self.open_parts):
+            self._roll(bucket)
+        self.pending[checkpoint_id] = self.rolled
+        self.rolled = []
+        return {"pending": {c: list(files) for c, files in self.pending.items()}}
+
+    def notify_checkpoint_complete(self, checkpoint_id: int) -> None:
+        for done in sorted(c for c in self.pending if c <= checkpoint_id):
+            self._publish(self.pending.pop(done))
+
+    def initialize_state(self, states: list[dict[str, Any]]) -> None:
+        self._ensure_fs()
+        info = self.context.info
+        for old_index, state in enumerate(states):
+            if old_index % info.parallelism != info.subtask_index:
+                continue  # another subtask finishes that one's commits
+            for files in state.get("pending", {}).values():
+                self._publish(files)  # pre-committed in the restored checkpoint: commit
+            if len(states) == info.parallelism:
+                self._discard_uncommitted(old_index)
+
+    def _discard_uncommitted(self, subtask_index: int) -> None:
+        """In-progress files of that subtask's earlier attempts: written after the restored checkpoint, so
+        not part of the result (their records are replayed)."""
+        prefix = f".{self.sink.output_file_config.part_prefix}-"
+        marker = f"-{subtask_index}-"
+        if not self.fs.exists(self.base):
+            return
+        for path in self.fs.find(self.base):
+            name = path.rsplit("/", 1)[-1]
+            if name.startswith(prefix) and ".inprogress." in name and marker in name:
+                self.fs.rm_file(path)
 
     def end_input(self) -> None:
         for bucket in list(self.open_parts):
-            self._commit(bucket)
+            self._roll(bucket)
+        if self.context.checkpointing:
+            return  # the final checkpoint pre-commits the rolled parts; its completion commits them
+        # Without checkpoints the end of a bounded input makes every record final.
+        for checkpoint_id in sorted(self.pending):
+            self._publish(self.pending.pop(checkpoint_id))
+        self._publish(self.rolled)
+        self.rolled = []
 
     def close(self) -> None:
-        for handle, _, _, _ in self.open_parts.values():
+        for handle, _, _, _ in getattr(self, "open_parts", {}).values():
             handle.close()

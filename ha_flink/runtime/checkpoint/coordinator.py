@@ -30,6 +30,7 @@ METADATA = "_metadata"
 class PendingCheckpoint:
     checkpoint_id: int
     timestamp_ms: int
+    expected: set[tuple[str, int]]  # the subtasks running when it was triggered (finished ones do not ack)
     acks: dict[tuple[str, int], str] = field(default_factory=dict)
 
 
@@ -58,14 +59,15 @@ class CheckpointCoordinator:
         async def periodic() -> None:
             while True:
                 await asyncio.sleep(self.interval_s)
-                if can_trigger():
+                expected = can_trigger()
+                if expected:
                     try:
                         checkpoint_id = await self._blocking(self.counter.get_and_increment)
                     except Exception as error:
                         logger.warning("Checkpoint of job %s not triggered: %s", self.graph.job_id, error)
                         continue
                     now = int(time.time() * 1000)
-                    self.pending[checkpoint_id] = PendingCheckpoint(checkpoint_id, now)
+                    self.pending[checkpoint_id] = PendingCheckpoint(checkpoint_id, now, set(expected))
                     await trigger(checkpoint_id, now)
 
         self._loop_task = asyncio.ensure_future(periodic())
@@ -82,19 +84,20 @@ class CheckpointCoordinator:
     def checkpoint_url(self, checkpoint_id: int) -> str:
         return join_url(self.job_dir, f"chk-{checkpoint_id}")
 
-    async def acknowledge(self, execution: tuple[str, int], checkpoint_id: int, state_url: str,
-                          expected: int) -> int | None:
+    async def acknowledge(self, execution: tuple[str, int], checkpoint_id: int, state_url: str) -> int | None:
         """Record one subtask's acknowledgement; returns the id once the checkpoint is complete and
         committed (the caller then notifies the tasks)."""
         pending = self.pending.get(checkpoint_id)
         if pending is None:
             return None
         pending.acks[execution] = state_url
-        if len(pending.acks) < expected:
+        if not pending.expected <= pending.acks.keys():
             return None
         del self.pending[checkpoint_id]
         metadata = pickle.dumps({"job_id": self.graph.job_id, "checkpoint_id": checkpoint_id,
-                                 "tasks": dict(pending.acks)}, protocol=5)
+                                 "tasks": dict(pending.acks),
+                                 "parallelism": {v.id: v.parallelism for v in self.graph.vertices.values()}},
+                                protocol=5)
         folder = self.checkpoint_url(checkpoint_id)
         await self._blocking(self.storage.write, join_url(folder, METADATA), metadata)
         checkpoint = CompletedCheckpoint(self.graph.job_id, checkpoint_id, pending.timestamp_ms, folder)
@@ -119,4 +122,4 @@ class CheckpointCoordinator:
         snapshots = {}
         for execution, url in metadata["tasks"].items():
             snapshots[tuple(execution)] = await self._blocking(self.storage.read, url)
-        return latest.checkpoint_id, restored_states(self.graph, snapshots)
+        return latest.checkpoint_id, restored_states(self.graph, snapshots, metadata.get("parallelism"))

@@ -13,21 +13,31 @@ from typing import Any
 from ha_flink.runtime.graph.job_graph import JobGraph
 
 
-def restored_states(graph: JobGraph, snapshots: dict[tuple[str, int], bytes]) -> dict[tuple[str, int], dict[str, Any]]:
-    """`snapshots`: (vertex id, old subtask) -> TaskSnapshot.data. Returns (vertex id, new subtask) ->
+def restored_states(graph: JobGraph, snapshots: dict[tuple[str, int], bytes],
+                    old_parallelism: dict[str, int] | None = None) -> dict[tuple[str, int], dict[str, Any]]:
+    """`snapshots`: (vertex id, old subtask) -> TaskSnapshot.data; subtasks that had finished before the
+    checkpoint are absent (nothing left to read, no state to keep). Returns (vertex id, new subtask) ->
     {"source": splits or None, "operators": [[state of each old subtask] per chained operator]}."""
-    decoded: dict[str, list[dict[str, Any]]] = {}
+    decoded: dict[str, dict[int, dict[str, Any]]] = {}
     for (vertex_id, subtask), data in sorted(snapshots.items()):
-        decoded.setdefault(vertex_id, []).append(pickle.loads(data))
+        decoded.setdefault(vertex_id, {})[subtask] = pickle.loads(data)
     result: dict[tuple[str, int], dict[str, Any]] = {}
     for vertex in graph.vertices.values():
-        old = decoded.get(vertex.id)
-        if old is None:
-            raise KeyError(f"the checkpoint has no state for {vertex.name} ({vertex.id}); was the job changed?")
-        sources = [s["source"] for s in old]
-        pooled = None if any(s is None for s in sources) else [split for s in sources for split in s]
-        operators = [[s["operators"][k] for s in old] for k in range(len(old[0]["operators"]))]
+        old = decoded.get(vertex.id, {})
+        states = [old[i] for i in sorted(old)]
+        chain_length = len(states[0]["operators"]) if states else len(vertex.operator_names)
+        operators = [[s["operators"][k] for s in states] for k in range(chain_length)] if states else None
+        same = old_parallelism is not None and old_parallelism.get(vertex.id) == vertex.parallelism
+        sources = [s["source"] for s in states]
+        replayable = all(s is not None for s in sources)
+        pooled = [split for s in sources for split in s] if replayable else None
         for index in range(vertex.parallelism):
-            source = None if pooled is None else pooled[index::vertex.parallelism]
-            result[(vertex.id, index)] = {"source": source, "operators": operators}
+            if not replayable:
+                source = None  # a source that cannot rewind starts over
+            elif same:
+                source = old[index]["source"] if index in old else []  # absent: it had finished
+            else:
+                source = pooled[index::vertex.parallelism]  # rescaled: splits dealt round-robin
+            result[(vertex.id, index)] = {"source": source,
+                                          "operators": operators or [[] for _ in range(chain_length)]}
     return result

@@ -170,11 +170,17 @@ class JobMaster:
 
     # -- checkpoints ----------------------------------------------------------------------------------
 
-    def _can_checkpoint(self) -> bool:
-        return self.status == "RUNNING" and not self.restarting and all(s == "RUNNING" for s in self.states.values())
+    def _can_checkpoint(self) -> set[tuple[str, int]]:
+        """The subtasks a checkpoint now would wait for (empty: not now). Finished subtasks take no part,
+        so the final checkpoint of a partly finished job can still complete (as Flink's FLIP-147)."""
+        if self.status != "RUNNING" or self.restarting or \
+                any(s not in ("RUNNING", "FINISHED") for s in self.states.values()):
+            return set()
+        return {key for key, s in self.states.items() if s == "RUNNING"}
 
     async def _trigger_checkpoint(self, checkpoint_id: int, timestamp: int) -> None:
-        hosts = {info.address: info for key, info in self.placement.items() if self.graph.vertices[key[0]].is_source}
+        hosts = {info.address: info for key, info in self.placement.items()
+                 if self.graph.vertices[key[0]].is_source and self.states.get(key) == "RUNNING"}
         request = pb.CheckpointRequest(job_id=self.job_id, checkpoint_id=checkpoint_id, timestamp=timestamp)
         await asyncio.gather(*(self._call(info, "TriggerCheckpoint", request) for info in hosts.values()))
 
@@ -188,7 +194,7 @@ class JobMaster:
         key = (ack.vertex_id, ack.subtask_index)
         if self.coordinator is None or self.attempts.get(key) != ack.attempt or key in self.restarting:
             return
-        completed = await self.coordinator.acknowledge(key, ack.checkpoint_id, ack.state_url, len(self.placement))
+        completed = await self.coordinator.acknowledge(key, ack.checkpoint_id, ack.state_url)
         if completed is not None:
             request = pb.CheckpointRequest(job_id=self.job_id, checkpoint_id=completed)
             hosts = {info.address: info for info in self.placement.values()}
@@ -221,6 +227,9 @@ class JobMaster:
         if self.coordinator is not None:
             latest = await self.coordinator.restored_state()
             self._restored = latest[1] if latest is not None else None
+            if latest is not None:
+                logger.info("Job %s (%s) restores checkpoint %d for a region of %d tasks", self.graph.name,
+                            self.job_id, latest[0], len(region))
         for key in region:
             self.attempts[key] += 1
             self.states[key] = "DEPLOYING"

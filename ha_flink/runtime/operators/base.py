@@ -108,6 +108,7 @@ class OperatorContext:
     info: TaskInfo
     processing_time: ProcessingTimeService
     runtime_mode: str = "STREAMING"
+    checkpointing: bool = False  # on: output is committed by checkpoints, the last one after end of input
 
 
 class StreamOperator:

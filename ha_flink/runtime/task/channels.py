@@ -25,6 +25,17 @@ class EndOfPartition:
 END_OF_PARTITION = EndOfPartition()
 
 
+class EndOfData:
+    """No more records on this channel, but the producer stays for the final checkpoint (with
+    checkpointing on, so that what the records produced is committed before the job ends)."""
+
+    def __repr__(self) -> str:
+        return "EndOfData"
+
+
+END_OF_DATA = EndOfData()
+
+
 class TaskCancelled(Exception):
     pass
 

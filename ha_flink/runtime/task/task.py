@@ -19,7 +19,9 @@ from typing import Any, Callable
 from ha_flink.runtime.checkpoint.barrier import CheckpointBarrier, TaskSnapshot
 from ha_flink.runtime.graph.job_graph import JobVertex
 from ha_flink.runtime.operators.base import OperatorContext, ProcessingTimeService, StreamOperator, TaskInfo
-from ha_flink.runtime.task.channels import EndOfPartition, InputGate, RecordWriter, TaskCancelled
+from ha_flink.runtime.task.channels import (
+    END_OF_DATA, EndOfData, EndOfPartition, InputGate, RecordWriter, TaskCancelled,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +61,7 @@ class Task:
     def __init__(self, vertex: JobVertex, subtask_index: int, gate: InputGate | None, writers: list[RecordWriter],
                  cancelled: threading.Event, runtime_mode: str = "STREAMING", attempt: int = 0,
                  job_parameters: dict[str, str] | None = None, restored: dict[str, Any] | None = None,
-                 on_snapshot: Callable[[TaskSnapshot], None] | None = None) -> None:
+                 on_snapshot: Callable[[TaskSnapshot], None] | None = None, checkpointing: bool = False) -> None:
         self.vertex = vertex
         self.subtask_index = subtask_index
         self.gate = gate
@@ -76,6 +78,11 @@ class Task:
         self._completed: collections.deque[int] = collections.deque()
         self._operators: list[StreamOperator] = []
         self._reader: Any = None
+        self.checkpointing = checkpointing
+        self._data_ended = False
+        self._final_checkpoint: int | None = None  # the first checkpoint taken after the end of input
+        self._notified = 0  # the highest checkpoint known complete
+        self.finished = False
 
     # -- called from other threads (the coordinator) ---------------------------------------------------
 
@@ -93,7 +100,7 @@ class Task:
     def run(self) -> None:
         source, operators = self.vertex.instantiate()
         output = _WritersOutput(self.writers)
-        context = OperatorContext(self.info, self.timers, self.runtime_mode)
+        context = OperatorContext(self.info, self.timers, self.runtime_mode, self.checkpointing)
         opened: list[StreamOperator] = []
         try:
             self._operators = operators
@@ -109,11 +116,11 @@ class Task:
             head = output
             if source is not None:
                 self._run_source(source, head)
+                self._end_of_data()
             else:
                 self._run_inputs(head)
-            for operator in operators:
-                operator.end_input()
-                self.timers.fire_due()
+            self._await_final_checkpoint()
+            self.finished = True
             for writer in self.writers:
                 writer.end()
         finally:
@@ -147,8 +154,34 @@ class Task:
         finally:
             reader.close()
 
+    def _end_of_data(self) -> None:
+        """All input is in: operators finish (batch results, last event-time timers, sink parts)."""
+        self._data_ended = True
+        for operator in self._operators:
+            operator.end_input()
+            self.timers.fire_due()
+        if self.checkpointing:
+            for writer in self.writers:
+                writer.broadcast(END_OF_DATA)
+
+    def _await_final_checkpoint(self) -> None:
+        """With checkpointing on, stay until a checkpoint taken after the end of input completed (its
+        notification commits the last output), as Flink's final checkpoint."""
+        if not self.checkpointing:
+            return
+        while not self.cancelled.is_set():
+            while self._triggers:  # sources keep taking checkpoints (with nothing left to read)
+                self._checkpoint(self._triggers.popleft())
+            self._notify_completed()
+            if self._final_checkpoint is not None and self._notified >= self._final_checkpoint:
+                return
+            time.sleep(0.005)  # waiting for the coordinator's next trigger or notification
+        raise TaskCancelled()
+
     def _checkpoint(self, barrier: CheckpointBarrier) -> None:
         """The synchronous part of a checkpoint: barrier downstream, state pickled as it is now."""
+        if self._data_ended and self._final_checkpoint is None:
+            self._final_checkpoint = barrier.checkpoint_id
         for writer in self.writers:
             writer.broadcast(barrier)
         operator_states = [operator.snapshot_state(barrier.checkpoint_id) for operator in self._operators]
@@ -160,6 +193,7 @@ class Task:
     def _notify_completed(self) -> None:
         while self._completed:
             checkpoint_id = self._completed.popleft()
+            self._notified = max(self._notified, checkpoint_id)
             for operator in self._operators:
                 operator.notify_checkpoint_complete(checkpoint_id)
 
@@ -168,6 +202,7 @@ class Task:
         open_channels = gate.channels
         timers = self.timers
         aligning: CheckpointBarrier | None = None
+        data_ended: set[int] = set()  # channels that delivered EndOfData (or ended outright)
         blocked: set[int] = set()  # channels that delivered the barrier being aligned
         held: collections.deque[tuple[int, Any]] = collections.deque()  # their later items, in order
         while open_channels:
@@ -193,8 +228,12 @@ class Task:
                     elif data.checkpoint_id == aligning.checkpoint_id:
                         blocked.add(channel)
                     # (an older checkpoint's barrier: that checkpoint was given up; ignore it)
-                elif isinstance(data, EndOfPartition):
-                    open_channels -= 1
+                elif isinstance(data, (EndOfData, EndOfPartition)):
+                    if isinstance(data, EndOfPartition):
+                        open_channels -= 1
+                    data_ended.add(channel)
+                    if len(data_ended) == gate.channels and not self._data_ended:
+                        self._end_of_data()
                 if aligning is not None and len(blocked) >= open_channels:
                     self._checkpoint(aligning)
                     aligning, blocked = None, set()
