@@ -34,8 +34,6 @@ def build(env, out, n, rate, fail_at):
 
 
 if __name__ == "__main__":
-    from ha_flink.datastream import StreamExecutionEnvironment as Env
-
-    environment = Env.get_execution_environment()
+    environment = StreamExecutionEnvironment.get_execution_environment()
     build(environment, sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]))
     environment.execute("exactly-once file output")

@@ -123,3 +123,49 @@ def test_two_phase_commit_file_output_is_exactly_once_across_a_leader_sigkill(
         what="the job to finish under the new leader")
     assert "restores checkpoint" in standby.output()
     assert committed_numbers(out) == list(range(1, n + 1))
+
+
+def test_a_killed_taskmanager_restores_exactly_on_a_replacement(cluster_factory: Callable[..., Cluster],
+                                                                 tmp_path: Path) -> None:
+    cluster = cluster_factory(**FAST_RESTARTS, **{"taskmanager.numberOfTaskSlots": "1"})
+    leader = cluster.start_jobmanager()
+    cluster.start_taskmanager()
+    doomed = cluster.start_taskmanager()
+    n, out = 9000, tmp_path / "out"
+    submitted = cluster.flink("run", "-d", "-py", str(HERE / "exactly_once_file_job.py"), str(out), str(n),
+                              "3000", "-1")
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.split("JobID ")[1].split()[0]
+    wait_for(lambda: len(completed_ids(leader.output())) >= 2, 30, what="completed checkpoints")
+    doomed.kill(signal.SIGKILL)
+    cluster.start_taskmanager()  # the replacement
+    wait_for(lambda: '"status": "FINISHED"' in "".join(
+        p.read_text() for p in (cluster.directory / "ha" / "job-result-store").rglob(f"{job_id}.json")), 60,
+        what="the job to finish")
+    assert "restores checkpoint" in leader.output()
+    assert committed_numbers(out) == list(range(1, n + 1))
+
+
+def test_an_unreadable_latest_checkpoint_fails_the_job_naming_the_file(cluster_factory: Callable[..., Cluster],
+                                                                       tmp_path: Path) -> None:
+    cluster = cluster_factory(**{"restart-strategy.type": "fixed-delay", "restart-strategy.fixed-delay.attempts": "1",
+                                 "restart-strategy.fixed-delay.delay": "100 ms"})
+    first = cluster.start_jobmanager()
+    cluster.start_taskmanager()
+    submitted = cluster.flink("run", "-d", "-py", JOB, str(tmp_path / "out"), "100000", "1000", "-1")
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.split("JobID ")[1].split()[0]
+    wait_for(lambda: len(completed_ids(first.output())) >= 2, 30, what="completed checkpoints")
+    first.kill(signal.SIGKILL)
+    first.process.wait(10)
+    metadata = max((cluster.directory / "ha" / "checkpoints" / job_id).glob("chk-*/_metadata"),
+                   key=lambda p: int(p.parent.name.split("-")[1]))
+    metadata.write_bytes(b"not a checkpoint")
+    second = cluster.start_jobmanager()
+    wait_for(lambda: "cannot restore the latest checkpoint" in second.output(), 30, what="the restore error")
+    assert f"{metadata.parent.name}/_metadata is not a readable _metadata file" in second.output()
+    def result() -> str:
+        return "".join(p.read_text() for p in (cluster.directory / "ha" / "job-result-store").rglob(f"{job_id}.json"))
+
+    wait_for(lambda: '"status": "FAILED"' in result(), 30, what="the job to fail")
+    assert "is not a readable _metadata file" in result()  # the recorded failure names the file too

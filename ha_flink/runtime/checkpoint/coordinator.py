@@ -26,6 +26,10 @@ logger = logging.getLogger(__name__)
 METADATA = "_metadata"
 
 
+class CheckpointRestoreError(RuntimeError):
+    """The latest completed checkpoint cannot be read: names the file."""
+
+
 @dataclass
 class PendingCheckpoint:
     checkpoint_id: int
@@ -118,7 +122,13 @@ class CheckpointCoordinator:
         if latest is None:
             return None
         metadata_url = join_url(latest.external_pointer, METADATA)
-        metadata = pickle.loads(await self._blocking(self.storage.read, metadata_url))
+        data = await self._blocking(self.storage.read, metadata_url)  # a missing file: an error naming it
+        try:
+            metadata = pickle.loads(data)
+            metadata["tasks"]
+        except Exception as error:
+            raise CheckpointRestoreError(f"checkpoint {latest.checkpoint_id}: {metadata_url} is not a readable "
+                                         f"_metadata file ({type(error).__name__}: {error})") from None
         snapshots = {}
         for execution, url in metadata["tasks"].items():
             snapshots[tuple(execution)] = await self._blocking(self.storage.read, url)

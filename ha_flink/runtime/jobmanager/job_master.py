@@ -91,9 +91,13 @@ class JobMaster:
         self.status = "CREATED" if self.attempt == 0 else "RESTARTING"
         restored = None
         if self.coordinator is not None:
-            if attempt == 0:
-                await self.coordinator.initialize()
-            latest = await self.coordinator.restored_state()
+            try:
+                if attempt == 0:
+                    await self.coordinator.initialize()
+                latest = await self.coordinator.restored_state()
+            except Exception as error:
+                self._restore_failed(f"cannot restore the latest checkpoint of job {self.job_id}: {error}")
+                return
             if latest is not None:
                 self.restored_checkpoint_id, restored = latest
                 logger.info("Job %s (%s) restores checkpoint %d", self.graph.name, self.job_id, latest[0])
@@ -167,6 +171,19 @@ class JobMaster:
         elif state.state == "RUNNING" and all(s in ("RUNNING", "FINISHED") for s in self.states.values()):
             logger.info("Job %s (%s) attempt %d: all %d tasks RUNNING", self.graph.name, self.job_id, self.attempt,
                         len(self.states))
+
+    def _restore_failed(self, failure: str) -> None:
+        """Never start with wrong state: a checkpoint that cannot be read is a failure (retried under the
+        restart strategy, as storage may come back), and the job FAILS with it named when that gives up."""
+        logger.error("%s", failure)
+        self.restarts.notify_failure(int(time.time() * 1000))
+        if self.restarts.can_restart():
+            self.attempt += 1
+            self._restart_timer = asyncio.get_running_loop().call_later(self.restarts.backoff_ms() / 1000,
+                                                                        self.start)
+            return
+        self.failure = failure
+        self._terminate("FAILED")
 
     # -- checkpoints ----------------------------------------------------------------------------------
 
