@@ -1,6 +1,6 @@
 """Keyed counting with checkpoints every 200 ms: numbers 1..N at a fixed rate, counted per n % 10 into
 CollectSink; optionally fails once (first attempt) at one number:
-`flink run -py checkpointed_count_job.py <out-folder> <N> <records-per-second> <fail-at or -1>`."""
+`flink run -py checkpointed_count_job.py <out-folder> <N> <records-per-second> <fail-at or -1> [parallelism]`."""
 
 import sys
 
@@ -26,7 +26,7 @@ class FailOnceAt(MapFunction):
 if __name__ == "__main__":
     out, n, rate, fail_at = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
     env = StreamExecutionEnvironment.get_execution_environment()
-    env.set_parallelism(2)
+    env.set_parallelism(int(sys.argv[5]) if len(sys.argv) > 5 else 2)
     env.enable_checkpointing(200)
     (env.from_source(RateLimitedNumberSequenceSource(1, n, records_per_second=rate),
                      WatermarkStrategy.no_watermarks(), "numbers")

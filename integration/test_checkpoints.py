@@ -169,3 +169,53 @@ def test_an_unreadable_latest_checkpoint_fails_the_job_naming_the_file(cluster_f
 
     wait_for(lambda: '"status": "FAILED"' in result(), 30, what="the job to fail")
     assert "is not a readable _metadata file" in result()  # the recorded failure names the file too
+
+
+def test_savepoint_cancel_and_run_from_it_at_another_parallelism_gives_the_same_counts(
+    cluster_factory: Callable[..., Cluster], tmp_path: Path
+) -> None:
+    cluster = cluster_factory(**{"state.savepoints.dir": str(tmp_path / "savepoints")})
+    leader = cluster.start_jobmanager()
+    cluster.start_taskmanager()
+    cluster.start_taskmanager()
+    n, out = 12000, tmp_path / "out"
+    submitted = cluster.flink("run", "-d", "-py", JOB, str(out), str(n), "3000", "-1", "2")
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.split("JobID ")[1].split()[0]
+    wait_for(lambda: len(completed_ids(leader.output())) >= 2, 30, what="the job to run a while")
+
+    cancelled = cluster.flink("cancel", "-s", job_id)  # Flink's form: the folder from state.savepoints.dir
+    assert cancelled.returncode == 0, cancelled.stdout + cancelled.stderr
+    path = cancelled.stdout.split("Savepoint stored in ")[1].rstrip(".\n")
+    assert Path(path, "_metadata").is_file() and Path(path).parent == tmp_path / "savepoints"
+    counted_before = sum(final_counts(out).values())
+    assert 0 < counted_before < n
+
+    resumed = cluster.flink("run", "-s", path, "-py", JOB, str(out), str(n), "3000", "-1", "3", timeout=120)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"restores savepoint {path}" in leader.output()
+    assert final_counts(out) == {k: n // 10 for k in range(10)}
+    assert Path(path, "_metadata").is_file()  # savepoints belong to the user: never deleted
+
+
+def test_a_savepoint_with_state_the_job_lacks_needs_allow_non_restored_state(
+    cluster_factory: Callable[..., Cluster], tmp_path: Path
+) -> None:
+    cluster = cluster_factory(**{"state.savepoints.dir": str(tmp_path / "savepoints"),
+                                 "restart-strategy.type": "none"})
+    leader = cluster.start_jobmanager()
+    cluster.start_taskmanager()
+    submitted = cluster.flink("run", "-d", "-py", JOB, str(tmp_path / "out"), "100000", "1000", "-1")
+    job_id = submitted.stdout.split("JobID ")[1].split()[0]
+    wait_for(lambda: len(completed_ids(leader.output())) >= 1, 30, what="a checkpoint")
+    stopped = cluster.flink("stop", "--savepointPath", str(tmp_path / "savepoints"), job_id)
+    assert stopped.returncode == 0, stopped.stderr
+    path = stopped.stdout.split("Path: ")[1].strip()
+    # A different job (the exactly-once file job) has none of these operators.
+    other = cluster.flink("run", "-s", path, "-py", str(HERE / "exactly_once_file_job.py"), str(tmp_path / "f"),
+                          "100", "1000", "-1")
+    assert other.returncode == 1
+    assert "holds state for operators this job does not have" in other.stderr + leader.output()
+    allowed = cluster.flink("run", "-s", path, "-n", "-py", str(HERE / "exactly_once_file_job.py"),
+                            str(tmp_path / "g"), "100", "1000", "-1")
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr

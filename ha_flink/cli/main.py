@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import runpy
 import sys
 import traceback
@@ -36,7 +37,9 @@ def cmd_run(args: argparse.Namespace, overrides: list[str]) -> int:
         sys.path.insert(0, str(Path(entry).resolve()))
     sys.path.insert(0, str(script.resolve().parent))
     with _client(args, overrides) as client:
-        context = submission.SubmissionContext(client, args.detached, args.parallelism, [])
+        context = submission.SubmissionContext(client, args.detached, args.parallelism, [],
+                                               savepoint_path=args.fromSavepoint,
+                                               allow_non_restored_state=args.allowNonRestoredState)
         submission.activate(context)
         sys.argv = [str(script), *args.args]
         try:
@@ -69,9 +72,33 @@ def cmd_list(args: argparse.Namespace, overrides: list[str]) -> int:
 
 
 def cmd_cancel(args: argparse.Namespace, overrides: list[str]) -> int:
+    if args.job_id is None:
+        if args.withSavepoint and re.fullmatch(r"[0-9a-f]{32}", args.withSavepoint):
+            args.job_id, args.withSavepoint = args.withSavepoint, ""  # `cancel -s <jobid>`: no folder given
+        else:
+            print("flink cancel: which job? usage: flink cancel [-s [targetDirectory]] <jobID>", file=sys.stderr)
+            return 1
     with _client(args, overrides) as client:
+        if args.withSavepoint is not None:
+            path = client.savepoint(args.job_id, args.withSavepoint or None, then="cancel")
+            print(f"Cancelled job {args.job_id}. Savepoint stored in {path}.")
+            return 0
         client.cancel(args.job_id)
     print(f"Cancelled job {args.job_id}.")
+    return 0
+
+
+def cmd_savepoint(args: argparse.Namespace, overrides: list[str]) -> int:
+    with _client(args, overrides) as client:
+        path = client.savepoint(args.job_id, args.target_directory)
+    print(f"Savepoint completed. Path: {path}")
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace, overrides: list[str]) -> int:
+    with _client(args, overrides) as client:
+        path = client.savepoint(args.job_id, args.savepointPath, then="stop")
+    print(f"Savepoint completed. Path: {path}")
     return 0
 
 
@@ -97,12 +124,25 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-p", "--parallelism", type=int, default=None)
     run.add_argument("-m", "--jobmanager", default=None, help="host:port of a JobManager's REST endpoint")
     run.add_argument("--pyFiles", default=None, help="comma-separated files/folders put on the path")
+    run.add_argument("-s", "--fromSavepoint", default=None, help="restore the job's state from this savepoint")
+    run.add_argument("-n", "--allowNonRestoredState", action="store_true",
+                     help="skip savepoint state that no operator of the job takes")
     run.add_argument("args", nargs=argparse.REMAINDER)
     for name, help_text in (("list", "list running jobs"), ("cancel", "cancel a job")):
         sub = commands.add_parser(name, help=help_text)
         sub.add_argument("-m", "--jobmanager", default=None)
         if name == "cancel":
-            sub.add_argument("job_id")
+            sub.add_argument("-s", "--withSavepoint", nargs="?", const="", default=None,
+                             help="take a savepoint (into this folder, else state.savepoints.dir) first")
+            sub.add_argument("job_id", nargs="?")
+    savepoint = commands.add_parser("savepoint", help="take a savepoint of a running job")
+    savepoint.add_argument("-m", "--jobmanager", default=None)
+    savepoint.add_argument("job_id")
+    savepoint.add_argument("target_directory", nargs="?", default=None)
+    stop = commands.add_parser("stop", help="take a savepoint and stop the job")
+    stop.add_argument("-m", "--jobmanager", default=None)
+    stop.add_argument("-p", "--savepointPath", default=None)
+    stop.add_argument("job_id")
     info = commands.add_parser("info", help="print the job graph a script builds")
     info.add_argument("-py", "--python", required=True)
     info.add_argument("-p", "--parallelism", type=int, default=None)
@@ -112,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     overrides, rest = split_dynamic_properties(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(rest)
-    handler = {"run": cmd_run, "list": cmd_list, "cancel": cmd_cancel, "info": cmd_info}[args.command]
+    handler = {"run": cmd_run, "list": cmd_list, "cancel": cmd_cancel, "info": cmd_info, "savepoint": cmd_savepoint,
+               "stop": cmd_stop}[args.command]
     try:
         return handler(args, overrides)
     except ConfigurationError as error:

@@ -132,6 +132,24 @@ class ClusterClient:
             return self._status(self._rest("GET", f"/jobs/{job_id}"))
         return self._call("GetJobStatus", pb.JobId(job_id=job_id))
 
+    def savepoint(self, job_id: str, target_directory: str | None, then: str = "") -> str:
+        if self.fixed_address:
+            raise RestError(501, "savepoints over REST (-m) are not provided yet; leave out -m")
+        request = pb.SavepointRequest(job_id=job_id, target_directory=target_directory or "", then=then)
+        for attempt in (1, 2):
+            address, session = self.leader()
+            with blocking_channel(address) as channel:
+                try:
+                    return pb_grpc.DispatcherStub(channel).TriggerSavepoint(
+                        request, metadata=fencing_metadata(session), timeout=180).path
+                except grpc.RpcError as error:
+                    if error.code() == grpc.StatusCode.FAILED_PRECONDITION and "leader" in (error.details() or "") \
+                            and attempt == 1:
+                        self._leader = (None, None)
+                        continue
+                    raise
+        raise AssertionError("unreachable")
+
     def cancel(self, job_id: str) -> None:
         if self.fixed_address:
             self._rest("PATCH", f"/jobs/{job_id}?mode=cancel")

@@ -18,6 +18,8 @@ class SubmissionContext:
     parallelism: int | None
     submitted: list[str]
     plans: list[str] | None = None  # `flink info`: record the plans, submit nothing
+    savepoint_path: str | None = None  # `flink run -s`
+    allow_non_restored_state: bool = False
 
 
 _context: SubmissionContext | None = None
@@ -44,6 +46,9 @@ def submit(graph: Any) -> Any:
         context.submitted.append(graph.job_id)
         return JobExecutionResult(graph.job_id, graph.name, 0)
     started = time.monotonic()
+    if context.savepoint_path:
+        graph.savepoint_path = context.savepoint_path
+        graph.allow_non_restored_state = context.allow_non_restored_state
     job_id = context.client.submit(graph)
     context.submitted.append(job_id)
     print(f"Job has been submitted with JobID {job_id}", flush=True)

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18ha_flink/rpc/flink.proto\x12\x0bhaflink.rpc\"\x07\n\x05\x45mpty\"\x17\n\x05JobId\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"%\n\x10SubmitJobRequest\x12\x11\n\tjob_graph\x18\x01 \x01(\x0c\"]\n\tJobStatus\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x12\n\nstart_time\x18\x04 \x01(\x03\x12\x0f\n\x07\x66\x61ilure\x18\x05 \x01(\t\"/\n\x07JobList\x12$\n\x04jobs\x18\x01 \x03(\x0b\x32\x16.haflink.rpc.JobStatus\"Q\n\x1aRegisterTaskManagerRequest\x12\x13\n\x0bresource_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\r\n\x05slots\x18\x03 \x01(\x05\"Z\n\x1bRegisterTaskManagerResponse\x12\x1d\n\x15heartbeat_interval_ms\x18\x01 \x01(\x03\x12\x1c\n\x14heartbeat_timeout_ms\x18\x02 \x01(\x03\"\x7f\n\x12TaskExecutionState\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tvertex_id\x18\x02 \x01(\t\x12\x15\n\rsubtask_index\x18\x03 \x01(\x05\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12\r\n\x05state\x18\x05 \x01(\t\x12\x0f\n\x07\x66\x61ilure\x18\x06 \x01(\t\"o\n\x14TaskManagerHeartbeat\x12\x13\n\x0bresource_id\x18\x01 \x01(\t\x12\x12\n\nfree_slots\x18\x02 \x01(\x05\x12.\n\x05tasks\x18\x03 \x03(\x0b\x32\x1f.haflink.rpc.TaskExecutionState\"\'\n\x11HeartbeatResponse\x12\x12\n\nregistered\x18\x01 \x01(\x08\"7\n\x11\x44\x65ployTaskRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x12\n\ndeployment\x18\x02 \x01(\x0c\"M\n\x11\x43\x61ncelTaskRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tvertex_id\x18\x02 \x01(\t\x12\x15\n\rsubtask_index\x18\x03 \x01(\x05\"O\n\x10PartitionRequest\x12\x14\n\x0cpartition_id\x18\x01 \x01(\t\x12\x14\n\x0csubpartition\x18\x02 \x01(\x05\x12\x0f\n\x07\x63redits\x18\x03 \x01(\x05\"0\n\x06\x42uffer\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x18\n\x10\x65nd_of_partition\x18\x02 \x01(\x08\"M\n\x11\x43heckpointRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x15\n\rcheckpoint_id\x18\x02 \x01(\x03\x12\x11\n\ttimestamp\x18\x03 \x01(\x03\"\x84\x01\n\rCheckpointAck\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tvertex_id\x18\x02 \x01(\t\x12\x15\n\rsubtask_index\x18\x03 \x01(\x05\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12\x15\n\rcheckpoint_id\x18\x05 \x01(\x03\x12\x11\n\tstate_url\x18\x06 \x01(\t2\xf3\x01\n\nDispatcher\x12>\n\tSubmitJob\x12\x1d.haflink.rpc.SubmitJobRequest\x1a\x12.haflink.rpc.JobId\x12\x34\n\x08ListJobs\x12\x12.haflink.rpc.Empty\x1a\x14.haflink.rpc.JobList\x12:\n\x0cGetJobStatus\x12\x12.haflink.rpc.JobId\x1a\x16.haflink.rpc.JobStatus\x12\x33\n\tCancelJob\x12\x12.haflink.rpc.JobId\x1a\x12.haflink.rpc.Empty2\x9c\x02\n\x0fResourceManager\x12h\n\x13RegisterTaskManager\x12\'.haflink.rpc.RegisterTaskManagerRequest\x1a(.haflink.rpc.RegisterTaskManagerResponse\x12N\n\tHeartbeat\x12!.haflink.rpc.TaskManagerHeartbeat\x1a\x1e.haflink.rpc.HeartbeatResponse\x12O\n\x18UpdateTaskExecutionState\x12\x1f.haflink.rpc.TaskExecutionState\x1a\x12.haflink.rpc.Empty2[\n\x10JobMasterGateway\x12G\n\x15\x41\x63knowledgeCheckpoint\x12\x1a.haflink.rpc.CheckpointAck\x1a\x12.haflink.rpc.Empty2\xa9\x03\n\x0cTaskExecutor\x12G\n\x11TriggerCheckpoint\x12\x1e.haflink.rpc.CheckpointRequest\x1a\x12.haflink.rpc.Empty\x12N\n\x18NotifyCheckpointComplete\x12\x1e.haflink.rpc.CheckpointRequest\x1a\x12.haflink.rpc.Empty\x12@\n\nDeployTask\x12\x1e.haflink.rpc.DeployTaskRequest\x1a\x12.haflink.rpc.Empty\x12@\n\nCancelTask\x12\x1e.haflink.rpc.CancelTaskRequest\x1a\x12.haflink.rpc.Empty\x12\x33\n\tCancelJob\x12\x12.haflink.rpc.JobId\x1a\x12.haflink.rpc.Empty\x12G\n\rReadPartition\x12\x1d.haflink.rpc.PartitionRequest\x1a\x13.haflink.rpc.Buffer(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18ha_flink/rpc/flink.proto\x12\x0bhaflink.rpc\"\x07\n\x05\x45mpty\"\x17\n\x05JobId\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"%\n\x10SubmitJobRequest\x12\x11\n\tjob_graph\x18\x01 \x01(\x0c\"]\n\tJobStatus\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x12\n\nstart_time\x18\x04 \x01(\x03\x12\x0f\n\x07\x66\x61ilure\x18\x05 \x01(\t\"/\n\x07JobList\x12$\n\x04jobs\x18\x01 \x03(\x0b\x32\x16.haflink.rpc.JobStatus\"J\n\x10SavepointRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x18\n\x10target_directory\x18\x02 \x01(\t\x12\x0c\n\x04then\x18\x03 \x01(\t\"!\n\x11SavepointResponse\x12\x0c\n\x04path\x18\x01 \x01(\t\"Q\n\x1aRegisterTaskManagerRequest\x12\x13\n\x0bresource_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\r\n\x05slots\x18\x03 \x01(\x05\"Z\n\x1bRegisterTaskManagerResponse\x12\x1d\n\x15heartbeat_interval_ms\x18\x01 \x01(\x03\x12\x1c\n\x14heartbeat_timeout_ms\x18\x02 \x01(\x03\"\x7f\n\x12TaskExecutionState\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tvertex_id\x18\x02 \x01(\t\x12\x15\n\rsubtask_index\x18\x03 \x01(\x05\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12\r\n\x05state\x18\x05 \x01(\t\x12\x0f\n\x07\x66\x61ilure\x18\x06 \x01(\t\"o\n\x14TaskManagerHeartbeat\x12\x13\n\x0bresource_id\x18\x01 \x01(\t\x12\x12\n\nfree_slots\x18\x02 \x01(\x05\x12.\n\x05tasks\x18\x03 \x03(\x0b\x32\x1f.haflink.rpc.TaskExecutionState\"\'\n\x11HeartbeatResponse\x12\x12\n\nregistered\x18\x01 \x01(\x08\"7\n\x11\x44\x65ployTaskRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x12\n\ndeployment\x18\x02 \x01(\x0c\"M\n\x11\x43\x61ncelTaskRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tvertex_id\x18\x02 \x01(\t\x12\x15\n\rsubtask_index\x18\x03 \x01(\x05\"O\n\x10PartitionRequest\x12\x14\n\x0cpartition_id\x18\x01 \x01(\t\x12\x14\n\x0csubpartition\x18\x02 \x01(\x05\x12\x0f\n\x07\x63redits\x18\x03 \x01(\x05\"0\n\x06\x42uffer\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x18\n\x10\x65nd_of_partition\x18\x02 \x01(\x08\"M\n\x11\x43heckpointRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x15\n\rcheckpoint_id\x18\x02 \x01(\x03\x12\x11\n\ttimestamp\x18\x03 \x01(\x03\"\x84\x01\n\rCheckpointAck\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tvertex_id\x18\x02 \x01(\t\x12\x15\n\rsubtask_index\x18\x03 \x01(\x05\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12\x15\n\rcheckpoint_id\x18\x05 \x01(\x03\x12\x11\n\tstate_url\x18\x06 \x01(\t2\xc6\x02\n\nDispatcher\x12Q\n\x10TriggerSavepoint\x12\x1d.haflink.rpc.SavepointRequest\x1a\x1e.haflink.rpc.SavepointResponse\x12>\n\tSubmitJob\x12\x1d.haflink.rpc.SubmitJobRequest\x1a\x12.haflink.rpc.JobId\x12\x34\n\x08ListJobs\x12\x12.haflink.rpc.Empty\x1a\x14.haflink.rpc.JobList\x12:\n\x0cGetJobStatus\x12\x12.haflink.rpc.JobId\x1a\x16.haflink.rpc.JobStatus\x12\x33\n\tCancelJob\x12\x12.haflink.rpc.JobId\x1a\x12.haflink.rpc.Empty2\x9c\x02\n\x0fResourceManager\x12h\n\x13RegisterTaskManager\x12\'.haflink.rpc.RegisterTaskManagerRequest\x1a(.haflink.rpc.RegisterTaskManagerResponse\x12N\n\tHeartbeat\x12!.haflink.rpc.TaskManagerHeartbeat\x1a\x1e.haflink.rpc.HeartbeatResponse\x12O\n\x18UpdateTaskExecutionState\x12\x1f.haflink.rpc.TaskExecutionState\x1a\x12.haflink.rpc.Empty2[\n\x10JobMasterGateway\x12G\n\x15\x41\x63knowledgeCheckpoint\x12\x1a.haflink.rpc.CheckpointAck\x1a\x12.haflink.rpc.Empty2\xa9\x03\n\x0cTaskExecutor\x12G\n\x11TriggerCheckpoint\x12\x1e.haflink.rpc.CheckpointRequest\x1a\x12.haflink.rpc.Empty\x12N\n\x18NotifyCheckpointComplete\x12\x1e.haflink.rpc.CheckpointRequest\x1a\x12.haflink.rpc.Empty\x12@\n\nDeployTask\x12\x1e.haflink.rpc.DeployTaskRequest\x1a\x12.haflink.rpc.Empty\x12@\n\nCancelTask\x12\x1e.haflink.rpc.CancelTaskRequest\x1a\x12.haflink.rpc.Empty\x12\x33\n\tCancelJob\x12\x12.haflink.rpc.JobId\x1a\x12.haflink.rpc.Empty\x12G\n\rReadPartition\x12\x1d.haflink.rpc.PartitionRequest\x1a\x13.haflink.rpc.Buffer(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,34 +41,38 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_JOBSTATUS']._serialized_end=207
   _globals['_JOBLIST']._serialized_start=209
   _globals['_JOBLIST']._serialized_end=256
-  _globals['_REGISTERTASKMANAGERREQUEST']._serialized_start=258
-  _globals['_REGISTERTASKMANAGERREQUEST']._serialized_end=339
-  _globals['_REGISTERTASKMANAGERRESPONSE']._serialized_start=341
-  _globals['_REGISTERTASKMANAGERRESPONSE']._serialized_end=431
-  _globals['_TASKEXECUTIONSTATE']._serialized_start=433
-  _globals['_TASKEXECUTIONSTATE']._serialized_end=560
-  _globals['_TASKMANAGERHEARTBEAT']._serialized_start=562
-  _globals['_TASKMANAGERHEARTBEAT']._serialized_end=673
-  _globals['_HEARTBEATRESPONSE']._serialized_start=675
-  _globals['_HEARTBEATRESPONSE']._serialized_end=714
-  _globals['_DEPLOYTASKREQUEST']._serialized_start=716
-  _globals['_DEPLOYTASKREQUEST']._serialized_end=771
-  _globals['_CANCELTASKREQUEST']._serialized_start=773
-  _globals['_CANCELTASKREQUEST']._serialized_end=850
-  _globals['_PARTITIONREQUEST']._serialized_start=852
-  _globals['_PARTITIONREQUEST']._serialized_end=931
-  _globals['_BUFFER']._serialized_start=933
-  _globals['_BUFFER']._serialized_end=981
-  _globals['_CHECKPOINTREQUEST']._serialized_start=983
-  _globals['_CHECKPOINTREQUEST']._serialized_end=1060
-  _globals['_CHECKPOINTACK']._serialized_start=1063
-  _globals['_CHECKPOINTACK']._serialized_end=1195
-  _globals['_DISPATCHER']._serialized_start=1198
-  _globals['_DISPATCHER']._serialized_end=1441
-  _globals['_RESOURCEMANAGER']._serialized_start=1444
-  _globals['_RESOURCEMANAGER']._serialized_end=1728
-  _globals['_JOBMASTERGATEWAY']._serialized_start=1730
-  _globals['_JOBMASTERGATEWAY']._serialized_end=1821
-  _globals['_TASKEXECUTOR']._serialized_start=1824
-  _globals['_TASKEXECUTOR']._serialized_end=2249
+  _globals['_SAVEPOINTREQUEST']._serialized_start=258
+  _globals['_SAVEPOINTREQUEST']._serialized_end=332
+  _globals['_SAVEPOINTRESPONSE']._serialized_start=334
+  _globals['_SAVEPOINTRESPONSE']._serialized_end=367
+  _globals['_REGISTERTASKMANAGERREQUEST']._serialized_start=369
+  _globals['_REGISTERTASKMANAGERREQUEST']._serialized_end=450
+  _globals['_REGISTERTASKMANAGERRESPONSE']._serialized_start=452
+  _globals['_REGISTERTASKMANAGERRESPONSE']._serialized_end=542
+  _globals['_TASKEXECUTIONSTATE']._serialized_start=544
+  _globals['_TASKEXECUTIONSTATE']._serialized_end=671
+  _globals['_TASKMANAGERHEARTBEAT']._serialized_start=673
+  _globals['_TASKMANAGERHEARTBEAT']._serialized_end=784
+  _globals['_HEARTBEATRESPONSE']._serialized_start=786
+  _globals['_HEARTBEATRESPONSE']._serialized_end=825
+  _globals['_DEPLOYTASKREQUEST']._serialized_start=827
+  _globals['_DEPLOYTASKREQUEST']._serialized_end=882
+  _globals['_CANCELTASKREQUEST']._serialized_start=884
+  _globals['_CANCELTASKREQUEST']._serialized_end=961
+  _globals['_PARTITIONREQUEST']._serialized_start=963
+  _globals['_PARTITIONREQUEST']._serialized_end=1042
+  _globals['_BUFFER']._serialized_start=1044
+  _globals['_BUFFER']._serialized_end=1092
+  _globals['_CHECKPOINTREQUEST']._serialized_start=1094
+  _globals['_CHECKPOINTREQUEST']._serialized_end=1171
+  _globals['_CHECKPOINTACK']._serialized_start=1174
+  _globals['_CHECKPOINTACK']._serialized_end=1306
+  _globals['_DISPATCHER']._serialized_start=1309
+  _globals['_DISPATCHER']._serialized_end=1635
+  _globals['_RESOURCEMANAGER']._serialized_start=1638
+  _globals['_RESOURCEMANAGER']._serialized_end=1922
+  _globals['_JOBMASTERGATEWAY']._serialized_start=1924
+  _globals['_JOBMASTERGATEWAY']._serialized_end=2015
+  _globals['_TASKEXECUTOR']._serialized_start=2018
+  _globals['_TASKEXECUTOR']._serialized_end=2443
 # @@protoc_insertion_point(module_scope)

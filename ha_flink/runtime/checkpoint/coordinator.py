@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import pickle
+import secrets
 import time
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +29,37 @@ METADATA = "_metadata"
 
 
 class CheckpointRestoreError(RuntimeError):
-    """The latest completed checkpoint cannot be read: names the file."""
+    """The latest completed checkpoint (or a savepoint) cannot be read: names the file."""
+
+
+class SavepointError(RuntimeError):
+    pass
+
+
+async def restored_from_savepoint(graph: JobGraph, storage: Storage, path: str, allow_non_restored: bool,
+                                  loop: asyncio.AbstractEventLoop) -> dict[tuple[str, int], dict[str, Any]]:
+    """A savepoint's state for `graph`, matched by vertex state keys (uids); state without a matching
+    vertex is an error naming it, unless `allow_non_restored` (--allowNonRestoredState)."""
+    metadata_url = join_url(path, METADATA)
+    data = await loop.run_in_executor(None, storage.read, metadata_url)
+    try:
+        metadata = pickle.loads(data)
+        tasks = metadata["tasks"]
+    except Exception as error:
+        raise CheckpointRestoreError(f"{metadata_url} is not a readable savepoint _metadata file "
+                                     f"({type(error).__name__}: {error})") from None
+    by_key = {v.state_key: v for v in graph.vertices.values()}
+    unmatched = sorted({key for key, _ in tasks} - by_key.keys())
+    if unmatched and not allow_non_restored:
+        raise CheckpointRestoreError(
+            f"the savepoint {path} holds state for operators this job does not have: {', '.join(unmatched)}; "
+            "give them the same uid() as before, or pass --allowNonRestoredState to skip that state")
+    snapshots = {}
+    for (key, subtask), url in tasks.items():
+        if key in by_key:
+            snapshots[(by_key[key].id, subtask)] = await loop.run_in_executor(None, storage.read, url)
+    parallelism = {by_key[k].id: p for k, p in metadata["parallelism"].items() if k in by_key}
+    return restored_states(graph, snapshots, parallelism)
 
 
 @dataclass
@@ -36,6 +68,8 @@ class PendingCheckpoint:
     timestamp_ms: int
     expected: set[tuple[str, int]]  # the subtasks running when it was triggered (finished ones do not ack)
     acks: dict[tuple[str, int], str] = field(default_factory=dict)
+    savepoint_dir: str | None = None  # a savepoint: copied there, not kept as a checkpoint
+    done: asyncio.Future[str] | None = None
 
 
 class CheckpointCoordinator:
@@ -88,6 +122,39 @@ class CheckpointCoordinator:
     def checkpoint_url(self, checkpoint_id: int) -> str:
         return join_url(self.job_dir, f"chk-{checkpoint_id}")
 
+    async def trigger_savepoint(self, target_dir: str, expected: set[tuple[str, int]], trigger: Any,
+                                timeout: float = 120.0) -> str:
+        """Take a savepoint into `target_dir`; returns its folder once complete."""
+        if not expected:
+            raise SavepointError(f"job {self.graph.job_id} is not running every task; no savepoint now")
+        checkpoint_id = await self._blocking(self.counter.get_and_increment)
+        now = int(time.time() * 1000)
+        done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.pending[checkpoint_id] = PendingCheckpoint(checkpoint_id, now, set(expected), savepoint_dir=target_dir,
+                                                        done=done)
+        await trigger(checkpoint_id, now)
+        try:
+            return await asyncio.wait_for(done, timeout)
+        except asyncio.TimeoutError:
+            self.pending.pop(checkpoint_id, None)
+            raise SavepointError(f"savepoint {checkpoint_id} of job {self.graph.job_id} did not complete within "
+                                 f"{timeout:g} s") from None
+
+    async def _write_savepoint(self, pending: PendingCheckpoint) -> str:
+        """Copy the tasks' files into a self-contained savepoint folder, keyed by vertex state keys."""
+        folder = join_url(pending.savepoint_dir, f"savepoint-{self.graph.job_id[:6]}-{secrets.token_hex(6)}")
+        tasks = {}
+        for (vertex_id, subtask), url in pending.acks.items():
+            key = self.graph.vertices[vertex_id].state_key
+            target = join_url(folder, f"{zlib.crc32(key.encode()):08x}-{subtask}")
+            await self._blocking(self.storage.write, target, await self._blocking(self.storage.read, url))
+            tasks[(key, subtask)] = target
+        metadata = {"savepoint": True, "job_id": self.graph.job_id, "checkpoint_id": pending.checkpoint_id,
+                    "tasks": tasks, "parallelism": {v.state_key: v.parallelism for v in self.graph.vertices.values()}}
+        await self._blocking(self.storage.write, join_url(folder, METADATA), pickle.dumps(metadata, protocol=5))
+        await self._blocking(self.storage.delete, self.checkpoint_url(pending.checkpoint_id))
+        return folder
+
     async def acknowledge(self, execution: tuple[str, int], checkpoint_id: int, state_url: str) -> int | None:
         """Record one subtask's acknowledgement; returns the id once the checkpoint is complete and
         committed (the caller then notifies the tasks)."""
@@ -98,6 +165,17 @@ class CheckpointCoordinator:
         if not pending.expected <= pending.acks.keys():
             return None
         del self.pending[checkpoint_id]
+        if pending.savepoint_dir is not None:
+            try:
+                path = await self._write_savepoint(pending)
+            except Exception as error:
+                if pending.done is not None and not pending.done.done():
+                    pending.done.set_exception(SavepointError(f"savepoint {checkpoint_id} not written: {error}"))
+                return None
+            logger.info("Completed savepoint %d of job %s at %s", checkpoint_id, self.graph.job_id, path)
+            if pending.done is not None and not pending.done.done():
+                pending.done.set_result(path)
+            return checkpoint_id  # tasks are notified: sinks commit what the savepoint covers
         metadata = pickle.dumps({"job_id": self.graph.job_id, "checkpoint_id": checkpoint_id,
                                  "tasks": dict(pending.acks),
                                  "parallelism": {v.id: v.parallelism for v in self.graph.vertices.values()}},
@@ -108,7 +186,7 @@ class CheckpointCoordinator:
         removed = await self._blocking(self.store.add_checkpoint_and_subsume_old_ones, checkpoint)
         for old in removed:
             await self._blocking(self.storage.delete, old.external_pointer)
-        for older in [c for c in self.pending if c < checkpoint_id]:
+        for older in [c for c in self.pending if c < checkpoint_id and self.pending[c].savepoint_dir is None]:
             del self.pending[older]  # subsumed before completing
         self.completed += 1
         logger.info("Completed checkpoint %d of job %s (%d tasks, %d ms)", checkpoint_id, self.graph.job_id,

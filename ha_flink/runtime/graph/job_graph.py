@@ -50,6 +50,7 @@ class JobVertex:
     inputs: list[JobEdge] = field(default_factory=list)
     outputs: list[JobEdge] = field(default_factory=list)
     uids: list[str | None] = field(default_factory=list)
+    state_key: str = ""  # matches this vertex's state in a savepoint: its operators' uids, else names + position
 
     def instantiate(self) -> tuple[Any, list[Any]]:
         """A fresh (source, operators) pair for one subtask."""
@@ -65,6 +66,8 @@ class JobGraph:
     config: dict[str, str] = field(default_factory=dict)
     checkpoint_interval_ms: int | None = None
     settings: dict[str, str] = field(default_factory=dict)  # the job's own Flink settings (restart-strategy...)
+    savepoint_path: str | None = None  # `flink run -s`: restore this savepoint when there is no checkpoint
+    allow_non_restored_state: bool = False
 
     def sources(self) -> list[JobVertex]:
         return [v for v in self.vertices.values() if v.is_source]
@@ -153,9 +156,13 @@ def build_job_graph(sinks: list[Transformation], *, job_name: str, default_paral
             payload = cloudpickle.dumps((source, operators), protocol=5)
         except Exception as exc:
             raise JobGraphError(f"cannot serialize the functions of {' -> '.join(names)}: {exc}") from exc
+        uids = [n.transformation.uid for n in chain]
+        state_key = "|".join(uid or name for uid, name in zip(uids, names))
+        if any(uid is None for uid in uids):
+            state_key += f"#{len(vertices)}"  # no uid: the position in the graph tells operators apart
         vertex = JobVertex(uuid.uuid4().hex, " -> ".join(names), node.parallelism, node.max_parallelism, names,
-                           payload, isinstance(node.transformation, SourceTransformation),
-                           uids=[n.transformation.uid for n in chain])
+                           payload, isinstance(node.transformation, SourceTransformation), uids=uids,
+                           state_key=state_key)
         vertices[vertex.id] = vertex
         vertex_of_head[node.transformation.id] = vertex
 

@@ -20,7 +20,7 @@ from ha_flink.runtime.deployment import InputChannelDescriptor, OutputDescriptor
 from ha_flink.runtime.graph.job_graph import JobGraph
 from ha_flink.runtime.jobmanager.resource_manager import ResourceManager, TaskManagerInfo
 from ha_flink.runtime.network.partition import partition_id
-from ha_flink.runtime.checkpoint.coordinator import CheckpointCoordinator
+from ha_flink.runtime.checkpoint.coordinator import CheckpointCoordinator, SavepointError, restored_from_savepoint
 from ha_flink.runtime.scheduler.failover import tasks_to_restart
 from ha_flink.runtime.scheduler.restart_strategies import restart_strategy_from_config
 
@@ -50,6 +50,7 @@ class JobMaster:
             config.set(key, value, source=f"job {graph.job_id}")
         checkpointing = graph.checkpoint_interval_ms is not None or \
             config.get(CheckpointingOptions.CHECKPOINTING_INTERVAL) is not None
+        self.config = config
         self.restarts = restart_strategy_from_config(config, checkpointing)
         self.checkpoints_dir = checkpoints_dir(config)
         self.coordinator: CheckpointCoordinator | None = None
@@ -101,6 +102,15 @@ class JobMaster:
             if latest is not None:
                 self.restored_checkpoint_id, restored = latest
                 logger.info("Job %s (%s) restores checkpoint %d", self.graph.name, self.job_id, latest[0])
+        if restored is None and self.graph.savepoint_path:
+            try:
+                restored = await restored_from_savepoint(self.graph, Storage(self.config), self.graph.savepoint_path,
+                                                         self.graph.allow_non_restored_state,
+                                                         asyncio.get_running_loop())
+            except Exception as error:
+                self._restore_failed(f"cannot restore the savepoint of job {self.job_id}: {error}")
+                return
+            logger.info("Job %s (%s) restores savepoint %s", self.graph.name, self.job_id, self.graph.savepoint_path)
         self._restored = restored
         while (slots := self.rm.allocate(self.job_id, self.required_slots())) is None:
             await self.rm.changed.wait()
@@ -206,6 +216,21 @@ class JobMaster:
             await getattr(info.stub, method)(request, metadata=fencing_metadata(self.session_id), timeout=5)
         except Exception as error:  # a lost TaskManager: the failover that follows handles it
             logger.debug("%s of job %s on %s not delivered: %s", method, self.job_id, info.address, error)
+
+    async def trigger_savepoint(self, target_dir: str | None, then: str = "") -> str:
+        """Take a savepoint; then keep running, or cancel, or stop (FINISHED) the job."""
+        target = target_dir or self.config.get(CheckpointingOptions.SAVEPOINT_DIRECTORY)
+        if not target:
+            raise SavepointError("no savepoint directory: give one, or set state.savepoints.dir")
+        if self.coordinator is None:
+            raise SavepointError(f"job {self.job_id} has checkpointing off (enable_checkpointing), so it cannot "
+                                 "take savepoints")
+        path = await self.coordinator.trigger_savepoint(target, self._can_checkpoint(), self._trigger_checkpoint)
+        if then in ("cancel", "stop"):
+            self._stop_pending()
+            self._cancel_tasks()
+            self._terminate("CANCELED" if then == "cancel" else "FINISHED")
+        return path
 
     async def on_checkpoint_ack(self, ack: pb.CheckpointAck) -> None:
         key = (ack.vertex_id, ack.subtask_index)
