@@ -219,3 +219,28 @@ def test_a_savepoint_with_state_the_job_lacks_needs_allow_non_restored_state(
     allowed = cluster.flink("run", "-s", path, "-n", "-py", str(HERE / "exactly_once_file_job.py"),
                             str(tmp_path / "g"), "100", "1000", "-1")
     assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+
+
+def test_failing_checkpoints_are_counted_and_the_job_fails_over_past_the_tolerance(
+    cluster_factory: Callable[..., Cluster], tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("storage that cannot take checkpoints")
+    cluster = cluster_factory(**{"state.checkpoints.dir": str(blocker / "checkpoints"),
+                                 "execution.checkpointing.timeout": "400 ms",
+                                 "execution.checkpointing.tolerable-failed-checkpoints": "2",
+                                 "restart-strategy.type": "none"})
+    leader = cluster.start_jobmanager()
+    cluster.start_taskmanager()
+    submitted = cluster.flink("run", "-d", "-py", JOB, str(tmp_path / "out"), "1000000", "1000", "-1")
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.split("JobID ")[1].split()[0]
+    wait_for(lambda: "Exceeded checkpoint tolerable failure threshold" in leader.output(), 30,
+             what="the tolerance to run out")
+    log = leader.output()
+    # the job kept running through the tolerated failures, then failed over (and, with no restarts, FAILED)
+    assert log.index("(1 in a row, 2 tolerated)") < log.index("(2 in a row, 2 tolerated)") < log.index(
+        "(3 in a row, 2 tolerated)") < log.index("Exceeded checkpoint tolerable failure threshold")
+    assert "Completed checkpoint" not in log
+    wait_for(lambda: f"{job_id} : checkpointed count" not in cluster.flink("list").stdout, 20,
+             what="the job to end")

@@ -227,6 +227,13 @@ class CheckpointingOptions:
                                        fallback=("execution.checkpointing.num-retained",))
     CHECKPOINTING_INTERVAL = _option("execution.checkpointing.interval", DURATION, None,
                                      doc="interval of periodic checkpoints; unset means no checkpoints")
+    CHECKPOINTING_MODE = _option("execution.checkpointing.mode", enum("EXACTLY_ONCE", "AT_LEAST_ONCE"),
+                                 "EXACTLY_ONCE", doc="AT_LEAST_ONCE skips barrier alignment")
+    CHECKPOINTING_TIMEOUT = _option("execution.checkpointing.timeout", DURATION, timedelta(minutes=10))
+    MIN_PAUSE_BETWEEN_CHECKPOINTS = _option("execution.checkpointing.min-pause", DURATION, timedelta(0))
+    MAX_CONCURRENT_CHECKPOINTS = _option("execution.checkpointing.max-concurrent-checkpoints", int_at_least(1), 1)
+    TOLERABLE_FAILED_CHECKPOINTS = _option("execution.checkpointing.tolerable-failed-checkpoints",
+                                           int_at_least(0), 0)
 
 
 class RestartStrategyOptions:

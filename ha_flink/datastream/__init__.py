@@ -17,6 +17,7 @@ _EXPORTS = {
     "SinkFunction": "functions", "SourceFunction": "functions", "TimeDomain": "functions",
     "TimerService": "functions",
     "JobClient": "stream_execution_environment", "RuntimeExecutionMode": "stream_execution_environment",
+    "CheckpointingMode": "stream_execution_environment",
     "StreamExecutionEnvironment": "stream_execution_environment",
 }
 

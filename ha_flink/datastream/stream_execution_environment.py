@@ -21,6 +21,11 @@ if TYPE_CHECKING:
     from ha_flink.runtime.minicluster import JobExecutionResult, LocalJob
 
 
+class CheckpointingMode(enum.Enum):
+    EXACTLY_ONCE = 0
+    AT_LEAST_ONCE = 1
+
+
 class RuntimeExecutionMode(enum.Enum):
     STREAMING = 0
     BATCH = 1
@@ -84,8 +89,10 @@ class StreamExecutionEnvironment:
         self._runtime_mode = execution_mode
         return self
 
-    def enable_checkpointing(self, interval: int, mode: Any = None) -> StreamExecutionEnvironment:
+    def enable_checkpointing(self, interval: int, mode: CheckpointingMode | None = None) -> StreamExecutionEnvironment:
         self._checkpoint_interval_ms = interval
+        if mode is not None:
+            self._checkpointing_mode = mode
         return self
 
     def set_global_job_parameters(self, parameters: dict[str, str]) -> StreamExecutionEnvironment:
@@ -135,11 +142,13 @@ class StreamExecutionEnvironment:
     def _settings(self) -> dict[str, str]:
         """The job's own Flink settings: what `get_execution_environment(configuration)` was given."""
         configuration = self._configuration
+        settings: dict[str, str] = {}
+        if getattr(self, "_checkpointing_mode", None) is not None:
+            settings["execution.checkpointing.mode"] = self._checkpointing_mode.name
         if configuration is None:
-            return {}
-        if hasattr(configuration, "to_dict"):
-            return {str(k): str(v) for k, v in configuration.to_dict().items()}
-        return {str(k): str(v) for k, v in dict(configuration).items()}
+            return settings
+        items = configuration.to_dict().items() if hasattr(configuration, "to_dict") else dict(configuration).items()
+        return {**{str(k): str(v) for k, v in items}, **settings}
 
     def get_execution_plan(self) -> str:
         return self.get_job_graph().describe()

@@ -36,6 +36,7 @@ class TaskDeploymentDescriptor:
     job_parameters: dict[str, str] = field(default_factory=dict)
     restored: dict[str, Any] | None = None  # this subtask's state from the restored checkpoint
     checkpoint_dir: str | None = None  # where its snapshots go: <dir>/<jobid>/chk-<id>/
+    exactly_once: bool = True  # False: AT_LEAST_ONCE, barriers are not aligned
 
     @property
     def execution_id(self) -> tuple[str, str, int, int]:

@@ -108,7 +108,9 @@ class LocalJob:
                                   graph.runtime_mode, attempt, graph.config,
                                   restored=None if restored is None else restored[(vertex.id, index)],
                                   on_snapshot=lambda snapshot, a=attempt: self._acknowledge(a, snapshot),
-                                  checkpointing=self.interval_ms is not None))
+                                  checkpointing=self.interval_ms is not None,
+                                  aligned=graph.settings.get("execution.checkpointing.mode", "EXACTLY_ONCE").upper()
+                                  != "AT_LEAST_ONCE"))
         return tasks
 
     def _channel_offset(self, target: object, edge: object) -> int:

@@ -74,7 +74,8 @@ class PendingCheckpoint:
 
 class CheckpointCoordinator:
     def __init__(self, graph: JobGraph, ha: Any, fence: Any, storage: Storage, checkpoints_dir: str,
-                 interval_s: float, max_retained: int) -> None:
+                 interval_s: float, max_retained: int, timeout_s: float = 600.0, min_pause_s: float = 0.0,
+                 max_concurrent: int = 1, tolerable_failures: int = 0) -> None:
         self.graph = graph
         self.storage = storage
         self.job_dir = join_url(checkpoints_dir, graph.job_id)
@@ -83,6 +84,13 @@ class CheckpointCoordinator:
         self.counter = ha.checkpoint_id_counter(graph.job_id, fence)
         self.pending: dict[int, PendingCheckpoint] = {}
         self.completed = 0
+        self.timeout_s = timeout_s
+        self.min_pause_s = min_pause_s
+        self.max_concurrent = max_concurrent
+        self.tolerable_failures = tolerable_failures
+        self.consecutive_failures = 0
+        self.failed = 0
+        self.last_completion = 0.0  # monotonic time of the last completed checkpoint
         self._loop_task: asyncio.Task[None] | None = None
 
     async def _blocking(self, function: Any, *args: Any) -> Any:
@@ -93,10 +101,19 @@ class CheckpointCoordinator:
         await self._blocking(self.counter.start)
         await self._blocking(self.store.recover)
 
-    def start(self, can_trigger: Any, trigger: Any) -> None:
+    def start(self, can_trigger: Any, trigger: Any, on_too_many_failures: Any = None) -> None:
+        """Trigger every interval, keeping Flink's rules: at most `max_concurrent` in flight, at least
+        `min_pause` after the last completion; a checkpoint older than `timeout` is given up and counted,
+        and more than `tolerable_failures` in a row call `on_too_many_failures` (a failover)."""
+
         async def periodic() -> None:
             while True:
                 await asyncio.sleep(self.interval_s)
+                self._expire(on_too_many_failures)
+                if len([p for p in self.pending.values() if p.savepoint_dir is None]) >= self.max_concurrent:
+                    continue
+                if time.monotonic() - self.last_completion < self.min_pause_s:
+                    continue
                 expected = can_trigger()
                 if expected:
                     try:
@@ -109,6 +126,23 @@ class CheckpointCoordinator:
                     await trigger(checkpoint_id, now)
 
         self._loop_task = asyncio.ensure_future(periodic())
+
+    def _expire(self, on_too_many_failures: Any) -> None:
+        now = int(time.time() * 1000)
+        for checkpoint_id, pending in list(self.pending.items()):
+            if pending.savepoint_dir is None and now - pending.timestamp_ms > self.timeout_s * 1000:
+                del self.pending[checkpoint_id]
+                self.record_failure(f"checkpoint {checkpoint_id} expired after {self.timeout_s:g} s",
+                                    on_too_many_failures)
+
+    def record_failure(self, reason: str, on_too_many_failures: Any = None) -> None:
+        self.failed += 1
+        self.consecutive_failures += 1
+        logger.warning("Checkpoint failure of job %s (%d in a row, %d tolerated): %s", self.graph.job_id,
+                       self.consecutive_failures, self.tolerable_failures, reason)
+        if self.consecutive_failures > self.tolerable_failures and on_too_many_failures is not None:
+            self.consecutive_failures = 0
+            on_too_many_failures(f"Exceeded checkpoint tolerable failure threshold ({reason})")
 
     def stop(self) -> None:
         if self._loop_task is not None:
@@ -189,6 +223,8 @@ class CheckpointCoordinator:
         for older in [c for c in self.pending if c < checkpoint_id and self.pending[c].savepoint_dir is None]:
             del self.pending[older]  # subsumed before completing
         self.completed += 1
+        self.consecutive_failures = 0
+        self.last_completion = time.monotonic()
         logger.info("Completed checkpoint %d of job %s (%d tasks, %d ms)", checkpoint_id, self.graph.job_id,
                     len(pending.acks), int(time.time() * 1000) - pending.timestamp_ms)
         return checkpoint_id

@@ -57,9 +57,13 @@ class JobMaster:
         interval = graph.checkpoint_interval_ms or (
             config.get(CheckpointingOptions.CHECKPOINTING_INTERVAL).total_seconds() * 1000 if checkpointing else None)
         if interval and ha is not None:
-            self.coordinator = CheckpointCoordinator(graph, ha, fence, Storage(config), self.checkpoints_dir,
-                                                     interval / 1000,
-                                                     config.get(CheckpointingOptions.MAX_RETAINED_CHECKPOINTS))
+            self.coordinator = CheckpointCoordinator(
+                graph, ha, fence, Storage(config), self.checkpoints_dir, interval / 1000,
+                config.get(CheckpointingOptions.MAX_RETAINED_CHECKPOINTS),
+                timeout_s=config.get(CheckpointingOptions.CHECKPOINTING_TIMEOUT).total_seconds(),
+                min_pause_s=config.get(CheckpointingOptions.MIN_PAUSE_BETWEEN_CHECKPOINTS).total_seconds(),
+                max_concurrent=config.get(CheckpointingOptions.MAX_CONCURRENT_CHECKPOINTS),
+                tolerable_failures=config.get(CheckpointingOptions.TOLERABLE_FAILED_CHECKPOINTS))
         self.restored_checkpoint_id: int | None = None
         self.failover = config.get(JobManagerOptions.FAILOVER_STRATEGY)
         self.status = "CREATED"
@@ -132,7 +136,7 @@ class JobMaster:
         logger.info("Job %s (%s) attempt %d: all %d tasks deployed", self.graph.name, self.job_id, self.attempt,
                     len(descriptors))
         if self.coordinator is not None and self.coordinator._loop_task is None:
-            self.coordinator.start(self._can_checkpoint, self._trigger_checkpoint)
+            self.coordinator.start(self._can_checkpoint, self._trigger_checkpoint, self._task_failed)
 
     def _descriptor(self, vertex: Any, index: int) -> TaskDeploymentDescriptor:
         graph = self.graph
@@ -155,7 +159,8 @@ class JobMaster:
         restored = (getattr(self, "_restored", None) or {}).get((vertex.id, index))
         return TaskDeploymentDescriptor(self.job_id, graph.name, vertex, index, attempt, self.slot_of[(vertex.id, index)],
                                         inputs, outputs, graph.runtime_mode, graph.config, restored,
-                                        self.checkpoints_dir if self.coordinator is not None else None)
+                                        self.checkpoints_dir if self.coordinator is not None else None,
+                                        self.config.get(CheckpointingOptions.CHECKPOINTING_MODE) == "EXACTLY_ONCE")
 
     async def _deploy(self, descriptor: TaskDeploymentDescriptor) -> None:
         info = self.placement[(descriptor.vertex.id, descriptor.subtask_index)]

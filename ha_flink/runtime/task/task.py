@@ -61,7 +61,8 @@ class Task:
     def __init__(self, vertex: JobVertex, subtask_index: int, gate: InputGate | None, writers: list[RecordWriter],
                  cancelled: threading.Event, runtime_mode: str = "STREAMING", attempt: int = 0,
                  job_parameters: dict[str, str] | None = None, restored: dict[str, Any] | None = None,
-                 on_snapshot: Callable[[TaskSnapshot], None] | None = None, checkpointing: bool = False) -> None:
+                 on_snapshot: Callable[[TaskSnapshot], None] | None = None, checkpointing: bool = False,
+                 aligned: bool = True) -> None:
         self.vertex = vertex
         self.subtask_index = subtask_index
         self.gate = gate
@@ -79,6 +80,7 @@ class Task:
         self._operators: list[StreamOperator] = []
         self._reader: Any = None
         self.checkpointing = checkpointing
+        self.aligned = aligned  # EXACTLY_ONCE aligns barriers; AT_LEAST_ONCE lets every channel flow on
         self._data_ended = False
         self._final_checkpoint: int | None = None  # the first checkpoint taken after the end of input
         self._notified = 0  # the highest checkpoint known complete
@@ -217,7 +219,7 @@ class Task:
                 item = gate.get(wait)
             if item is not None:
                 channel, data = item
-                if channel in blocked:
+                if channel in blocked and self.aligned:
                     held.append(item)
                 elif type(data) is list:
                     self.records_in += len(data)

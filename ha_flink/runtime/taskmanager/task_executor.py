@@ -203,7 +203,7 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
         holder: list[_RunningTask] = []
         task = Task(vertex, d.subtask_index, gate, writers, cancelled, d.runtime_mode, d.attempt, d.job_parameters,
                     restored=d.restored, on_snapshot=lambda snapshot: self._on_snapshot(holder[0], snapshot),
-                    checkpointing=d.checkpoint_dir is not None)
+                    checkpointing=d.checkpoint_dir is not None, aligned=d.exactly_once)
         running = _RunningTask(d, task, cancelled, session_id)
         holder.append(running)
         running.partitions = partitions
