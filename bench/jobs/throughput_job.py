@@ -1,5 +1,5 @@
 """Bounded map -> key_by -> reduce over N generated records with 1,000 distinct words:
-`flink run -py throughput_job.py <records> <parallelism>`."""
+`flink run -py throughput_job.py <records> <parallelism> [checkpoint-interval-ms]`."""
 
 import sys
 
@@ -19,6 +19,8 @@ if __name__ == "__main__":
     records, parallelism = int(sys.argv[1]), int(sys.argv[2])
     env = StreamExecutionEnvironment.get_execution_environment()
     env.set_parallelism(parallelism)
+    if len(sys.argv) > 3 and int(sys.argv[3]) > 0:
+        env.enable_checkpointing(int(sys.argv[3]))
     (env.from_source(NumberSequenceSource(1, records), WatermarkStrategy.no_watermarks(), "numbers")
         .map(lambda i: (WORDS[i % 1000], 1))
         .key_by(lambda pair: pair[0])

@@ -79,6 +79,7 @@ class LocalJob:
         self._next_checkpoint_id = 1
         self._pending: dict[int, dict[tuple[str, int], bytes]] = {}
         self._expected: dict[int, set[tuple[str, int]]] = {}
+        self._soon = threading.Event()
         self.cancelled = threading.Event()
         self.tasks: list[Task] = []
 
@@ -110,7 +111,7 @@ class LocalJob:
                                   on_snapshot=lambda snapshot, a=attempt: self._acknowledge(a, snapshot),
                                   checkpointing=self.interval_ms is not None,
                                   aligned=graph.settings.get("execution.checkpointing.mode", "EXACTLY_ONCE").upper()
-                                  != "AT_LEAST_ONCE"))
+                                  != "AT_LEAST_ONCE", on_data_ended=self._data_ended))
         return tasks
 
     def _channel_offset(self, target: object, edge: object) -> int:
@@ -140,8 +141,16 @@ class LocalJob:
 
     # -- checkpoints --------------------------------------------------------------------------------
 
+    def _data_ended(self) -> None:
+        if all(t.data_ended for t in self.tasks if t.vertex.is_source):
+            self._soon.set()  # every source ended: the final checkpoint need not wait for the interval
+
     def _coordinate(self) -> None:
-        while not self._done.wait(self.interval_ms / 1000):
+        while not self._done.is_set():
+            self._soon.wait(self.interval_ms / 1000)
+            self._soon.clear()
+            if self._done.is_set():
+                return
             with self._lock:
                 if self.status != "RUNNING" or self.cancelled.is_set():
                     continue

@@ -108,7 +108,11 @@ class CheckpointCoordinator:
 
         async def periodic() -> None:
             while True:
-                await asyncio.sleep(self.interval_s)
+                try:
+                    await asyncio.wait_for(self._soon.wait(), self.interval_s)
+                except asyncio.TimeoutError:
+                    pass
+                self._soon.clear()
                 self._expire(on_too_many_failures)
                 if len([p for p in self.pending.values() if p.savepoint_dir is None]) >= self.max_concurrent:
                     continue
@@ -125,7 +129,13 @@ class CheckpointCoordinator:
                     self.pending[checkpoint_id] = PendingCheckpoint(checkpoint_id, now, set(expected))
                     await trigger(checkpoint_id, now)
 
+        self._soon = asyncio.Event()
         self._loop_task = asyncio.ensure_future(periodic())
+
+    def trigger_soon(self) -> None:
+        """Take the next checkpoint now rather than at the next interval (e.g. the final one)."""
+        if self._loop_task is not None:
+            self._soon.set()
 
     def _expire(self, on_too_many_failures: Any) -> None:
         now = int(time.time() * 1000)

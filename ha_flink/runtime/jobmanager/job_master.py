@@ -183,6 +183,10 @@ class JobMaster:
                               f"{state.failure}", key)
         elif all(s == "FINISHED" for s in self.states.values()):
             self._terminate("FINISHED")
+        elif state.state == "FINISHING" and self.coordinator is not None and all(
+                s in ("FINISHING", "FINISHED") for key, s in self.states.items()
+                if self.graph.vertices[key[0]].is_source):
+            self.coordinator.trigger_soon()  # every source ended: the final checkpoint need not wait
         elif state.state == "RUNNING" and all(s in ("RUNNING", "FINISHED") for s in self.states.values()):
             logger.info("Job %s (%s) attempt %d: all %d tasks RUNNING", self.graph.name, self.job_id, self.attempt,
                         len(self.states))
@@ -206,13 +210,13 @@ class JobMaster:
         """The subtasks a checkpoint now would wait for (empty: not now). Finished subtasks take no part,
         so the final checkpoint of a partly finished job can still complete (as Flink's FLIP-147)."""
         if self.status != "RUNNING" or self.restarting or \
-                any(s not in ("RUNNING", "FINISHED") for s in self.states.values()):
+                any(s not in ("RUNNING", "FINISHING", "FINISHED") for s in self.states.values()):
             return set()
-        return {key for key, s in self.states.items() if s == "RUNNING"}
+        return {key for key, s in self.states.items() if s in ("RUNNING", "FINISHING")}
 
     async def _trigger_checkpoint(self, checkpoint_id: int, timestamp: int) -> None:
         hosts = {info.address: info for key, info in self.placement.items()
-                 if self.graph.vertices[key[0]].is_source and self.states.get(key) == "RUNNING"}
+                 if self.graph.vertices[key[0]].is_source and self.states.get(key) in ("RUNNING", "FINISHING")}
         request = pb.CheckpointRequest(job_id=self.job_id, checkpoint_id=checkpoint_id, timestamp=timestamp)
         await asyncio.gather(*(self._call(info, "TriggerCheckpoint", request) for info in hosts.values()))
 

@@ -62,7 +62,7 @@ class Task:
                  cancelled: threading.Event, runtime_mode: str = "STREAMING", attempt: int = 0,
                  job_parameters: dict[str, str] | None = None, restored: dict[str, Any] | None = None,
                  on_snapshot: Callable[[TaskSnapshot], None] | None = None, checkpointing: bool = False,
-                 aligned: bool = True) -> None:
+                 aligned: bool = True, on_data_ended: Callable[[], None] | None = None) -> None:
         self.vertex = vertex
         self.subtask_index = subtask_index
         self.gate = gate
@@ -81,6 +81,7 @@ class Task:
         self._reader: Any = None
         self.checkpointing = checkpointing
         self.aligned = aligned  # EXACTLY_ONCE aligns barriers; AT_LEAST_ONCE lets every channel flow on
+        self.on_data_ended = on_data_ended  # tells the coordinator: a final checkpoint can come now
         self._data_ended = False
         self._final_checkpoint: int | None = None  # the first checkpoint taken after the end of input
         self._notified = 0  # the highest checkpoint known complete
@@ -156,6 +157,10 @@ class Task:
         finally:
             reader.close()
 
+    @property
+    def data_ended(self) -> bool:
+        return self._data_ended
+
     def _end_of_data(self) -> None:
         """All input is in: operators finish (batch results, last event-time timers, sink parts)."""
         self._data_ended = True
@@ -165,6 +170,8 @@ class Task:
         if self.checkpointing:
             for writer in self.writers:
                 writer.broadcast(END_OF_DATA)
+            if self.on_data_ended is not None:
+                self.on_data_ended()
 
     def _await_final_checkpoint(self) -> None:
         """With checkpointing on, stay until a checkpoint taken after the end of input completed (its

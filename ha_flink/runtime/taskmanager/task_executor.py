@@ -168,7 +168,7 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
                 self.tasks.pop(running.descriptor.execution_id, None)
 
     def free_slots(self) -> int:
-        used = {t.descriptor.slot_index for t in self.tasks.values() if t.state in ("DEPLOYING", "RUNNING")}
+        used = {t.descriptor.slot_index for t in self.tasks.values() if t.state in ("DEPLOYING", "RUNNING", "FINISHING")}
         return self.slots - len(used)
 
     # -- tasks ----------------------------------------------------------------------------------------
@@ -203,7 +203,8 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
         holder: list[_RunningTask] = []
         task = Task(vertex, d.subtask_index, gate, writers, cancelled, d.runtime_mode, d.attempt, d.job_parameters,
                     restored=d.restored, on_snapshot=lambda snapshot: self._on_snapshot(holder[0], snapshot),
-                    checkpointing=d.checkpoint_dir is not None, aligned=d.exactly_once)
+                    checkpointing=d.checkpoint_dir is not None, aligned=d.exactly_once,
+                    on_data_ended=lambda: self.loop.call_soon_threadsafe(self._data_ended, holder[0]))
         running = _RunningTask(d, task, cancelled, session_id)
         holder.append(running)
         running.partitions = partitions
@@ -256,8 +257,14 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
             logger.info("Acknowledging checkpoint %d of %s failed: %s", snapshot.checkpoint_id,
                         running.task.display_name, error.details())
 
+    def _data_ended(self, running: _RunningTask) -> None:
+        """A task's input ended and it waits for the final checkpoint: tell the JobMaster (FINISHING)."""
+        if running.state == "RUNNING":
+            running.state = "FINISHING"
+            asyncio.ensure_future(self._report(running))
+
     def _job_tasks(self, job_id: str) -> list[_RunningTask]:
-        return [t for t in self.tasks.values() if t.descriptor.job_id == job_id and t.state == "RUNNING"]
+        return [t for t in self.tasks.values() if t.descriptor.job_id == job_id and t.state in ("RUNNING", "FINISHING")]
 
     async def TriggerCheckpoint(self, request: pb.CheckpointRequest, context: Any) -> pb.Empty:
         for running in self._job_tasks(request.job_id):
