@@ -48,6 +48,7 @@ chaos: install
 bench: install
 	$(VPY) bench/ha_election.py
 	$(VPY) bench/runtime.py
+	$(VPY) bench/checkpoints.py
 
 # The generated modules are committed; regenerate them after editing ha_flink/rpc/flink.proto.
 proto: install
