@@ -34,7 +34,7 @@ class TaskDeploymentDescriptor:
     outputs: list[OutputDescriptor] = field(default_factory=list)
     runtime_mode: str = "STREAMING"
     job_parameters: dict[str, str] = field(default_factory=dict)
-    restored: dict[str, Any] | None = None  # this subtask's state from the restored checkpoint
+    restored: Any = None  # a RestorePlan: which snapshot files this subtask restores (it reads them itself)
     checkpoint_dir: str | None = None  # where its snapshots go: <dir>/<jobid>/chk-<id>/
     exactly_once: bool = True  # False: AT_LEAST_ONCE, barriers are not aligned
 

@@ -285,7 +285,9 @@ class FileSinkWriter(StreamOperator):
             self._roll(bucket)
         self.pending[checkpoint_id] = self.rolled
         self.rolled = []
-        return {"pending": {c: list(files) for c, files in self.pending.items()}}
+        info = self.context.info
+        return {"pending": {c: list(files) for c, files in self.pending.items()},
+                "subtask": info.subtask_index, "parallelism": info.parallelism}
 
     def notify_checkpoint_complete(self, checkpoint_id: int) -> None:
         for done in sorted(c for c in self.pending if c <= checkpoint_id):
@@ -294,13 +296,14 @@ class FileSinkWriter(StreamOperator):
     def initialize_state(self, states: list[dict[str, Any]]) -> None:
         self._ensure_fs()
         info = self.context.info
-        for old_index, state in enumerate(states):
+        for state in states:
+            old_index = state.get("subtask", 0)
             if old_index % info.parallelism != info.subtask_index:
                 continue  # another subtask finishes that one's commits
             for files in state.get("pending", {}).values():
                 self._publish(files)  # pre-committed in the restored checkpoint: commit
-            if len(states) == info.parallelism:
-                self._discard_uncommitted(old_index)
+            if state.get("parallelism") == info.parallelism:
+                self._discard_uncommitted(old_index)  # (rescaled: left alone, the names could clash)
 
     def _discard_uncommitted(self, subtask_index: int) -> None:
         """In-progress files of that subtask's earlier attempts: written after the restored checkpoint, so

@@ -20,7 +20,7 @@ from typing import Any
 
 from ha_flink.fs import Storage, join_url
 from ha_flink.ha.checkpoint_store import CompletedCheckpoint
-from ha_flink.runtime.checkpoint.restore import restored_states
+from ha_flink.runtime.checkpoint.restore import RestorePlan, plan_restore
 from ha_flink.runtime.graph.job_graph import JobGraph
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ class SavepointError(RuntimeError):
 
 
 async def restored_from_savepoint(graph: JobGraph, storage: Storage, path: str, allow_non_restored: bool,
-                                  loop: asyncio.AbstractEventLoop) -> dict[tuple[str, int], dict[str, Any]]:
+                                  loop: asyncio.AbstractEventLoop) -> dict[tuple[str, int], RestorePlan]:
     """A savepoint's state for `graph`, matched by vertex state keys (uids); state without a matching
     vertex is an error naming it, unless `allow_non_restored` (--allowNonRestoredState)."""
     metadata_url = join_url(path, METADATA)
@@ -54,12 +54,9 @@ async def restored_from_savepoint(graph: JobGraph, storage: Storage, path: str, 
         raise CheckpointRestoreError(
             f"the savepoint {path} holds state for operators this job does not have: {', '.join(unmatched)}; "
             "give them the same uid() as before, or pass --allowNonRestoredState to skip that state")
-    snapshots = {}
-    for (key, subtask), url in tasks.items():
-        if key in by_key:
-            snapshots[(by_key[key].id, subtask)] = await loop.run_in_executor(None, storage.read, url)
+    refs = {(by_key[key].id, subtask): url for (key, subtask), url in tasks.items() if key in by_key}
     parallelism = {by_key[k].id: p for k, p in metadata["parallelism"].items() if k in by_key}
-    return restored_states(graph, snapshots, parallelism)
+    return plan_restore(graph, refs, parallelism)
 
 
 @dataclass
@@ -239,7 +236,7 @@ class CheckpointCoordinator:
                     len(pending.acks), int(time.time() * 1000) - pending.timestamp_ms)
         return checkpoint_id
 
-    async def restored_state(self) -> tuple[int, dict[tuple[str, int], dict[str, Any]]] | None:
+    async def restored_state(self) -> tuple[int, dict[tuple[str, int], RestorePlan]] | None:
         """The latest completed checkpoint as each subtask's restored state, or None (start fresh).
         A `_metadata` or state file that cannot be read is an error naming it: never silently fresh."""
         latest = self.store.latest()
@@ -247,13 +244,12 @@ class CheckpointCoordinator:
             return None
         metadata_url = join_url(latest.external_pointer, METADATA)
         data = await self._blocking(self.storage.read, metadata_url)  # a missing file: an error naming it
+        # (the state files are read by the TaskManagers, each only those it needs)
         try:
             metadata = pickle.loads(data)
             metadata["tasks"]
         except Exception as error:
             raise CheckpointRestoreError(f"checkpoint {latest.checkpoint_id}: {metadata_url} is not a readable "
                                          f"_metadata file ({type(error).__name__}: {error})") from None
-        snapshots = {}
-        for execution, url in metadata["tasks"].items():
-            snapshots[tuple(execution)] = await self._blocking(self.storage.read, url)
-        return latest.checkpoint_id, restored_states(self.graph, snapshots, metadata.get("parallelism"))
+        tasks = {tuple(execution): url for execution, url in metadata["tasks"].items()}
+        return latest.checkpoint_id, plan_restore(self.graph, tasks, metadata.get("parallelism"))

@@ -1,43 +1,62 @@
-"""From a completed checkpoint's task snapshots to what each new subtask restores (pure code).
+"""From a completed checkpoint to what each new subtask restores, in two steps (pure code):
 
-Sources: the remaining splits of all old source subtasks are pooled and dealt round-robin to the new ones
-(so a source can be restored at another parallelism); a source that is not replayable (a Python
-SourceFunction) starts over. Operators: every old subtask's state of the operator is handed over, and
-each new subtask keeps the key groups it owns (keyed state and timers), which is rescaling by key group."""
+1. `plan_restore` (where the checkpoint is known: the JobMaster, or the local mini cluster) decides which
+   old subtasks' snapshots each new subtask needs: with unchanged parallelism only its own (a finished
+   subtask has none: nothing left to read); with another parallelism all of the vertex's (splits are
+   pooled and dealt round-robin, keyed state is taken by key group).
+2. `materialize` (where the subtask runs: the TaskManager reads the files itself) turns the snapshots
+   into the task's restored state: {"source": splits or None, "operators": [[state...] per operator]}.
+
+A source that is not replayable (a Python SourceFunction) starts over."""
 
 from __future__ import annotations
 
 import pickle
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from ha_flink.runtime.graph.job_graph import JobGraph
 
 
+@dataclass(frozen=True)
+class RestorePlan:
+    index: int  # the new subtask
+    parallelism: int  # the new parallelism
+    rescaled: bool
+    refs: dict[int, Any]  # old subtask -> its snapshot (a URL to read, or the bytes themselves)
+    chain_length: int
+
+
+def plan_restore(graph: JobGraph, tasks: dict[tuple[str, int], Any],
+                 old_parallelism: dict[str, int] | None) -> dict[tuple[str, int], RestorePlan]:
+    plans = {}
+    for vertex in graph.vertices.values():
+        refs = {subtask: ref for (vertex_id, subtask), ref in tasks.items() if vertex_id == vertex.id}
+        rescaled = old_parallelism is None or old_parallelism.get(vertex.id) != vertex.parallelism
+        for index in range(vertex.parallelism):
+            mine = refs if rescaled else {i: r for i, r in refs.items() if i == index}
+            plans[(vertex.id, index)] = RestorePlan(index, vertex.parallelism, rescaled, mine,
+                                                    len(vertex.operator_names))
+    return plans
+
+
+def materialize(plan: RestorePlan, load: Callable[[Any], bytes]) -> dict[str, Any]:
+    old = {subtask: pickle.loads(load(ref)) for subtask, ref in sorted(plan.refs.items())}
+    states = list(old.values())
+    chain_length = len(states[0]["operators"]) if states else plan.chain_length
+    operators = [[s["operators"][k] for s in states] for k in range(chain_length)]
+    sources = [s["source"] for s in states]
+    if any(s is None for s in sources):
+        source = None
+    elif plan.rescaled:
+        source = [split for s in sources for split in s][plan.index::plan.parallelism]
+    else:
+        source = sources[0] if sources else []  # no snapshot: it had finished, nothing left to read
+    return {"source": source, "operators": operators}
+
+
 def restored_states(graph: JobGraph, snapshots: dict[tuple[str, int], bytes],
                     old_parallelism: dict[str, int] | None = None) -> dict[tuple[str, int], dict[str, Any]]:
-    """`snapshots`: (vertex id, old subtask) -> TaskSnapshot.data; subtasks that had finished before the
-    checkpoint are absent (nothing left to read, no state to keep). Returns (vertex id, new subtask) ->
-    {"source": splits or None, "operators": [[state of each old subtask] per chained operator]}."""
-    decoded: dict[str, dict[int, dict[str, Any]]] = {}
-    for (vertex_id, subtask), data in sorted(snapshots.items()):
-        decoded.setdefault(vertex_id, {})[subtask] = pickle.loads(data)
-    result: dict[tuple[str, int], dict[str, Any]] = {}
-    for vertex in graph.vertices.values():
-        old = decoded.get(vertex.id, {})
-        states = [old[i] for i in sorted(old)]
-        chain_length = len(states[0]["operators"]) if states else len(vertex.operator_names)
-        operators = [[s["operators"][k] for s in states] for k in range(chain_length)] if states else None
-        same = old_parallelism is not None and old_parallelism.get(vertex.id) == vertex.parallelism
-        sources = [s["source"] for s in states]
-        replayable = all(s is not None for s in sources)
-        pooled = [split for s in sources for split in s] if replayable else None
-        for index in range(vertex.parallelism):
-            if not replayable:
-                source = None  # a source that cannot rewind starts over
-            elif same:
-                source = old[index]["source"] if index in old else []  # absent: it had finished
-            else:
-                source = pooled[index::vertex.parallelism]  # rescaled: splits dealt round-robin
-            result[(vertex.id, index)] = {"source": source,
-                                          "operators": operators or [[] for _ in range(chain_length)]}
-    return result
+    """Both steps at once, for snapshots already in memory (the local mini cluster)."""
+    return {key: materialize(plan, lambda data: data)
+            for key, plan in plan_restore(graph, snapshots, old_parallelism).items()}

@@ -26,6 +26,7 @@ from ha_flink.rpc.channels import SERVER_OPTIONS, insecure_channel
 from ha_flink.rpc.fencing import LEADER_SESSION_KEY, FencingInterceptor, fencing_metadata
 from ha_flink.fs import Storage, join_url
 from ha_flink.runtime.checkpoint.barrier import TaskSnapshot
+from ha_flink.runtime.checkpoint.restore import materialize
 from ha_flink.runtime.deployment import TaskDeploymentDescriptor
 from ha_flink.runtime.network.exchange import read_channel, serve_partition
 from ha_flink.runtime.network.partition import NetworkChannel, PartitionRegistry, ResultPartition
@@ -200,9 +201,12 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
             if isinstance(partitioner, ForwardPartitioner):
                 channels = channels[:1]
             writers.append(RecordWriter(partitioner, channels, d.subtask_index))
+        restored = None
+        if d.restored is not None:  # read this subtask's snapshot files here, off the event loop
+            restored = await self.loop.run_in_executor(None, materialize, d.restored, self.storage.read)
         holder: list[_RunningTask] = []
         task = Task(vertex, d.subtask_index, gate, writers, cancelled, d.runtime_mode, d.attempt, d.job_parameters,
-                    restored=d.restored, on_snapshot=lambda snapshot: self._on_snapshot(holder[0], snapshot),
+                    restored=restored, on_snapshot=lambda snapshot: self._on_snapshot(holder[0], snapshot),
                     checkpointing=d.checkpoint_dir is not None, aligned=d.exactly_once,
                     on_data_ended=lambda: self.loop.call_soon_threadsafe(self._data_ended, holder[0]))
         running = _RunningTask(d, task, cancelled, session_id)
