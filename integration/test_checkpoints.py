@@ -244,3 +244,27 @@ def test_failing_checkpoints_are_counted_and_the_job_fails_over_past_the_toleran
     assert "Completed checkpoint" not in log
     wait_for(lambda: f"{job_id} : checkpointed count" not in cluster.flink("list").stdout, 20,
              what="the job to end")
+
+
+def test_two_phase_commit_file_output_is_exactly_once_across_a_leader_sigterm(
+    cluster_factory: Callable[..., Cluster], tmp_path: Path
+) -> None:
+    cluster = cluster_factory(**FAST_RESTARTS)
+    first = cluster.start_jobmanager()
+    wait_for(lambda: "Granted leadership" in first.output(), 20, what="the first leader")
+    standby = cluster.start_jobmanager()
+    cluster.start_taskmanager()
+    n, out = 9000, tmp_path / "out"
+    submitted = cluster.flink("run", "-d", "-py", str(HERE / "exactly_once_file_job.py"), str(out), str(n),
+                              "3000", "-1")
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.split("JobID ")[1].split()[0]
+    wait_for(lambda: len(completed_ids(first.output())) >= 2, 30, what="completed checkpoints")
+    first.kill(signal.SIGTERM)  # graceful: the standby takes over at once, nothing is deleted
+    assert first.process.wait(15) == 0
+    wait_for(lambda: '"status": "FINISHED"' in "".join(
+        p.read_text() for p in (cluster.directory / "ha" / "job-result-store").rglob(f"{job_id}.json")), 60,
+        what="the job to finish under the new leader")
+    restored = int(re.search(r"restores checkpoint (\d+)", standby.output()).group(1))
+    assert restored == max(completed_ids(first.output()))
+    assert committed_numbers(out) == list(range(1, n + 1))
