@@ -24,20 +24,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import report, spread  # noqa: E402
-from bench.runtime import log_time  # noqa: E402
+from bench.runtime import job_runtime_ms, log_time  # noqa: E402
 from ha_flink.testing.cluster import Cluster, DaemonProcess  # noqa: E402
 from ha_flink.testing.processes import wait_for  # noqa: E402
 from ha_flink.testing.zookeeper import ZooKeeperEnsemble  # noqa: E402
 
 JOBS = Path(__file__).resolve().parent / "jobs"
 INTEGRATION = Path(__file__).resolve().parents[1] / "integration"
-
-
-def runtime_ms(cluster: Cluster, *args: str) -> int:
-    result = cluster.flink("run", "-py", *args, timeout=900)
-    if result.returncode != 0:
-        raise RuntimeError(result.stdout + result.stderr)
-    return int(re.search(r"Job Runtime: (\d+) ms", result.stdout).group(1))
 
 
 def busy_taskmanager(leader: DaemonProcess, tms: list[DaemonProcess]) -> DaemonProcess:
@@ -73,9 +66,9 @@ def main() -> None:
             cluster.start_jobmanager()
             tms = [cluster.start_taskmanager() for _ in range(3)]  # one spare slot
 
-            plain = runtime_ms(cluster, str(JOBS / "throughput_job.py"), str(args.records), "2")
+            plain = job_runtime_ms(cluster, str(JOBS / "throughput_job.py"), str(args.records), "2")
             before = leader.output()
-            checkpointed = runtime_ms(cluster, str(JOBS / "throughput_job.py"), str(args.records), "2", "1000")
+            checkpointed = job_runtime_ms(cluster, str(JOBS / "throughput_job.py"), str(args.records), "2", "1000")
             during = leader.output()[len(before):]
             completed_during = len(re.findall(r"Completed checkpoint \d+", during))
             failed_during = len(re.findall(r"Checkpoint failure", during))

@@ -51,13 +51,16 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def throughput(cluster: Cluster, records: int, parallelism: int) -> float:
-    result = cluster.flink("run", "-py", str(JOBS / "throughput_job.py"), str(records), str(parallelism),
-                           timeout=600)
+def job_runtime_ms(cluster: Cluster, *args: str) -> int:
+    """`flink run -py <args>` to its end; the job runtime it reports."""
+    result = cluster.flink("run", "-py", *args, timeout=900)
     if result.returncode != 0:
         raise RuntimeError(result.stdout + result.stderr)
-    runtime_ms = int(re.search(r"Job Runtime: (\d+) ms", result.stdout).group(1))
-    return records / (runtime_ms / 1000)
+    return int(re.search(r"Job Runtime: (\d+) ms", result.stdout).group(1))
+
+
+def throughput(cluster: Cluster, records: int, parallelism: int) -> float:
+    return records / (job_runtime_ms(cluster, str(JOBS / "throughput_job.py"), str(records), str(parallelism)) / 1000)
 
 
 def failover(cluster: Cluster, leader: DaemonProcess, sig: int) -> tuple[float, float, DaemonProcess]:

@@ -5,22 +5,10 @@ CollectSink; optionally fails once (first attempt) at one number:
 import sys
 
 from ha_flink.common import WatermarkStrategy
-from ha_flink.datastream import MapFunction, StreamExecutionEnvironment
+from ha_flink.datastream import StreamExecutionEnvironment
 from ha_flink.datastream.connectors.number_seq import RateLimitedNumberSequenceSource
+from ha_flink.testing.functions import FailOnceAt
 from ha_flink.testing.sinks import CollectSink
-
-
-class FailOnceAt(MapFunction):
-    def __init__(self, value):
-        self.value = value
-
-    def open(self, runtime_context):
-        self.attempt = runtime_context.get_attempt_number()
-
-    def map(self, value):
-        if self.attempt == 0 and value == self.value:
-            raise RuntimeError(f"failing once at {value}")
-        return value
 
 
 if __name__ == "__main__":

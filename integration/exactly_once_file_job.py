@@ -4,22 +4,10 @@
 import sys
 
 from ha_flink.common import Encoder, WatermarkStrategy
-from ha_flink.datastream import MapFunction, StreamExecutionEnvironment
+from ha_flink.datastream import StreamExecutionEnvironment
 from ha_flink.datastream.connectors.file_system import BucketAssigner, FileSink
 from ha_flink.datastream.connectors.number_seq import RateLimitedNumberSequenceSource
-
-
-class FailOnceAt(MapFunction):
-    def __init__(self, value):
-        self.value = value
-
-    def open(self, runtime_context):
-        self.attempt = runtime_context.get_attempt_number()
-
-    def map(self, value):
-        if self.attempt == 0 and value == self.value:
-            raise RuntimeError(f"failing once at {value}")
-        return value
+from ha_flink.testing.functions import FailOnceAt
 
 
 def build(env, out, n, rate, fail_at):

@@ -5,33 +5,17 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from ha_flink.common import Configuration, WatermarkStrategy
-from ha_flink.datastream import MapFunction, RuntimeContext, StreamExecutionEnvironment
+from ha_flink.datastream import StreamExecutionEnvironment
 from ha_flink.datastream.connectors.number_seq import RateLimitedNumberSequenceSource
 from ha_flink.runtime.minicluster import JobExecutionError
-from ha_flink.testing.processes import wait_for
+from ha_flink.testing.functions import FailOnceAt
 from ha_flink.testing.sinks import CollectSink, read_collected
 
 N = 6000
-
-
-class FailOnceAt(MapFunction):
-    """Fails on the first attempt when it meets `value`; passes everything on later attempts."""
-
-    def __init__(self, value: int) -> None:
-        self.value = value
-
-    def open(self, runtime_context: RuntimeContext) -> None:
-        self.attempt = runtime_context.get_attempt_number()
-
-    def map(self, value: int) -> int:
-        if self.attempt == 0 and value == self.value:
-            raise RuntimeError(f"failing once at {value}")
-        return value
 
 
 def counting_job(out: Path, settings: dict[str, str], fail_at: int | None) -> StreamExecutionEnvironment:
