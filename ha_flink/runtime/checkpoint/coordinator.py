@@ -225,15 +225,15 @@ class CheckpointCoordinator:
         await self._blocking(self.storage.write, join_url(folder, METADATA), metadata)
         checkpoint = CompletedCheckpoint(self.graph.job_id, checkpoint_id, pending.timestamp_ms, folder)
         removed = await self._blocking(self.store.add_checkpoint_and_subsume_old_ones, checkpoint)
+        logger.info("Completed checkpoint %d of job %s (%d tasks, %d ms)", checkpoint_id, self.graph.job_id,
+                    len(pending.acks), int(time.time() * 1000) - pending.timestamp_ms)  # right after the commit
+        self.completed += 1
+        self.consecutive_failures = 0
+        self.last_completion = time.monotonic()
         for old in removed:
             await self._blocking(self.storage.delete, old.external_pointer)
         for older in [c for c in self.pending if c < checkpoint_id and self.pending[c].savepoint_dir is None]:
             del self.pending[older]  # subsumed before completing
-        self.completed += 1
-        self.consecutive_failures = 0
-        self.last_completion = time.monotonic()
-        logger.info("Completed checkpoint %d of job %s (%d tasks, %d ms)", checkpoint_id, self.graph.job_id,
-                    len(pending.acks), int(time.time() * 1000) - pending.timestamp_ms)
         return checkpoint_id
 
     async def restored_state(self) -> tuple[int, dict[tuple[str, int], RestorePlan]] | None:
