@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import platform
 import statistics
 from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+if TYPE_CHECKING:
+    from ha_flink.testing.cluster import Cluster
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 
@@ -50,3 +55,20 @@ def report(title: str, command: str, table: str, notes: str, keep: bool) -> None
     print(table)
     if keep:
         record(title, command, f"{table}\n\n{notes}")
+
+
+@contextlib.contextmanager
+def bench_cluster(workdir: Path, settings: dict[str, str]) -> Iterator[Cluster]:
+    """One ZooKeeper server and a cluster conf dir under `workdir`; every process stopped at the end."""
+    from ha_flink.testing.cluster import Cluster
+    from ha_flink.testing.zookeeper import ZooKeeperEnsemble
+
+    zookeeper = ZooKeeperEnsemble.create(workdir / "zk", 1)
+    zookeeper.start()
+    cluster = Cluster(workdir / "bench", zookeeper.connect_string, settings)
+    cluster.write_conf()
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+        zookeeper.stop()

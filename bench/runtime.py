@@ -23,10 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import report, spread  # noqa: E402
+from bench.common import bench_cluster, report, spread  # noqa: E402
 from ha_flink.testing.cluster import Cluster, DaemonProcess  # noqa: E402
 from ha_flink.testing.processes import wait_for  # noqa: E402
-from ha_flink.testing.zookeeper import ZooKeeperEnsemble  # noqa: E402
 
 JOBS = Path(__file__).resolve().parent / "jobs"
 INTEGRATION = Path(__file__).resolve().parents[1] / "integration"
@@ -86,47 +85,38 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, bench_cluster(Path(tmp), {"taskmanager.numberOfTaskSlots": "1"}) as cluster:
         workdir = Path(tmp)
-        zookeeper = ZooKeeperEnsemble.create(workdir / "zk", 1)
-        zookeeper.start()
-        cluster = Cluster(workdir / "bench", zookeeper.connect_string, {"taskmanager.numberOfTaskSlots": "1"})
-        cluster.write_conf()
-        try:
-            leader = cluster.start_jobmanager()
-            wait_for(lambda: "Granted leadership" in leader.output(), 20, what="a leader")
-            standby = cluster.start_jobmanager()
-            tms = [cluster.start_taskmanager(), cluster.start_taskmanager()]
-            time.sleep(1.0)  # let the idle processes settle before reading their memory
-            idle_tm, standby_jm = max(rss_mib(t.pid) for t in tms), rss_mib(standby.pid)
+        leader = cluster.start_leader()
+        standby = cluster.start_jobmanager()
+        tms = [cluster.start_taskmanager(), cluster.start_taskmanager()]
+        time.sleep(1.0)  # let the idle processes settle before reading their memory
+        idle_tm, standby_jm = max(rss_mib(t.pid) for t in tms), rss_mib(standby.pid)
 
-            started = time.monotonic()
-            submitted = cluster.flink("run", "-d", "-py", str(INTEGRATION / "unbounded_job.py"),
-                                      str(workdir / "out"))
-            submit_seconds = time.monotonic() - started
-            assert submitted.returncode == 0, submitted.stderr
-            wait_for(lambda: log_time(leader, "tasks RUNNING", 0), 30, what="the job to run")
+        started = time.monotonic()
+        submitted = cluster.flink("run", "-d", "-py", str(INTEGRATION / "unbounded_job.py"),
+                                  str(workdir / "out"))
+        submit_seconds = time.monotonic() - started
+        assert submitted.returncode == 0, submitted.stderr
+        wait_for(lambda: log_time(leader, "tasks RUNNING", 0), 30, what="the job to run")
 
-            kills, grants_to_running, terms = [], [], []
-            for _ in range(args.runs):
-                granted, running, leader = failover(cluster, leader, signal.SIGKILL)
-                kills.append(running)
-                grants_to_running.append(running - granted)
-                cluster.start_jobmanager()  # a fresh standby for the next round
-            for _ in range(max(3, args.runs // 2)):
-                _, running, leader = failover(cluster, leader, signal.SIGTERM)
-                terms.append(running)
-                cluster.start_jobmanager()
-            cancel = cluster.flink("list")
-            job_id = re.search(r"([0-9a-f]{32}) :", cancel.stdout).group(1)
-            cluster.flink("cancel", job_id)
-            wait_for(lambda: "No running jobs." in cluster.flink("list").stdout, 30, what="the cancel")
+        kills, grants_to_running, terms = [], [], []
+        for _ in range(args.runs):
+            granted, running, leader = failover(cluster, leader, signal.SIGKILL)
+            kills.append(running)
+            grants_to_running.append(running - granted)
+            cluster.start_jobmanager()  # a fresh standby for the next round
+        for _ in range(max(3, args.runs // 2)):
+            _, running, leader = failover(cluster, leader, signal.SIGTERM)
+            terms.append(running)
+            cluster.start_jobmanager()
+        cancel = cluster.flink("list")
+        job_id = re.search(r"([0-9a-f]{32}) :", cancel.stdout).group(1)
+        cluster.flink("cancel", job_id)
+        wait_for(lambda: "No running jobs." in cluster.flink("list").stdout, 30, what="the cancel")
 
-            rate_p2 = throughput(cluster, args.records, 2)
-            rate_p1 = throughput(cluster, args.records, 1)
-        finally:
-            cluster.close()
-            zookeeper.stop()
+        rate_p2 = throughput(cluster, args.records, 2)
+        rate_p1 = throughput(cluster, args.records, 1)
 
     seconds = spread
 

@@ -66,24 +66,21 @@ def test_leader_sigkill_the_new_leader_restores_the_last_completed_checkpoint(
     cluster_factory: Callable[..., Cluster], tmp_path: Path
 ) -> None:
     cluster = cluster_factory(**FAST_RESTARTS)
-    first = cluster.start_jobmanager()
-    wait_for(lambda: "Granted leadership" in first.output(), 20, what="the first leader")
+    first = cluster.start_leader()
     standby = cluster.start_jobmanager()
     cluster.start_taskmanager()
     cluster.start_taskmanager()
     n, out = 12000, tmp_path / "out"
     submitted = cluster.flink("run", "-d", "-py", JOB, str(out), str(n), "3000", "-1")
     assert submitted.returncode == 0, submitted.stderr
-    job_id = submitted.stdout.split("JobID ")[1].split()[0]
+    job_id = cluster.job_id(submitted)
     wait_for(lambda: len(completed_ids(first.output())) >= 3, 30, what="a few completed checkpoints")
     first.kill(signal.SIGKILL)
     first.process.wait(10)
     wait_for(lambda: "restores checkpoint" in standby.output(), 30, what="the new leader to restore")
     restored = int(re.search(r"restores checkpoint (\d+)", standby.output()).group(1))
     assert restored in last_completed_after(signal.SIGKILL, first.output())
-    wait_for(lambda: '"status": "FINISHED"' in "".join(
-        p.read_text() for p in (cluster.directory / "ha" / "job-result-store").rglob(f"{job_id}.json")), 60,
-        what="the job to finish under the new leader")
+    wait_for(lambda: '"status": "FINISHED"' in cluster.job_result(job_id), 60, what="the job to finish under the new leader")
     assert final_counts(out) == {k: n // 10 for k in range(10)}
     new_ids = completed_ids(standby.output())
     assert all(i > restored for i in new_ids)  # ids keep increasing across the leader change
@@ -117,21 +114,18 @@ def test_two_phase_commit_file_output_is_exactly_once_across_a_leader_change(
     cluster_factory: Callable[..., Cluster], tmp_path: Path, sig: int
 ) -> None:
     cluster = cluster_factory(**FAST_RESTARTS)
-    first = cluster.start_jobmanager()
-    wait_for(lambda: "Granted leadership" in first.output(), 20, what="the first leader")
+    first = cluster.start_leader()
     standby = cluster.start_jobmanager()
     cluster.start_taskmanager()
     n, out = 9000, tmp_path / "out"
     submitted = cluster.flink("run", "-d", "-py", str(HERE / "exactly_once_file_job.py"), str(out), str(n),
                               "3000", "-1")
     assert submitted.returncode == 0, submitted.stderr
-    job_id = submitted.stdout.split("JobID ")[1].split()[0]
+    job_id = cluster.job_id(submitted)
     wait_for(lambda: len(completed_ids(first.output())) >= 2, 30, what="completed checkpoints")
     first.kill(sig)  # SIGTERM: graceful, the standby takes over at once; neither deletes anything
     first.process.wait(15)
-    wait_for(lambda: '"status": "FINISHED"' in "".join(
-        p.read_text() for p in (cluster.directory / "ha" / "job-result-store").rglob(f"{job_id}.json")), 60,
-        what="the job to finish under the new leader")
+    wait_for(lambda: '"status": "FINISHED"' in cluster.job_result(job_id), 60, what="the job to finish under the new leader")
     restored = int(re.search(r"restores checkpoint (\d+)", standby.output()).group(1))
     assert restored in last_completed_after(sig, first.output())
     assert committed_numbers(out) == list(range(1, n + 1))
@@ -147,13 +141,11 @@ def test_a_killed_taskmanager_restores_exactly_on_a_replacement(cluster_factory:
     submitted = cluster.flink("run", "-d", "-py", str(HERE / "exactly_once_file_job.py"), str(out), str(n),
                               "3000", "-1")
     assert submitted.returncode == 0, submitted.stderr
-    job_id = submitted.stdout.split("JobID ")[1].split()[0]
+    job_id = cluster.job_id(submitted)
     wait_for(lambda: len(completed_ids(leader.output())) >= 2, 30, what="completed checkpoints")
     doomed.kill(signal.SIGKILL)
     cluster.start_taskmanager()  # the replacement
-    wait_for(lambda: '"status": "FINISHED"' in "".join(
-        p.read_text() for p in (cluster.directory / "ha" / "job-result-store").rglob(f"{job_id}.json")), 60,
-        what="the job to finish")
+    wait_for(lambda: '"status": "FINISHED"' in cluster.job_result(job_id), 60, what="the job to finish")
     assert "restores checkpoint" in leader.output()
     assert committed_numbers(out) == list(range(1, n + 1))
 
@@ -166,7 +158,7 @@ def test_an_unreadable_latest_checkpoint_fails_the_job_naming_the_file(cluster_f
     cluster.start_taskmanager()
     submitted = cluster.flink("run", "-d", "-py", JOB, str(tmp_path / "out"), "100000", "1000", "-1")
     assert submitted.returncode == 0, submitted.stderr
-    job_id = submitted.stdout.split("JobID ")[1].split()[0]
+    job_id = cluster.job_id(submitted)
     wait_for(lambda: len(completed_ids(first.output())) >= 2, 30, what="completed checkpoints")
     first.kill(signal.SIGKILL)
     first.process.wait(10)
@@ -176,11 +168,8 @@ def test_an_unreadable_latest_checkpoint_fails_the_job_naming_the_file(cluster_f
     second = cluster.start_jobmanager()
     wait_for(lambda: "cannot restore the latest checkpoint" in second.output(), 30, what="the restore error")
     assert f"{metadata.parent.name}/_metadata is not a readable _metadata file" in second.output()
-    def result() -> str:
-        return "".join(p.read_text() for p in (cluster.directory / "ha" / "job-result-store").rglob(f"{job_id}.json"))
-
-    wait_for(lambda: '"status": "FAILED"' in result(), 30, what="the job to fail")
-    assert "is not a readable _metadata file" in result()  # the recorded failure names the file too
+    wait_for(lambda: '"status": "FAILED"' in cluster.job_result(job_id), 30, what="the job to fail")
+    assert "is not a readable _metadata file" in cluster.job_result(job_id)  # the failure names the file too
 
 
 def test_savepoint_cancel_and_run_from_it_at_another_parallelism_gives_the_same_counts(
@@ -193,7 +182,7 @@ def test_savepoint_cancel_and_run_from_it_at_another_parallelism_gives_the_same_
     n, out = 12000, tmp_path / "out"
     submitted = cluster.flink("run", "-d", "-py", JOB, str(out), str(n), "3000", "-1", "2")
     assert submitted.returncode == 0, submitted.stderr
-    job_id = submitted.stdout.split("JobID ")[1].split()[0]
+    job_id = cluster.job_id(submitted)
     wait_for(lambda: len(completed_ids(leader.output())) >= 2, 30, what="the job to run a while")
 
     cancelled = cluster.flink("cancel", "-s", job_id)  # Flink's form: the folder from state.savepoints.dir
@@ -218,7 +207,7 @@ def test_a_savepoint_with_state_the_job_lacks_needs_allow_non_restored_state(
     leader = cluster.start_jobmanager()
     cluster.start_taskmanager()
     submitted = cluster.flink("run", "-d", "-py", JOB, str(tmp_path / "out"), "100000", "1000", "-1")
-    job_id = submitted.stdout.split("JobID ")[1].split()[0]
+    job_id = cluster.job_id(submitted)
     wait_for(lambda: len(completed_ids(leader.output())) >= 1, 30, what="a checkpoint")
     stopped = cluster.flink("stop", "--savepointPath", str(tmp_path / "savepoints"), job_id)
     assert stopped.returncode == 0, stopped.stderr
@@ -246,7 +235,7 @@ def test_failing_checkpoints_are_counted_and_the_job_fails_over_past_the_toleran
     cluster.start_taskmanager()
     submitted = cluster.flink("run", "-d", "-py", JOB, str(tmp_path / "out"), "1000000", "1000", "-1")
     assert submitted.returncode == 0, submitted.stderr
-    job_id = submitted.stdout.split("JobID ")[1].split()[0]
+    job_id = cluster.job_id(submitted)
     wait_for(lambda: "Exceeded checkpoint tolerable failure threshold" in leader.output(), 30,
              what="the tolerance to run out")
     log = leader.output()

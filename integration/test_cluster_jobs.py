@@ -56,15 +56,14 @@ def test_leader_sigkill_during_an_unbounded_job_the_standby_recovers_it(
     cluster_factory: Callable[..., Cluster], tmp_path: Path
 ) -> None:
     cluster = cluster_factory()
-    first = cluster.start_jobmanager()
-    wait_for(lambda: "Granted leadership" in first.output(), 20, what="the first JobManager to lead")
+    first = cluster.start_leader()
     standby = cluster.start_jobmanager()
     cluster.start_taskmanager()
     cluster.start_taskmanager()
     out = tmp_path / "out"
     submitted = cluster.flink("run", "-d", "-py", str(HERE / "unbounded_job.py"), str(out))
     assert submitted.returncode == 0, submitted.stdout + submitted.stderr
-    job_id = submitted.stdout.split("JobID ")[1].split()[0]
+    job_id = cluster.job_id(submitted)
     wait_for(lambda: len(read_collected(out)) > 50, 30, what="records from the first attempt")
     before = record_files(out)
 
@@ -90,8 +89,7 @@ def test_leader_sigkill_during_an_unbounded_job_the_standby_recovers_it(
 def test_a_finished_job_is_not_rerun_by_the_next_leader(cluster_factory: Callable[..., Cluster],
                                                         tmp_path: Path) -> None:
     cluster = cluster_factory()
-    first = cluster.start_jobmanager()
-    wait_for(lambda: "Granted leadership" in first.output(), 20, what="the first JobManager to lead")
+    first = cluster.start_leader()
     standby = cluster.start_jobmanager()
     cluster.start_taskmanager()
     result = cluster.flink("run", "-py", str(HERE / "word_count_job.py"), str(tmp_path / "out"), "50")

@@ -31,8 +31,7 @@ def test_leader_answers_standby_forwards_and_503_without_a_reachable_leader(
     cluster_factory: Callable[..., Cluster], tmp_path: Path
 ) -> None:
     cluster = cluster_factory()
-    leader = cluster.start_jobmanager()
-    wait_for(lambda: "Granted leadership" in leader.output(), 20, what="a leader")
+    leader = cluster.start_leader()
     standby = cluster.start_jobmanager()
     cluster.start_taskmanager()
     wait_for(lambda: call(f"{leader.rest_address()}/overview")[1]["taskmanagers"] == 1, 20,
@@ -61,15 +60,14 @@ def test_leader_answers_standby_forwards_and_503_without_a_reachable_leader(
 
 def test_flink_cli_with_m_talks_rest_to_any_jobmanager(cluster_factory: Callable[..., Cluster], tmp_path: Path) -> None:
     cluster = cluster_factory()
-    leader = cluster.start_jobmanager()
-    wait_for(lambda: "Granted leadership" in leader.output(), 20, what="a leader")
+    cluster.start_leader()
     standby = cluster.start_jobmanager()
     cluster.start_taskmanager()
     rest = standby.rest_address().removeprefix("http://")
     script = Path(__file__).resolve().parent / "word_count_job.py"
     result = cluster.flink("run", "-m", rest, "-py", str(script), str(tmp_path / "out"), "20")
     assert result.returncode == 0, result.stdout + result.stderr
-    job_id = result.stdout.split("JobID ")[1].split()[0]
+    job_id = cluster.job_id(result)
     assert "has finished" in result.stdout
     listed = cluster.flink("list", "-m", rest)
     assert listed.returncode == 0 and "No running jobs." in listed.stdout

@@ -104,6 +104,21 @@ class Cluster:
     def start_taskmanager(self) -> DaemonProcess:
         return self._start("taskmanager", "taskexecutor.py")
 
+    def start_leader(self) -> DaemonProcess:
+        """A JobManager, once it has been granted leadership (start standbys after it)."""
+        leader = self.start_jobmanager()
+        wait_for(lambda: "Granted leadership" in leader.output(), 20, what="the first JobManager to lead")
+        return leader
+
+    @staticmethod
+    def job_id(submitted: subprocess.CompletedProcess[str]) -> str:
+        """The job id `flink run` printed ("Job has been submitted with JobID <id>")."""
+        return submitted.stdout.split("JobID ")[1].split()[0]
+
+    def job_result(self, job_id: str) -> str:
+        """The job's recorded result (JSON text), or '' while it has none."""
+        return "".join(p.read_text() for p in (self.directory / "ha" / "job-result-store").rglob(f"{job_id}*.json"))
+
     def flink(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run the `flink` CLI against this cluster."""
         env = dict(os.environ, FLINK_CONF_DIR=str(self.conf_dir))

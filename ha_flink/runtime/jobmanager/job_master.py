@@ -65,6 +65,7 @@ class JobMaster:
                 max_concurrent=config.get(CheckpointingOptions.MAX_CONCURRENT_CHECKPOINTS),
                 tolerable_failures=config.get(CheckpointingOptions.TOLERABLE_FAILED_CHECKPOINTS))
         self.restored_checkpoint_id: int | None = None
+        self._restored: dict[tuple[str, int], Any] | None = None  # restore plans for the next deployment
         self.failover = config.get(JobManagerOptions.FAILOVER_STRATEGY)
         self.status = "CREATED"
         self.failure = ""
@@ -156,7 +157,7 @@ class JobMaster:
                     partition_id(self.job_id, producer.id, p, self.attempts[(producer.id, p)], edge_index),
                     0 if edge.partitioner.is_pointwise else index,
                     self.placement[(producer.id, p)].address))
-        restored = (getattr(self, "_restored", None) or {}).get((vertex.id, index))
+        restored = (self._restored or {}).get((vertex.id, index))
         return TaskDeploymentDescriptor(self.job_id, graph.name, vertex, index, attempt, self.slot_of[(vertex.id, index)],
                                         inputs, outputs, graph.runtime_mode, graph.config, restored,
                                         self.checkpoints_dir if self.coordinator is not None else None,

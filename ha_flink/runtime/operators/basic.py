@@ -132,6 +132,7 @@ class _Timers(TimerService):
 
 class _ProcessOperatorBase(_UserFunctionOperator):
     method = "process_element"
+    _restored_timers: list[dict[str, Any]] = []  # set by initialize_state on a restore
 
     def open(self) -> None:
         super().open()
@@ -169,7 +170,7 @@ class _ProcessOperatorBase(_UserFunctionOperator):
 
         info = self.context.info
         mine = key_group_range(info.max_parallelism, info.parallelism, info.subtask_index)
-        for timers in getattr(self, "_restored_timers", []):
+        for timers in self._restored_timers:
             for timestamp, key in timers["processing"]:
                 if assign_to_key_group(key, info.max_parallelism) in mine:
                     entry = (timestamp, key)

@@ -66,6 +66,7 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
         self.leader: tuple[str, uuid.UUID] | None = None
         self.registered = asyncio.Event()
         self.storage = Storage(config)
+        self._channels: dict[str, grpc.aio.Channel] = {}  # one per peer address
         self.loop: asyncio.AbstractEventLoop | None = None
         self._retrieval: Any = None
         self._stopped: asyncio.Event | None = None
@@ -135,10 +136,9 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
                 await asyncio.sleep(0.2)
 
     def _channel(self, address: str) -> grpc.aio.Channel:
-        channels = self.__dict__.setdefault("_channels", {})
-        if address not in channels:
-            channels[address] = insecure_channel(address)
-        return channels[address]
+        if address not in self._channels:
+            self._channels[address] = insecure_channel(address)
+        return self._channels[address]
 
     async def _heartbeat_loop(self) -> None:
         while True:
