@@ -252,7 +252,8 @@ def test_a_flat_value_that_is_not_yaml_is_read_like_flink_1(tmp_path: Path) -> N
          "accepted: full, region"),
         ("restart-strategy: sometimes\n", 1, "restart-strategy",
          "accepted: none, fixed-delay, failure-rate, exponential-delay"),
-        ("state.backend: rocksdb\n", 1, "state.backend", "'rocksdb' is not provided by ha-flink"),
+        ("state.backend: forst\n", 1, "state.backend", "'forst' (Flink's disaggregated state backend) is not "
+                                                      "provided by ha-flink"),
         ("taskmanager.numberOfTaskSlots: 0\n", 1, "taskmanager.numberOfTaskSlots", "accepted: a whole number >= 1"),
         ("high-availability.zookeeper.client.tolerate-suspended-connections: maybe\n", 1,
          "high-availability.zookeeper.client.tolerate-suspended-connections", "accepted: true or false"),

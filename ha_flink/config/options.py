@@ -210,12 +210,18 @@ class HighAvailabilityOptions:
 class StateBackendOptions:
     STATE_BACKEND = _option(
         "state.backend.type",
-        enum("hashmap", aliases={"filesystem": "hashmap", "jobmanager": "hashmap", "memory": "hashmap"},
-             refused={"rocksdb": "is not provided by ha-flink (keyed state lives in memory and is "
-                                 "checkpointed to files)"}),
+        enum("hashmap", "rocksdb", aliases={"filesystem": "hashmap", "jobmanager": "hashmap", "memory": "hashmap"},
+             refused={"forst": "(Flink's disaggregated state backend) is not provided by ha-flink; use hashmap "
+                               "or rocksdb"}),
         "hashmap",
         fallback=("state.backend",),
     )
+    INCREMENTAL_CHECKPOINTS = _option(
+        "state.backend.incremental", BOOL, False, fallback=("execution.checkpointing.incremental",),
+        doc="rocksdb: a checkpoint uploads only the state files the last confirmed one did not",
+    )
+    ROCKSDB_LOCAL_DIR = _option("state.backend.rocksdb.localdir", STRING, None,
+                                doc="local folder of the TaskManager's RocksDB files (default: the temp dir)")
 
 
 class CheckpointingOptions:

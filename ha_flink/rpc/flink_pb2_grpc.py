@@ -442,6 +442,11 @@ class JobMasterGatewayStub:
                 request_serializer=ha__flink_dot_rpc_dot_flink__pb2.CheckpointAck.SerializeToString,
                 response_deserializer=ha__flink_dot_rpc_dot_flink__pb2.Empty.FromString,
                 _registered_method=True)
+        self.DeclineCheckpoint = channel.unary_unary(
+                '/haflink.rpc.JobMasterGateway/DeclineCheckpoint',
+                request_serializer=ha__flink_dot_rpc_dot_flink__pb2.CheckpointDecline.SerializeToString,
+                response_deserializer=ha__flink_dot_rpc_dot_flink__pb2.Empty.FromString,
+                _registered_method=True)
 
 
 class JobMasterGatewayServicer:
@@ -454,12 +459,23 @@ class JobMasterGatewayServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeclineCheckpoint(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_JobMasterGatewayServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'AcknowledgeCheckpoint': grpc.unary_unary_rpc_method_handler(
                     servicer.AcknowledgeCheckpoint,
                     request_deserializer=ha__flink_dot_rpc_dot_flink__pb2.CheckpointAck.FromString,
+                    response_serializer=ha__flink_dot_rpc_dot_flink__pb2.Empty.SerializeToString,
+            ),
+            'DeclineCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeclineCheckpoint,
+                    request_deserializer=ha__flink_dot_rpc_dot_flink__pb2.CheckpointDecline.FromString,
                     response_serializer=ha__flink_dot_rpc_dot_flink__pb2.Empty.SerializeToString,
             ),
     }
@@ -490,6 +506,33 @@ class JobMasterGateway:
             target,
             '/haflink.rpc.JobMasterGateway/AcknowledgeCheckpoint',
             ha__flink_dot_rpc_dot_flink__pb2.CheckpointAck.SerializeToString,
+            ha__flink_dot_rpc_dot_flink__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeclineCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/haflink.rpc.JobMasterGateway/DeclineCheckpoint',
+            ha__flink_dot_rpc_dot_flink__pb2.CheckpointDecline.SerializeToString,
             ha__flink_dot_rpc_dot_flink__pb2.Empty.FromString,
             options,
             channel_credentials,

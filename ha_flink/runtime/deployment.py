@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ha_flink.runtime.graph.job_graph import JobVertex
+from ha_flink.runtime.state.backend import StateBackendSettings
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class TaskDeploymentDescriptor:
     restored: Any = None  # a RestorePlan: which snapshot files this subtask restores (it reads them itself)
     checkpoint_dir: str | None = None  # where its snapshots go: <dir>/<jobid>/chk-<id>/
     exactly_once: bool = True  # False: AT_LEAST_ONCE, barriers are not aligned
+    state_backend: StateBackendSettings = field(default_factory=StateBackendSettings)
 
     @property
     def execution_id(self) -> tuple[str, str, int, int]:

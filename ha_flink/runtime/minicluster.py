@@ -73,7 +73,14 @@ class LocalJob:
         self._cancel_requested = False
         self.attempt = 0
         self.interval_ms = graph.checkpoint_interval_ms
-        self.restarts = restart_strategy_from_config(Configuration(graph.settings), self.interval_ms is not None)
+        from ha_flink.config import StateBackendOptions
+        from ha_flink.runtime.state.backend import StateBackendSettings
+
+        config = Configuration(graph.settings)
+        self.restarts = restart_strategy_from_config(config, self.interval_ms is not None)
+        # Snapshots stay in this process's memory (canonical format): no checkpoint storage is involved.
+        self.state_backend = StateBackendSettings(config.get(StateBackendOptions.STATE_BACKEND), False,
+                                                  config.get(StateBackendOptions.ROCKSDB_LOCAL_DIR))
         self.latest_checkpoint: tuple[int, dict[tuple[str, int], bytes], dict[str, int]] | None = None
         self.restored_checkpoint_id: int | None = None
         self._next_checkpoint_id = 1
@@ -111,7 +118,8 @@ class LocalJob:
                                   on_snapshot=lambda snapshot, a=attempt: self._acknowledge(a, snapshot),
                                   checkpointing=self.interval_ms is not None,
                                   aligned=graph.settings.get("execution.checkpointing.mode", "EXACTLY_ONCE").upper()
-                                  != "AT_LEAST_ONCE", on_data_ended=self._data_ended))
+                                  != "AT_LEAST_ONCE", on_data_ended=self._data_ended,
+                                  state_backend=self.state_backend))
         return tasks
 
     def _channel_offset(self, target: object, edge: object) -> int:

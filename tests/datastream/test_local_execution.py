@@ -186,10 +186,10 @@ def test_processing_time_timers_fire(tmp_path: Path) -> None:
 
 
 def test_state_ttl_expires_entries() -> None:
-    from ha_flink.runtime.state.keyed_state_backend import KeyedStateBackend
+    from ha_flink.runtime.state.heap import HeapKeyedStateBackend
 
     now = [1000.0]
-    backend = KeyedStateBackend(clock=lambda: now[0])
+    backend = HeapKeyedStateBackend(clock=lambda: now[0])
     descriptor = ValueStateDescriptor("v", Types.INT())
     descriptor.enable_time_to_live(StateTtlConfig.new_builder(2000).build())  # 2 s
     state = backend.get_state(descriptor)

@@ -4,21 +4,23 @@ state then is its part of checkpoint n."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
 class CheckpointBarrier:
     checkpoint_id: int
     timestamp_ms: int
+    savepoint: bool = False  # state in the canonical format, self-contained (no shared files)
 
 
 @dataclass
 class TaskSnapshot:
     """One subtask's part of a checkpoint: its source position (if a source) and each chained operator's
-    state, in chain order. Pickled as it is taken, so later changes to live state cannot leak into it."""
+    state, in chain order, pickled (after the asynchronous part: state files uploaded)."""
 
     checkpoint_id: int
     vertex_id: str
     subtask_index: int
     data: bytes
+    shared_urls: list[str] = field(default_factory=list)  # shared files the snapshot references

@@ -5,7 +5,15 @@ TaskManagers to trigger it at the job's sources, and collect one acknowledgement
 the file its TaskManager wrote under `<checkpoints dir>/<jobid>/chk-<id>/`). With every acknowledgement
 in: write `_metadata`, add the checkpoint to the CompletedCheckpointStore (the commit point), delete the
 folders of subsumed checkpoints, then notify the tasks. A restart or a new leader restores the latest
-checkpoint in the store."""
+checkpoint in the store.
+
+A subtask that cannot take its part declines (DeclineCheckpoint): the checkpoint is given up at once and
+counts as a failure, as one that times out.
+
+Incremental state (rocksdb) references files of `<jobid>/shared/` from several checkpoints: the shared
+state registry here counts, per file, the retained checkpoints that reference it, and deletes a file when
+the last of them is subsumed (or when the checkpoint that uploaded it failed). The references travel with
+each CompletedCheckpoint in ZooKeeper, so a new leader rebuilds the registry from the store."""
 
 from __future__ import annotations
 
@@ -65,6 +73,7 @@ class PendingCheckpoint:
     timestamp_ms: int
     expected: set[tuple[str, int]]  # the subtasks running when it was triggered (finished ones do not ack)
     acks: dict[tuple[str, int], str] = field(default_factory=dict)
+    shared: set[str] = field(default_factory=set)  # shared files the acknowledged snapshots reference
     savepoint_dir: str | None = None  # a savepoint: copied there, not kept as a checkpoint
     done: asyncio.Future[str] | None = None
 
@@ -88,6 +97,7 @@ class CheckpointCoordinator:
         self.consecutive_failures = 0
         self.failed = 0
         self.last_completion = 0.0  # monotonic time of the last completed checkpoint
+        self.shared_of: dict[int, set[str]] = {}  # retained checkpoint -> the shared files it references
         self._loop_task: asyncio.Task[None] | None = None
 
     async def _blocking(self, function: Any, *args: Any) -> Any:
@@ -96,7 +106,8 @@ class CheckpointCoordinator:
     async def initialize(self) -> None:
         """Create the counter if new, and read (and lock) the checkpoints a former leader completed."""
         await self._blocking(self.counter.start)
-        await self._blocking(self.store.recover)
+        retained = await self._blocking(self.store.recover)
+        self.shared_of = {c.checkpoint_id: set(c.properties.get("shared", ())) for c in retained}
 
     def start(self, can_trigger: Any, trigger: Any, on_too_many_failures: Any = None) -> None:
         """Trigger every interval, keeping Flink's rules: at most `max_concurrent` in flight, at least
@@ -139,8 +150,36 @@ class CheckpointCoordinator:
         for checkpoint_id, pending in list(self.pending.items()):
             if pending.savepoint_dir is None and now - pending.timestamp_ms > self.timeout_s * 1000:
                 del self.pending[checkpoint_id]
+                self._discard(pending)
                 self.record_failure(f"checkpoint {checkpoint_id} expired after {self.timeout_s:g} s",
                                     on_too_many_failures)
+
+    def decline(self, checkpoint_id: int, reason: str, on_too_many_failures: Any = None) -> None:
+        """A subtask could not take its part: give the checkpoint up now."""
+        pending = self.pending.pop(checkpoint_id, None)
+        if pending is None:
+            return
+        self._discard(pending)
+        if pending.savepoint_dir is not None:
+            if pending.done is not None and not pending.done.done():
+                pending.done.set_exception(SavepointError(f"savepoint {checkpoint_id} declined: {reason}"))
+            return
+        self.record_failure(f"checkpoint {checkpoint_id} declined: {reason}", on_too_many_failures)
+
+    def _discard(self, pending: PendingCheckpoint) -> None:
+        """A checkpoint that will not complete: its folder, and the shared files no completed checkpoint
+        references (the backends reuse only files of confirmed checkpoints, so nobody else will)."""
+        referenced = set().union(*self.shared_of.values())
+        garbage = [url for url in pending.shared if url not in referenced]
+        garbage.append(self.checkpoint_url(pending.checkpoint_id))
+        asyncio.ensure_future(self._delete_all(garbage))
+
+    async def _delete_all(self, urls: list[str]) -> None:
+        for url in urls:
+            try:
+                await self._blocking(self.storage.delete, url)
+            except Exception as error:  # left behind: removed with the job's folder at the latest
+                logger.warning("Could not delete %s of job %s: %s", url, self.graph.job_id, error)
 
     def record_failure(self, reason: str, on_too_many_failures: Any = None) -> None:
         self.failed += 1
@@ -158,6 +197,12 @@ class CheckpointCoordinator:
 
     def abort_pending(self) -> None:
         """A failover: checkpoints in flight cannot complete (their tasks are gone)."""
+        for pending in self.pending.values():
+            if pending.savepoint_dir is not None and pending.done is not None and not pending.done.done():
+                pending.done.set_exception(SavepointError(
+                    f"savepoint {pending.checkpoint_id} of job {self.graph.job_id} aborted by a failover"))
+            else:
+                self._discard(pending)
         self.pending.clear()
 
     def checkpoint_url(self, checkpoint_id: int) -> str:
@@ -173,7 +218,7 @@ class CheckpointCoordinator:
         done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.pending[checkpoint_id] = PendingCheckpoint(checkpoint_id, now, set(expected), savepoint_dir=target_dir,
                                                         done=done)
-        await trigger(checkpoint_id, now)
+        await trigger(checkpoint_id, now, True)
         try:
             return await asyncio.wait_for(done, timeout)
         except asyncio.TimeoutError:
@@ -196,13 +241,15 @@ class CheckpointCoordinator:
         await self._blocking(self.storage.delete, self.checkpoint_url(pending.checkpoint_id))
         return folder
 
-    async def acknowledge(self, execution: tuple[str, int], checkpoint_id: int, state_url: str) -> int | None:
+    async def acknowledge(self, execution: tuple[str, int], checkpoint_id: int, state_url: str,
+                          shared_urls: list[str] | None = None) -> int | None:
         """Record one subtask's acknowledgement; returns the id once the checkpoint is complete and
         committed (the caller then notifies the tasks)."""
         pending = self.pending.get(checkpoint_id)
         if pending is None:
             return None
         pending.acks[execution] = state_url
+        pending.shared.update(shared_urls or ())
         if not pending.expected <= pending.acks.keys():
             return None
         del self.pending[checkpoint_id]
@@ -218,13 +265,15 @@ class CheckpointCoordinator:
                 pending.done.set_result(path)
             return checkpoint_id  # tasks are notified: sinks commit what the savepoint covers
         metadata = pickle.dumps({"job_id": self.graph.job_id, "checkpoint_id": checkpoint_id,
-                                 "tasks": dict(pending.acks),
+                                 "tasks": dict(pending.acks), "shared": sorted(pending.shared),
                                  "parallelism": {v.id: v.parallelism for v in self.graph.vertices.values()}},
                                 protocol=5)
         folder = self.checkpoint_url(checkpoint_id)
         await self._blocking(self.storage.write, join_url(folder, METADATA), metadata)
-        checkpoint = CompletedCheckpoint(self.graph.job_id, checkpoint_id, pending.timestamp_ms, folder)
+        checkpoint = CompletedCheckpoint(self.graph.job_id, checkpoint_id, pending.timestamp_ms, folder,
+                                         {"shared": sorted(pending.shared)})
         removed = await self._blocking(self.store.add_checkpoint_and_subsume_old_ones, checkpoint)
+        self.shared_of[checkpoint_id] = set(pending.shared)
         logger.info("Completed checkpoint %d of job %s (%d tasks, %d ms)", checkpoint_id, self.graph.job_id,
                     len(pending.acks), int(time.time() * 1000) - pending.timestamp_ms)  # right after the commit
         self.completed += 1
@@ -232,8 +281,11 @@ class CheckpointCoordinator:
         self.last_completion = time.monotonic()
         for old in removed:
             await self._blocking(self.storage.delete, old.external_pointer)
+        unreferenced = set().union(*(self.shared_of.pop(old.checkpoint_id, set()) for old in removed))
+        if unreferenced:
+            await self._delete_all(sorted(unreferenced - set().union(*self.shared_of.values())))
         for older in [c for c in self.pending if c < checkpoint_id and self.pending[c].savepoint_dir is None]:
-            del self.pending[older]  # subsumed before completing
+            self._discard(self.pending.pop(older))  # subsumed before completing
         return checkpoint_id
 
     async def restored_state(self) -> tuple[int, dict[tuple[str, int], RestorePlan]] | None:

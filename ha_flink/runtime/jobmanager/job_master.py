@@ -1,7 +1,9 @@
-"""The JobMaster of one job: takes slots, deploys every subtask, follows their states, and answers
-failures. Without checkpoints (this stage) a failover restarts every task from scratch, after the backoff
-of the restart strategy (scheduler/restart_strategies.py); when the strategy gives up the job FAILS. Slot sharing as in Flink: slot i runs subtask
-i of every vertex, so a job needs as many slots as its highest parallelism."""
+"""The JobMaster of one job: takes slots, deploys every subtask, follows their states, drives the job's
+checkpoint coordinator, and answers failures: a failed task or a lost TaskManager restarts every task
+(`full`) or only the affected pipelined regions (`region`, scheduler/failover.py), from the latest
+completed checkpoint, after the backoff of the restart strategy (scheduler/restart_strategies.py); when
+the strategy gives up the job FAILS. Slot sharing as in Flink: slot i runs subtask i of every vertex, so a
+job needs as many slots as its highest parallelism; a region whose TaskManager was lost gets new slots."""
 
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ from typing import Any, Callable
 
 import cloudpickle
 
-from ha_flink.config import CheckpointingOptions, Configuration, HighAvailabilityOptions, JobManagerOptions
+from ha_flink.config import (
+    CheckpointingOptions, Configuration, HighAvailabilityOptions, JobManagerOptions, StateBackendOptions,
+)
 from ha_flink.fs import Storage, join_url
 from ha_flink.rpc import flink_pb2 as pb
 from ha_flink.rpc.fencing import fencing_metadata
@@ -22,6 +26,7 @@ from ha_flink.runtime.jobmanager.resource_manager import ResourceManager, TaskMa
 from ha_flink.runtime.network.partition import partition_id
 from ha_flink.runtime.checkpoint.coordinator import CheckpointCoordinator, SavepointError, restored_from_savepoint
 from ha_flink.runtime.scheduler.failover import tasks_to_restart
+from ha_flink.runtime.state.backend import StateBackendSettings
 from ha_flink.runtime.scheduler.restart_strategies import restart_strategy_from_config
 
 logger = logging.getLogger(__name__)
@@ -67,6 +72,8 @@ class JobMaster:
         self.restored_checkpoint_id: int | None = None
         self._restored: dict[tuple[str, int], Any] | None = None  # restore plans for the next deployment
         self.failover = config.get(JobManagerOptions.FAILOVER_STRATEGY)
+        self.state_backend = StateBackendSettings(config.get(StateBackendOptions.STATE_BACKEND),
+                                                  config.get(StateBackendOptions.INCREMENTAL_CHECKPOINTS))
         self.status = "CREATED"
         self.failure = ""
         self.start_time = int(time.time() * 1000)
@@ -161,7 +168,8 @@ class JobMaster:
         return TaskDeploymentDescriptor(self.job_id, graph.name, vertex, index, attempt, self.slot_of[(vertex.id, index)],
                                         inputs, outputs, graph.runtime_mode, graph.config, restored,
                                         self.checkpoints_dir if self.coordinator is not None else None,
-                                        self.config.get(CheckpointingOptions.CHECKPOINTING_MODE) == "EXACTLY_ONCE")
+                                        self.config.get(CheckpointingOptions.CHECKPOINTING_MODE) == "EXACTLY_ONCE",
+                                        self.state_backend)
 
     async def _deploy(self, descriptor: TaskDeploymentDescriptor) -> None:
         info = self.placement[(descriptor.vertex.id, descriptor.subtask_index)]
@@ -215,10 +223,11 @@ class JobMaster:
             return set()
         return {key for key, s in self.states.items() if s in ("RUNNING", "FINISHING")}
 
-    async def _trigger_checkpoint(self, checkpoint_id: int, timestamp: int) -> None:
+    async def _trigger_checkpoint(self, checkpoint_id: int, timestamp: int, savepoint: bool = False) -> None:
         hosts = {info.address: info for key, info in self.placement.items()
                  if self.graph.vertices[key[0]].is_source and self.states.get(key) in ("RUNNING", "FINISHING")}
-        request = pb.CheckpointRequest(job_id=self.job_id, checkpoint_id=checkpoint_id, timestamp=timestamp)
+        request = pb.CheckpointRequest(job_id=self.job_id, checkpoint_id=checkpoint_id, timestamp=timestamp,
+                                       savepoint=savepoint)
         await asyncio.gather(*(self._call(info, "TriggerCheckpoint", request) for info in hosts.values()))
 
     async def _call(self, info: TaskManagerInfo, method: str, request: Any) -> None:
@@ -246,11 +255,17 @@ class JobMaster:
         key = (ack.vertex_id, ack.subtask_index)
         if self.coordinator is None or self.attempts.get(key) != ack.attempt or key in self.restarting:
             return
-        completed = await self.coordinator.acknowledge(key, ack.checkpoint_id, ack.state_url)
+        completed = await self.coordinator.acknowledge(key, ack.checkpoint_id, ack.state_url, list(ack.shared_urls))
         if completed is not None:
             request = pb.CheckpointRequest(job_id=self.job_id, checkpoint_id=completed)
             hosts = {info.address: info for info in self.placement.values()}
             await asyncio.gather(*(self._call(info, "NotifyCheckpointComplete", request) for info in hosts.values()))
+
+    def on_checkpoint_decline(self, decline: pb.CheckpointDecline) -> None:
+        key = (decline.vertex_id, decline.subtask_index)
+        if self.coordinator is None or self.attempts.get(key) != decline.attempt or key in self.restarting:
+            return
+        self.coordinator.decline(decline.checkpoint_id, decline.reason, self._task_failed)
 
     def _restart_region(self, region: set[tuple[str, int]], failure: str) -> None:
         """Region failover: only `region` stops and comes back, on the same slots; the rest runs on."""
@@ -282,6 +297,8 @@ class JobMaster:
             if latest is not None:
                 logger.info("Job %s (%s) restores checkpoint %d for a region of %d tasks", self.graph.name,
                             self.job_id, latest[0], len(region))
+        if not await self._replace_lost_slots(region):
+            return
         for key in region:
             self.attempts[key] += 1
             self.states[key] = "DEPLOYING"
@@ -295,6 +312,27 @@ class JobMaster:
         logger.info("Job %s (%s): region of %d tasks redeployed (attempt %d)", self.graph.name, self.job_id,
                     len(region), max(self.attempts[key] for key in region))
 
+    async def _replace_lost_slots(self, region: set[tuple[str, int]]) -> bool:
+        """Give the subtasks of `region` whose TaskManager is gone a new slot each (one per lost slot, as
+        they shared it); waits for free slots. False: the job stopped running meanwhile."""
+        lost: dict[tuple[str, int], list[tuple[str, int]]] = {}
+        for key in sorted(region):
+            info = self.placement[key]
+            if self.rm.task_managers.get(info.resource_id) is not info:
+                lost.setdefault((info.resource_id, self.slot_of[key]), []).append(key)
+        if not lost:
+            return True
+        while (slots := self.rm.allocate(self.job_id, len(lost))) is None:
+            logger.info("Job %s: waiting for %d free slots to replace those of a lost TaskManager", self.job_id,
+                        len(lost))
+            await self.rm.changed.wait()
+            if self.status != "RUNNING":
+                return False
+        for keys, (info, slot) in zip(lost.values(), slots):
+            for key in keys:
+                self.placement[key], self.slot_of[key] = info, slot
+        return self.status == "RUNNING"
+
     async def _cancel_subtask(self, key: tuple[str, int]) -> None:
         info = self.placement[key]
         try:
@@ -304,16 +342,20 @@ class JobMaster:
             logger.debug("Cancel of %s on %s not delivered: %s", key, info.address, error)
 
     def on_task_manager_lost(self, resource_id: str, reason: str) -> None:
-        if self.status == "RUNNING" and any(info.resource_id == resource_id for info in self.placement.values()):
-            self._task_failed(f"TaskManager {resource_id} was lost: {reason}")
+        lost = {key for key, info in self.placement.items() if info.resource_id == resource_id}
+        if self.status == "RUNNING" and lost:
+            self._task_failed(f"TaskManager {resource_id} was lost: {reason}", lost)
 
-    def _task_failed(self, failure: str, failed: tuple[str, int] | None = None) -> None:
-        if self.status != "RUNNING" or (failed is not None and failed in self.restarting):
+    def _task_failed(self, failure: str, failed: tuple[str, int] | set[tuple[str, int]] | None = None) -> None:
+        """`failed`: the subtask that failed, or those of a lost TaskManager (None: the whole job)."""
+        failed_set = {failed} if isinstance(failed, tuple) else set(failed or ())
+        if self.status != "RUNNING" or (failed_set and failed_set <= self.restarting):
             return  # one failover per attempt (or per region), however many tasks report it
         logger.info("Job %s: %s", self.job_id, failure.splitlines()[0])
-        if failed is not None and self.failover == "region":
-            region = tasks_to_restart("region", self.graph, failed)
-            if len(region) < len(self.placement):
+        if failed_set and self.failover == "region":
+            region = set().union(*(tasks_to_restart("region", self.graph, key) for key in failed_set))
+            region -= self.restarting
+            if len(region | self.restarting) < len(self.placement):
                 self._restart_region(region, failure)
                 return
         self._cancel_tasks()

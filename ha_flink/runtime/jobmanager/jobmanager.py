@@ -198,3 +198,9 @@ class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer, pb
         if master is not None:
             await master.on_checkpoint_ack(request)
         return pb.Empty()
+
+    async def DeclineCheckpoint(self, request: pb.CheckpointDecline, context: Any) -> pb.Empty:
+        master = self.dispatcher.jobs.get(request.job_id) if self.dispatcher else None
+        if master is not None:
+            master.on_checkpoint_decline(request)
+        return pb.Empty()

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 from ha_flink.datastream.functions import RuntimeContext
-from ha_flink.runtime.state.keyed_state_backend import KeyedStateBackend
+from ha_flink.runtime.state.backend import (
+    KeyedStateBackend, SnapshotStorage, StateBackendSettings, create_keyed_state_backend,
+)
 
 MIN_WATERMARK = -(2**63)
 MAX_WATERMARK = 2**63 - 1
@@ -109,6 +111,10 @@ class OperatorContext:
     processing_time: ProcessingTimeService
     runtime_mode: str = "STREAMING"
     checkpointing: bool = False  # on: output is committed by checkpoints, the last one after end of input
+    state_backend: StateBackendSettings = field(default_factory=StateBackendSettings)
+    snapshot_storage: SnapshotStorage | None = None  # where state files go (None: snapshots stay in memory)
+    owner: str = "task"  # names this subtask in state file names: <vertex>-<subtask>-<attempt>
+    taking_savepoint: bool = False  # set while operators snapshot for a savepoint (canonical format)
 
 
 class StreamOperator:
@@ -117,13 +123,21 @@ class StreamOperator:
     name = "Operator"
     key_selector: Callable[[Any], Any] | None = None  # set on operators of a keyed stream
     output_type: Any = None  # a TypeInformation from output_type=/type_info=, or None
+    chain_index = 0  # position in the task's chain (set by the task), for unique state file names
 
     def setup(self, context: OperatorContext, output: Output) -> None:
         self.context = context
         if getattr(self.output_type, "needs_conversion", False):
             output = _ConformingOutput(output, self.output_type.conform)
         self.output = output
-        self.backend = KeyedStateBackend() if self.key_selector is not None else None
+        self.backend: KeyedStateBackend | None = None
+        if self.key_selector is not None:
+            from ha_flink.runtime.partitioner import key_group_range
+
+            info = context.info
+            self.backend = create_keyed_state_backend(
+                context.state_backend, key_group_range(info.max_parallelism, info.parallelism, info.subtask_index),
+                info.max_parallelism, f"{context.owner}-{self.chain_index}")
         self.runtime_context = StreamRuntimeContext(context.info, self.backend)
 
     def open(self) -> None:
@@ -135,23 +149,27 @@ class StreamOperator:
     # -- checkpoints: state goes out as plain picklable values, comes back before open() --------------
 
     def snapshot_state(self, checkpoint_id: int) -> dict[str, Any]:
+        """The synchronous part of a checkpoint. Values are picklable, or a KeyedStateSnapshot, which the
+        task materializes off its thread."""
         state: dict[str, Any] = {}
         if self.backend is not None:
-            state["keyed"] = self.backend.snapshot(self.context.info.max_parallelism)
+            state["keyed"] = self.backend.snapshot(checkpoint_id, canonical=self.context.taking_savepoint)
         return state
 
     def initialize_state(self, states: list[dict[str, Any]]) -> None:
         """`states`: this operator's snapshots from the restored checkpoint. For keyed state, every
-        subtask's (after rescaling several hold our key groups); `key_group_range` picks ours."""
+        subtask's (after rescaling several hold our key groups); the backend keeps its own key groups."""
         if self.backend is not None:
-            from ha_flink.runtime.partitioner import key_group_range
-
-            info = self.context.info
-            self.backend.restore((s["keyed"] for s in states if "keyed" in s),
-                                 key_group_range(info.max_parallelism, info.parallelism, info.subtask_index))
+            self.backend.restore([s["keyed"] for s in states if "keyed" in s], self.context.snapshot_storage)
 
     def notify_checkpoint_complete(self, checkpoint_id: int) -> None:
-        pass
+        if self.backend is not None:
+            self.backend.notify_checkpoint_complete(checkpoint_id)
+
+    def dispose(self) -> None:
+        """After close(), also when the task failed: free the state backend (local files)."""
+        if self.backend is not None:
+            self.backend.dispose()
 
     def end_input(self) -> None:
         """All input has arrived (bounded input): emit what waits for the end."""

@@ -4,7 +4,7 @@ keyed process (with keyed state and timers), and the sinks."""
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable
+from typing import Any, Callable, MutableMapping
 
 from ha_flink.common.types import Row
 from ha_flink.datastream.functions import (
@@ -209,7 +209,12 @@ class KeyedReduceOperator(_UserFunctionOperator):
 
     def open(self) -> None:
         super().open()
-        self.values: dict[Any, Any] = self.backend.tables.setdefault(f"_reduce_{self.name}", {})
+        name = f"_reduce_{self.name}"
+        self.values: MutableMapping[Any, Any] = self.backend.raw_table(name)
+        if self.values is None:
+            from ha_flink.runtime.state.backend import ValueStateTable
+
+            self.values = ValueStateTable(self.backend, name)
         self.emit_updates = self.context.runtime_mode != "BATCH"
 
     def process_batch(self, batch: list[Any]) -> None:

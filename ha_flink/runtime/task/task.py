@@ -5,11 +5,17 @@ partition ended.
 Checkpoints: a source subtask takes a checkpoint between two batches when triggered, then sends the
 barrier downstream. A subtask with inputs aligns barriers (exactly-once): once a channel delivered the
 barrier of checkpoint n, its further items wait in a buffer until every open channel delivered it; then
-the subtask snapshots its operators, forwards the barrier and drains the buffer in order."""
+the subtask snapshots its operators, forwards the barrier and drains the buffer in order.
+
+Snapshots are asynchronous, as in Flink: on the task thread only the synchronous part runs (operators fix
+what their snapshot holds: a copy of the heap tables, a RocksDB checkpoint); the task's snapshot thread
+then materializes it (pickles, uploads state files) and hands it on, while records keep flowing. A
+snapshot that cannot be taken declines the checkpoint rather than failing the task."""
 
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import logging
 import pickle
 import threading
@@ -19,6 +25,7 @@ from typing import Any, Callable
 from ha_flink.runtime.checkpoint.barrier import CheckpointBarrier, TaskSnapshot
 from ha_flink.runtime.graph.job_graph import JobVertex
 from ha_flink.runtime.operators.base import OperatorContext, ProcessingTimeService, StreamOperator, TaskInfo
+from ha_flink.runtime.state.backend import KeyedStateSnapshot, SnapshotStorage, StateBackendSettings
 from ha_flink.runtime.task.channels import (
     END_OF_DATA, EndOfData, EndOfPartition, InputGate, RecordWriter, TaskCancelled,
 )
@@ -62,7 +69,10 @@ class Task:
                  cancelled: threading.Event, runtime_mode: str = "STREAMING", attempt: int = 0,
                  job_parameters: dict[str, str] | None = None, restored: dict[str, Any] | None = None,
                  on_snapshot: Callable[[TaskSnapshot], None] | None = None, checkpointing: bool = False,
-                 aligned: bool = True, on_data_ended: Callable[[], None] | None = None) -> None:
+                 aligned: bool = True, on_data_ended: Callable[[], None] | None = None,
+                 on_decline: Callable[[int, str], None] | None = None,
+                 state_backend: StateBackendSettings | None = None,
+                 snapshot_storage: SnapshotStorage | None = None) -> None:
         self.vertex = vertex
         self.subtask_index = subtask_index
         self.gate = gate
@@ -85,13 +95,17 @@ class Task:
         self._data_ended = False
         self._final_checkpoint: int | None = None  # the first checkpoint taken after the end of input
         self._notified = 0  # the highest checkpoint known complete
+        self.on_decline = on_decline
+        self.state_backend = state_backend or StateBackendSettings()
+        self.snapshot_storage = snapshot_storage
+        self._snapshot_thread: concurrent.futures.ThreadPoolExecutor | None = None
         self.finished = False
 
     # -- called from other threads (the coordinator) ---------------------------------------------------
 
-    def trigger_checkpoint(self, checkpoint_id: int, timestamp_ms: int) -> None:
+    def trigger_checkpoint(self, checkpoint_id: int, timestamp_ms: int, savepoint: bool = False) -> None:
         """For source subtasks: take checkpoint `checkpoint_id` between the next two batches."""
-        self._triggers.append(CheckpointBarrier(checkpoint_id, timestamp_ms))
+        self._triggers.append(CheckpointBarrier(checkpoint_id, timestamp_ms, savepoint))
 
     def notify_checkpoint_complete(self, checkpoint_id: int) -> None:
         self._completed.append(checkpoint_id)
@@ -103,14 +117,19 @@ class Task:
     def run(self) -> None:
         source, operators = self.vertex.instantiate()
         output = _WritersOutput(self.writers)
-        context = OperatorContext(self.info, self.timers, self.runtime_mode, self.checkpointing)
+        context = self.context = OperatorContext(
+            self.info, self.timers, self.runtime_mode, self.checkpointing, self.state_backend,
+            self.snapshot_storage, f"{self.vertex.id}-{self.subtask_index}-{self.info.attempt_number}")
         opened: list[StreamOperator] = []
+        set_up: list[StreamOperator] = []
         try:
             self._operators = operators
             restored_states = (self.restored or {}).get("operators") or [[] for _ in operators]
             for index in range(len(operators) - 1, -1, -1):  # tail first, so each operator's output is ready
                 operator = operators[index]
+                operator.chain_index = index
                 operator.setup(context, output)
+                set_up.append(operator)
                 if self.restored is not None:
                     operator.initialize_state(restored_states[index])
                 operator.open()
@@ -127,11 +146,18 @@ class Task:
             for writer in self.writers:
                 writer.end()
         finally:
+            if self._snapshot_thread is not None:  # snapshots still in flight belong to a task that is gone
+                self._snapshot_thread.shutdown(wait=False, cancel_futures=True)
             for operator in reversed(opened):  # only what was opened, head first
                 try:
                     operator.close()
                 except Exception:
                     logger.exception("%s: closing %s failed", self.display_name, operator.name)
+            for operator in set_up:
+                try:
+                    operator.dispose()
+                except Exception:
+                    logger.exception("%s: disposing the state of %s failed", self.display_name, operator.name)
 
     def _run_source(self, source: Any, head: Any) -> None:
         restored = (self.restored or {}).get("source")
@@ -188,16 +214,46 @@ class Task:
         raise TaskCancelled()
 
     def _checkpoint(self, barrier: CheckpointBarrier) -> None:
-        """The synchronous part of a checkpoint: barrier downstream, state pickled as it is now."""
+        """The synchronous part of a checkpoint: barrier downstream, each operator's state fixed as it is
+        now; the rest goes to the snapshot thread."""
         if self._data_ended and self._final_checkpoint is None:
             self._final_checkpoint = barrier.checkpoint_id
         for writer in self.writers:
             writer.broadcast(barrier)
-        operator_states = [operator.snapshot_state(barrier.checkpoint_id) for operator in self._operators]
+        self.context.taking_savepoint = barrier.savepoint
+        try:
+            operator_states = [operator.snapshot_state(barrier.checkpoint_id) for operator in self._operators]
+        finally:
+            self.context.taking_savepoint = False
         source_state = self._reader.snapshot() if self._reader is not None else None
-        data = pickle.dumps({"source": source_state, "operators": operator_states}, protocol=5)
-        if self.on_snapshot is not None:
-            self.on_snapshot(TaskSnapshot(barrier.checkpoint_id, self.vertex.id, self.subtask_index, data))
+        if self._snapshot_thread is None:
+            self._snapshot_thread = concurrent.futures.ThreadPoolExecutor(
+                1, thread_name_prefix=f"snapshot {self.display_name}")
+        self._snapshot_thread.submit(self._materialize, barrier.checkpoint_id, source_state, operator_states)
+
+    def _materialize(self, checkpoint_id: int, source_state: Any, operator_states: list[dict[str, Any]]) -> None:
+        """On the snapshot thread: upload what the operators' snapshots need, pickle, hand on."""
+        shared_urls: list[str] = []
+        try:
+            for state in operator_states:
+                for name, value in state.items():
+                    if isinstance(value, KeyedStateSnapshot):
+                        state[name] = value.materialize(self.snapshot_storage)
+                        shared_urls.extend(value.shared_urls)
+            data = pickle.dumps({"source": source_state, "operators": operator_states}, protocol=5)
+            if self.on_snapshot is not None:
+                self.on_snapshot(TaskSnapshot(checkpoint_id, self.vertex.id, self.subtask_index, data,
+                                              shared_urls))
+        except Exception as error:
+            for state in operator_states:
+                for value in state.values():
+                    if isinstance(value, KeyedStateSnapshot):
+                        value.discard()
+            reason = f"{self.display_name} could not snapshot checkpoint {checkpoint_id}: " \
+                     f"{type(error).__name__}: {error}"
+            logger.warning("%s", reason)
+            if self.on_decline is not None:
+                self.on_decline(checkpoint_id, reason)
 
     def _notify_completed(self) -> None:
         while self._completed:

@@ -8,6 +8,7 @@ JobMaster must carry the session id of the leader it follows (fencing); data exc
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import socket
 import threading
@@ -18,15 +19,16 @@ from typing import Any
 import cloudpickle
 import grpc
 
-from ha_flink.config import Configuration, HeartbeatManagerOptions, TaskManagerOptions
+from ha_flink.config import Configuration, HeartbeatManagerOptions, StateBackendOptions, TaskManagerOptions
 from ha_flink.ha import paths
 from ha_flink.rpc import flink_pb2 as pb
 from ha_flink.rpc import flink_pb2_grpc as pb_grpc
 from ha_flink.rpc.channels import SERVER_OPTIONS, insecure_channel
 from ha_flink.rpc.fencing import LEADER_SESSION_KEY, FencingInterceptor, fencing_metadata
-from ha_flink.fs import Storage, join_url
+from ha_flink.fs import Storage
 from ha_flink.runtime.checkpoint.barrier import TaskSnapshot
 from ha_flink.runtime.checkpoint.restore import materialize
+from ha_flink.runtime.checkpoint.storage import CheckpointStorageAccess
 from ha_flink.runtime.deployment import TaskDeploymentDescriptor
 from ha_flink.runtime.network.exchange import read_channel, serve_partition
 from ha_flink.runtime.network.partition import NetworkChannel, PartitionRegistry, ResultPartition
@@ -205,10 +207,18 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
         if d.restored is not None:  # read this subtask's snapshot files here, off the event loop
             restored = await self.loop.run_in_executor(None, materialize, d.restored, self.storage.read)
         holder: list[_RunningTask] = []
+        snapshot_storage = (CheckpointStorageAccess(self.storage, d.checkpoint_dir, d.job_id)
+                            if d.checkpoint_dir is not None else None)
+        backend = d.state_backend
+        if backend.local_dir is None:  # where RocksDB keeps its files is this TaskManager's setting
+            backend = dataclasses.replace(backend, local_dir=self.config.get(StateBackendOptions.ROCKSDB_LOCAL_DIR))
         task = Task(vertex, d.subtask_index, gate, writers, cancelled, d.runtime_mode, d.attempt, d.job_parameters,
                     restored=restored, on_snapshot=lambda snapshot: self._on_snapshot(holder[0], snapshot),
                     checkpointing=d.checkpoint_dir is not None, aligned=d.exactly_once,
-                    on_data_ended=lambda: self.loop.call_soon_threadsafe(self._data_ended, holder[0]))
+                    on_data_ended=lambda: self.loop.call_soon_threadsafe(self._data_ended, holder[0]),
+                    on_decline=lambda checkpoint_id, reason: self.loop.call_soon_threadsafe(
+                        lambda: asyncio.ensure_future(self._decline(holder[0], checkpoint_id, reason))),
+                    state_backend=backend, snapshot_storage=snapshot_storage)
         running = _RunningTask(d, task, cancelled, session_id)
         holder.append(running)
         running.partitions = partitions
@@ -232,34 +242,38 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
     # -- checkpoints ------------------------------------------------------------------------------------
 
     def _on_snapshot(self, running: _RunningTask, snapshot: TaskSnapshot) -> None:
-        """On the task thread: write the snapshot where the JobMaster's coordinator will look, then
-        acknowledge (from the event loop)."""
+        """On the task's snapshot thread: write the snapshot where the JobMaster's coordinator will look,
+        then acknowledge (from the event loop). A write that fails raises: the task declines."""
         d = running.descriptor
         if d.checkpoint_dir is None:
             return
-        url = join_url(d.checkpoint_dir, d.job_id, f"chk-{snapshot.checkpoint_id}",
-                       f"{d.vertex.id}-{d.subtask_index}-{d.attempt}")
-        try:
-            self.storage.write(url, snapshot.data, overwrite=True)
-        except Exception as error:  # a failed checkpoint, not a failed task
-            logger.warning("Checkpoint %d of %s not written: %s", snapshot.checkpoint_id,
-                           running.task.display_name, error)
-            return
+        access = running.task.snapshot_storage
+        url = access.task_snapshot_url(snapshot.checkpoint_id, d.vertex.id, d.subtask_index, d.attempt)
+        self.storage.write(url, snapshot.data, overwrite=True)
         self.loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._acknowledge(running, snapshot, url)))
 
     async def _acknowledge(self, running: _RunningTask, snapshot: TaskSnapshot, url: str) -> None:
+        d = running.descriptor
+        await self._call_job_master(running, "AcknowledgeCheckpoint", pb.CheckpointAck(
+            job_id=d.job_id, vertex_id=d.vertex.id, subtask_index=d.subtask_index, attempt=d.attempt,
+            checkpoint_id=snapshot.checkpoint_id, state_url=url, shared_urls=snapshot.shared_urls))
+
+    async def _decline(self, running: _RunningTask, checkpoint_id: int, reason: str) -> None:
+        d = running.descriptor
+        await self._call_job_master(running, "DeclineCheckpoint", pb.CheckpointDecline(
+            job_id=d.job_id, vertex_id=d.vertex.id, subtask_index=d.subtask_index, attempt=d.attempt,
+            checkpoint_id=checkpoint_id, reason=reason))
+
+    async def _call_job_master(self, running: _RunningTask, method: str, request: Any) -> None:
         leader = self.leader
         if leader is None or leader[1] != running.session_id:
-            return
-        d = running.descriptor
-        ack = pb.CheckpointAck(job_id=d.job_id, vertex_id=d.vertex.id, subtask_index=d.subtask_index,
-                               attempt=d.attempt, checkpoint_id=snapshot.checkpoint_id, state_url=url)
+            return  # the leader that deployed the task is gone: its checkpoints are void
         try:
-            await pb_grpc.JobMasterGatewayStub(self._channel(leader[0])).AcknowledgeCheckpoint(
-                ack, metadata=fencing_metadata(leader[1]), timeout=10)
+            await getattr(pb_grpc.JobMasterGatewayStub(self._channel(leader[0])), method)(
+                request, metadata=fencing_metadata(leader[1]), timeout=10)
         except grpc.RpcError as error:
-            logger.info("Acknowledging checkpoint %d of %s failed: %s", snapshot.checkpoint_id,
-                        running.task.display_name, error.details())
+            logger.info("%s %d of %s failed: %s", method, request.checkpoint_id, running.task.display_name,
+                        error.details())
 
     def _data_ended(self, running: _RunningTask) -> None:
         """A task's input ended and it waits for the final checkpoint: tell the JobMaster (FINISHING)."""
@@ -273,7 +287,7 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
     async def TriggerCheckpoint(self, request: pb.CheckpointRequest, context: Any) -> pb.Empty:
         for running in self._job_tasks(request.job_id):
             if running.descriptor.vertex.is_source:
-                running.task.trigger_checkpoint(request.checkpoint_id, request.timestamp)
+                running.task.trigger_checkpoint(request.checkpoint_id, request.timestamp, request.savepoint)
         return pb.Empty()
 
     async def NotifyCheckpointComplete(self, request: pb.CheckpointRequest, context: Any) -> pb.Empty:

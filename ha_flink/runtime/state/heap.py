@@ -1,5 +1,9 @@
-"""The hashmap keyed state backend: per state name, a dict from key to value, read and written for the
-"current key" the operator sets before each record (as in Flink's HeapKeyedStateBackend).
+"""The `hashmap` keyed state backend: per state name, a dict from key to entry, read and written for the
+"current key" the operator sets before each record (as Flink's HeapKeyedStateBackend).
+
+A snapshot copies the tables on the task thread (a dict copy per state, and per map-state entry, since map
+states change their dicts in place: far quicker than pickling), then groups the copy by key group into the
+canonical format off the task thread.
 
 TTL is processing time: each entry remembers when it was last written (or read, by its config), and an
 expired entry reads as absent and is dropped on access."""
@@ -7,81 +11,120 @@ expired entry reads as absent and is dropped on access."""
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, MutableMapping
 
 from ha_flink.datastream.state import (
     AggregatingState, AggregatingStateDescriptor, ListState, ListStateDescriptor, MapState, MapStateDescriptor,
     ReducingState, ReducingStateDescriptor, StateDescriptor, StateTtlConfig, ValueState, ValueStateDescriptor,
 )
+from ha_flink.runtime.state.backend import (
+    AGGREGATING, LIST, MAP, REDUCING, VALUE, CanonicalKeyedState, KeyedStateBackend, KeyedStateSnapshot,
+    SnapshotStorage,
+)
 
 _ABSENT = object()
 
 
-class KeyedStateBackend:
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self.current_key: Any = None
+class HeapKeyedStateBackend(KeyedStateBackend):
+    def __init__(self, key_groups: range | None = None, max_parallelism: int = 128,
+                 clock: Callable[[], float] = time.time) -> None:
+        super().__init__(range(max_parallelism) if key_groups is None else key_groups, max_parallelism, clock)
         self.tables: dict[str, dict[Any, Any]] = {}
+        self.kinds: dict[str, str] = {}
         self._states: dict[str, Any] = {}
-        self._clock = clock
 
-    def now_ms(self) -> int:
-        return int(self._clock() * 1000)
-
-    def _state(self, descriptor: StateDescriptor, kind: type, factory: Callable[[dict[Any, Any]], Any]) -> Any:
+    def _state(self, descriptor: StateDescriptor, kind: type, label: str,
+               factory: Callable[[dict[Any, Any]], Any]) -> Any:
         existing = self._states.get(descriptor.name)
         if existing is not None:
             if not isinstance(existing, kind):
                 raise ValueError(f"state {descriptor.name!r} is already registered as {type(existing).__name__}")
             return existing
         table = self.tables.setdefault(descriptor.name, {})
+        self.kinds[descriptor.name] = label
         state = factory(table)
         self._states[descriptor.name] = state
         return state
 
     def get_state(self, descriptor: ValueStateDescriptor) -> ValueState:
-        return self._state(descriptor, HeapValueState, lambda t: HeapValueState(self, t, descriptor.ttl_config))
+        return self._state(descriptor, HeapValueState, VALUE,
+                           lambda t: HeapValueState(self, t, descriptor.ttl_config))
 
     def get_list_state(self, descriptor: ListStateDescriptor) -> ListState:
-        return self._state(descriptor, HeapListState, lambda t: HeapListState(self, t, descriptor.ttl_config))
+        return self._state(descriptor, HeapListState, LIST, lambda t: HeapListState(self, t, descriptor.ttl_config))
 
     def get_map_state(self, descriptor: MapStateDescriptor) -> MapState:
-        return self._state(descriptor, HeapMapState, lambda t: HeapMapState(self, t, descriptor.ttl_config))
+        return self._state(descriptor, HeapMapState, MAP, lambda t: HeapMapState(self, t, descriptor.ttl_config))
 
     def get_reducing_state(self, descriptor: ReducingStateDescriptor) -> ReducingState:
-        return self._state(descriptor, HeapReducingState,
+        return self._state(descriptor, HeapReducingState, REDUCING,
                            lambda t: HeapReducingState(self, t, descriptor.ttl_config, descriptor.reduce))
 
     def get_aggregating_state(self, descriptor: AggregatingStateDescriptor) -> AggregatingState:
-        return self._state(descriptor, HeapAggregatingState,
+        return self._state(descriptor, HeapAggregatingState, AGGREGATING,
                            lambda t: HeapAggregatingState(self, t, descriptor.ttl_config, descriptor.agg_function))
 
-    def keys(self, state_name: str) -> Iterable[Any]:
+    def raw_table(self, name: str) -> MutableMapping[Any, Any] | None:
+        self.kinds.setdefault(name, VALUE)
+        return self.tables.setdefault(name, {})
+
+    def keys(self, state_name: str) -> list[Any]:
         return list(self.tables.get(state_name, {}))
 
-    def snapshot(self, max_parallelism: int) -> dict[int, dict[str, dict[Any, Any]]]:
-        """Every entry, grouped by key group (the unit keyed state moves in when parallelism changes)."""
+    def snapshot(self, checkpoint_id: int, canonical: bool = False) -> KeyedStateSnapshot:
+        copies = {}
+        for name, table in self.tables.items():
+            if self.kinds.get(name) == MAP:  # map states change their dicts in place
+                copies[name] = {key: _copy_map_entry(entry) for key, entry in table.items()}
+            else:
+                copies[name] = dict(table)
+        return _HeapSnapshot(dict(self.kinds), copies, self.max_parallelism)
+
+    def restore(self, handles: list[Any], storage: SnapshotStorage | None = None) -> None:
+        for handle in handles:
+            if not isinstance(handle, CanonicalKeyedState):
+                raise TypeError(f"the hashmap state backend cannot restore {type(handle).__name__} state; it was "
+                                "written by another backend (restore from a savepoint, which is canonical)")
+            for name, kind in handle.kinds.items():
+                self.kinds.setdefault(name, kind)
+            for group, tables in handle.groups.items():
+                if group in self.key_groups:
+                    for name, entries in tables.items():
+                        self.tables.setdefault(name, {}).update(entries)
+
+    def dispose(self) -> None:
+        self.tables.clear()
+
+
+def _copy_map_entry(entry: Any) -> Any:
+    if type(entry) is tuple:  # with TTL: (dict, last access)
+        return (dict(entry[0]), entry[1])
+    return dict(entry)
+
+
+class _HeapSnapshot(KeyedStateSnapshot):
+    def __init__(self, kinds: dict[str, str], tables: dict[str, dict[Any, Any]], max_parallelism: int) -> None:
+        self.kinds = kinds
+        self.tables = tables
+        self.max_parallelism = max_parallelism
+        self.shared_urls = []
+
+    def materialize(self, storage: SnapshotStorage | None) -> CanonicalKeyedState:
         from ha_flink.runtime.partitioner import assign_to_key_group
 
         groups: dict[int, dict[str, dict[Any, Any]]] = {}
         for name, table in self.tables.items():
             for key, value in table.items():
-                group = assign_to_key_group(key, max_parallelism)
+                group = assign_to_key_group(key, self.max_parallelism)
                 groups.setdefault(group, {}).setdefault(name, {})[key] = value
-        return groups
-
-    def restore(self, snapshots: Iterable[dict[int, dict[str, dict[Any, Any]]]], key_groups: range) -> None:
-        """Take the entries of `key_groups` from any number of snapshots (several after rescaling)."""
-        for snapshot in snapshots:
-            for group, tables in snapshot.items():
-                if group in key_groups:
-                    for name, entries in tables.items():
-                        self.tables.setdefault(name, {}).update(entries)
+        return CanonicalKeyedState(self.kinds, groups)
 
 
 class _HeapState:
     """Shared get/put of one key's entry, with TTL stamps when configured."""
 
-    def __init__(self, backend: KeyedStateBackend, table: dict[Any, Any], ttl: StateTtlConfig | None) -> None:
+    def __init__(self, backend: HeapKeyedStateBackend, table: dict[Any, Any],
+                 ttl: StateTtlConfig | None) -> None:
         self.backend = backend
         self.table = table
         self.ttl = ttl
@@ -192,7 +235,7 @@ class HeapMapState(_HeapState, MapState):
 
 
 class HeapReducingState(_HeapState, ReducingState):
-    def __init__(self, backend: KeyedStateBackend, table: dict[Any, Any], ttl: StateTtlConfig | None,
+    def __init__(self, backend: HeapKeyedStateBackend, table: dict[Any, Any], ttl: StateTtlConfig | None,
                  reduce: Callable[[Any, Any], Any]) -> None:
         super().__init__(backend, table, ttl)
         self.reduce = reduce
@@ -207,7 +250,7 @@ class HeapReducingState(_HeapState, ReducingState):
 
 
 class HeapAggregatingState(_HeapState, AggregatingState):
-    def __init__(self, backend: KeyedStateBackend, table: dict[Any, Any], ttl: StateTtlConfig | None,
+    def __init__(self, backend: HeapKeyedStateBackend, table: dict[Any, Any], ttl: StateTtlConfig | None,
                  function: Any) -> None:
         super().__init__(backend, table, ttl)
         self.function = function

@@ -1,0 +1,180 @@
+"""The keyed state backend contract, shared by `hashmap` (heap.py) and `rocksdb` (rocksdb.py), and the
+factory that picks one by `state.backend.type`.
+
+A checkpoint of keyed state has two parts, as in Flink:
+1. `snapshot()`, on the task thread between two batches, while the barrier is being forwarded: it must be
+   quick and must fix what the snapshot will contain (a copy of the tables, a RocksDB checkpoint of hard
+   links), so that the task can go on changing its state at once.
+2. `KeyedStateSnapshot.materialize()`, on the task's snapshot thread: the slow part (pickling, uploading
+   files). It returns a *handle*: a picklable value that goes into the subtask's snapshot file, and from
+   which `restore()` rebuilds the state, in this process or another, at this parallelism or another.
+
+Two handle formats exist:
+- the **canonical** one, `CanonicalKeyedState`: every entry, by key group, with each state's kind. Every
+  backend writes it for savepoints (self-contained, portable across backends) and reads it;
+- a backend's **native** one (rocksdb: SST files in `<checkpoints dir>/<jobid>/shared/`, uploaded once and
+  referenced by later incremental checkpoints). Only that backend reads it.
+
+State entries are (value) or, with TTL, (value, last-access-ms), the same in every backend; a map state's
+value is the whole {user key: user value} dict in the canonical format."""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, MutableMapping, Protocol
+
+from ha_flink.datastream.state import (
+    AggregatingState, AggregatingStateDescriptor, ListState, ListStateDescriptor, MapState, MapStateDescriptor,
+    ReducingState, ReducingStateDescriptor, ValueState, ValueStateDescriptor,
+)
+
+# State kinds, as recorded in canonical snapshots (a restore needs them before the state is registered).
+VALUE, LIST, MAP, REDUCING, AGGREGATING = "value", "list", "map", "reducing", "aggregating"
+
+
+@dataclass
+class CanonicalKeyedState:
+    """Every entry of a keyed state backend by key group: {key group: {state name: {key: entry}}}."""
+
+    kinds: dict[str, str]
+    groups: dict[int, dict[str, dict[Any, Any]]] = field(default_factory=dict)
+
+
+class SnapshotStorage(Protocol):
+    """Where a backend's snapshot may put files (the TaskManager's view of the checkpoint storage)."""
+
+    def upload_shared(self, local_path: Path, name: str) -> str:
+        """Copy a local file to `<checkpoints dir>/<jobid>/shared/<name>` (write-once); returns its URL."""
+        ...
+
+    def download(self, url: str, local_path: Path) -> None:
+        """Copy a file of the checkpoint storage to local disk."""
+        ...
+
+
+class KeyedStateSnapshot(ABC):
+    """What `KeyedStateBackend.snapshot()` fixed; materialized off the task thread."""
+
+    shared_urls: list[str]  # files of the shared folder the handle references (for the coordinator's registry)
+
+    @abstractmethod
+    def materialize(self, storage: SnapshotStorage | None) -> Any:
+        """The picklable handle (canonical or native). `storage` is None where snapshots stay in memory
+        (the local mini cluster): a backend then writes the canonical format."""
+
+    def discard(self) -> None:
+        """The checkpoint was given up before materializing: release what `snapshot()` took."""
+
+
+class KeyedStateBackend(ABC):
+    """Keyed state of one operator of one subtask: the states registered through the runtime context, read
+    and written for `current_key`, which the operator sets before each record."""
+
+    def __init__(self, key_groups: range, max_parallelism: int, clock: Callable[[], float] = time.time) -> None:
+        self.key_groups = key_groups  # the key groups this subtask owns
+        self.max_parallelism = max_parallelism
+        self.current_key: Any = None
+        self._clock = clock
+
+    def now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    @abstractmethod
+    def get_state(self, descriptor: ValueStateDescriptor) -> ValueState: ...
+
+    @abstractmethod
+    def get_list_state(self, descriptor: ListStateDescriptor) -> ListState: ...
+
+    @abstractmethod
+    def get_map_state(self, descriptor: MapStateDescriptor) -> MapState: ...
+
+    @abstractmethod
+    def get_reducing_state(self, descriptor: ReducingStateDescriptor) -> ReducingState: ...
+
+    @abstractmethod
+    def get_aggregating_state(self, descriptor: AggregatingStateDescriptor) -> AggregatingState: ...
+
+    def raw_table(self, name: str) -> MutableMapping[Any, Any] | None:
+        """A plain {key: value} dict of a value-kind state, for operators whose per-record path must not
+        go through state objects (keyed reduce), or None where state is not a dict (rocksdb)."""
+        return None
+
+    @abstractmethod
+    def keys(self, state_name: str) -> list[Any]:
+        """Every key with an entry in that state."""
+
+    @abstractmethod
+    def snapshot(self, checkpoint_id: int, canonical: bool = False) -> KeyedStateSnapshot:
+        """The synchronous part of a checkpoint (`canonical`: a savepoint, in the canonical format)."""
+
+    @abstractmethod
+    def restore(self, handles: list[Any], storage: SnapshotStorage | None) -> None:
+        """Before any state is used: load the entries of this subtask's key groups from `handles` (the
+        operator's part of every old subtask's snapshot that may hold some; several after rescaling)."""
+
+    def notify_checkpoint_complete(self, checkpoint_id: int) -> None:
+        """Checkpoint `checkpoint_id` is committed: what it uploaded may be referenced by later ones."""
+
+    def dispose(self) -> None:
+        """The task ends: free memory, close and delete local files."""
+
+
+class ValueStateTable(MutableMapping[Any, Any]):
+    """A value state seen as a {key: value} mapping (what `raw_table` gives where the backend has no dict):
+    each access sets the backend's current key."""
+
+    def __init__(self, backend: KeyedStateBackend, name: str) -> None:
+        self.backend = backend
+        self.name = name
+        self.state = backend.get_state(ValueStateDescriptor(name))
+
+    def __getitem__(self, key: Any) -> Any:
+        self.backend.current_key = key
+        value = self.state.value()
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        self.backend.current_key = key
+        value = self.state.value()
+        return default if value is None else value
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self.backend.current_key = key
+        self.state.update(value)
+
+    def __delitem__(self, key: Any) -> None:
+        self.backend.current_key = key
+        self.state.clear()
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.backend.keys(self.name))
+
+    def __len__(self) -> int:
+        return len(self.backend.keys(self.name))
+
+
+@dataclass(frozen=True)
+class StateBackendSettings:
+    """What a task needs to build its operators' keyed state backends."""
+
+    kind: str = "hashmap"  # state.backend.type
+    incremental: bool = False  # state.backend.incremental (rocksdb only)
+    local_dir: str | None = None  # state.backend.rocksdb.localdir, else a temp folder
+
+
+def create_keyed_state_backend(settings: StateBackendSettings, key_groups: range, max_parallelism: int,
+                               owner: str, clock: Callable[[], float] = time.time) -> KeyedStateBackend:
+    """`owner` names the operator's subtask (unique within the job), for file names."""
+    if settings.kind == "rocksdb":
+        from ha_flink.runtime.state.rocksdb import RocksDBKeyedStateBackend
+
+        return RocksDBKeyedStateBackend(key_groups, max_parallelism, owner, settings.local_dir,
+                                        settings.incremental, clock)
+    from ha_flink.runtime.state.heap import HeapKeyedStateBackend
+
+    return HeapKeyedStateBackend(key_groups, max_parallelism, clock)
