@@ -222,13 +222,14 @@ def test_a_savepoint_with_state_the_job_lacks_needs_allow_non_restored_state(
     assert allowed.returncode == 0, allowed.stdout + allowed.stderr
 
 
-def test_failing_checkpoints_are_counted_and_the_job_fails_over_past_the_tolerance(
+def test_failing_checkpoints_are_declined_counted_and_the_job_fails_over_past_the_tolerance(
     cluster_factory: Callable[..., Cluster], tmp_path: Path
 ) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("storage that cannot take checkpoints")
+    # The timeout is far away: the failures must come from the tasks declining, at once.
     cluster = cluster_factory(**{"state.checkpoints.dir": str(blocker / "checkpoints"),
-                                 "execution.checkpointing.timeout": "400 ms",
+                                 "execution.checkpointing.timeout": "10 min",
                                  "execution.checkpointing.tolerable-failed-checkpoints": "2",
                                  "restart-strategy.type": "none"})
     leader = cluster.start_jobmanager()
@@ -243,6 +244,9 @@ def test_failing_checkpoints_are_counted_and_the_job_fails_over_past_the_toleran
     assert log.index("(1 in a row, 2 tolerated)") < log.index("(2 in a row, 2 tolerated)") < log.index(
         "(3 in a row, 2 tolerated)") < log.index("Exceeded checkpoint tolerable failure threshold")
     assert "Completed checkpoint" not in log
+    # the reason names the subtask, the checkpoint and the file that could not be written
+    assert re.search(r"checkpoint 1 declined: .+ \([12]/2\) could not snapshot checkpoint 1: .*"
+                     + re.escape(str(blocker)), log), log
     wait_for(lambda: f"{job_id} : checkpointed count" not in cluster.flink("list").stdout, 20,
              what="the job to end")
 

@@ -201,3 +201,35 @@ def test_region_failover_restarts_only_the_failed_lane(cluster_factory: Callable
     assert sum(name.startswith("0-") for name in files) == 1
     assert sum(name.startswith("1-") for name in files) == 2
     assert {attempt for lane, attempt, _ in read_collected(out) if lane == 0} == {0}
+
+
+def test_region_failover_after_a_taskmanager_kill_moves_only_its_lane_to_a_spare(
+    cluster_factory: Callable[..., Cluster], tmp_path: Path
+) -> None:
+    cluster = cluster_factory(**{"restart-strategy.type": "fixed-delay",
+                                 "restart-strategy.fixed-delay.attempts": "3",
+                                 "restart-strategy.fixed-delay.delay": "0 ms",
+                                 "jobmanager.execution.failover-strategy": "region",
+                                 "taskmanager.numberOfTaskSlots": "1"})
+    leader = cluster.start_jobmanager()
+    first, second = cluster.start_taskmanager(), cluster.start_taskmanager()
+    out = tmp_path / "out"
+    submitted = cluster.flink("run", "-d", "-py", str(HERE / "two_lane_job.py"), str(out), "steady")
+    assert submitted.returncode == 0, submitted.stderr
+    wait_for(lambda: {lane for lane, _, _ in read_collected(out)} == {0, 1}, 30, what="both lanes to run")
+    cluster.start_taskmanager()  # the spare
+    wait_for(lambda: leader.output().count("Registered TaskManager") == 3, 30, what="the spare to register")
+    first.kill(signal.SIGKILL)
+    wait_for(lambda: any(attempt == 1 for _, attempt, _ in read_collected(out)), 30,
+             what="the killed TaskManager's lane to run again on the spare")
+    assert "restarting a region of 1 of 2 tasks" in leader.output()
+    lanes = collections.defaultdict(set)
+    for lane, attempt, _ in read_collected(out):
+        lanes[lane].add(attempt)
+    assert sorted(lanes.values(), key=len) == [{0}, {0, 1}]  # one lane ran on untouched, one restarted
+    moved = next(lane for lane, attempts in lanes.items() if attempts == {0, 1})
+    kept = 1 - moved
+    before = max(value for lane, _, value in read_collected(out) if lane == kept)
+    wait_for(lambda: max(value for lane, _, value in read_collected(out) if lane == kept) > before + 100, 20,
+             what="the other lane to keep going")
+    assert second.process.poll() is None

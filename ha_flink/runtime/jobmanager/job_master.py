@@ -102,6 +102,8 @@ class JobMaster:
     async def _schedule(self) -> None:
         attempt = self.attempt
         self.status = "CREATED" if self.attempt == 0 else "RESTARTING"
+        if attempt > 0:
+            logger.info("Job %s (%s) attempt %d: scheduling", self.graph.name, self.job_id, attempt)
         restored = None
         if self.coordinator is not None:
             try:
