@@ -250,3 +250,32 @@ def test_failing_checkpoints_are_declined_counted_and_the_job_fails_over_past_th
     wait_for(lambda: f"{job_id} : checkpointed count" not in cluster.flink("list").stdout, 20,
              what="the job to end")
 
+
+
+def test_operator_list_and_union_state_come_back_from_the_checkpoint(cluster_factory: Callable[..., Cluster],
+                                                                     tmp_path: Path) -> None:
+    # full failover: both subtasks restore (under region failover only the failed lane would)
+    cluster = cluster_factory(**FAST_RESTARTS, **{"jobmanager.execution.failover-strategy": "full"})
+    leader = cluster.start_jobmanager()
+    cluster.start_taskmanager()
+    n, out = 6000, tmp_path / "out"
+    result = cluster.flink("run", "-py", str(HERE / "operator_state_job.py"), str(out), str(n), "3000", str(n // 2),
+                           timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "restores checkpoint" in leader.output()
+    records = read_collected(out)
+    restored = [(subtask, [tuple(entry) for entry in union]) for kind, subtask, union in records
+                if kind == "restored"]
+    # both subtasks got the union of both subtasks' entries back
+    assert sorted(subtask for subtask, _ in restored) == [0, 1]
+    for _, union in restored:
+        assert [subtask for subtask, _ in union] == [0, 1]
+    # each subtask's own count went on from its checkpointed value: every record counted exactly once
+    # (the restored subtasks' first record is the "restored" marker, which counts as one)
+    finals = {0: 0, 1: 0}
+    for kind, subtask, value in records:
+        if kind == "count":
+            finals[subtask] = max(finals[subtask], value)
+    assert sum(finals.values()) == n
+    union_at_restore = dict(restored[0][1])
+    assert all(union_at_restore[s] <= finals[s] for s in (0, 1))

@@ -12,6 +12,8 @@ from typing import Any
 _EXPORTS = {
     "DataStream": "data_stream", "DataStreamSink": "data_stream", "KeyedStream": "data_stream",
     "AggregateFunction": "functions", "FilterFunction": "functions", "FlatMapFunction": "functions",
+    "CheckpointedFunction": "functions", "FunctionInitializationContext": "functions",
+    "FunctionSnapshotContext": "functions",
     "KeyedProcessFunction": "functions", "KeySelector": "functions", "MapFunction": "functions",
     "ProcessFunction": "functions", "ReduceFunction": "functions", "RuntimeContext": "functions",
     "SinkFunction": "functions", "SourceFunction": "functions", "TimeDomain": "functions",

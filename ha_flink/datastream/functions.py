@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 if TYPE_CHECKING:
     from ha_flink.datastream.state import (
         AggregatingState, AggregatingStateDescriptor, ListState, ListStateDescriptor, MapState,
-        MapStateDescriptor, ReducingState, ReducingStateDescriptor, ValueState, ValueStateDescriptor,
+        MapStateDescriptor, OperatorStateStore, ReducingState, ReducingStateDescriptor, ValueState,
+        ValueStateDescriptor,
     )
 
 
@@ -193,3 +194,46 @@ def as_callable(function: Any, method: str) -> Callable[..., Any]:
     if callable(function):
         return function
     raise TypeError(f"{function!r} is neither callable nor has a {method}() method")
+
+
+class FunctionSnapshotContext:
+    """What `CheckpointedFunction.snapshot_state` learns about the checkpoint being taken."""
+
+    def __init__(self, checkpoint_id: int, checkpoint_timestamp: int) -> None:
+        self.checkpoint_id = checkpoint_id
+        self.checkpoint_timestamp = checkpoint_timestamp
+
+    def get_checkpoint_id(self) -> int:
+        return self.checkpoint_id
+
+    def get_checkpoint_timestamp(self) -> int:
+        return self.checkpoint_timestamp
+
+
+class FunctionInitializationContext:
+    """What `CheckpointedFunction.initialize_state` gets: the operator state store, and whether state was
+    restored from a checkpoint or savepoint."""
+
+    def __init__(self, operator_state_store: OperatorStateStore, restored: bool) -> None:
+        self._store = operator_state_store
+        self._restored = restored
+
+    def is_restored(self) -> bool:
+        return self._restored
+
+    def get_operator_state_store(self) -> OperatorStateStore:
+        return self._store
+
+
+class CheckpointedFunction(ABC):
+    """Mixed into a user function to keep *operator state* (per subtask, not per key), as Flink's
+    CheckpointedFunction: `initialize_state` runs before `open` (register the states there and read them
+    back after a restore); `snapshot_state` runs at every checkpoint's barrier (bring the states up to
+    date there). Operator list state is redistributed when the parallelism changes; union list state
+    gives every subtask all of it; broadcast state gives every subtask the same map."""
+
+    @abstractmethod
+    def snapshot_state(self, context: FunctionSnapshotContext) -> None: ...
+
+    @abstractmethod
+    def initialize_state(self, context: FunctionInitializationContext) -> None: ...

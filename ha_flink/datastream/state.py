@@ -95,6 +95,27 @@ class MapState(State):
         return iter(self.keys())
 
 
+class BroadcastState(MapState):
+    """Operator state that is the same map on every subtask (the broadcast state pattern)."""
+
+
+class OperatorStateStore(ABC):
+    """Operator state of one subtask (Flink's OperatorStateStore), from a CheckpointedFunction's
+    initialization context."""
+
+    @abstractmethod
+    def get_list_state(self, state_descriptor: ListStateDescriptor) -> ListState:
+        """Even-split redistribution: after rescaling, the elements of all subtasks are dealt out."""
+
+    @abstractmethod
+    def get_union_list_state(self, state_descriptor: ListStateDescriptor) -> ListState:
+        """Union redistribution: after any restore, every subtask gets the elements of all subtasks."""
+
+    @abstractmethod
+    def get_broadcast_state(self, state_descriptor: MapStateDescriptor) -> BroadcastState:
+        """The same map on every subtask; after a restore, every subtask gets subtask 0's copy."""
+
+
 @dataclass(frozen=True)
 class StateTtlConfig:
     """Time-to-live of keyed state entries (processing time), as PyFlink's `StateTtlConfig`."""

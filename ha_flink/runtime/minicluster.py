@@ -81,10 +81,12 @@ class LocalJob:
         # Snapshots stay in this process's memory (canonical format): no checkpoint storage is involved.
         self.state_backend = StateBackendSettings(config.get(StateBackendOptions.STATE_BACKEND), False,
                                                   config.get(StateBackendOptions.ROCKSDB_LOCAL_DIR))
-        self.latest_checkpoint: tuple[int, dict[tuple[str, int], bytes], dict[str, int]] | None = None
+        # (id, snapshot per subtask, parallelism per vertex, vertices whose subtasks restore from all)
+        self.latest_checkpoint: tuple[int, dict[tuple[str, int], bytes], dict[str, int], set[str]] | None = None
         self.restored_checkpoint_id: int | None = None
         self._next_checkpoint_id = 1
         self._pending: dict[int, dict[tuple[str, int], bytes]] = {}
+        self._restore_from_all: dict[int, set[str]] = {}  # per pending checkpoint: vertices with union state
         self._expected: dict[int, set[tuple[str, int]]] = {}
         self._soon = threading.Event()
         self.cancelled = threading.Event()
@@ -180,14 +182,17 @@ class LocalJob:
             if acks is None or attempt != self.attempt:
                 return  # given up, or from an attempt that was restarted since
             acks[(snapshot.vertex_id, snapshot.subtask_index)] = snapshot.data
+            if snapshot.restore_from_all:
+                self._restore_from_all.setdefault(snapshot.checkpoint_id, set()).add(snapshot.vertex_id)
             if not self._expected.get(snapshot.checkpoint_id, set()) <= acks.keys():
                 return
             del self._pending[snapshot.checkpoint_id]
             self._expected.pop(snapshot.checkpoint_id, None)
             for older in [c for c in self._pending if c < snapshot.checkpoint_id]:
                 del self._pending[older]  # subsumed
-            self.latest_checkpoint = (snapshot.checkpoint_id, acks, {v.id: v.parallelism
-                                                                    for v in self.graph.vertices.values()})
+            self.latest_checkpoint = (snapshot.checkpoint_id, acks,
+                                      {v.id: v.parallelism for v in self.graph.vertices.values()},
+                                      self._restore_from_all.pop(snapshot.checkpoint_id, set()))
             tasks = list(self.tasks)
         logger.info("Completed checkpoint %d of job %s", snapshot.checkpoint_id, self.graph.job_id)
         for task in tasks:
@@ -233,13 +238,14 @@ class LocalJob:
                 return
             self.attempt += 1
             self._pending.clear()
+            self._restore_from_all.clear()
             latest = self.latest_checkpoint
         restored = None
         if latest is not None:
             from ha_flink.runtime.checkpoint.restore import restored_states
 
             self.restored_checkpoint_id = latest[0]
-            restored = restored_states(self.graph, latest[1], latest[2])
+            restored = restored_states(self.graph, latest[1], latest[2], latest[3])
             logger.info("Restoring job %s from checkpoint %d", self.graph.job_id, latest[0])
         self._launch(restored)
 

@@ -24,3 +24,4 @@ class TaskSnapshot:
     subtask_index: int
     data: bytes
     shared_urls: list[str] = field(default_factory=list)  # shared files the snapshot references
+    restore_from_all: bool = False  # union or broadcast operator state: a restore reads every subtask's

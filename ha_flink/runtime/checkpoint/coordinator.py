@@ -64,7 +64,8 @@ async def restored_from_savepoint(graph: JobGraph, storage: Storage, path: str, 
             "give them the same uid() as before, or pass --allowNonRestoredState to skip that state")
     refs = {(by_key[key].id, subtask): url for (key, subtask), url in tasks.items() if key in by_key}
     parallelism = {by_key[k].id: p for k, p in metadata["parallelism"].items() if k in by_key}
-    return plan_restore(graph, refs, parallelism)
+    restore_from_all = {by_key[k].id for k in metadata.get("restore_from_all", ()) if k in by_key}
+    return plan_restore(graph, refs, parallelism, restore_from_all)
 
 
 @dataclass
@@ -74,6 +75,7 @@ class PendingCheckpoint:
     expected: set[tuple[str, int]]  # the subtasks running when it was triggered (finished ones do not ack)
     acks: dict[tuple[str, int], str] = field(default_factory=dict)
     shared: set[str] = field(default_factory=set)  # shared files the acknowledged snapshots reference
+    restore_from_all: set[str] = field(default_factory=set)  # vertices whose subtasks restore from all
     savepoint_dir: str | None = None  # a savepoint: copied there, not kept as a checkpoint
     done: asyncio.Future[str] | None = None
 
@@ -236,13 +238,14 @@ class CheckpointCoordinator:
             await self._blocking(self.storage.write, target, await self._blocking(self.storage.read, url))
             tasks[(key, subtask)] = target
         metadata = {"savepoint": True, "job_id": self.graph.job_id, "checkpoint_id": pending.checkpoint_id,
-                    "tasks": tasks, "parallelism": {v.state_key: v.parallelism for v in self.graph.vertices.values()}}
+                    "tasks": tasks, "parallelism": {v.state_key: v.parallelism for v in self.graph.vertices.values()},
+                    "restore_from_all": sorted(self.graph.vertices[v].state_key for v in pending.restore_from_all)}
         await self._blocking(self.storage.write, join_url(folder, METADATA), pickle.dumps(metadata, protocol=5))
         await self._blocking(self.storage.delete, self.checkpoint_url(pending.checkpoint_id))
         return folder
 
     async def acknowledge(self, execution: tuple[str, int], checkpoint_id: int, state_url: str,
-                          shared_urls: list[str] | None = None) -> int | None:
+                          shared_urls: list[str] | None = None, restore_from_all: bool = False) -> int | None:
         """Record one subtask's acknowledgement; returns the id once the checkpoint is complete and
         committed (the caller then notifies the tasks)."""
         pending = self.pending.get(checkpoint_id)
@@ -250,6 +253,8 @@ class CheckpointCoordinator:
             return None
         pending.acks[execution] = state_url
         pending.shared.update(shared_urls or ())
+        if restore_from_all:
+            pending.restore_from_all.add(execution[0])
         if not pending.expected <= pending.acks.keys():
             return None
         del self.pending[checkpoint_id]
@@ -266,6 +271,7 @@ class CheckpointCoordinator:
             return checkpoint_id  # tasks are notified: sinks commit what the savepoint covers
         metadata = pickle.dumps({"job_id": self.graph.job_id, "checkpoint_id": checkpoint_id,
                                  "tasks": dict(pending.acks), "shared": sorted(pending.shared),
+                                 "restore_from_all": sorted(pending.restore_from_all),
                                  "parallelism": {v.id: v.parallelism for v in self.graph.vertices.values()}},
                                 protocol=5)
         folder = self.checkpoint_url(checkpoint_id)
@@ -304,4 +310,5 @@ class CheckpointCoordinator:
             raise CheckpointRestoreError(f"checkpoint {latest.checkpoint_id}: {metadata_url} is not a readable "
                                          f"_metadata file ({type(error).__name__}: {error})") from None
         tasks = {tuple(execution): url for execution, url in metadata["tasks"].items()}
-        return latest.checkpoint_id, plan_restore(self.graph, tasks, metadata.get("parallelism"))
+        return latest.checkpoint_id, plan_restore(self.graph, tasks, metadata.get("parallelism"),
+                                                  set(metadata.get("restore_from_all", ())))

@@ -2,8 +2,9 @@
 
 1. `plan_restore` (where the checkpoint is known: the JobMaster, or the local mini cluster) decides which
    old subtasks' snapshots each new subtask needs: with unchanged parallelism only its own (a finished
-   subtask has none: nothing left to read); with another parallelism all of the vertex's (splits are
-   pooled and dealt round-robin, keyed state is taken by key group).
+   subtask has none: nothing left to read); with another parallelism, or when the vertex has union or
+   broadcast operator state, all of the vertex's (splits are pooled and dealt round-robin, keyed state is
+   taken by key group, operator state redistributed by its mode).
 2. `materialize` (where the subtask runs: the TaskManager reads the files itself) turns the snapshots
    into the task's restored state: {"source": splits or None, "operators": [[state...] per operator]}.
 
@@ -27,14 +28,15 @@ class RestorePlan:
     chain_length: int
 
 
-def plan_restore(graph: JobGraph, tasks: dict[tuple[str, int], Any],
-                 old_parallelism: dict[str, int] | None) -> dict[tuple[str, int], RestorePlan]:
+def plan_restore(graph: JobGraph, tasks: dict[tuple[str, int], Any], old_parallelism: dict[str, int] | None,
+                 restore_from_all: set[str] | frozenset[str] = frozenset()) -> dict[tuple[str, int], RestorePlan]:
     plans = {}
     for vertex in graph.vertices.values():
         refs = {subtask: ref for (vertex_id, subtask), ref in tasks.items() if vertex_id == vertex.id}
         rescaled = old_parallelism is None or old_parallelism.get(vertex.id) != vertex.parallelism
+        every = rescaled or vertex.id in restore_from_all
         for index in range(vertex.parallelism):
-            mine = refs if rescaled else {i: r for i, r in refs.items() if i == index}
+            mine = refs if every else {i: r for i, r in refs.items() if i == index}
             plans[(vertex.id, index)] = RestorePlan(index, vertex.parallelism, rescaled, mine,
                                                     len(vertex.operator_names))
     return plans
@@ -45,18 +47,19 @@ def materialize(plan: RestorePlan, load: Callable[[Any], bytes]) -> dict[str, An
     states = list(old.values())
     chain_length = len(states[0]["operators"]) if states else plan.chain_length
     operators = [[s["operators"][k] for s in states] for k in range(chain_length)]
-    sources = [s["source"] for s in states]
-    if any(s is None for s in sources):
-        source = None
-    elif plan.rescaled:
-        source = [split for s in sources for split in s][plan.index::plan.parallelism]
+    if plan.rescaled:
+        sources = [s["source"] for s in states]
+        source = None if any(s is None for s in sources) else \
+            [split for s in sources for split in s][plan.index::plan.parallelism]
     else:
-        source = sources[0] if sources else []  # no snapshot: it had finished, nothing left to read
+        own = old.get(plan.index)
+        source = own["source"] if own is not None else []  # no snapshot: it had finished, nothing left to read
     return {"source": source, "operators": operators}
 
 
 def restored_states(graph: JobGraph, snapshots: dict[tuple[str, int], bytes],
-                    old_parallelism: dict[str, int] | None = None) -> dict[tuple[str, int], dict[str, Any]]:
+                    old_parallelism: dict[str, int] | None = None,
+                    restore_from_all: set[str] | frozenset[str] = frozenset()) -> dict[tuple[str, int], dict[str, Any]]:
     """Both steps at once, for snapshots already in memory (the local mini cluster)."""
     return {key: materialize(plan, lambda data: data)
-            for key, plan in plan_restore(graph, snapshots, old_parallelism).items()}
+            for key, plan in plan_restore(graph, snapshots, old_parallelism, restore_from_all).items()}

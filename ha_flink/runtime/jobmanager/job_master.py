@@ -257,7 +257,8 @@ class JobMaster:
         key = (ack.vertex_id, ack.subtask_index)
         if self.coordinator is None or self.attempts.get(key) != ack.attempt or key in self.restarting:
             return
-        completed = await self.coordinator.acknowledge(key, ack.checkpoint_id, ack.state_url, list(ack.shared_urls))
+        completed = await self.coordinator.acknowledge(key, ack.checkpoint_id, ack.state_url, list(ack.shared_urls),
+                                                       ack.restore_from_all)
         if completed is not None:
             request = pb.CheckpointRequest(job_id=self.job_id, checkpoint_id=completed)
             hosts = {info.address: info for info in self.placement.values()}

@@ -115,6 +115,7 @@ class OperatorContext:
     snapshot_storage: SnapshotStorage | None = None  # where state files go (None: snapshots stay in memory)
     owner: str = "task"  # names this subtask in state file names: <vertex>-<subtask>-<attempt>
     taking_savepoint: bool = False  # set while operators snapshot for a savepoint (canonical format)
+    checkpoint_timestamp_ms: int = 0  # of the checkpoint being taken, while operators snapshot
 
 
 class StreamOperator:

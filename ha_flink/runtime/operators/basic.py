@@ -8,13 +8,18 @@ from typing import Any, Callable, MutableMapping
 
 from ha_flink.common.types import Row
 from ha_flink.datastream.functions import (
-    KeyedProcessFunction, ProcessFunction, SinkFunction, TimeDomain, TimerService, as_callable,
+    CheckpointedFunction, FunctionInitializationContext, FunctionSnapshotContext, KeyedProcessFunction,
+    ProcessFunction, SinkFunction, TimeDomain, TimerService, as_callable,
 )
-from ha_flink.runtime.operators.base import MAX_WATERMARK, MIN_WATERMARK, StreamOperator, emit_all
+from ha_flink.runtime.operators.base import (
+    MAX_WATERMARK, MIN_WATERMARK, OperatorContext, Output, StreamOperator, emit_all,
+)
+from ha_flink.runtime.state.operator_state import OperatorStateBackend
 
 
 class _UserFunctionOperator(StreamOperator):
-    """An operator around one user function: opens and closes it with the runtime context."""
+    """An operator around one user function: opens and closes it with the runtime context, and keeps its
+    operator state when it is a CheckpointedFunction."""
 
     method = ""
 
@@ -22,7 +27,30 @@ class _UserFunctionOperator(StreamOperator):
         self.function = function
         self.name = name
 
+    def setup(self, context: OperatorContext, output: Output) -> None:
+        super().setup(context, output)
+        self.operator_state: OperatorStateBackend | None = None
+        self._restored = False
+        if isinstance(self.function, CheckpointedFunction):
+            self.operator_state = OperatorStateBackend(context.info.subtask_index, context.info.parallelism)
+
+    def initialize_state(self, states: list[dict[str, Any]]) -> None:
+        super().initialize_state(states)
+        self._restored = True
+        if self.operator_state is not None:
+            self.operator_state.restore([s["operator"] for s in states if "operator" in s])
+
+    def snapshot_state(self, checkpoint_id: int) -> dict[str, Any]:
+        state = super().snapshot_state(checkpoint_id)
+        if self.operator_state is not None:
+            self.function.snapshot_state(FunctionSnapshotContext(checkpoint_id,
+                                                                 self.context.checkpoint_timestamp_ms))
+            state["operator"] = self.operator_state.snapshot()
+        return state
+
     def open(self) -> None:
+        if self.operator_state is not None:  # as Flink: initializeState before open
+            self.function.initialize_state(FunctionInitializationContext(self.operator_state, self._restored))
         if hasattr(self.function, "open") and not isinstance(self.function, type):
             self.function.open(self.runtime_context)
         self.call = as_callable(self.function, self.method)

@@ -26,6 +26,7 @@ from ha_flink.runtime.checkpoint.barrier import CheckpointBarrier, TaskSnapshot
 from ha_flink.runtime.graph.job_graph import JobVertex
 from ha_flink.runtime.operators.base import OperatorContext, ProcessingTimeService, StreamOperator, TaskInfo
 from ha_flink.runtime.state.backend import KeyedStateSnapshot, SnapshotStorage, StateBackendSettings
+from ha_flink.runtime.state.operator_state import OperatorStateBackend
 from ha_flink.runtime.task.channels import (
     END_OF_DATA, EndOfData, EndOfPartition, InputGate, RecordWriter, TaskCancelled,
 )
@@ -221,6 +222,7 @@ class Task:
         for writer in self.writers:
             writer.broadcast(barrier)
         self.context.taking_savepoint = barrier.savepoint
+        self.context.checkpoint_timestamp_ms = barrier.timestamp_ms
         try:
             operator_states = [operator.snapshot_state(barrier.checkpoint_id) for operator in self._operators]
         finally:
@@ -241,9 +243,11 @@ class Task:
                         state[name] = value.materialize(self.snapshot_storage)
                         shared_urls.extend(value.shared_urls)
             data = pickle.dumps({"source": source_state, "operators": operator_states}, protocol=5)
+            restore_from_all = any(OperatorStateBackend.needs_all_on_restore(state["operator"])
+                                   for state in operator_states if "operator" in state)
             if self.on_snapshot is not None:
                 self.on_snapshot(TaskSnapshot(checkpoint_id, self.vertex.id, self.subtask_index, data,
-                                              shared_urls))
+                                              shared_urls, restore_from_all))
         except Exception as error:
             for state in operator_states:
                 for value in state.values():
