@@ -279,3 +279,25 @@ def test_operator_list_and_union_state_come_back_from_the_checkpoint(cluster_fac
     assert sum(finals.values()) == n
     union_at_restore = dict(restored[0][1])
     assert all(union_at_restore[s] <= finals[s] for s in (0, 1))
+
+
+def test_rocksdb_state_of_a_million_keys_survives_a_failure_exactly(cluster_factory: Callable[..., Cluster],
+                                                                     tmp_path: Path) -> None:
+    local = tmp_path / "rocksdb"
+    cluster = cluster_factory(**FAST_RESTARTS, **{"jobmanager.execution.failover-strategy": "full",
+                                                  "state.backend.rocksdb.localdir": str(local)})
+    leader = cluster.start_jobmanager()
+    cluster.start_taskmanager()
+    n, keys, out = 2_000_000, 1_000_000, tmp_path / "out"
+    result = cluster.flink("run", "-py", str(HERE / "rocksdb_count_job.py"), str(out), str(n), str(keys),
+                           "1000000", str(n * 3 // 4), timeout=280)
+    assert result.returncode == 0, result.stdout + result.stderr
+    log = leader.output()
+    assert "restores checkpoint" in log
+    finals: dict[int, int] = {}
+    for key, count in read_collected(out):
+        finals[key] = max(finals.get(key, 0), count)
+    assert len(finals) == keys and set(finals.values()) == {2}  # every key counted twice: none lost, none doubled
+    shared = [p for p in (cluster.directory / "ha" / "checkpoints").rglob("shared")]
+    assert not shared  # the finished job's checkpoint files, shared ones too, are gone
+    assert not list(local.rglob("*.sst"))  # and the TaskManager deleted its local RocksDB files
