@@ -35,10 +35,29 @@ $(STAMP): pyproject.toml
 test: install
 	$(VPY) -m pytest $(PYTEST_ARGS)
 
+# A local HA cluster from conf/ with the bin/ scripts: ZooKeeper (conf/zoo.cfg), the JobManagers of
+# conf/masters, the TaskManagers of conf/slaves, and an unbounded example job. Run again, it starts only
+# what is not running (a half-running cluster is restarted; its jobs recover from ZooKeeper).
 run: install
-	@echo "ha-flink is installed in $(VENV)/ (Java, ZooKeeper and sshd from Debian packages)." >&2
-	@echo "make run: the cluster runtime is not implemented yet, so no cluster was started and no job ran." >&2
-	@exit 1
+	@bin/start-zookeeper-quorum.sh
+	@state=0; $(VPY) -m ha_flink.deploy.scripts cluster-status >/dev/null 2>&1 || state=$$?; \
+	if [ $$state -eq 0 ]; then \
+	  echo "The cluster of conf/ is already running:"; $(VPY) -m ha_flink.deploy.scripts cluster-status; \
+	else \
+	  if [ $$state -eq 2 ]; then echo "Only part of the cluster of conf/ runs; restarting it."; bin/stop-cluster.sh; fi; \
+	  bin/start-cluster.sh; \
+	fi
+	@if bin/flink list 2>/dev/null | grep -q ': streaming word count ('; then \
+	  echo "The example job is already running:"; bin/flink list; \
+	else \
+	  bin/flink run -d -py examples/streaming_word_count.py; \
+	fi
+	@echo
+	@echo "A local HA cluster runs (ZooKeeper on localhost:2181, conf/ has the rest), with the example job."
+	@for master in $$(sed 's/#.*//' conf/masters); do \
+	  echo "  REST API of a JobManager (/overview, /jobs, /taskmanagers): http://$$master"; done
+	@echo "  jobs: bin/flink list; the job's output: log/flink-$$(id -un)-taskexecutor-*.out; logs: log/"
+	@echo "  stop everything: bin/stop-cluster.sh && bin/stop-zookeeper-quorum.sh"
 
 chaos: install
 	@echo "make chaos: the chaos suite is not implemented yet." >&2
@@ -49,6 +68,8 @@ bench: install
 	$(VPY) bench/ha_election.py
 	$(VPY) bench/runtime.py
 	$(VPY) bench/checkpoints.py
+	$(VPY) bench/start_cluster.py
+	$(VPY) bench/state_backends.py
 
 # The generated modules are committed; regenerate them after editing ha_flink/rpc/flink.proto.
 proto: install

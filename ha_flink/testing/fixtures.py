@@ -141,3 +141,23 @@ def cluster_factory(zookeeper: ZooKeeperEnsemble, tmp_path: Path,
     for cluster in made:
         _remember_logs(request, cluster.logs())
         cluster.close()
+
+
+# The sshd fixture's import sits with it (this section was added after the others).
+from ha_flink.testing.sshd import SSHD, SshServer  # noqa: E402
+
+
+@pytest.fixture
+def sshd(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SshServer]:
+    """A real OpenSSH sshd of this test's own on a free port of 127.0.0.1, .2 and .3 (three "hosts"),
+    accepting a key generated for the test; `sshd.ssh_opts` is the `env.ssh.opts` that reaches it.
+    Skipped with the reason where openssh-server is not installed; stopped by pid after the test."""
+    if not Path(SSHD).exists():
+        pytest.skip(f"{SSHD} is missing: install the Debian package openssh-server (`make install` does)")
+    server = SshServer(tmp_path / "sshd")
+    _remember_logs(request, [server.log_path])
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# Stops the TaskManagers of conf/slaves, then the JobManagers of conf/masters.
+# The logic is in ha_flink/deploy/ (see scripts.py); this script only finds the installation's Python.
+. "$(dirname "${BASH_SOURCE[0]}")/config.sh"
+run_deploy_script stop-cluster.sh "$@"
