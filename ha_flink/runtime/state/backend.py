@@ -122,6 +122,68 @@ class KeyedStateBackend(ABC):
         """The task ends: free memory, close and delete local files."""
 
 
+ABSENT = object()  # what `_get` returns for a key without an entry (None is a value a list may hold)
+
+
+class EntryValueState(ValueState):
+    """Value state over one entry per key; a backend's class adds `_get`, `_put` and `clear`."""
+
+    def value(self) -> Any:
+        value = self._get()  # type: ignore[attr-defined]
+        return None if value is ABSENT else value
+
+    def update(self, value: Any) -> None:
+        if value is None:
+            self.clear()
+        else:
+            self._put(value)  # type: ignore[attr-defined]
+
+
+class EntryListState(ListState):
+    def get(self) -> list[Any]:
+        value = self._get()  # type: ignore[attr-defined]
+        return [] if value is ABSENT else value
+
+    def add(self, value: Any) -> None:
+        self.add_all([value])
+
+    def add_all(self, values: list[Any]) -> None:
+        current = self._get()  # type: ignore[attr-defined]
+        self._put(([] if current is ABSENT else current) + list(values))  # type: ignore[attr-defined]
+
+    def update(self, values: list[Any]) -> None:
+        if values:
+            self._put(list(values))  # type: ignore[attr-defined]
+        else:
+            self.clear()
+
+
+class EntryReducingState(ReducingState):
+    reduce: Callable[[Any, Any], Any]
+
+    def get(self) -> Any:
+        value = self._get()  # type: ignore[attr-defined]
+        return None if value is ABSENT else value
+
+    def add(self, value: Any) -> None:
+        current = self._get()  # type: ignore[attr-defined]
+        self._put(value if current is ABSENT else self.reduce(current, value))  # type: ignore[attr-defined]
+
+
+class EntryAggregatingState(AggregatingState):
+    function: Any  # an AggregateFunction
+
+    def get(self) -> Any:
+        accumulator = self._get()  # type: ignore[attr-defined]
+        return None if accumulator is ABSENT else self.function.get_result(accumulator)
+
+    def add(self, value: Any) -> None:
+        accumulator = self._get()  # type: ignore[attr-defined]
+        if accumulator is ABSENT:
+            accumulator = self.function.create_accumulator()
+        self._put(self.function.add(value, accumulator))  # type: ignore[attr-defined]
+
+
 class ValueStateTable(MutableMapping[Any, Any]):
     """A value state seen as a {key: value} mapping (what `raw_table` gives where the backend has no dict):
     each access sets the backend's current key."""

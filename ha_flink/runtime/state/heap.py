@@ -18,11 +18,10 @@ from ha_flink.datastream.state import (
     ReducingState, ReducingStateDescriptor, StateDescriptor, StateTtlConfig, ValueState, ValueStateDescriptor,
 )
 from ha_flink.runtime.state.backend import (
-    AGGREGATING, LIST, MAP, REDUCING, VALUE, CanonicalKeyedState, KeyedStateBackend, KeyedStateSnapshot,
-    SnapshotStorage,
+    ABSENT, AGGREGATING, LIST, MAP, REDUCING, VALUE, CanonicalKeyedState, EntryAggregatingState, EntryListState,
+    EntryReducingState, EntryValueState, KeyedStateBackend, KeyedStateSnapshot, SnapshotStorage,
 )
 
-_ABSENT = object()
 
 
 class HeapKeyedStateBackend(KeyedStateBackend):
@@ -131,16 +130,16 @@ class _HeapState:
 
     def _get(self) -> Any:
         if self.ttl is None:
-            return self.table.get(self.backend.current_key, _ABSENT)
+            return self.table.get(self.backend.current_key, ABSENT)
         entry = self.table.get(self.backend.current_key)
         if entry is None:
-            return _ABSENT
+            return ABSENT
         value, stamp = entry
         now = self.backend.now_ms()
         if now - stamp >= self.ttl.ttl_ms:
             if self.ttl.state_visibility == StateTtlConfig.StateVisibility.NeverReturnExpired:
                 del self.table[self.backend.current_key]
-                return _ABSENT
+                return ABSENT
         elif self.ttl.update_type == StateTtlConfig.UpdateType.OnReadAndWrite:
             self.table[self.backend.current_key] = (value, now)
         return value
@@ -155,41 +154,18 @@ class _HeapState:
         self.table.pop(self.backend.current_key, None)
 
 
-class HeapValueState(_HeapState, ValueState):
-    def value(self) -> Any:
-        value = self._get()
-        return None if value is _ABSENT else value
-
-    def update(self, value: Any) -> None:
-        if value is None:
-            self.clear()
-        else:
-            self._put(value)
+class HeapValueState(_HeapState, EntryValueState):
+    pass
 
 
-class HeapListState(_HeapState, ListState):
-    def get(self) -> list[Any]:
-        value = self._get()
-        return [] if value is _ABSENT else value
-
-    def add(self, value: Any) -> None:
-        self.add_all([value])
-
-    def add_all(self, values: list[Any]) -> None:
-        current = self._get()
-        self._put(([] if current is _ABSENT else current) + list(values))
-
-    def update(self, values: list[Any]) -> None:
-        if values:
-            self._put(list(values))
-        else:
-            self.clear()
+class HeapListState(_HeapState, EntryListState):
+    pass
 
 
 class HeapMapState(_HeapState, MapState):
     def _map(self, create: bool = False) -> dict[Any, Any] | None:
         value = self._get()
-        if value is _ABSENT:
+        if value is ABSENT:
             if not create:
                 return None
             value = {}
@@ -234,33 +210,15 @@ class HeapMapState(_HeapState, MapState):
         return not self._map()
 
 
-class HeapReducingState(_HeapState, ReducingState):
+class HeapReducingState(_HeapState, EntryReducingState):
     def __init__(self, backend: HeapKeyedStateBackend, table: dict[Any, Any], ttl: StateTtlConfig | None,
                  reduce: Callable[[Any, Any], Any]) -> None:
         super().__init__(backend, table, ttl)
         self.reduce = reduce
 
-    def get(self) -> Any:
-        value = self._get()
-        return None if value is _ABSENT else value
 
-    def add(self, value: Any) -> None:
-        current = self._get()
-        self._put(value if current is _ABSENT else self.reduce(current, value))
-
-
-class HeapAggregatingState(_HeapState, AggregatingState):
+class HeapAggregatingState(_HeapState, EntryAggregatingState):
     def __init__(self, backend: HeapKeyedStateBackend, table: dict[Any, Any], ttl: StateTtlConfig | None,
                  function: Any) -> None:
         super().__init__(backend, table, ttl)
         self.function = function
-
-    def get(self) -> Any:
-        accumulator = self._get()
-        return None if accumulator is _ABSENT else self.function.get_result(accumulator)
-
-    def add(self, value: Any) -> None:
-        accumulator = self._get()
-        if accumulator is _ABSENT:
-            accumulator = self.function.create_accumulator()
-        self._put(self.function.add(value, accumulator))

@@ -66,11 +66,10 @@ from ha_flink.datastream.state import (
 )
 from ha_flink.runtime.partitioner import assign_to_key_group
 from ha_flink.runtime.state.backend import (
-    AGGREGATING, LIST, MAP, REDUCING, VALUE, CanonicalKeyedState, KeyedStateBackend, KeyedStateSnapshot,
-    SnapshotStorage,
+    ABSENT, AGGREGATING, LIST, MAP, REDUCING, VALUE, CanonicalKeyedState, EntryAggregatingState, EntryListState,
+    EntryReducingState, EntryValueState, KeyedStateBackend, KeyedStateSnapshot, SnapshotStorage,
 )
 
-_ABSENT = object()
 _NO_KEY = object()  # no key cached yet (None is a valid key)
 _dumps = pickle.dumps
 _loads = pickle.loads
@@ -578,7 +577,7 @@ class _RocksState:
         db_key = self._current()
         raw = self.db.get(db_key)
         if raw is None:
-            return _ABSENT
+            return ABSENT
         if self.ttl is None:
             return _loads(raw)
         value, stamp = _loads(raw)
@@ -586,7 +585,7 @@ class _RocksState:
         if now - stamp >= self.ttl.ttl_ms:
             if self.ttl.state_visibility == _NEVER_RETURN_EXPIRED:
                 self.db.delete(db_key)
-                return _ABSENT
+                return ABSENT
         elif self.ttl.update_type == _ON_READ_AND_WRITE:
             self.db.put(db_key, _dumps((value, now), 5))
         return value
@@ -601,35 +600,12 @@ class _RocksState:
         self.db.delete(self._current())
 
 
-class RocksDBValueState(_RocksState, ValueState):
-    def value(self) -> Any:
-        value = self._get()
-        return None if value is _ABSENT else value
-
-    def update(self, value: Any) -> None:
-        if value is None:
-            self.clear()
-        else:
-            self._put(value)
+class RocksDBValueState(_RocksState, EntryValueState):
+    pass
 
 
-class RocksDBListState(_RocksState, ListState):
-    def get(self) -> list[Any]:
-        value = self._get()
-        return [] if value is _ABSENT else value
-
-    def add(self, value: Any) -> None:
-        self.add_all([value])
-
-    def add_all(self, values: list[Any]) -> None:
-        current = self._get()
-        self._put(([] if current is _ABSENT else current) + list(values))
-
-    def update(self, values: list[Any]) -> None:
-        if values:
-            self._put(list(values))
-        else:
-            self.clear()
+class RocksDBListState(_RocksState, EntryListState):
+    pass
 
 
 class RocksDBMapState(_RocksState, MapState):
@@ -742,33 +718,15 @@ class RocksDBMapState(_RocksState, MapState):
         self._delete_map(self._current())
 
 
-class RocksDBReducingState(_RocksState, ReducingState):
+class RocksDBReducingState(_RocksState, EntryReducingState):
     def __init__(self, backend: RocksDBKeyedStateBackend, sid: bytes, ttl: StateTtlConfig | None,
                  reduce: Callable[[Any, Any], Any]) -> None:
         super().__init__(backend, sid, ttl)
         self.reduce = reduce
 
-    def get(self) -> Any:
-        value = self._get()
-        return None if value is _ABSENT else value
 
-    def add(self, value: Any) -> None:
-        current = self._get()
-        self._put(value if current is _ABSENT else self.reduce(current, value))
-
-
-class RocksDBAggregatingState(_RocksState, AggregatingState):
+class RocksDBAggregatingState(_RocksState, EntryAggregatingState):
     def __init__(self, backend: RocksDBKeyedStateBackend, sid: bytes, ttl: StateTtlConfig | None,
                  function: Any) -> None:
         super().__init__(backend, sid, ttl)
         self.function = function
-
-    def get(self) -> Any:
-        accumulator = self._get()
-        return None if accumulator is _ABSENT else self.function.get_result(accumulator)
-
-    def add(self, value: Any) -> None:
-        accumulator = self._get()
-        if accumulator is _ABSENT:
-            accumulator = self.function.create_accumulator()
-        self._put(self.function.add(value, accumulator))
