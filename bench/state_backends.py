@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import signal
 import statistics
 import sys
 import tempfile
@@ -69,7 +70,8 @@ def measure(cluster, leader, workdir: Path, state_mb: float, backend: str, incre
     after = [(i, ms) for i, ms in completed() if i > built_at][:3]
     durations = [ms / 1000 for _, ms in after]
     sizes = [uploaded_bytes(job_dir, i) for i, _ in after]
-    memory = sum(rss_mib(d.process.pid) for d in cluster.daemons if d.kind == "taskmanager")
+    memory = sum(rss_mib(d.process.pid) for d in cluster.daemons
+                 if d.kind == "taskmanager" and d.process.poll() is None)
     if incremental:  # the full size it builds on: what the first checkpoint of the built state uploaded
         first = completed()[0][0]
         full = max(uploaded_bytes(job_dir, i) for i, _ in completed() if i <= built_at and i >= first)
@@ -93,10 +95,12 @@ def main() -> None:
             "state.checkpoints.num-retained": "20",  # the folders stay to be measured
             "state.backend.rocksdb.localdir": str(Path(tmp) / "rocksdb")}) as cluster:
         leader = cluster.start_leader()
-        cluster.start_taskmanager()
         for backend, incremental in (("hashmap", False), ("rocksdb", False), ("rocksdb", True)):
+            taskmanager = cluster.start_taskmanager()  # a fresh process each time: its RSS is this state's
             durations, sizes, memory = measure(cluster, leader, Path(tmp), args.state_mb, backend, incremental,
                                                changes)
+            taskmanager.kill(signal.SIGTERM)
+            taskmanager.process.wait(30)
             rows.append((backend, incremental, durations, sizes, memory))
             print(backend, incremental, durations, sizes, f"{memory:.0f} MiB", flush=True)
 
