@@ -271,7 +271,8 @@ class JobMaster:
         self.coordinator.decline(decline.checkpoint_id, decline.reason, self._task_failed)
 
     def _restart_region(self, region: set[tuple[str, int]], failure: str) -> None:
-        """Region failover: only `region` stops and comes back, on the same slots; the rest runs on."""
+        """Region failover: only `region` stops and comes back, on the same slots (new ones where its
+        TaskManager was lost); the rest runs on."""
         self.restarts.notify_failure(int(time.time() * 1000))
         if not self.restarts.can_restart():
             logger.info("Job %s: the %s restart strategy gives up", self.job_id, self.restarts.name)

@@ -10,7 +10,8 @@ the subtask snapshots its operators, forwards the barrier and drains the buffer 
 Snapshots are asynchronous, as in Flink: on the task thread only the synchronous part runs (operators fix
 what their snapshot holds: a copy of the heap tables, a RocksDB checkpoint); the task's snapshot thread
 then materializes it (pickles, uploads state files) and hands it on, while records keep flowing. A
-snapshot that cannot be taken declines the checkpoint rather than failing the task."""
+snapshot that cannot be materialized or written declines the checkpoint rather than failing the task; an
+operator whose synchronous part raises fails the task (its state may be half-changed)."""
 
 from __future__ import annotations
 
