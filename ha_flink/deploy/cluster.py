@@ -122,14 +122,21 @@ def summarize(reports: list[HostReport], verb: str) -> tuple[list[str], int, int
     return lines, good, bad
 
 
-def start_cluster(conf_dir: Path, emit: Emit = print) -> int:
+def _load(conf_dir: Path, emit: Emit) -> tuple[HostContext, ClusterFiles, Runner] | None:
+    """The conf dir's hosts, cluster files and runner; None after reporting what is wrong with them."""
     try:
         context = HostContext.load(conf_dir, emit)
-        files = read_cluster_files(context)
-        runner = _runner(context)
+        return context, read_cluster_files(context), _runner(context)
     except (ConfigurationError, SshOptionsError, DaemonError) as error:
         emit(f"[ERROR] {error}")
+        return None
+
+
+def start_cluster(conf_dir: Path, emit: Emit = print) -> int:
+    loaded = _load(conf_dir, emit)
+    if loaded is None:
         return 1
+    context, files, runner = loaded
     emit(f"Starting HA cluster with {len(files.masters)} masters." if files.ha else "Starting cluster.")
     reports = runner.run(plan_start(files.ha, files.masters, files.workers, context.conf_dir))
     lines, good, bad = summarize(reports, "started")
@@ -145,13 +152,10 @@ def start_cluster(conf_dir: Path, emit: Emit = print) -> int:
 
 
 def stop_cluster(conf_dir: Path, emit: Emit = print) -> int:
-    try:
-        context = HostContext.load(conf_dir, emit)
-        files = read_cluster_files(context)
-        runner = _runner(context)
-    except (ConfigurationError, SshOptionsError, DaemonError) as error:
-        emit(f"[ERROR] {error}")
+    loaded = _load(conf_dir, emit)
+    if loaded is None:
         return 1
+    context, files, runner = loaded
     reports: list[HostReport] = []
     for phase in plan_stop(files.ha, files.masters, files.workers, context.conf_dir):
         reports += runner.run(phase)
@@ -170,13 +174,10 @@ def stop_cluster(conf_dir: Path, emit: Emit = print) -> int:
 def cluster_status(conf_dir: Path, emit: Emit = print) -> int:
     """Which daemons of this conf dir run where: exit 0 when all that the files ask for run, 1 when none
     does, 2 when only some do (or a host cannot be asked)."""
-    try:
-        context = HostContext.load(conf_dir, emit)
-        files = read_cluster_files(context)
-        runner = _runner(context)
-    except (ConfigurationError, SshOptionsError, DaemonError) as error:
-        emit(f"[ERROR] {error}")
+    loaded = _load(conf_dir, emit)
+    if loaded is None:
         return 2
+    context, files, runner = loaded
     wanted = plan_start(files.ha, files.masters, files.workers, context.conf_dir)
     status_batches = []
     for batch in wanted:
