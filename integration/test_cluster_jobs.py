@@ -12,16 +12,9 @@ from typing import Callable
 from ha_flink.testing.cluster import Cluster
 from ha_flink.testing.processes import wait_for
 from ha_flink.testing.sinks import read_collected
+from integration.word_count_job import expected_counts
 
 HERE = Path(__file__).resolve().parent
-
-
-def expected_counts(copies: int) -> dict[str, int]:
-    words = ["apple", "banana", "cherry", "date", "elder", "fig", "grape"]
-    counter: collections.Counter[str] = collections.Counter()
-    for i in range(copies):
-        counter.update(words[: i % len(words) + 1])
-    return dict(counter)
 
 
 def test_keyed_word_count_on_two_taskmanagers_is_exact_and_cleans_up(

@@ -5,7 +5,6 @@ how each reports bad input. Every process a test starts is killed by pid when it
 
 from __future__ import annotations
 
-import collections
 import getpass
 import socket
 import subprocess
@@ -20,6 +19,7 @@ from ha_flink.deploy.ssh import parse_ssh_opts
 from ha_flink.testing.processes import free_ports, wait_for
 from ha_flink.testing.script_cluster import ScriptCluster
 from ha_flink.testing.sinks import read_collected
+from integration.word_count_job import expected_counts
 from ha_flink.testing.sshd import SshServer
 from ha_flink.testing.zookeeper import ZooKeeperEnsemble
 
@@ -60,14 +60,6 @@ def wait_for_cluster(cluster: ScriptCluster, rest_port: int, task_managers: int,
         return None
 
     return wait_for(ready, timeout, 0.1, f"a leader and {task_managers} TaskManagers at port {rest_port}")
-
-
-def expected_counts(copies: int) -> dict[str, int]:
-    words = ["apple", "banana", "cherry", "date", "elder", "fig", "grape"]
-    counter: collections.Counter[str] = collections.Counter()
-    for i in range(copies):
-        counter.update(words[: i % len(words) + 1])
-    return dict(counter)
 
 
 def all_gone(pids: list[int]) -> bool:

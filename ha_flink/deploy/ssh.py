@@ -107,6 +107,9 @@ def _apply_option(options: SshOptions, key: str, value: str, where: str) -> None
         raise SshOptionsError(f"{where}: -o {key}={value!r} is not a number") from None
 
 
+_SHORT_FOR = {"p": "Port", "l": "User", "i": "IdentityFile"}
+
+
 def _port(value: str, where: str) -> int:
     if not value.isdigit() or not 0 < int(value) <= 65535:
         raise SshOptionsError(f"{where}: {value!r} is not a port number (1 to 65535)")
@@ -140,12 +143,8 @@ def parse_ssh_opts(text: str | None, where: str = "env.ssh.opts") -> SshOptions:
                     value, index = words[index], index + 1
                 else:
                     raise SshOptionsError(f"{where}: -{letter} is missing its argument")
-                if letter == "p":
-                    options.port = _port(value, where)
-                elif letter == "l":
-                    options.user = value
-                elif letter == "i":
-                    options.identity_files.append(value)
+                if letter in _SHORT_FOR:  # -p, -l, -i: the same as -o Port=, User=, IdentityFile=
+                    _apply_option(options, _SHORT_FOR[letter], value, where)
                 elif letter == "F":
                     options.config_file = value
                 elif letter == "o":

@@ -235,12 +235,17 @@ def serving_modes(quorum: ZooConfig, servers: list[QuorumServer],
 # --- start-zookeeper-quorum.sh / stop-zookeeper-quorum.sh ----------------------------------------------
 
 
-def _quorum_context(conf_dir: Path, emit: Emit) -> tuple[HostContext, ZooConfig, Runner]:
-    context = HostContext.load(conf_dir, emit)
-    quorum = read_zoo_cfg(context.conf_dir / "zoo.cfg", context.install)
-    for warning in quorum.warnings:
-        emit(warning)
-    return context, quorum, Runner(context, parse_ssh_opts(context.config.get(DeploymentOptions.SSH_OPTS)))
+def _quorum_context(conf_dir: Path, emit: Emit) -> tuple[HostContext, ZooConfig, Runner] | None:
+    """The conf dir's hosts, zoo.cfg and runner; None after reporting what is wrong with them."""
+    try:
+        context = HostContext.load(conf_dir, emit)
+        quorum = read_zoo_cfg(context.conf_dir / "zoo.cfg", context.install)
+        for warning in quorum.warnings:
+            emit(warning)
+        return context, quorum, Runner(context, parse_ssh_opts(context.config.get(DeploymentOptions.SSH_OPTS)))
+    except (ConfigurationError, SshOptionsError, DaemonError) as error:
+        emit(str(error) if str(error).startswith("[ERROR]") else f"[ERROR] {error}")
+        return None
 
 
 def _server_batches(quorum: ZooConfig, action: str) -> list[HostBatch]:
@@ -259,11 +264,10 @@ def _peer_id(label: str) -> int:
 
 def start_quorum(conf_dir: Path, emit: Emit = print) -> int:
     """Start every server of conf/zoo.cfg (one already running is left alone), then wait until they serve."""
-    try:
-        context, quorum, runner = _quorum_context(conf_dir, emit)
-    except (ConfigurationError, SshOptionsError, DaemonError) as error:
-        emit(str(error) if str(error).startswith("[ERROR]") else f"[ERROR] {error}")
+    loaded = _quorum_context(conf_dir, emit)
+    if loaded is None:
         return 1
+    context, quorum, runner = loaded
     reports = runner.run(_server_batches(quorum, "start"))
     started = [quorum.server(_peer_id(o.label)) for r in reports for o in r.outcomes if o.ok]
     modes = serving_modes(quorum, started) if started else {}
@@ -296,11 +300,10 @@ def start_quorum(conf_dir: Path, emit: Emit = print) -> int:
 
 
 def stop_quorum(conf_dir: Path, emit: Emit = print) -> int:
-    try:
-        context, quorum, runner = _quorum_context(conf_dir, emit)
-    except (ConfigurationError, SshOptionsError, DaemonError) as error:
-        emit(str(error) if str(error).startswith("[ERROR]") else f"[ERROR] {error}")
+    loaded = _quorum_context(conf_dir, emit)
+    if loaded is None:
         return 1
+    context, quorum, runner = loaded
     reports = runner.run(_server_batches(quorum, "stop"))
     failed = [r for r in reports if r.error is not None] + [r for r in reports for o in r.outcomes if not o.ok]
     stopped = sum(len(o.pids) for r in reports for o in r.outcomes if o.ok)
