@@ -11,6 +11,11 @@ from typing import Any
 
 _EXPORTS = {
     "DataStream": "data_stream", "DataStreamSink": "data_stream", "KeyedStream": "data_stream",
+    "ConnectedStreams": "data_stream", "BroadcastStream": "data_stream", "BroadcastConnectedStream": "data_stream",
+    "IntervalJoin": "data_stream", "IntervalJoined": "data_stream", "OutputTag": "output_tag",
+    "CoMapFunction": "functions", "CoFlatMapFunction": "functions", "CoProcessFunction": "functions",
+    "KeyedCoProcessFunction": "functions", "BroadcastProcessFunction": "functions",
+    "KeyedBroadcastProcessFunction": "functions", "ProcessJoinFunction": "functions",
     "AggregateFunction": "functions", "FilterFunction": "functions", "FlatMapFunction": "functions",
     "CheckpointedFunction": "functions", "FunctionInitializationContext": "functions",
     "FunctionSnapshotContext": "functions",

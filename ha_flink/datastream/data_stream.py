@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any, Callable
 from ha_flink.datastream.connectors.base import Sink
 from ha_flink.datastream.functions import KeySelector, KeyedProcessFunction, ProcessFunction, SinkFunction
 from ha_flink.runtime.graph.transformations import (
-    OneInputTransformation, PartitionTransformation, Transformation, UnionTransformation,
+    OneInputTransformation, PartitionTransformation, SideOutputTransformation, Transformation,
+    TwoInputTransformation, UnionTransformation,
 )
 from ha_flink.runtime.operators.base import StreamOperator
 from ha_flink.runtime.operators.basic import (
@@ -109,10 +110,41 @@ class DataStream:
     def process(self, func: ProcessFunction, output_type: Any = None) -> DataStream:
         return self._one_input("Process", ProcessOperator(func, "Process"), output_type)
 
+    def assign_timestamps_and_watermarks(self, watermark_strategy: Any) -> DataStream:
+        """Stamps records with event time (the strategy's timestamp assigner) and emits watermarks."""
+        from ha_flink.runtime.operators.watermarks import TimestampsAndWatermarksOperator
+
+        name = "Timestamps/Watermarks"
+        stream = self._one_input(name, TimestampsAndWatermarksOperator(watermark_strategy, name), self.get_type())
+        stream._transformation.parallelism_of_input = True  # chains with its input
+        return stream
+
+    def get_side_output(self, output_tag: Any) -> DataStream:
+        """The records this stream's operator emitted to `output_tag` (yielded `(output_tag, value)`,
+        `ctx.output`, or a window's late data)."""
+        from ha_flink.datastream.output_tag import OutputTag
+
+        if not isinstance(output_tag, OutputTag):
+            raise TypeError(f"get_side_output needs an OutputTag, got {output_tag!r}")
+        t = SideOutputTransformation(f"Side output {output_tag.tag_id}", [self._transformation],
+                                     output_type=output_tag.type_info, tag_id=output_tag.tag_id)
+        return DataStream(self._env, t)
+
     def key_by(self, key_selector: Any, key_type: Any = None) -> KeyedStream:
         select = _key_function(key_selector)
         partitioned = self._partitioned("Key By", KeyGroupStreamPartitioner(select))
         return KeyedStream(self._env, partitioned, select)
+
+    def window_all(self, window_assigner: Any) -> Any:
+        """Windows over the whole stream, computed by one subtask (as Flink's non-parallel windowAll)."""
+        from ha_flink.datastream.windowed_stream import AllWindowedStream
+
+        return AllWindowedStream(self, window_assigner)
+
+    def count_window_all(self, size: int, slide: int = 0) -> Any:
+        from ha_flink.datastream.windowed_stream import AllWindowedStream
+
+        return AllWindowedStream.count(self, size, slide)
 
     def union(self, *streams: DataStream) -> DataStream:
         inputs = [self._transformation, *(s._transformation for s in streams)]
@@ -127,8 +159,22 @@ class DataStream:
     def shuffle(self) -> DataStream:
         return DataStream(self._env, self._partitioned("Shuffle", ShufflePartitioner()))
 
-    def broadcast(self) -> DataStream:
-        return DataStream(self._env, self._partitioned("Broadcast", BroadcastPartitioner()))
+    def broadcast(self, *broadcast_state_descriptors: Any) -> Any:
+        """Every record to every subtask of the next operator. Given MapStateDescriptors, a BroadcastStream
+        for the broadcast state pattern (`other.connect(broadcast_stream).process(...)`)."""
+        stream = DataStream(self._env, self._partitioned("Broadcast", BroadcastPartitioner()))
+        if broadcast_state_descriptors:
+            return BroadcastStream(stream, list(broadcast_state_descriptors))
+        return stream
+
+    def connect(self, ds: Any) -> Any:
+        """Two streams into one operator with two inputs (co-map, co-flat-map, co-process), or with a
+        BroadcastStream, the broadcast state pattern."""
+        if isinstance(ds, BroadcastStream):
+            return BroadcastConnectedStream(self, ds)
+        if not isinstance(ds, DataStream):
+            raise TypeError(f"connect needs a DataStream or a BroadcastStream, got {ds!r}")
+        return ConnectedStreams(self, ds)
 
     # -- sinks ----------------------------------------------------------------------------------------
 
@@ -191,6 +237,25 @@ class KeyedStream(DataStream):
     def key_by(self, key_selector: Any, key_type: Any = None) -> KeyedStream:
         return DataStream(self._env, self._transformation).key_by(key_selector, key_type)
 
+    def interval_join(self, keyed_stream: KeyedStream) -> IntervalJoin:
+        """Joins each record of this stream with the other stream's records of the same key whose
+        timestamps lie within `between(lower, upper)` of its own (event time)."""
+        if not isinstance(keyed_stream, KeyedStream):
+            raise TypeError(f"interval_join needs a KeyedStream (key_by the other stream first), got {keyed_stream!r}")
+        return IntervalJoin(self, keyed_stream)
+
+    def window(self, window_assigner: Any) -> Any:
+        """Windows per key (`ha_flink.datastream.window`): then reduce, aggregate, process or apply."""
+        from ha_flink.datastream.windowed_stream import WindowedStream
+
+        return WindowedStream(self, window_assigner)
+
+    def count_window(self, size: int, slide: int = 0) -> Any:
+        """Windows of `size` records per key, every `slide` records (0: tumbling)."""
+        from ha_flink.datastream.windowed_stream import WindowedStream
+
+        return WindowedStream.count(self, size, slide)
+
 
 class DataStreamSink:
     def __init__(self, transformation: Transformation) -> None:
@@ -212,3 +277,147 @@ class DataStreamSink:
     def disable_chaining(self) -> DataStreamSink:
         self._transformation.chaining = "never"
         return self
+
+
+def _milliseconds(value: Any, what: str) -> int:
+    """A Duration, a Time or a number of milliseconds, in milliseconds."""
+    if hasattr(value, "to_milliseconds"):
+        return int(value.to_milliseconds())
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise TypeError(f"{what} must be a Duration, a Time or milliseconds as an int, got {value!r}")
+
+
+def _two_input(env: Any, name: str, first: Transformation, second: Transformation, operator: StreamOperator,
+               output_type: Any, parallelism: int | None = None) -> DataStream:
+    operator.output_type = output_type
+    t = TwoInputTransformation(name, [first, second], output_type=output_type, operator=operator)
+    t.parallelism = parallelism
+    return DataStream(env, t)
+
+
+class ConnectedStreams:
+    """Two streams feeding one operator (`DataStream.connect`). Keyed when both inputs are keyed streams,
+    or after `key_by(key_selector1, key_selector2)`: then both sides share the keyed state and timers of
+    the current key."""
+
+    def __init__(self, stream1: DataStream, stream2: DataStream) -> None:
+        self.stream1 = stream1
+        self.stream2 = stream2
+
+    def key_by(self, key_selector1: Any, key_selector2: Any, key_type: Any = None) -> ConnectedStreams:
+        return ConnectedStreams(self.stream1.key_by(key_selector1, key_type),
+                                self.stream2.key_by(key_selector2, key_type))
+
+    def _keyed(self) -> bool:
+        return isinstance(self.stream1, KeyedStream) and isinstance(self.stream2, KeyedStream)
+
+    def _build(self, name: str, operator: StreamOperator, output_type: Any) -> DataStream:
+        if self._keyed():
+            operator.key_selector = self.stream1._key_selector
+            operator.key_selector2 = self.stream2._key_selector
+        else:
+            operator.key_selector = None
+        return _two_input(self.stream1._env, name, self.stream1._transformation, self.stream2._transformation,
+                          operator, output_type)
+
+    def map(self, func: Any, output_type: Any = None) -> DataStream:
+        from ha_flink.runtime.operators.co import CoMapOperator
+
+        return self._build("Co-Map", CoMapOperator(func, "Co-Map"), output_type)
+
+    def flat_map(self, func: Any, output_type: Any = None) -> DataStream:
+        from ha_flink.runtime.operators.co import CoFlatMapOperator
+
+        return self._build("Co-Flat Map", CoFlatMapOperator(func, "Co-Flat Map"), output_type)
+
+    def process(self, func: Any, output_type: Any = None) -> DataStream:
+        from ha_flink.datastream.functions import KeyedCoProcessFunction
+        from ha_flink.runtime.operators.co import CoProcessOperator
+
+        if isinstance(func, KeyedCoProcessFunction) and not self._keyed():
+            raise TypeError("a KeyedCoProcessFunction needs two keyed streams: key_by both streams before "
+                            "connect, or call ConnectedStreams.key_by(key_selector1, key_selector2)")
+        name = "KeyedCoProcess" if self._keyed() else "Co-Process"
+        return self._build(name, CoProcessOperator(func, name), output_type)
+
+
+class BroadcastStream:
+    """A stream broadcast to every subtask of the operator it is connected to, with the broadcast state
+    descriptors that operator may use (`DataStream.broadcast(descriptor, ...)`)."""
+
+    def __init__(self, stream: DataStream, descriptors: list[Any]) -> None:
+        self.stream = stream
+        self.broadcast_state_descriptors = descriptors
+
+
+class BroadcastConnectedStream:
+    def __init__(self, non_broadcast_stream: DataStream, broadcast_stream: BroadcastStream) -> None:
+        self.non_broadcast_stream = non_broadcast_stream
+        self.broadcast_stream = broadcast_stream
+
+    def process(self, func: Any, output_type: Any = None) -> DataStream:
+        from ha_flink.datastream.functions import BroadcastProcessFunction, KeyedBroadcastProcessFunction
+        from ha_flink.runtime.operators.co import BroadcastProcessOperator
+
+        keyed = isinstance(self.non_broadcast_stream, KeyedStream)
+        if keyed and isinstance(func, BroadcastProcessFunction):
+            raise TypeError("a keyed stream connected to a broadcast stream needs a KeyedBroadcastProcessFunction")
+        if not keyed and isinstance(func, KeyedBroadcastProcessFunction):
+            raise TypeError("a KeyedBroadcastProcessFunction needs a keyed stream (key_by before connect)")
+        name = "Co-Process-Broadcast-Keyed" if keyed else "Co-Process-Broadcast"
+        operator = BroadcastProcessOperator(func, name, self.broadcast_stream.broadcast_state_descriptors)
+        operator.key_selector = self.non_broadcast_stream._key_selector if keyed else None
+        return _two_input(self.non_broadcast_stream._env, name, self.non_broadcast_stream._transformation,
+                          self.broadcast_stream.stream._transformation, operator, output_type)
+
+
+class IntervalJoin:
+    def __init__(self, left: KeyedStream, right: KeyedStream) -> None:
+        self.left = left
+        self.right = right
+
+    def between(self, lower_bound: Any, upper_bound: Any) -> IntervalJoined:
+        return IntervalJoined(self.left, self.right, _milliseconds(lower_bound, "lower_bound"),
+                              _milliseconds(upper_bound, "upper_bound"))
+
+
+class IntervalJoined:
+    def __init__(self, left: KeyedStream, right: KeyedStream, lower: int, upper: int) -> None:
+        if lower > upper:
+            raise ValueError(f"interval join: lower_bound ({lower} ms) must be <= upper_bound ({upper} ms)")
+        self.left = left
+        self.right = right
+        self.lower = lower
+        self.upper = upper
+        self.lower_inclusive = True
+        self.upper_inclusive = True
+        self.left_late_tag: str | None = None
+        self.right_late_tag: str | None = None
+
+    def lower_bound_exclusive(self) -> IntervalJoined:
+        self.lower_inclusive = False
+        return self
+
+    def upper_bound_exclusive(self) -> IntervalJoined:
+        self.upper_inclusive = False
+        return self
+
+    def side_output_left_late_data(self, output_tag: Any) -> IntervalJoined:
+        self.left_late_tag = output_tag.tag_id
+        return self
+
+    def side_output_right_late_data(self, output_tag: Any) -> IntervalJoined:
+        self.right_late_tag = output_tag.tag_id
+        return self
+
+    def process(self, process_join_function: Any, output_type: Any = None) -> DataStream:
+        from ha_flink.runtime.operators.co import IntervalJoinOperator
+
+        name = "IntervalJoin"
+        operator = IntervalJoinOperator(process_join_function, name, self.lower, self.upper, self.lower_inclusive,
+                                        self.upper_inclusive, self.left_late_tag, self.right_late_tag)
+        operator.key_selector = self.left._key_selector
+        operator.key_selector2 = self.right._key_selector
+        return _two_input(self.left._env, name, self.left._transformation, self.right._transformation, operator,
+                          output_type)

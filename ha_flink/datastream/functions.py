@@ -182,6 +182,131 @@ class KeyedProcessFunction(Function):
         pass
 
 
+class CoMapFunction(Function):
+    """For `connected_streams.map`: `map1` for the first stream's records, `map2` for the second's."""
+
+    @abstractmethod
+    def map1(self, value: Any) -> Any: ...
+
+    @abstractmethod
+    def map2(self, value: Any) -> Any: ...
+
+
+class CoFlatMapFunction(Function):
+    @abstractmethod
+    def flat_map1(self, value: Any) -> Iterable[Any] | None: ...
+
+    @abstractmethod
+    def flat_map2(self, value: Any) -> Iterable[Any] | None: ...
+
+
+class CoProcessFunction(Function):
+    class Context(ABC):
+        @abstractmethod
+        def timer_service(self) -> TimerService: ...
+
+        @abstractmethod
+        def timestamp(self) -> int | None: ...
+
+    @abstractmethod
+    def process_element1(self, value: Any, ctx: CoProcessFunction.Context) -> Iterable[Any] | None: ...
+
+    @abstractmethod
+    def process_element2(self, value: Any, ctx: CoProcessFunction.Context) -> Iterable[Any] | None: ...
+
+
+class KeyedCoProcessFunction(Function):
+    """Two keyed streams connected: both sides see the keyed state and timers of the current key."""
+
+    class Context(ABC):
+        @abstractmethod
+        def get_current_key(self) -> Any: ...
+
+        @abstractmethod
+        def timer_service(self) -> TimerService: ...
+
+        @abstractmethod
+        def timestamp(self) -> int | None: ...
+
+    class OnTimerContext(Context):
+        @abstractmethod
+        def time_domain(self) -> Any: ...
+
+    @abstractmethod
+    def process_element1(self, value: Any, ctx: KeyedCoProcessFunction.Context) -> Iterable[Any] | None: ...
+
+    @abstractmethod
+    def process_element2(self, value: Any, ctx: KeyedCoProcessFunction.Context) -> Iterable[Any] | None: ...
+
+    def on_timer(self, timestamp: int, ctx: KeyedCoProcessFunction.OnTimerContext) -> Iterable[Any] | None:
+        pass
+
+
+class BaseBroadcastProcessFunction(Function):
+    class BaseContext(ABC):
+        @abstractmethod
+        def timestamp(self) -> int | None: ...
+
+        @abstractmethod
+        def current_processing_time(self) -> int: ...
+
+        @abstractmethod
+        def current_watermark(self) -> int: ...
+
+    class Context(BaseContext):
+        """For broadcast elements: the broadcast state is writable."""
+
+        @abstractmethod
+        def get_broadcast_state(self, state_descriptor: Any) -> Any: ...
+
+    class ReadOnlyContext(BaseContext):
+        """For the other stream's elements: the broadcast state is read-only (every subtask must keep the
+        same broadcast state, and only broadcast elements reach every subtask)."""
+
+        @abstractmethod
+        def get_broadcast_state(self, state_descriptor: Any) -> Any: ...
+
+
+class BroadcastProcessFunction(BaseBroadcastProcessFunction):
+    @abstractmethod
+    def process_element(self, value: Any, ctx: BaseBroadcastProcessFunction.ReadOnlyContext) -> Iterable[Any] | None:
+        ...
+
+    @abstractmethod
+    def process_broadcast_element(self, value: Any, ctx: BaseBroadcastProcessFunction.Context) -> Iterable[Any] | None:
+        ...
+
+
+class KeyedBroadcastProcessFunction(BaseBroadcastProcessFunction):
+    @abstractmethod
+    def process_element(self, value: Any, ctx: BaseBroadcastProcessFunction.ReadOnlyContext) -> Iterable[Any] | None:
+        ...
+
+    @abstractmethod
+    def process_broadcast_element(self, value: Any, ctx: BaseBroadcastProcessFunction.Context) -> Iterable[Any] | None:
+        ...
+
+    def on_timer(self, timestamp: int, ctx: Any) -> Iterable[Any] | None:
+        pass
+
+
+class ProcessJoinFunction(Function):
+    """For `interval_join(...).between(lower, upper).process`: called per matching (left, right) pair."""
+
+    class Context(ABC):
+        @abstractmethod
+        def get_left_timestamp(self) -> int: ...
+
+        @abstractmethod
+        def get_right_timestamp(self) -> int: ...
+
+        @abstractmethod
+        def get_timestamp(self) -> int: ...
+
+    @abstractmethod
+    def process_element(self, left: Any, right: Any, ctx: ProcessJoinFunction.Context) -> Iterable[Any] | None: ...
+
+
 class TimeDomain:
     EVENT_TIME = 0
     PROCESSING_TIME = 1

@@ -115,6 +115,8 @@ class StreamExecutionEnvironment:
         stream = self._source(source, source_name, type_info)
         if getattr(type_info, "needs_conversion", False):
             stream = stream.map(lambda value: value, output_type=type_info)
+        if watermark_strategy is not None and not _is_no_watermarks(watermark_strategy):
+            stream = stream.assign_timestamps_and_watermarks(watermark_strategy)
         return stream
 
     def add_source(self, source_func: SourceFunction, source_name: str = "Custom Source",
@@ -134,10 +136,24 @@ class StreamExecutionEnvironment:
     def get_job_graph(self, job_name: str | None = None) -> JobGraph:
         return build_job_graph(
             self._sinks, job_name=job_name or "Flink Streaming Job", default_parallelism=self._parallelism,
-            default_max_parallelism=self._max_parallelism, runtime_mode=self._runtime_mode.name,
+            default_max_parallelism=self._max_parallelism, runtime_mode=self._resolved_runtime_mode(),
             config=self._job_parameters, checkpoint_interval_ms=self._checkpoint_interval_ms,
             settings=self._settings(),
         )
+
+    def _resolved_runtime_mode(self) -> str:
+        """STREAMING or BATCH. AUTOMATIC is BATCH when every source is bounded; BATCH with an unbounded
+        source is refused, as in Flink."""
+        unbounded = sorted({t.name for t in _sources(self._sinks)
+                            if t.source.get_boundedness() != Boundedness.BOUNDED})
+        mode = self._runtime_mode
+        if mode == RuntimeExecutionMode.AUTOMATIC:
+            return "STREAMING" if unbounded else "BATCH"
+        if mode == RuntimeExecutionMode.BATCH and unbounded:
+            raise ValueError(f"Detected an UNBOUNDED source ({', '.join(unbounded)}) with the 'execution.runtime-mode' "
+                             "set to 'BATCH'. This combination is not allowed, please set the "
+                             "'execution.runtime-mode' to STREAMING or AUTOMATIC")
+        return mode.name
 
     def _settings(self) -> dict[str, str]:
         """The job's own Flink settings: what `get_execution_environment(configuration)` was given."""
@@ -176,6 +192,27 @@ class StreamExecutionEnvironment:
         job = LocalJob(self._take_job_graph(job_name))
         job.start()
         return JobClient(job)
+
+
+def _sources(sinks: list[Transformation]) -> list[SourceTransformation]:
+    seen: set[int] = set()
+    found: list[SourceTransformation] = []
+    pending = list(sinks)
+    while pending:
+        t = pending.pop()
+        if t.id in seen:
+            continue
+        seen.add(t.id)
+        if isinstance(t, SourceTransformation):
+            found.append(t)
+        pending.extend(t.inputs)
+    return found
+
+
+def _is_no_watermarks(strategy: Any) -> bool:
+    """`WatermarkStrategy.no_watermarks()` without a timestamp assigner or idleness: nothing to do."""
+    return getattr(strategy, "_out_of_orderness_ms", 0) is None and strategy.get_timestamp_assigner() is None \
+        and getattr(strategy, "idle_timeout", None) is None
 
 
 class _SourceFunctionSource(Source):

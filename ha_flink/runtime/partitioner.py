@@ -74,6 +74,12 @@ class Partitioner:
     def partition(self, batch: list[Any]) -> list[list[Any]]:
         raise NotImplementedError
 
+    def partition_stamped(self, batch: list[Any], timestamps: list[int]) -> list[tuple[list[Any], list[int]]]:
+        """`partition` for a batch with event-time timestamps: each record's timestamp goes with it.
+        Partitioners that place whole batches pair the parts up; the per-record ones override this."""
+        parts = self.partition(batch)
+        return [(part, timestamps if part is batch else []) for part in parts]
+
     def __repr__(self) -> str:
         return self.name.upper()
 
@@ -114,6 +120,14 @@ class ShufflePartitioner(Partitioner):
         return out
 
 
+    def partition_stamped(self, batch: list[Any], timestamps: list[int]) -> list[tuple[list[Any], list[int]]]:
+        out: list[tuple[list[Any], list[int]]] = [([], []) for _ in range(self.channels)]
+        for record, timestamp, channel in zip(batch, timestamps, random.choices(range(self.channels), k=len(batch))):
+            out[channel][0].append(record)
+            out[channel][1].append(timestamp)
+        return out
+
+
 class BroadcastPartitioner(Partitioner):
     name = "broadcast"
 
@@ -146,4 +160,17 @@ class KeyGroupStreamPartitioner(Partitioner):
             key = select(record)
             h = _mix32(zlib.crc32(key.encode("utf-8", "surrogatepass"))) if type(key) is str else stable_hash(key)
             appends[channel_of[h % groups]](record)
+        return out
+
+    def partition_stamped(self, batch: list[Any], timestamps: list[int]) -> list[tuple[list[Any], list[int]]]:
+        if self.channels == 1:
+            return [(batch, timestamps)]
+        out: list[tuple[list[Any], list[int]]] = [([], []) for _ in range(self.channels)]
+        select, groups, channel_of = self.key_selector, self.max_parallelism, self._channel_of_group
+        for record, timestamp in zip(batch, timestamps):
+            key = select(record)
+            h = _mix32(zlib.crc32(key.encode("utf-8", "surrogatepass"))) if type(key) is str else stable_hash(key)
+            values, stamps = out[channel_of[h % groups]]
+            values.append(record)
+            stamps.append(timestamp)
         return out

@@ -16,7 +16,8 @@ from typing import Any
 import cloudpickle
 
 from ha_flink.runtime.graph.transformations import (
-    OneInputTransformation, PartitionTransformation, SourceTransformation, Transformation,
+    OneInputTransformation, PartitionTransformation, SideOutputTransformation, SourceTransformation, Transformation,
+    TwoInputTransformation,
 )
 from ha_flink.runtime.partitioner import (
     DEFAULT_MAX_PARALLELISM, ForwardPartitioner, KeyGroupStreamPartitioner, Partitioner, RebalancePartitioner,
@@ -32,6 +33,9 @@ class JobEdge:
     source: str  # vertex id
     target: str
     partitioner: Partitioner
+    source_parallelism: int = 1  # channels per consuming subtask, unless the partitioner is pointwise
+    type_number: int = 0  # which input of a two-input operator this edge feeds (0 or 1)
+    output_tag: str | None = None  # a side output's OutputTag id; None: the main output
 
     @property
     def ship_strategy(self) -> str:
@@ -84,11 +88,19 @@ class JobGraph:
 
 
 @dataclass
+class _Input:
+    node: _Node
+    partitioner: Partitioner | None
+    tag: str | None  # side output of `node`, or None
+    type_number: int  # 0, or 1 for the second input of a two-input operator
+
+
+@dataclass
 class _Node:
     transformation: Transformation
     parallelism: int
     max_parallelism: int
-    inputs: list[tuple[_Node, Partitioner | None]] = field(default_factory=list)
+    inputs: list[_Input] = field(default_factory=list)
     outputs: list[_Node] = field(default_factory=list)
 
 
@@ -102,14 +114,19 @@ def build_job_graph(sinks: list[Transformation], *, job_name: str, default_paral
     nodes: dict[int, _Node] = {}
     order: list[_Node] = []
 
-    def physical_inputs(t: Transformation, partitioner: Partitioner | None) -> list[tuple[_Node, Partitioner | None]]:
-        """Resolve virtual transformations down to the physical producers and the partitioner on the way."""
+    def physical_inputs(t: Transformation, partitioner: Partitioner | None, tag: str | None,
+                        type_number: int) -> list[_Input]:
+        """Resolve virtual transformations down to the physical producers, with the partitioner and the
+        side output on the way."""
         if isinstance(t, PartitionTransformation):
             # The partitioning nearest the consumer wins (key_by after rebalance is a key_by).
-            return [p for upstream in t.inputs for p in physical_inputs(upstream, partitioner or t.partitioner)]
+            return [p for upstream in t.inputs
+                    for p in physical_inputs(upstream, partitioner or t.partitioner, tag, type_number)]
+        if isinstance(t, SideOutputTransformation):
+            return [p for upstream in t.inputs for p in physical_inputs(upstream, partitioner, t.tag_id, type_number)]
         if t.is_virtual:  # union
-            return [p for upstream in t.inputs for p in physical_inputs(upstream, partitioner)]
-        return [(visit(t), partitioner)]
+            return [p for upstream in t.inputs for p in physical_inputs(upstream, partitioner, tag, type_number)]
+        return [_Input(visit(t), partitioner, tag, type_number)]
 
     def visit(t: Transformation) -> _Node:
         if t.id in nodes:
@@ -121,10 +138,16 @@ def build_job_graph(sinks: list[Transformation], *, job_name: str, default_paral
                 raise JobGraphError(f"{t.name} is a non-parallel source; its parallelism cannot be {t.parallelism}")
             parallelism = min(parallelism, source_limit)
         node = _Node(t, parallelism, t.max_parallelism or default_max_parallelism)
-        node.inputs = [p for upstream in t.inputs for p in physical_inputs(upstream, None)]
+        if t.parallelism is None and t.parallelism_of_input and t.inputs:
+            upstream = physical_inputs(t.inputs[0], None, None, 0)
+            if upstream:
+                node.parallelism = upstream[0].node.parallelism
+        two_inputs = isinstance(t, TwoInputTransformation)
+        node.inputs = [p for number, upstream in enumerate(t.inputs)
+                       for p in physical_inputs(upstream, None, None, number if two_inputs else 0)]
         nodes[t.id] = node
-        for upstream, _ in node.inputs:
-            upstream.outputs.append(node)
+        for upstream in node.inputs:
+            upstream.node.outputs.append(node)
         order.append(node)
         return node
 
@@ -135,7 +158,7 @@ def build_job_graph(sinks: list[Transformation], *, job_name: str, default_paral
     head_of: dict[int, _Node] = {}
     for node in order:  # producers come before consumers
         if _chainable(node):
-            upstream = node.inputs[0][0]
+            upstream = node.inputs[0].node
             head = head_of[upstream.transformation.id]
             chain_of[head.transformation.id].append(node)
             head_of[node.transformation.id] = head
@@ -150,7 +173,8 @@ def build_job_graph(sinks: list[Transformation], *, job_name: str, default_paral
             continue
         chain = chain_of[node.transformation.id]
         source = getattr(node.transformation, "source", None)
-        operators = [n.transformation.operator for n in chain if isinstance(n.transformation, OneInputTransformation)]
+        operators = [n.transformation.operator for n in chain
+                     if isinstance(n.transformation, (OneInputTransformation, TwoInputTransformation))]
         names = [n.transformation.name for n in chain]
         try:
             payload = cloudpickle.dumps((source, operators), protocol=5)
@@ -168,12 +192,14 @@ def build_job_graph(sinks: list[Transformation], *, job_name: str, default_paral
 
     for node in order:
         head = head_of[node.transformation.id]
-        for upstream, partitioner in node.inputs:
+        for link in node.inputs:
             if head is not node:
                 continue  # a chained input, not an edge
+            upstream = link.node
             producer = vertex_of_head[head_of[upstream.transformation.id].transformation.id]
             consumer = vertex_of_head[node.transformation.id]
-            edge = JobEdge(producer.id, consumer.id, _edge_partitioner(upstream, node, partitioner))
+            edge = JobEdge(producer.id, consumer.id, _edge_partitioner(upstream, node, link.partitioner),
+                           upstream.parallelism, link.type_number, link.tag)
             producer.outputs.append(edge)
             consumer.inputs.append(edge)
     return JobGraph(job_id or uuid.uuid4().hex, job_name, vertices, runtime_mode, dict(config or {}),
@@ -196,9 +222,12 @@ def _edge_partitioner(upstream: _Node, node: _Node, partitioner: Partitioner | N
 
 
 def _chainable(node: _Node) -> bool:
-    if len(node.inputs) != 1 or node.transformation.chaining in ("never", "head"):
+    if len(node.inputs) != 1 or node.transformation.chaining in ("never", "head") \
+            or isinstance(node.transformation, TwoInputTransformation):
         return False
-    upstream, partitioner = node.inputs[0]
+    upstream, partitioner = node.inputs[0].node, node.inputs[0].partitioner
+    if node.inputs[0].tag is not None:
+        return False  # a side output travels over its own edge
     return (partitioner is None or isinstance(partitioner, ForwardPartitioner)) \
         and upstream.parallelism == node.parallelism \
         and len(upstream.outputs) == 1 \

@@ -21,6 +21,7 @@ class Transformation:
     uid: str | None = None
     output_type: Any = None
     chaining: str = "always"  # "always", "never" (disable_chaining) or "head" (start_new_chain)
+    parallelism_of_input: bool = False  # unless set: the parallelism of its (first) input, as Flink's watermark op
     id: int = field(default_factory=lambda: next(_ids))
 
     @property
@@ -36,6 +37,24 @@ class SourceTransformation(Transformation):
 @dataclass(eq=False)
 class OneInputTransformation(Transformation):
     operator: Any = None  # a StreamOperator, copied for every subtask
+
+
+@dataclass(eq=False)
+class TwoInputTransformation(Transformation):
+    """`inputs[0]` feeds the operator's `process_batch`, `inputs[1]` its `process_batch2`."""
+
+    operator: Any = None
+
+
+@dataclass(eq=False)
+class SideOutputTransformation(Transformation):
+    """`get_side_output(tag)`: the records its input's operator emitted under the OutputTag `tag_id`."""
+
+    tag_id: str = ""
+
+    @property
+    def is_virtual(self) -> bool:
+        return True
 
 
 @dataclass(eq=False)

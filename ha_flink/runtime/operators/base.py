@@ -16,12 +16,21 @@ from ha_flink.runtime.state.backend import (
     KeyedStateBackend, SnapshotStorage, StateBackendSettings, create_keyed_state_backend,
 )
 
-MIN_WATERMARK = -(2**63)
-MAX_WATERMARK = 2**63 - 1
+from ha_flink.runtime.streamrecord import MAX_WATERMARK, MIN_WATERMARK  # noqa: F401 - re-exported
 
 
 class Output(Protocol):
-    def collect_batch(self, batch: list[Any]) -> None: ...
+    """Where an operator's results go: the next operator of the chain, or the task's record writers.
+    `timestamps` (one per record) is None on streams without event time."""
+
+    def collect_batch(self, batch: list[Any], timestamps: list[int] | None = None) -> None: ...
+
+    def collect_side(self, tag_id: str, batch: list[Any], timestamps: list[int] | None = None) -> None:
+        """Records for the side output `tag_id` (an OutputTag's id); dropped when nothing consumes it."""
+
+    def emit_watermark(self, watermark: int) -> None: ...
+
+    def emit_watermark_status(self, idle: bool) -> None: ...
 
 
 @dataclass
@@ -144,8 +153,20 @@ class StreamOperator:
     def open(self) -> None:
         pass
 
-    def process_batch(self, batch: list[Any]) -> None:
+    def process_batch(self, batch: list[Any], timestamps: list[int] | None = None) -> None:
         raise NotImplementedError
+
+    def process_batch2(self, batch: list[Any], timestamps: list[int] | None = None) -> None:
+        """The second input of a two-input operator (connect, interval join)."""
+        raise TypeError(f"{self.name} has one input")
+
+    def process_watermark(self, watermark: int) -> None:
+        """Event time advanced to `watermark` (the minimum over this task's inputs): fire what is due,
+        then pass it on. Operators with event-time timers override this and call super() last."""
+        self.output.emit_watermark(watermark)
+
+    def process_watermark_status(self, idle: bool) -> None:
+        self.output.emit_watermark_status(idle)
 
     # -- checkpoints: state goes out as plain picklable values, comes back before open() --------------
 
@@ -186,9 +207,13 @@ class _ConformingOutput:
         self.output = output
         self.conform = conform
 
-    def collect_batch(self, batch: list[Any]) -> None:
+        self.collect_side = output.collect_side
+        self.emit_watermark = output.emit_watermark
+        self.emit_watermark_status = output.emit_watermark_status
+
+    def collect_batch(self, batch: list[Any], timestamps: list[int] | None = None) -> None:
         conform = self.conform
-        self.output.collect_batch([conform(record) for record in batch])
+        self.output.collect_batch([conform(record) for record in batch], timestamps)
 
 
 def emit_all(result: Any, out: list[Any], what: str) -> None:
@@ -201,3 +226,32 @@ def emit_all(result: Any, out: list[Any], what: str) -> None:
     except TypeError:
         raise TypeError(f"{what} returned {result!r} ({type(result).__name__}); it must return or yield an "
                         "iterable of output records") from None
+
+
+def route_outputs(output: Output, out: list[Any], stamps: list[int] | None) -> None:
+    """Hand `out` to `output`: `(OutputTag, value)` pairs (PyFlink's way of emitting to a side output)
+    go to that side output, the rest to the main output, each with its timestamp."""
+    from ha_flink.datastream.output_tag import OutputTag
+
+    if not out:
+        return
+    if not any(type(r) is tuple and len(r) == 2 and isinstance(r[0], OutputTag) for r in out):
+        output.collect_batch(out, stamps)
+        return
+    main: list[Any] = []
+    main_stamps: list[int] | None = None if stamps is None else []
+    sides: dict[str, tuple[list[Any], list[int] | None]] = {}
+    for index, record in enumerate(out):
+        if type(record) is tuple and len(record) == 2 and isinstance(record[0], OutputTag):
+            values, side_stamps = sides.setdefault(record[0].tag_id, ([], None if stamps is None else []))
+            values.append(record[1])
+            if side_stamps is not None:
+                side_stamps.append(stamps[index])
+        else:
+            main.append(record)
+            if main_stamps is not None:
+                main_stamps.append(stamps[index])
+    if main:
+        output.collect_batch(main, main_stamps)
+    for tag_id, (values, side_stamps) in sides.items():
+        output.collect_side(tag_id, values, side_stamps)

@@ -3,6 +3,8 @@ keyed process (with keyed state and timers), and the sinks."""
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import sys
 from typing import Any, Callable, MutableMapping
 
@@ -12,9 +14,10 @@ from ha_flink.datastream.functions import (
     ProcessFunction, SinkFunction, TimeDomain, TimerService, as_callable,
 )
 from ha_flink.runtime.operators.base import (
-    MAX_WATERMARK, MIN_WATERMARK, OperatorContext, Output, StreamOperator, emit_all,
+    MAX_WATERMARK, MIN_WATERMARK, OperatorContext, Output, StreamOperator, emit_all, route_outputs,
 )
 from ha_flink.runtime.state.operator_state import OperatorStateBackend
+from ha_flink.runtime.streamrecord import split_stamped
 
 
 class _UserFunctionOperator(StreamOperator):
@@ -42,14 +45,15 @@ class _UserFunctionOperator(StreamOperator):
 
     def snapshot_state(self, checkpoint_id: int) -> dict[str, Any]:
         state = super().snapshot_state(checkpoint_id)
-        if self.operator_state is not None:
+        if self.operator_state is not None and isinstance(self.function, CheckpointedFunction):
             self.function.snapshot_state(FunctionSnapshotContext(checkpoint_id,
                                                                  self.context.checkpoint_timestamp_ms))
             state["operator"] = self.operator_state.snapshot()
         return state
 
     def open(self) -> None:
-        if self.operator_state is not None:  # as Flink: initializeState before open
+        if self.operator_state is not None and isinstance(self.function, CheckpointedFunction):
+            # as Flink: initializeState before open
             self.function.initialize_state(FunctionInitializationContext(self.operator_state, self._restored))
         if hasattr(self.function, "open") and not isinstance(self.function, type):
             self.function.open(self.runtime_context)
@@ -63,37 +67,51 @@ class _UserFunctionOperator(StreamOperator):
 class MapOperator(_UserFunctionOperator):
     method = "map"
 
-    def process_batch(self, batch: list[Any]) -> None:
+    def process_batch(self, batch: list[Any], timestamps: list[int] | None = None) -> None:
         call = self.call
-        self.output.collect_batch([call(record) for record in batch])
+        self.output.collect_batch([call(record) for record in batch], timestamps)
 
 
 class FlatMapOperator(_UserFunctionOperator):
     method = "flat_map"
 
-    def process_batch(self, batch: list[Any]) -> None:
+    def process_batch(self, batch: list[Any], timestamps: list[int] | None = None) -> None:
         out: list[Any] = []
         call = self.call
-        for record in batch:
-            emit_all(call(record), out, f"{self.name} (flat_map)")
-        self.output.collect_batch(out)
+        what = f"{self.name} (flat_map)"
+        if timestamps is None:
+            for record in batch:
+                emit_all(call(record), out, what)
+            self.output.collect_batch(out)
+            return
+        stamps: list[int] = []
+        for record, timestamp in zip(batch, timestamps):
+            before = len(out)
+            emit_all(call(record), out, what)
+            stamps.extend([timestamp] * (len(out) - before))
+        self.output.collect_batch(out, stamps)
 
 
 class FilterOperator(_UserFunctionOperator):
     method = "filter"
 
-    def process_batch(self, batch: list[Any]) -> None:
+    def process_batch(self, batch: list[Any], timestamps: list[int] | None = None) -> None:
         call = self.call
-        self.output.collect_batch([record for record in batch if call(record)])
+        if timestamps is None:
+            self.output.collect_batch([record for record in batch if call(record)])
+        else:
+            self.output.collect_batch(*split_stamped(batch, timestamps, [call(record) for record in batch]))
 
 
 class _Context(KeyedProcessFunction.OnTimerContext, ProcessFunction.Context):
-    """The context handed to process functions: current key, record timestamp, timer service."""
+    """The context handed to process functions: current key, record timestamp, timer service, and
+    `output(tag, value)` for side outputs (besides yielding `(tag, value)`)."""
 
     def __init__(self, operator: _ProcessOperatorBase) -> None:
         self.operator = operator
         self.current_timestamp: int | None = None
         self.domain: int | None = None
+        self.pending: list[Any] = []  # the output list of the call in progress
 
     def get_current_key(self) -> Any:
         return self.operator.backend.current_key if self.operator.backend is not None else None
@@ -107,15 +125,53 @@ class _Context(KeyedProcessFunction.OnTimerContext, ProcessFunction.Context):
     def time_domain(self) -> Any:
         return self.domain
 
+    def output(self, output_tag: Any, value: Any) -> None:
+        self.pending.append((output_tag, value))
+
+
+class EventTimeTimers:
+    """Event-time timers of one operator, per (timestamp, key): a heap in timestamp order beside the set of
+    live timers (a deleted timer stays in the heap and is skipped when it comes up)."""
+
+    def __init__(self) -> None:
+        self.live: set[tuple[int, Any]] = set()
+        self._heap: list[tuple[int, int, Any]] = []
+        self._sequence = itertools.count()  # keys need not be comparable: ties go by registration order
+
+    def add(self, timestamp: int, key: Any) -> None:
+        entry = (timestamp, key)
+        if entry not in self.live:
+            self.live.add(entry)
+            heapq.heappush(self._heap, (timestamp, next(self._sequence), key))
+
+    def discard(self, timestamp: int, key: Any) -> None:
+        self.live.discard((timestamp, key))
+
+    def pop_due(self, watermark: int) -> tuple[int, Any] | None:
+        """The earliest live timer at or before `watermark` (removed), or None."""
+        heap = self._heap
+        while heap and heap[0][0] <= watermark:
+            timestamp, _, key = heapq.heappop(heap)
+            entry = (timestamp, key)
+            if entry in self.live:
+                self.live.discard(entry)
+                return entry
+        return None
+
+    def next_timestamp(self) -> int | None:
+        while self._heap and (self._heap[0][0], self._heap[0][2]) not in self.live:
+            heapq.heappop(self._heap)
+        return self._heap[0][0] if self._heap else None
+
 
 class _Timers(TimerService):
-    """Per-key timers of a keyed process operator. Processing-time timers go to the task's clock;
-    event-time timers fire when the watermark passes them (at the latest at the end of input)."""
+    """Per-key timers of a process operator. Processing-time timers go to the task's clock; event-time
+    timers fire when the watermark passes them (at the latest at the end of input)."""
 
     def __init__(self, operator: _ProcessOperatorBase) -> None:
         self.operator = operator
         self.processing: set[tuple[int, Any]] = set()
-        self.event: set[tuple[int, Any]] = set()
+        self.event = EventTimeTimers()
         self.watermark = MIN_WATERMARK
 
     def _key(self) -> Any:
@@ -140,10 +196,10 @@ class _Timers(TimerService):
         self.processing.discard((timestamp, self._key()))
 
     def register_event_time_timer(self, timestamp: int) -> None:
-        self.event.add((timestamp, self._key()))
+        self.event.add(timestamp, self._key())
 
     def delete_event_time_timer(self, timestamp: int) -> None:
-        self.event.discard((timestamp, self._key()))
+        self.event.discard(timestamp, self._key())
 
     def _fire_processing(self, entry: tuple[int, Any]) -> None:
         if entry in self.processing:  # not deleted meanwhile
@@ -152,9 +208,7 @@ class _Timers(TimerService):
 
     def advance_watermark(self, watermark: int) -> None:
         self.watermark = watermark
-        due = sorted(entry for entry in self.event if entry[0] <= watermark)
-        for entry in due:
-            self.event.discard(entry)
+        while (entry := self.event.pop_due(watermark)) is not None:
             self.operator.fire_timer(entry[0], entry[1], TimeDomain.EVENT_TIME)
 
 
@@ -168,24 +222,60 @@ class _ProcessOperatorBase(_UserFunctionOperator):
         self.timers = _Timers(self)
         self._restore_timers()
 
+    def _call_all(self, call: Callable[..., Any], batch: list[Any], timestamps: list[int] | None,
+                  select: Callable[[Any], Any] | None, *extra: Any) -> None:
+        """`call(record, *extra, ctx)` per record, with the record's key and timestamp set; whatever
+        the calls emit goes on with the timestamp of the record that made it."""
+        ctx, backend = self.ctx, self.backend
+        out = ctx.pending = []
+        stamps: list[int] | None = None
+        what = f"{self.name} (process_element)"
+        if timestamps is None:
+            ctx.current_timestamp = None
+            for record in batch:
+                if select is not None:
+                    backend.current_key = select(record)
+                emit_all(call(record, *extra, ctx), out, what)
+        else:
+            stamps = []
+            for record, timestamp in zip(batch, timestamps):
+                if select is not None:
+                    backend.current_key = select(record)
+                ctx.current_timestamp = timestamp
+                before = len(out)
+                emit_all(call(record, *extra, ctx), out, what)
+                stamps.extend([timestamp] * (len(out) - before))
+        ctx.pending = []
+        route_outputs(self.output, out, stamps)
+
     def fire_timer(self, timestamp: int, key: Any, domain: int) -> None:
         if self.backend is not None:
             self.backend.current_key = key
-        self.ctx.domain = domain
-        self.ctx.current_timestamp = timestamp
-        out: list[Any] = []
-        emit_all(self.function.on_timer(timestamp, self.ctx), out, f"{self.name} (on_timer)")
-        self.ctx.domain = None
-        if out:
-            self.output.collect_batch(out)
+        ctx = self.ctx
+        ctx.domain = domain
+        ctx.current_timestamp = timestamp
+        out = ctx.pending = []
+        emit_all(self.function.on_timer(timestamp, ctx), out, f"{self.name} (on_timer)")
+        ctx.domain = None
+        ctx.pending = []
+        # As Flink: what an event-time timer emits carries the timer's time; a processing-time one, none.
+        route_outputs(self.output, out, [timestamp] * len(out) if domain == TimeDomain.EVENT_TIME else None)
+
+    def process_watermark(self, watermark: int) -> None:
+        self.timers.advance_watermark(watermark)
+        super().process_watermark(watermark)
 
     def end_input(self) -> None:
         # End of a bounded input is the end of event time: every event-time timer fires, as in Flink.
         self.timers.advance_watermark(MAX_WATERMARK)
+        if self.context.runtime_mode == "BATCH":
+            # BATCH: processing time does not advance during the job; its timers fire at the end of input.
+            for entry in sorted(self.timers.processing, key=lambda e: e[0]):
+                self.timers._fire_processing(entry)
 
     def snapshot_state(self, checkpoint_id: int) -> dict[str, Any]:
         state = super().snapshot_state(checkpoint_id)
-        state["timers"] = {"processing": sorted(self.timers.processing), "event": sorted(self.timers.event),
+        state["timers"] = {"processing": list(self.timers.processing), "event": list(self.timers.event.live),
                            "watermark": self.timers.watermark}
         return state
 
@@ -207,26 +297,17 @@ class _ProcessOperatorBase(_UserFunctionOperator):
                                                           lambda ts, e=entry: self.timers._fire_processing(e))
             for timestamp, key in timers["event"]:
                 if assign_to_key_group(key, info.max_parallelism) in mine:
-                    self.timers.event.add((timestamp, key))
+                    self.timers.event.add(timestamp, key)
 
 
 class ProcessOperator(_ProcessOperatorBase):
-    def process_batch(self, batch: list[Any]) -> None:
-        out: list[Any] = []
-        call, ctx = self.call, self.ctx
-        for record in batch:
-            emit_all(call(record, ctx), out, f"{self.name} (process_element)")
-        self.output.collect_batch(out)
+    def process_batch(self, batch: list[Any], timestamps: list[int] | None = None) -> None:
+        self._call_all(self.call, batch, timestamps, None)
 
 
 class KeyedProcessOperator(_ProcessOperatorBase):
-    def process_batch(self, batch: list[Any]) -> None:
-        out: list[Any] = []
-        call, ctx, backend, select = self.call, self.ctx, self.backend, self.key_selector
-        for record in batch:
-            backend.current_key = select(record)
-            emit_all(call(record, ctx), out, f"{self.name} (process_element)")
-        self.output.collect_batch(out)
+    def process_batch(self, batch: list[Any], timestamps: list[int] | None = None) -> None:
+        self._call_all(self.call, batch, timestamps, self.key_selector)
 
 
 class KeyedReduceOperator(_UserFunctionOperator):
@@ -245,7 +326,7 @@ class KeyedReduceOperator(_UserFunctionOperator):
             self.values = ValueStateTable(self.backend, name)
         self.emit_updates = self.context.runtime_mode != "BATCH"
 
-    def process_batch(self, batch: list[Any]) -> None:
+    def process_batch(self, batch: list[Any], timestamps: list[int] | None = None) -> None:
         values, select, reduce = self.values, self.key_selector, self.call
         out: list[Any] = []
         emit = out.append if self.emit_updates else None
@@ -258,7 +339,7 @@ class KeyedReduceOperator(_UserFunctionOperator):
             if emit is not None:
                 emit(value)
         if out:
-            self.output.collect_batch(out)
+            self.output.collect_batch(out, timestamps)
 
     def end_input(self) -> None:
         if not self.emit_updates and self.values:
@@ -300,7 +381,7 @@ def field_aggregation(kind: str, field: int | str) -> Callable[[Any, Any], Any]:
 class SinkOperator(_UserFunctionOperator):
     method = "invoke"
 
-    def process_batch(self, batch: list[Any]) -> None:
+    def process_batch(self, batch: list[Any], timestamps: list[int] | None = None) -> None:
         invoke = self.call
         for record in batch:
             invoke(record, None)
@@ -318,7 +399,7 @@ class PrintSinkOperator(StreamOperator):
         info = self.context.info
         self.prefix = f"{info.subtask_index + 1}> " if info.parallelism > 1 else ""
 
-    def process_batch(self, batch: list[Any]) -> None:
+    def process_batch(self, batch: list[Any], timestamps: list[int] | None = None) -> None:
         if not batch:
             return
         prefix = self.prefix

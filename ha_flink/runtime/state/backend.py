@@ -102,6 +102,13 @@ class KeyedStateBackend(ABC):
         go through state objects (keyed reduce), or None where state is not a dict (rocksdb)."""
         return None
 
+    def raw_map_table(self, name: str) -> MutableMapping[Any, dict[Any, Any]] | None:
+        """The {key: {user key: value}} dict behind map state `name`, where the backend keeps one (heap,
+        without TTL), for operators whose per-record path must not go through the state API (windows);
+        None elsewhere: use `get_map_state`. Callers may change the inner dicts in place (snapshots copy
+        them) but must not keep an empty inner dict (remove the key instead)."""
+        return None
+
     @abstractmethod
     def keys(self, state_name: str) -> list[Any]:
         """Every key with an entry in that state."""

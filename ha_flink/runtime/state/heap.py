@@ -67,6 +67,11 @@ class HeapKeyedStateBackend(KeyedStateBackend):
         self.kinds.setdefault(name, VALUE)
         return self.tables.setdefault(name, {})
 
+    def raw_map_table(self, name: str) -> MutableMapping[Any, dict[Any, Any]] | None:
+        if self.kinds.setdefault(name, MAP) != MAP:
+            raise ValueError(f"state {name!r} is already registered as {self.kinds[name]} state")
+        return self.tables.setdefault(name, {})
+
     def keys(self, state_name: str) -> list[Any]:
         return list(self.tables.get(state_name, {}))
 

@@ -11,6 +11,7 @@ import threading
 from typing import Any
 
 from ha_flink.runtime.partitioner import Partitioner
+from ha_flink.runtime.streamrecord import StampedBatch
 
 POLL_SECONDS = 0.05
 
@@ -111,13 +112,26 @@ class RecordWriter:
         self.channels = channels
         partitioner.setup(len(channels), subtask_index)
 
-    def emit(self, batch: list[Any]) -> None:
+    def emit(self, batch: list[Any], timestamps: list[int] | None = None) -> None:
+        if timestamps is not None:
+            self._emit_stamped(batch, timestamps)
+            return
         if len(self.channels) == 1:
             self.channels[0].send(batch)
             return
         for channel, part in zip(self.channels, self.partitioner.partition(batch)):
             if part:
                 channel.send(part)
+
+    def _emit_stamped(self, batch: list[Any], timestamps: list[int]) -> None:
+        if not batch:
+            return
+        if len(self.channels) == 1:
+            self.channels[0].send(StampedBatch(batch, timestamps))
+            return
+        for channel, (values, stamps) in zip(self.channels, self.partitioner.partition_stamped(batch, timestamps)):
+            if values:
+                channel.send(StampedBatch(values, stamps))
 
     def end(self) -> None:
         self.broadcast(END_OF_PARTITION)

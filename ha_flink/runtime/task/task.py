@@ -25,9 +25,12 @@ from typing import Any, Callable
 
 from ha_flink.runtime.checkpoint.barrier import CheckpointBarrier, TaskSnapshot
 from ha_flink.runtime.graph.job_graph import JobVertex
-from ha_flink.runtime.operators.base import OperatorContext, ProcessingTimeService, StreamOperator, TaskInfo
+from ha_flink.runtime.operators.base import (
+    MIN_WATERMARK, OperatorContext, ProcessingTimeService, StreamOperator, TaskInfo,
+)
 from ha_flink.runtime.state.backend import KeyedStateSnapshot, SnapshotStorage, StateBackendSettings
 from ha_flink.runtime.state.operator_state import OperatorStateBackend
+from ha_flink.runtime.streamrecord import ACTIVE, IDLE, StampedBatch, Watermark, WatermarkStatus
 from ha_flink.runtime.task.channels import (
     END_OF_DATA, EndOfData, EndOfPartition, InputGate, RecordWriter, TaskCancelled,
 )
@@ -49,21 +52,53 @@ def _take_unblocked(held: collections.deque[tuple[int, Any]], blocked: set[int])
     return None
 
 
+class _SideOutputs:
+    """The task's writers of side-output edges by OutputTag id: any operator of the chain may feed them."""
+
+    def __init__(self, writers: list[RecordWriter], tags: list[str | None]) -> None:
+        self.by_tag: dict[str, list[RecordWriter]] = {}
+        for writer, tag in zip(writers, tags):
+            if tag is not None:
+                self.by_tag.setdefault(tag, []).append(writer)
+
+    def collect_side(self, tag_id: str, batch: list[Any], timestamps: list[int] | None = None) -> None:
+        for writer in self.by_tag.get(tag_id, ()):  # no consumer: dropped, as in Flink
+            writer.emit(batch, timestamps)
+
+
 class _ChainOutput:
-    def __init__(self, operator: StreamOperator) -> None:
+    def __init__(self, operator: StreamOperator, sides: _SideOutputs) -> None:
         self.collect_batch = operator.process_batch
+        self.emit_watermark = operator.process_watermark
+        self.emit_watermark_status = operator.process_watermark_status
+        self.collect_side = sides.collect_side
 
 
 class _WritersOutput:
-    def __init__(self, writers: list[RecordWriter]) -> None:
-        self.writers = writers
-        if len(writers) == 1:
-            self.collect_batch = writers[0].emit  # the common case without a loop
+    """The end of the chain: main-output records go to the writers of main-output edges; watermarks and
+    watermark status to every writer (side-output consumers need event time too)."""
 
-    def collect_batch(self, batch: list[Any]) -> None:
+    def __init__(self, writers: list[RecordWriter], tags: list[str | None], sides: _SideOutputs) -> None:
+        self.all_writers = writers
+        self.writers = [writer for writer, tag in zip(writers, tags) if tag is None]
+        self.collect_side = sides.collect_side
+        if len(self.writers) == 1:
+            self.collect_batch = self.writers[0].emit  # the common case without a loop
+
+    def collect_batch(self, batch: list[Any], timestamps: list[int] | None = None) -> None:
         if batch:
             for writer in self.writers:
-                writer.emit(batch)
+                writer.emit(batch, timestamps)
+
+    def emit_watermark(self, watermark: int) -> None:
+        event = Watermark(watermark)
+        for writer in self.all_writers:
+            writer.broadcast(event)
+
+    def emit_watermark_status(self, idle: bool) -> None:
+        event = IDLE if idle else ACTIVE
+        for writer in self.all_writers:
+            writer.broadcast(event)
 
 
 class Task:
@@ -118,7 +153,9 @@ class Task:
 
     def run(self) -> None:
         source, operators = self.vertex.instantiate()
-        output = _WritersOutput(self.writers)
+        tags = [edge.output_tag for edge in self.vertex.outputs]
+        sides = _SideOutputs(self.writers, tags)
+        output = _WritersOutput(self.writers, tags, sides)
         context = self.context = OperatorContext(
             self.info, self.timers, self.runtime_mode, self.checkpointing, self.state_backend,
             self.snapshot_storage, f"{self.vertex.id}-{self.subtask_index}-{self.info.attempt_number}")
@@ -136,7 +173,7 @@ class Task:
                     operator.initialize_state(restored_states[index])
                 operator.open()
                 opened.append(operator)
-                output = _ChainOutput(operator)
+                output = _ChainOutput(operator, sides)
             head = output
             if source is not None:
                 self._run_source(source, head)
@@ -179,7 +216,10 @@ class Task:
                     return
                 if batch:
                     self.records_in += len(batch)
-                    head.collect_batch(batch)
+                    if type(batch) is StampedBatch:  # a source that knows its records' timestamps
+                        head.collect_batch(batch.values, batch.timestamps)
+                    else:
+                        head.collect_batch(batch)
                 self.timers.fire_due()
             raise TaskCancelled()
         finally:
@@ -271,6 +311,16 @@ class Task:
         gate = self.gate
         open_channels = gate.channels
         timers = self.timers
+        # Which input of the head operator each channel feeds (two-input operators: connect, joins).
+        second = [False] * gate.channels
+        offset = 0
+        for edge in self.vertex.inputs:
+            width = 1 if edge.partitioner.is_pointwise else edge.source_parallelism
+            for channel in range(offset, offset + width):
+                second[channel] = edge.type_number == 1
+            offset += width
+        head2 = self._operators[0].process_batch2 if any(second) else None
+        watermarks = _InputWatermarks(gate.channels, head)
         aligning: CheckpointBarrier | None = None
         data_ended: set[int] = set()  # channels that delivered EndOfData (or ended outright)
         blocked: set[int] = set()  # channels that delivered the barrier being aligned
@@ -291,7 +341,22 @@ class Task:
                     held.append(item)
                 elif type(data) is list:
                     self.records_in += len(data)
-                    head.collect_batch(data)
+                    if head2 is not None and second[channel]:
+                        head2(data)
+                    else:
+                        head.collect_batch(data)
+                elif type(data) is StampedBatch:
+                    self.records_in += len(data.values)
+                    if watermarks.idle[channel]:  # records make an idle channel active again
+                        watermarks.on_status(channel, False)
+                    if head2 is not None and second[channel]:
+                        head2(data.values, data.timestamps)
+                    else:
+                        head.collect_batch(data.values, data.timestamps)
+                elif type(data) is Watermark:
+                    watermarks.on_watermark(channel, data.timestamp)
+                elif type(data) is WatermarkStatus:
+                    watermarks.on_status(channel, data.idle)
                 elif isinstance(data, CheckpointBarrier):
                     if aligning is None or data.checkpoint_id > aligning.checkpoint_id:
                         aligning, blocked = data, {channel}
@@ -302,6 +367,7 @@ class Task:
                     if isinstance(data, EndOfPartition):
                         open_channels -= 1
                     data_ended.add(channel)
+                    watermarks.on_end(channel)
                     if len(data_ended) == gate.channels and not self._data_ended:
                         self._end_of_data()
                 if aligning is not None and len(blocked) >= open_channels:
@@ -309,3 +375,50 @@ class Task:
                     aligning, blocked = None, set()
             if deadline is not None:
                 timers.fire_due()
+
+
+class _InputWatermarks:
+    """The task's event time: the minimum of its channels' watermarks, leaving out idle channels and
+    channels whose data ended. Hands the head operator each advance of that minimum, and tells
+    downstream when every channel went idle (and when one came back)."""
+
+    def __init__(self, channels: int, head: Any) -> None:
+        self.channel_watermarks = [MIN_WATERMARK] * channels
+        self.idle = [False] * channels
+        self.ended = [False] * channels
+        self.head = head
+        self.current = MIN_WATERMARK
+        self.all_idle = False
+
+    def on_watermark(self, channel: int, watermark: int) -> None:
+        if watermark > self.channel_watermarks[channel]:
+            self.channel_watermarks[channel] = watermark
+            self._advance()
+
+    def on_status(self, channel: int, idle: bool) -> None:
+        if self.idle[channel] == idle:
+            return
+        self.idle[channel] = idle
+        all_idle = all(i or e for i, e in zip(self.idle, self.ended))
+        if all_idle != self.all_idle:
+            self.all_idle = all_idle
+            if not all_idle:
+                self.head.emit_watermark_status(False)
+        if not idle:
+            return
+        self._advance()
+        if self.all_idle:
+            self.head.emit_watermark_status(True)
+
+    def on_end(self, channel: int) -> None:
+        self.ended[channel] = True
+        self._advance()
+
+    def _advance(self) -> None:
+        active = [w for w, i, e in zip(self.channel_watermarks, self.idle, self.ended) if not i and not e]
+        if not active:
+            return  # all idle or ended: event time holds (the end of data fires what remains)
+        low = min(active)
+        if low > self.current:
+            self.current = low
+            self.head.emit_watermark(low)
