@@ -1,6 +1,7 @@
-"""`NumberSequenceSource(start, end)`: the numbers start..end (inclusive), cut into one split per source
-subtask, as PyFlink's. `RateLimitedNumberSequenceSource`: numbers from `start` at a bounded rate, without
-end unless one is given: the unbounded source for streaming jobs and tests."""
+"""`NumberSequenceSource(start, end)`: the numbers start..end (inclusive), cut into one contiguous split per
+source subtask as PyFlink's (`split_range`, which DataGeneratorSource shares).
+`RateLimitedNumberSequenceSource`: numbers from `start` at a bounded rate, without end unless one is given:
+the unbounded source for streaming jobs and tests."""
 
 from __future__ import annotations
 
@@ -11,11 +12,14 @@ from ha_flink.datastream.connectors.base import BATCH_SIZE, Boundedness, Source,
 
 
 class NumberSequenceSource(Source):
+    """The numbers start..end, both inclusive, in `parallelism` sub-sequences each produced in order
+    (bounded). Each subtask's position is in the checkpoint."""
+
     name = "Sequence Source"
 
     def __init__(self, start: int, end: int) -> None:
         if end < start:
-            raise ValueError(f"NumberSequenceSource: end {end} is below start {start}")
+            raise ValueError(f"NumberSequenceSource: end {end} is below start {start} ('from' must be <= 'to')")
         self.start = start
         self.end = end
 
@@ -23,12 +27,25 @@ class NumberSequenceSource(Source):
         return Boundedness.BOUNDED
 
     def create_splits(self, parallelism: int) -> list[Any]:
-        total = self.end - self.start + 1
-        bounds = [self.start + total * i // parallelism for i in range(parallelism + 1)]
-        return [(bounds[i], bounds[i + 1] - 1) for i in range(parallelism) if bounds[i + 1] > bounds[i]]
+        return split_range(self.start, self.end, parallelism)
 
     def create_reader(self, splits: list[Any]) -> SourceReader:
         return _RangeReader(list(splits))
+
+
+def split_range(first: int, last: int, parallelism: int) -> list[tuple[int, int]]:
+    """first..last (inclusive) as `parallelism` contiguous sub-ranges, the first ones one longer when it does
+    not divide evenly (Flink's NumberSequenceIterator.split); empty sub-ranges are left out."""
+    total = last - first + 1
+    size, extra = divmod(total, parallelism)
+    splits = []
+    position = first
+    for index in range(parallelism):
+        length = size + (1 if index < extra else 0)
+        if length > 0:
+            splits.append((position, position + length - 1))
+        position += length
+    return splits
 
 
 class _RangeReader(SourceReader):
