@@ -6,6 +6,7 @@ process (PyFlink's local mini cluster) when the script was started with `python 
 from __future__ import annotations
 
 import enum
+import logging
 import threading
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -19,6 +20,8 @@ from ha_flink.runtime.partitioner import DEFAULT_MAX_PARALLELISM
 
 if TYPE_CHECKING:
     from ha_flink.runtime.minicluster import JobExecutionResult, LocalJob
+
+logger = logging.getLogger(__name__)
 
 
 class CheckpointingMode(enum.Enum):
@@ -134,10 +137,16 @@ class StreamExecutionEnvironment:
         self._sinks.append(transformation)
 
     def get_job_graph(self, job_name: str | None = None) -> JobGraph:
+        runtime_mode = self._resolved_runtime_mode()
+        interval = self._checkpoint_interval_ms
+        if runtime_mode == "BATCH" and interval is not None:
+            logger.info("Checkpointing is not supported and not needed when executing jobs in BATCH mode; "
+                        "disabling it")
+            interval = None
         return build_job_graph(
             self._sinks, job_name=job_name or "Flink Streaming Job", default_parallelism=self._parallelism,
-            default_max_parallelism=self._max_parallelism, runtime_mode=self._resolved_runtime_mode(),
-            config=self._job_parameters, checkpoint_interval_ms=self._checkpoint_interval_ms,
+            default_max_parallelism=self._max_parallelism, runtime_mode=runtime_mode,
+            config=self._job_parameters, checkpoint_interval_ms=interval,
             settings=self._settings(),
         )
 

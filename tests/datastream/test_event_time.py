@@ -21,7 +21,7 @@ from ha_flink.datastream import (
 )
 from ha_flink.datastream.connectors.number_seq import RateLimitedNumberSequenceSource
 from ha_flink.datastream.state import ValueStateDescriptor
-from ha_flink.runtime.streamrecord import MIN_WATERMARK
+from ha_flink.runtime.streamrecord import MAX_WATERMARK, MIN_WATERMARK
 from ha_flink.runtime.task.task import _InputWatermarks
 from ha_flink.testing.processes import wait_for
 from ha_flink.testing.sinks import CollectSink, read_collected
@@ -159,37 +159,63 @@ def test_an_idle_input_does_not_hold_back_event_time(tmp_path: Path) -> None:
         client.cancel()
 
 
-def test_watermark_is_the_minimum_over_inputs_without_idle_or_ended_ones() -> None:
-    seen: list[Any] = []
+class _Recorder:
+    def __init__(self) -> None:
+        self.seen: list[Any] = []
 
-    class Head:
-        def emit_watermark(self, watermark: int) -> None:
-            seen.append(watermark)
+    def emit_watermark(self, watermark: int) -> None:
+        self.seen.append(watermark)
 
-        def emit_watermark_status(self, idle: bool) -> None:
-            seen.append("idle" if idle else "active")
+    def emit_watermark_status(self, idle: bool) -> None:
+        self.seen.append("idle" if idle else "active")
 
-    inputs = _InputWatermarks(3, Head())
+
+def test_watermark_is_the_minimum_over_aligned_inputs() -> None:
+    """Flink's StatusWatermarkValve: an idle channel is left out; back from idle it counts again only once
+    its watermark caught up with the output; the output never goes back."""
+    head = _Recorder()
+    inputs = _InputWatermarks(3, head)
     inputs.on_watermark(0, 100)
     inputs.on_watermark(1, 50)
-    assert seen == [] and inputs.current == MIN_WATERMARK  # channel 2 has said nothing yet
+    assert head.seen == [] and inputs.current == MIN_WATERMARK  # channel 2 has said nothing yet
     inputs.on_watermark(2, 70)
-    assert seen == [50]
+    assert head.seen == [50]
     inputs.on_watermark(1, 200)
-    assert seen == [50, 70]
+    assert head.seen == [50, 70]
     inputs.on_status(2, True)  # idle: left out, the minimum is now channel 0's
-    assert seen == [50, 70, 100]
-    inputs.on_end(0)
-    assert seen == [50, 70, 100, 200]
-    inputs.on_watermark(2, 150)  # an idle channel's watermark does not count until it is active again
+    assert head.seen == [50, 70, 100]
+    inputs.on_watermark(2, 150)  # ignored while idle
+    inputs.on_status(2, False)  # active again, but at 70 < 100: not aligned yet
+    inputs.on_watermark(0, 300)
+    assert head.seen == [50, 70, 100, 200]
+    inputs.on_watermark(2, 180)  # still behind the output (200)
+    inputs.on_watermark(2, 250)  # caught up: aligned, counts again
+    inputs.on_watermark(1, 400)
+    assert head.seen == [50, 70, 100, 200, 250]
+    inputs.on_watermark(2, 240)  # watermarks never go back
+    assert head.seen[-1] == 250
+
+
+def test_when_every_input_goes_idle_the_largest_watermark_is_flushed() -> None:
+    head = _Recorder()
+    inputs = _InputWatermarks(2, head)
+    inputs.on_watermark(0, 100)
+    inputs.on_watermark(1, 5000)
     inputs.on_status(1, True)
-    assert seen == [50, 70, 100, 200, "idle"]
-    inputs.on_status(2, False)
-    assert seen == [50, 70, 100, 200, "idle", "active"]
-    inputs.on_watermark(2, 300)
-    assert seen[-1] == 300
-    inputs.on_watermark(2, 250)  # watermarks never go back
-    assert seen[-1] == 300
+    inputs.on_status(0, True)
+    assert head.seen == [100, 5000, "idle"]
+    inputs.on_status(0, False)
+    assert head.seen[-1] == "active"
+
+
+def test_an_ended_input_is_at_the_end_of_event_time() -> None:
+    """A finished input no longer holds event time back: with the other input idle, event time ends."""
+    head = _Recorder()
+    inputs = _InputWatermarks(2, head)
+    inputs.on_status(1, True)
+    inputs.on_watermark(0, 100)
+    inputs.on_end(0)
+    assert head.seen == [100, MAX_WATERMARK]
 
 
 class Classify(ProcessFunction):
@@ -223,6 +249,33 @@ def test_process_function_side_outputs_by_yield_and_ctx_output(tmp_path: Path) -
     assert sorted(read_collected(tmp_path / "even")) == list(range(0, 100, 2))
     assert sorted(read_collected(tmp_path / "odd")) == sorted(-v for v in range(1, 100, 2))
     assert sorted(read_collected(tmp_path / "big")) == [(v, v * 1000) for v in range(90, 100)]
+
+
+class Tagged(ProcessFunction):
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def process_element(self, value: Any, ctx: ProcessFunction.Context) -> Any:
+        yield value
+        yield OutputTag("side"), (self.name, value)
+
+
+def test_a_side_output_belongs_to_its_operator_even_when_a_chained_one_uses_the_same_tag(tmp_path: Path) -> None:
+    env = StreamExecutionEnvironment.get_execution_environment().set_parallelism(1)
+    b = env.from_collection([1, 2]).process(Tagged("A")).process(Tagged("B"))
+    b.get_side_output(OutputTag("side")).add_sink(CollectSink(tmp_path / "side"))
+    b.add_sink(CollectSink(tmp_path / "main"))
+    env.execute()
+    assert sorted(read_collected(tmp_path / "side")) == [("B", 1), ("B", 2)]
+    assert sorted(read_collected(tmp_path / "main")) == [1, 2]
+
+
+def test_batch_mode_turns_checkpointing_off() -> None:
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.set_runtime_mode(RuntimeExecutionMode.BATCH)
+    env.enable_checkpointing(100)
+    env.from_collection([1]).print()
+    assert env.get_job_graph().checkpoint_interval_ms is None
 
 
 def test_get_side_output_needs_an_output_tag() -> None:

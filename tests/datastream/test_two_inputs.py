@@ -270,3 +270,46 @@ def test_interval_join_late_records_go_to_their_side_output(tmp_path: Path) -> N
     env.execute()
     assert sorted(read_collected(tmp_path / "out")) == [("k", t, t, t) for t in stamps]
     assert read_collected(tmp_path / "late") == [("k", 5)]
+
+
+class CountPerKey(CoMapFunction):
+    def open(self, runtime_context: Any) -> None:
+        self.seen = runtime_context.get_state(ValueStateDescriptor("seen", None))
+
+    def _count(self, value: Any) -> Any:
+        seen = (self.seen.value() or 0) + 1
+        self.seen.update(seen)
+        return (value, seen)
+
+    def map1(self, value: Any) -> Any:
+        return self._count(value)
+
+    def map2(self, value: Any) -> Any:
+        return self._count(value)
+
+
+def test_keyed_co_map_and_keyed_map_see_the_state_of_the_records_key(tmp_path: Path) -> None:
+    env = env_with(1)
+    a = env.from_collection(["x", "y"]).key_by(lambda v: v)
+    b = env.from_collection(["x", "z"]).key_by(lambda v: v)
+    a.connect(b).map(CountPerKey()).add_sink(CollectSink(tmp_path / "co"))
+
+    class Count(CountPerKey):
+        def map(self, value: Any) -> Any:
+            return self._count(value)
+
+    env.from_collection(["x", "y", "x"]).key_by(lambda v: v).map(Count()).add_sink(CollectSink(tmp_path / "map"))
+    env.execute()
+    assert sorted(read_collected(tmp_path / "co")) == [("x", 1), ("x", 2), ("y", 1), ("z", 1)]
+    assert sorted(read_collected(tmp_path / "map")) == [("x", 1), ("x", 2), ("y", 1)]
+
+
+def test_a_stream_unioned_with_itself_gets_each_record_twice_from_two_edges() -> None:
+    env = env_with(2)
+    rebalanced = env.from_collection([1, 2, 3]).rebalance()
+    rebalanced.union(rebalanced).map(lambda v: v).print()
+    graph = env.get_job_graph()
+    consumer = next(v for v in graph.vertices.values() if v.name.startswith("Map"))
+    producer = graph.vertices[consumer.inputs[0].source]
+    # Two edges with equal fields are still two edges: the cluster reads a partition per edge by position.
+    assert [producer.outputs.index(edge) for edge in consumer.inputs] == [0, 1]

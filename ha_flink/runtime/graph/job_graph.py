@@ -28,7 +28,7 @@ class JobGraphError(ValueError):
     """The declared job cannot run (no sinks, a forward edge that changes parallelism, ...)."""
 
 
-@dataclass
+@dataclass(eq=False)  # edges are told apart by identity: two may hold equal fields (r.union(r))
 class JobEdge:
     source: str  # vertex id
     target: str
@@ -36,6 +36,7 @@ class JobEdge:
     source_parallelism: int = 1  # channels per consuming subtask, unless the partitioner is pointwise
     type_number: int = 0  # which input of a two-input operator this edge feeds (0 or 1)
     output_tag: str | None = None  # a side output's OutputTag id; None: the main output
+    output_operator: int = -1  # for a side output: the position in the producer's chain of the operator emitting it
 
     @property
     def ship_strategy(self) -> str:
@@ -200,6 +201,10 @@ def build_job_graph(sinks: list[Transformation], *, job_name: str, default_paral
             consumer = vertex_of_head[node.transformation.id]
             edge = JobEdge(producer.id, consumer.id, _edge_partitioner(upstream, node, link.partitioner),
                            upstream.parallelism, link.type_number, link.tag)
+            if link.tag is not None:
+                operators_of_chain = [n for n in chain_of[head_of[upstream.transformation.id].transformation.id]
+                                      if isinstance(n.transformation, (OneInputTransformation, TwoInputTransformation))]
+                edge.output_operator = next(i for i, n in enumerate(operators_of_chain) if n is upstream)
             producer.outputs.append(edge)
             consumer.inputs.append(edge)
     return JobGraph(job_id or uuid.uuid4().hex, job_name, vertices, runtime_mode, dict(config or {}),

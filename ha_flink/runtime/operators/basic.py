@@ -25,6 +25,7 @@ class _UserFunctionOperator(StreamOperator):
     operator state when it is a CheckpointedFunction."""
 
     method = ""
+    sets_key = False  # one-record calls (map, filter): on a keyed stream, make the record's key current first
 
     def __init__(self, function: Any, name: str) -> None:
         self.function = function
@@ -57,7 +58,20 @@ class _UserFunctionOperator(StreamOperator):
             self.function.initialize_state(FunctionInitializationContext(self.operator_state, self._restored))
         if hasattr(self.function, "open") and not isinstance(self.function, type):
             self.function.open(self.runtime_context)
-        self.call = as_callable(self.function, self.method)
+        self.call = self.keyed(as_callable(self.function, self.method), self.key_selector)
+
+    def keyed(self, call: Callable[..., Any], select: Callable[[Any], Any] | None) -> Callable[..., Any]:
+        """`call` with the record's key made current first, so a keyed stream's map or filter sees the
+        keyed state of the record's key."""
+        backend = self.backend
+        if backend is None or select is None or not self.sets_key:
+            return call
+
+        def with_key(record: Any) -> Any:
+            backend.current_key = select(record)
+            return call(record)
+
+        return with_key
 
     def close(self) -> None:
         if hasattr(self.function, "close") and not isinstance(self.function, type):
@@ -66,6 +80,7 @@ class _UserFunctionOperator(StreamOperator):
 
 class MapOperator(_UserFunctionOperator):
     method = "map"
+    sets_key = True
 
     def process_batch(self, batch: list[Any], timestamps: list[int] | None = None) -> None:
         call = self.call
@@ -74,6 +89,7 @@ class MapOperator(_UserFunctionOperator):
 
 class FlatMapOperator(_UserFunctionOperator):
     method = "flat_map"
+    sets_key = True
 
     def process_batch(self, batch: list[Any], timestamps: list[int] | None = None) -> None:
         out: list[Any] = []
@@ -94,6 +110,7 @@ class FlatMapOperator(_UserFunctionOperator):
 
 class FilterOperator(_UserFunctionOperator):
     method = "filter"
+    sets_key = True
 
     def process_batch(self, batch: list[Any], timestamps: list[int] | None = None) -> None:
         call = self.call
@@ -190,7 +207,9 @@ class _Timers(TimerService):
         entry = (timestamp, self._key())
         if entry not in self.processing:
             self.processing.add(entry)
-            self.operator.context.processing_time.register(timestamp, lambda ts, e=entry: self._fire_processing(e))
+            if self.operator.context.runtime_mode != "BATCH":  # BATCH: they fire at the end of input
+                self.operator.context.processing_time.register(timestamp,
+                                                               lambda ts, e=entry: self._fire_processing(e))
 
     def delete_processing_time_timer(self, timestamp: int) -> None:
         self.processing.discard((timestamp, self._key()))
@@ -293,8 +312,9 @@ class _ProcessOperatorBase(_UserFunctionOperator):
                 if assign_to_key_group(key, info.max_parallelism) in mine:
                     entry = (timestamp, key)
                     self.timers.processing.add(entry)
-                    self.context.processing_time.register(timestamp,
-                                                          lambda ts, e=entry: self.timers._fire_processing(e))
+                    if self.context.runtime_mode != "BATCH":
+                        self.context.processing_time.register(timestamp,
+                                                              lambda ts, e=entry: self.timers._fire_processing(e))
             for timestamp, key in timers["event"]:
                 if assign_to_key_group(key, info.max_parallelism) in mine:
                     self.timers.event.add(timestamp, key)

@@ -21,10 +21,13 @@ from ha_flink.runtime.state.operator_state import OperatorStateBackend
 
 class CoMapOperator(_UserFunctionOperator):
     method = "map1"
+    sets_key = True
+
+    key_selector2: Callable[[Any], Any] | None = None
 
     def open(self) -> None:
         super().open()
-        self.call2 = as_callable(self.function, "map2")
+        self.call2 = self.keyed(as_callable(self.function, "map2"), self.key_selector2)
 
     def process_batch(self, batch: list[Any], timestamps: list[int] | None = None) -> None:
         call = self.call
@@ -38,10 +41,12 @@ class CoMapOperator(_UserFunctionOperator):
 class CoFlatMapOperator(FlatMapOperator):
     method = "flat_map1"
 
+    key_selector2: Callable[[Any], Any] | None = None
+
     def open(self) -> None:
         super().open()
         self.call1 = self.call
-        self.call2 = as_callable(self.function, "flat_map2")
+        self.call2 = self.keyed(as_callable(self.function, "flat_map2"), self.key_selector2)
 
     def process_batch2(self, batch: list[Any], timestamps: list[int] | None = None) -> None:
         self.call = self.call2  # FlatMapOperator.process_batch calls self.call

@@ -88,3 +88,6 @@ class TimestampsAndWatermarksOperator(StreamOperator):
         # Upstream watermarks are replaced by ours, as in Flink; only the end of event time passes.
         if watermark == MAX_WATERMARK:
             super().process_watermark(watermark)
+
+    def process_watermark_status(self, idle: bool) -> None:
+        pass  # upstream idleness says nothing about the event time this operator makes (as Flink)

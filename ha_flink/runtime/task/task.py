@@ -26,7 +26,7 @@ from typing import Any, Callable
 from ha_flink.runtime.checkpoint.barrier import CheckpointBarrier, TaskSnapshot
 from ha_flink.runtime.graph.job_graph import JobVertex
 from ha_flink.runtime.operators.base import (
-    MIN_WATERMARK, OperatorContext, ProcessingTimeService, StreamOperator, TaskInfo,
+    MAX_WATERMARK, MIN_WATERMARK, OperatorContext, ProcessingTimeService, StreamOperator, TaskInfo,
 )
 from ha_flink.runtime.state.backend import KeyedStateSnapshot, SnapshotStorage, StateBackendSettings
 from ha_flink.runtime.state.operator_state import OperatorStateBackend
@@ -53,16 +53,18 @@ def _take_unblocked(held: collections.deque[tuple[int, Any]], blocked: set[int])
 
 
 class _SideOutputs:
-    """The task's writers of side-output edges by OutputTag id: any operator of the chain may feed them."""
+    """The side outputs of one operator of the chain: the writers of the side-output edges that start at
+    it, by OutputTag id. A side output belongs to its operator (two operators of a chain may use the same
+    tag id); one nobody consumes is dropped, as in Flink."""
 
-    def __init__(self, writers: list[RecordWriter], tags: list[str | None]) -> None:
+    def __init__(self, writers: list[RecordWriter], edges: list[Any], chain_position: int) -> None:
         self.by_tag: dict[str, list[RecordWriter]] = {}
-        for writer, tag in zip(writers, tags):
-            if tag is not None:
-                self.by_tag.setdefault(tag, []).append(writer)
+        for writer, edge in zip(writers, edges):
+            if edge.output_tag is not None and edge.output_operator == chain_position:
+                self.by_tag.setdefault(edge.output_tag, []).append(writer)
 
     def collect_side(self, tag_id: str, batch: list[Any], timestamps: list[int] | None = None) -> None:
-        for writer in self.by_tag.get(tag_id, ()):  # no consumer: dropped, as in Flink
+        for writer in self.by_tag.get(tag_id, ()):
             writer.emit(batch, timestamps)
 
 
@@ -153,9 +155,9 @@ class Task:
 
     def run(self) -> None:
         source, operators = self.vertex.instantiate()
-        tags = [edge.output_tag for edge in self.vertex.outputs]
-        sides = _SideOutputs(self.writers, tags)
-        output = _WritersOutput(self.writers, tags, sides)
+        edges = self.vertex.outputs
+        tags = [edge.output_tag for edge in edges]
+        output = _WritersOutput(self.writers, tags, _SideOutputs(self.writers, edges, len(operators) - 1))
         context = self.context = OperatorContext(
             self.info, self.timers, self.runtime_mode, self.checkpointing, self.state_backend,
             self.snapshot_storage, f"{self.vertex.id}-{self.subtask_index}-{self.info.attempt_number}")
@@ -173,7 +175,7 @@ class Task:
                     operator.initialize_state(restored_states[index])
                 operator.open()
                 opened.append(operator)
-                output = _ChainOutput(operator, sides)
+                output = _ChainOutput(operator, _SideOutputs(self.writers, edges, index - 1))
             head = output
             if source is not None:
                 self._run_source(source, head)
@@ -378,47 +380,58 @@ class Task:
 
 
 class _InputWatermarks:
-    """The task's event time: the minimum of its channels' watermarks, leaving out idle channels and
-    channels whose data ended. Hands the head operator each advance of that minimum, and tells
-    downstream when every channel went idle (and when one came back)."""
+    """The task's event time, as Flink's StatusWatermarkValve: the minimum of the watermarks of its
+    *aligned* channels. An idle channel is unaligned (left out) until it is active again and its watermark
+    caught up with the output; a channel whose data ended counts as at the end of event time. When the last
+    active channel goes idle, the valve flushes the maximum over all channels and goes idle itself."""
 
     def __init__(self, channels: int, head: Any) -> None:
         self.channel_watermarks = [MIN_WATERMARK] * channels
         self.idle = [False] * channels
-        self.ended = [False] * channels
+        self.aligned = [True] * channels
         self.head = head
         self.current = MIN_WATERMARK
-        self.all_idle = False
+        self.valve_idle = False
 
     def on_watermark(self, channel: int, watermark: int) -> None:
-        if watermark > self.channel_watermarks[channel]:
-            self.channel_watermarks[channel] = watermark
-            self._advance()
+        if self.valve_idle or self.idle[channel] or watermark <= self.channel_watermarks[channel]:
+            return  # an idle channel's watermark is ignored, as in Flink
+        self.channel_watermarks[channel] = watermark
+        if not self.aligned[channel] and watermark >= self.current:
+            self.aligned[channel] = True
+        self._output_new_minimum()
 
     def on_status(self, channel: int, idle: bool) -> None:
-        if self.idle[channel] == idle:
-            return
-        self.idle[channel] = idle
-        all_idle = all(i or e for i, e in zip(self.idle, self.ended))
-        if all_idle != self.all_idle:
-            self.all_idle = all_idle
-            if not all_idle:
+        if idle and not self.idle[channel]:
+            self.idle[channel] = True
+            self.aligned[channel] = False
+            if all(self.idle):
+                if self.channel_watermarks[channel] == self.current:
+                    # Nothing will advance any more: flush the largest watermark any channel reached.
+                    self._output(max(self.channel_watermarks))
+                self.valve_idle = True
+                self.head.emit_watermark_status(True)
+            elif self.channel_watermarks[channel] == self.current:
+                self._output_new_minimum()
+        elif not idle and self.idle[channel]:
+            self.idle[channel] = False
+            if self.channel_watermarks[channel] >= self.current:
+                self.aligned[channel] = True
+            if self.valve_idle:
+                self.valve_idle = False
                 self.head.emit_watermark_status(False)
-        if not idle:
-            return
-        self._advance()
-        if self.all_idle:
-            self.head.emit_watermark_status(True)
 
     def on_end(self, channel: int) -> None:
-        self.ended[channel] = True
-        self._advance()
+        """No more data on `channel`: as Flink's MAX_WATERMARK at the end of a bounded input."""
+        self.on_status(channel, False)
+        self.on_watermark(channel, MAX_WATERMARK)
 
-    def _advance(self) -> None:
-        active = [w for w, i, e in zip(self.channel_watermarks, self.idle, self.ended) if not i and not e]
-        if not active:
-            return  # all idle or ended: event time holds (the end of data fires what remains)
-        low = min(active)
-        if low > self.current:
-            self.current = low
-            self.head.emit_watermark(low)
+    def _output_new_minimum(self) -> None:
+        aligned = [w for w, a in zip(self.channel_watermarks, self.aligned) if a]
+        if aligned:
+            self._output(min(aligned))
+
+    def _output(self, watermark: int) -> None:
+        if watermark > self.current:
+            self.current = watermark
+            self.head.emit_watermark(watermark)
