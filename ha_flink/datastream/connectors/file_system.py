@@ -672,8 +672,23 @@ class FileSinkWriter(StreamOperator):
                 logger.warning("FileSink: in-progress file %s of the restored checkpoint is gone; its %d bytes "
                                "cannot be committed", temp, length)
             return
-        os.truncate(temp, length)  # (only local parts stay open across checkpoints)
-        self.fs.mv(temp, final)
+        # Copy the checkpoint's bytes to a new file rather than truncating this one in place: a task of the
+        # failed attempt may still hold it open (until it is cancelled) and would append past `length`.
+        folder, name = final.rsplit("/", 1)
+        staging = f"{folder}/.{name}.recovering.{uuid.uuid4()}"
+        with self.fs.open(temp, "rb") as source, self.fs.open(staging, "wb") as target:
+            left = length
+            while left > 0:
+                chunk = source.read(min(left, 1 << 20))
+                if not chunk:
+                    break
+                target.write(chunk)
+                left -= len(chunk)
+        if left:
+            logger.warning("FileSink: in-progress file %s holds %d bytes less than the restored checkpoint "
+                           "recorded (%d)", temp, left, length)
+        self.fs.mv(staging, final)
+        self.fs.rm_file(temp)
 
     def _discard_uncommitted(self, subtask_index: int) -> None:
         """In-progress files of that subtask's earlier attempts: written after the restored checkpoint, so
