@@ -23,6 +23,12 @@ _EXPORTS = {
     "ProcessFunction": "functions", "ReduceFunction": "functions", "RuntimeContext": "functions",
     "SinkFunction": "functions", "SourceFunction": "functions", "TimeDomain": "functions",
     "TimerService": "functions",
+    "WindowFunction": "functions", "AllWindowFunction": "functions", "ProcessWindowFunction": "functions",
+    "ProcessAllWindowFunction": "functions",
+    "WindowedStream": "windowed_stream", "AllWindowedStream": "windowed_stream",
+    **{name: "window" for name in (
+        "Window", "TimeWindow", "CountWindow", "GlobalWindow", "WindowAssigner", "MergingWindowAssigner",
+        "TriggerResult", "Trigger", "TimeWindowSerializer", "CountWindowSerializer")},
     "JobClient": "stream_execution_environment", "RuntimeExecutionMode": "stream_execution_environment",
     "CheckpointingMode": "stream_execution_environment",
     "StreamExecutionEnvironment": "stream_execution_environment",

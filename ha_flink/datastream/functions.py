@@ -362,3 +362,77 @@ class CheckpointedFunction(ABC):
 
     @abstractmethod
     def initialize_state(self, context: FunctionInitializationContext) -> None: ...
+
+
+# -- window functions (WindowedStream / AllWindowedStream): appended by the windows work ----------------
+
+class WindowFunction(Function):
+    """Evaluated over one key's fired window (`windowed_stream.apply`, or after reduce/aggregate)."""
+
+    @abstractmethod
+    def apply(self, key: Any, window: Any, inputs: Iterable[Any]) -> Iterable[Any] | None:
+        """Returns or yields the window's results."""
+
+
+class AllWindowFunction(Function):
+    """Evaluated over a fired window of a whole stream (`all_windowed_stream.apply`)."""
+
+    @abstractmethod
+    def apply(self, window: Any, inputs: Iterable[Any]) -> Iterable[Any] | None:
+        """Returns or yields the window's results."""
+
+
+class ProcessWindowFunction(Function):
+    """Evaluated over one key's fired window with a context: the window, the time, and state per key and
+    window (`window_state()`) or per key (`global_state()`). Yield `(output_tag, value)` for side outputs."""
+
+    class Context(ABC):
+        @abstractmethod
+        def window(self) -> Any:
+            """The window being evaluated."""
+
+        @abstractmethod
+        def current_processing_time(self) -> int: ...
+
+        @abstractmethod
+        def current_watermark(self) -> int: ...
+
+        @abstractmethod
+        def window_state(self) -> Any:
+            """State of the current key and window: clean it up in `clear()`."""
+
+        @abstractmethod
+        def global_state(self) -> Any:
+            """State of the current key, across its windows."""
+
+    @abstractmethod
+    def process(self, key: Any, context: ProcessWindowFunction.Context,
+                elements: Iterable[Any]) -> Iterable[Any] | None:
+        """Returns or yields the window's results."""
+
+    def clear(self, context: ProcessWindowFunction.Context) -> None:
+        """The window expired (the watermark passed its end + allowed lateness): delete its window state."""
+
+
+class ProcessAllWindowFunction(Function):
+    """ProcessWindowFunction for the windows of a whole stream (`window_all`)."""
+
+    class Context(ABC):
+        @abstractmethod
+        def window(self) -> Any:
+            """The window being evaluated."""
+
+        @abstractmethod
+        def window_state(self) -> Any:
+            """State of the window: clean it up in `clear()`."""
+
+        @abstractmethod
+        def global_state(self) -> Any:
+            """State across windows."""
+
+    @abstractmethod
+    def process(self, context: ProcessAllWindowFunction.Context, elements: Iterable[Any]) -> Iterable[Any] | None:
+        """Returns or yields the window's results."""
+
+    def clear(self, context: ProcessAllWindowFunction.Context) -> None:
+        """The window expired: delete its window state."""
