@@ -19,7 +19,7 @@ from ha_flink.datastream import (
     AggregateFunction, AllWindowFunction, ProcessAllWindowFunction, ProcessFunction,
     ProcessWindowFunction, RuntimeExecutionMode, StreamExecutionEnvironment, WindowFunction,
 )
-from ha_flink.datastream.connectors.base import Boundedness, Source, SourceReader
+from ha_flink.datastream.connectors.base import CollectionSource
 from ha_flink.datastream.connectors.number_seq import RateLimitedNumberSequenceSource
 from ha_flink.datastream.output_tag import OutputTag
 from ha_flink.datastream.state import ReducingStateDescriptor, ValueStateDescriptor
@@ -38,36 +38,10 @@ from ha_flink.testing.sinks import CollectSink, read_collected
 
 # -- helpers ------------------------------------------------------------------------------------------
 
-class OneByOne(Source):
+def OneByOne(elements: list[Any]) -> CollectionSource:
     """A non-parallel source that hands over one record per batch, so that the watermark (emitted after
     each batch) advances between records exactly as the test's data says."""
-
-    name = "One by one"
-    max_parallelism = 1
-
-    def __init__(self, elements: list[Any]) -> None:
-        self.elements = list(elements)
-
-    def get_boundedness(self) -> str:
-        return Boundedness.BOUNDED
-
-    def create_splits(self, parallelism: int) -> list[Any]:
-        return [self.elements]
-
-    def create_reader(self, splits: list[Any]) -> SourceReader:
-        return _OneByOneReader([e for split in splits for e in split])
-
-
-class _OneByOneReader(SourceReader):
-    def __init__(self, elements: list[Any]) -> None:
-        self.elements = elements
-        self.position = 0
-
-    def poll_batch(self) -> list[Any] | None:
-        if self.position >= len(self.elements):
-            return None
-        self.position += 1
-        return [self.elements[self.position - 1]]
+    return CollectionSource(elements, batch_size=1)
 
 
 class SecondField:

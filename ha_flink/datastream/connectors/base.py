@@ -61,8 +61,9 @@ class CollectionSource(Source):
     name = "Collection Source"
     max_parallelism = 1
 
-    def __init__(self, elements: list[Any]) -> None:
+    def __init__(self, elements: list[Any], batch_size: int = BATCH_SIZE) -> None:
         self.elements = list(elements)
+        self.batch_size = batch_size  # (tests use 1: a watermark after every record)
 
     def get_boundedness(self) -> str:
         return Boundedness.BOUNDED
@@ -71,18 +72,19 @@ class CollectionSource(Source):
         return [self.elements]
 
     def create_reader(self, splits: list[Any]) -> SourceReader:
-        return _ListReader([element for split in splits for element in split])
+        return _ListReader([element for split in splits for element in split], self.batch_size)
 
 
 class _ListReader(SourceReader):
-    def __init__(self, elements: list[Any]) -> None:
+    def __init__(self, elements: list[Any], batch_size: int = BATCH_SIZE) -> None:
         self.elements = elements
+        self.batch_size = batch_size
         self.position = 0
 
     def poll_batch(self) -> list[Any] | None:
         if self.position >= len(self.elements):
             return None
-        batch = self.elements[self.position:self.position + BATCH_SIZE]
+        batch = self.elements[self.position:self.position + self.batch_size]
         self.position += len(batch)
         return batch
 
