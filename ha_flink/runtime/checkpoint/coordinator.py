@@ -119,25 +119,34 @@ class CheckpointCoordinator:
         async def periodic() -> None:
             while True:
                 try:
-                    await asyncio.wait_for(self._soon.wait(), self.interval_s)
-                except asyncio.TimeoutError:
-                    pass
-                self._soon.clear()
-                self._expire(on_too_many_failures)
-                if len([p for p in self.pending.values() if p.savepoint_dir is None]) >= self.max_concurrent:
-                    continue
-                if time.monotonic() - self.last_completion < self.min_pause_s:
-                    continue
-                expected = can_trigger()
-                if expected:
-                    try:
-                        checkpoint_id = await self._blocking(self.counter.get_and_increment)
-                    except Exception as error:
-                        logger.warning("Checkpoint of job %s not triggered: %s", self.graph.job_id, error)
-                        continue
-                    now = int(time.time() * 1000)
-                    self.pending[checkpoint_id] = PendingCheckpoint(checkpoint_id, now, set(expected))
-                    await trigger(checkpoint_id, now)
+                    await one_round()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # a dead loop would silently stop every later checkpoint of the job
+                    logger.exception("Checkpoint scheduling of job %s failed; trying again next interval",
+                                     self.graph.job_id)
+
+        async def one_round() -> None:
+            try:
+                await asyncio.wait_for(self._soon.wait(), self.interval_s)
+            except asyncio.TimeoutError:
+                pass
+            self._soon.clear()
+            self._expire(on_too_many_failures)
+            if len([p for p in self.pending.values() if p.savepoint_dir is None]) >= self.max_concurrent:
+                return
+            if time.monotonic() - self.last_completion < self.min_pause_s:
+                return
+            expected = can_trigger()
+            if expected:
+                try:
+                    checkpoint_id = await self._blocking(self.counter.get_and_increment)
+                except Exception as error:
+                    logger.warning("Checkpoint of job %s not triggered: %s", self.graph.job_id, error)
+                    return
+                now = int(time.time() * 1000)
+                self.pending[checkpoint_id] = PendingCheckpoint(checkpoint_id, now, set(expected))
+                await trigger(checkpoint_id, now)
 
         self._soon = asyncio.Event()
         self._loop_task = asyncio.ensure_future(periodic())
