@@ -4,8 +4,9 @@ millisecond interval used by windows) and `Instant` (a point in time)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["Duration", "Instant", "Time"]
+__all__ = ["Duration", "Instant", "Time", "to_milliseconds"]
 
 _NANOS_PER_MILLI = 1_000_000
 _NANOS_PER_SECOND = 1_000_000_000
@@ -122,3 +123,13 @@ class Instant:
 
     def __repr__(self) -> str:
         return "Instant<{}, {}>".format(self.seconds, self.nanos)
+
+
+def to_milliseconds(amount: Any, what: str) -> int:
+    """A `Duration`, a `Time` or a number of milliseconds (what PyFlink's APIs take for an amount of time),
+    in milliseconds; anything else is a TypeError naming `what`."""
+    if hasattr(amount, "to_milliseconds"):
+        return int(amount.to_milliseconds())
+    if isinstance(amount, int) and not isinstance(amount, bool):
+        return amount
+    raise TypeError(f"{what} must be a Duration, a Time or milliseconds (int), got {amount!r}")

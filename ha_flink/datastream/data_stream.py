@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
+from ha_flink.common.time import to_milliseconds
 from ha_flink.datastream.connectors.base import Sink
 from ha_flink.datastream.functions import KeySelector, KeyedProcessFunction, ProcessFunction, SinkFunction
 from ha_flink.runtime.graph.transformations import (
@@ -279,15 +280,6 @@ class DataStreamSink:
         return self
 
 
-def _milliseconds(value: Any, what: str) -> int:
-    """A Duration, a Time or a number of milliseconds, in milliseconds."""
-    if hasattr(value, "to_milliseconds"):
-        return int(value.to_milliseconds())
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    raise TypeError(f"{what} must be a Duration, a Time or milliseconds as an int, got {value!r}")
-
-
 def _two_input(env: Any, name: str, first: Transformation, second: Transformation, operator: StreamOperator,
                output_type: Any, parallelism: int | None = None) -> DataStream:
     operator.output_type = output_type
@@ -378,8 +370,8 @@ class IntervalJoin:
         self.right = right
 
     def between(self, lower_bound: Any, upper_bound: Any) -> IntervalJoined:
-        return IntervalJoined(self.left, self.right, _milliseconds(lower_bound, "lower_bound"),
-                              _milliseconds(upper_bound, "upper_bound"))
+        return IntervalJoined(self.left, self.right, to_milliseconds(lower_bound, "lower_bound"),
+                              to_milliseconds(upper_bound, "upper_bound"))
 
 
 class IntervalJoined:

@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from enum import Enum
 from typing import Any, Callable, Collection, Generic, Iterable, TypeVar
 
+from ha_flink.common.time import to_milliseconds
 from ha_flink.datastream.state import ReducingStateDescriptor, ValueStateDescriptor
 
 __all__ = [
@@ -35,15 +36,6 @@ MIN_LONG_VALUE = -(2**63)
 
 T = TypeVar("T")
 W = TypeVar("W")
-
-
-def _millis(amount: Any, what: str) -> int:
-    """A `Time`, a `Duration` or a number of milliseconds, in milliseconds."""
-    if hasattr(amount, "to_milliseconds"):
-        return int(amount.to_milliseconds())
-    if isinstance(amount, int) and not isinstance(amount, bool):
-        return amount
-    raise TypeError(f"{what} must be a Time, a Duration or milliseconds (int), got {amount!r}")
 
 
 # -- windows ------------------------------------------------------------------------------------------
@@ -379,7 +371,7 @@ class ContinuousEventTimeTrigger(_Continuous):
 
     @staticmethod
     def of(interval: Any) -> ContinuousEventTimeTrigger:
-        return ContinuousEventTimeTrigger(_millis(interval, "interval"))
+        return ContinuousEventTimeTrigger(to_milliseconds(interval, "interval"))
 
     def _register(self, ctx: Trigger.TriggerContext, time: int) -> None:
         ctx.register_event_time_timer(time)
@@ -421,7 +413,7 @@ class ContinuousProcessingTimeTrigger(_Continuous):
 
     @staticmethod
     def of(interval: Any) -> ContinuousProcessingTimeTrigger:
-        return ContinuousProcessingTimeTrigger(_millis(interval, "interval"))
+        return ContinuousProcessingTimeTrigger(to_milliseconds(interval, "interval"))
 
     def _register(self, ctx: Trigger.TriggerContext, time: int) -> None:
         ctx.register_processing_time_timer(time)
@@ -620,7 +612,7 @@ class TumblingEventTimeWindows(WindowAssigner[Any, TimeWindow]):
 
     @staticmethod
     def of(size: Any, offset: Any = None) -> TumblingEventTimeWindows:
-        return TumblingEventTimeWindows(_millis(size, "size"), 0 if offset is None else _millis(offset, "offset"))
+        return TumblingEventTimeWindows(to_milliseconds(size, "size"), 0 if offset is None else to_milliseconds(offset, "offset"))
 
     def assign_windows(self, element: Any, timestamp: int, context: Any) -> Collection[TimeWindow]:
         if timestamp is None or timestamp <= MIN_LONG_VALUE:
@@ -653,8 +645,8 @@ class TumblingProcessingTimeWindows(WindowAssigner[Any, TimeWindow]):
 
     @staticmethod
     def of(size: Any, offset: Any = None) -> TumblingProcessingTimeWindows:
-        return TumblingProcessingTimeWindows(_millis(size, "size"),
-                                             0 if offset is None else _millis(offset, "offset"))
+        return TumblingProcessingTimeWindows(to_milliseconds(size, "size"),
+                                             0 if offset is None else to_milliseconds(offset, "offset"))
 
     def assign_windows(self, element: Any, timestamp: int, context: Any) -> Collection[TimeWindow]:
         now = context.get_current_processing_time()
@@ -693,8 +685,8 @@ class SlidingEventTimeWindows(WindowAssigner[Any, TimeWindow]):
 
     @staticmethod
     def of(size: Any, slide: Any, offset: Any = None) -> SlidingEventTimeWindows:
-        return SlidingEventTimeWindows(_millis(size, "size"), _millis(slide, "slide"),
-                                       0 if offset is None else _millis(offset, "offset"))
+        return SlidingEventTimeWindows(to_milliseconds(size, "size"), to_milliseconds(slide, "slide"),
+                                       0 if offset is None else to_milliseconds(offset, "offset"))
 
     def assign_windows(self, element: Any, timestamp: int, context: Any) -> Collection[TimeWindow]:
         if timestamp is None or timestamp <= MIN_LONG_VALUE:
@@ -728,8 +720,8 @@ class SlidingProcessingTimeWindows(WindowAssigner[Any, TimeWindow]):
 
     @staticmethod
     def of(size: Any, slide: Any, offset: Any = None) -> SlidingProcessingTimeWindows:
-        return SlidingProcessingTimeWindows(_millis(size, "size"), _millis(slide, "slide"),
-                                            0 if offset is None else _millis(offset, "offset"))
+        return SlidingProcessingTimeWindows(to_milliseconds(size, "size"), to_milliseconds(slide, "slide"),
+                                            0 if offset is None else to_milliseconds(offset, "offset"))
 
     def assign_windows(self, element: Any, timestamp: int, context: Any) -> Collection[TimeWindow]:
         return _sliding(context.get_current_processing_time(), self._size, self._slide, self._offset)
@@ -762,7 +754,7 @@ class _Sessions(MergingWindowAssigner[Any, TimeWindow]):
         if self._extractor is None:
             return self._session_gap
         extract = self._extractor.extract if hasattr(self._extractor, "extract") else self._extractor
-        gap = _millis(extract(element), "the session gap")
+        gap = to_milliseconds(extract(element), "the session gap")
         if gap <= 0:
             raise ValueError(f"Dynamic session time gap must satisfy 0 < gap, got {gap} ms for {element!r}")
         return gap
@@ -798,7 +790,7 @@ class _Sessions(MergingWindowAssigner[Any, TimeWindow]):
 class EventTimeSessionWindows(_Sessions):
     @staticmethod
     def with_gap(size: Any) -> EventTimeSessionWindows:
-        return EventTimeSessionWindows(_millis(size, "the session gap"))
+        return EventTimeSessionWindows(to_milliseconds(size, "the session gap"))
 
     @staticmethod
     def with_dynamic_gap(extractor: SessionWindowTimeGapExtractor | Callable[[Any], int]
@@ -811,7 +803,7 @@ class ProcessingTimeSessionWindows(_Sessions):
 
     @staticmethod
     def with_gap(size: Any) -> ProcessingTimeSessionWindows:
-        return ProcessingTimeSessionWindows(_millis(size, "the session gap"))
+        return ProcessingTimeSessionWindows(to_milliseconds(size, "the session gap"))
 
     @staticmethod
     def with_dynamic_gap(extractor: SessionWindowTimeGapExtractor | Callable[[Any], int]
@@ -1036,7 +1028,7 @@ class TimeEvictor(_BeforeOrAfter):
 
     @staticmethod
     def of(window_size: Any, do_evict_after: bool = False) -> TimeEvictor:
-        return TimeEvictor(_millis(window_size, "window_size"), do_evict_after)
+        return TimeEvictor(to_milliseconds(window_size, "window_size"), do_evict_after)
 
     def _evict(self, elements: list[TimestampedValue], size: int, ctx: Evictor.EvictorContext) -> None:
         if not elements or not elements[0].has_timestamp():

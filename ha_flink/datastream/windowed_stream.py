@@ -11,6 +11,7 @@ from __future__ import annotations
 import types
 from typing import TYPE_CHECKING, Any, Callable
 
+from ha_flink.common.time import to_milliseconds
 from ha_flink.datastream.data_stream import DataStream
 from ha_flink.datastream.functions import (
     AggregateFunction, AllWindowFunction, ProcessAllWindowFunction, ProcessWindowFunction, ReduceFunction,
@@ -19,7 +20,7 @@ from ha_flink.datastream.functions import (
 from ha_flink.datastream.output_tag import OutputTag
 from ha_flink.datastream.window import (
     CountEvictor, CountTrigger, Evictor, GlobalWindows, MergingWindowAssigner, PurgingTrigger, Trigger,
-    WindowAssigner, _millis,
+    WindowAssigner,
 )
 from ha_flink.runtime.operators.window import AGGREGATE, LIST, REDUCE, WindowOperator
 
@@ -78,7 +79,7 @@ class _WindowedBase:
     def allowed_lateness(self, time_ms: Any) -> Any:
         """How long (ms, or a Time/Duration) after a window's end elements may still arrive: each re-fires
         the window, whose state is kept until end - 1 + lateness. Event-time windows only."""
-        lateness = _millis(time_ms, "allowed lateness")
+        lateness = to_milliseconds(time_ms, "allowed lateness")
         if lateness < 0:
             raise ValueError(f"the allowed lateness cannot be negative, got {lateness} ms")
         self._allowed_lateness = lateness

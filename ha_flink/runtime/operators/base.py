@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 from ha_flink.datastream.functions import RuntimeContext
+from ha_flink.datastream.output_tag import OutputTag
 from ha_flink.runtime.state.backend import (
     KeyedStateBackend, SnapshotStorage, StateBackendSettings, create_keyed_state_backend,
 )
@@ -231,8 +232,6 @@ def emit_all(result: Any, out: list[Any], what: str) -> None:
 def route_outputs(output: Output, out: list[Any], stamps: list[int] | None) -> None:
     """Hand `out` to `output`: `(OutputTag, value)` pairs (PyFlink's way of emitting to a side output)
     go to that side output, the rest to the main output, each with its timestamp."""
-    from ha_flink.datastream.output_tag import OutputTag
-
     if not out:
         return
     if not any(type(r) is tuple and len(r) == 2 and isinstance(r[0], OutputTag) for r in out):

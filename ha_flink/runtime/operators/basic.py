@@ -303,20 +303,17 @@ class _ProcessOperatorBase(_UserFunctionOperator):
         self._restored_timers = [s["timers"] for s in states if "timers" in s]
 
     def _restore_timers(self) -> None:
-        from ha_flink.runtime.partitioner import assign_to_key_group, key_group_range
-
-        info = self.context.info
-        mine = key_group_range(info.max_parallelism, info.parallelism, info.subtask_index)
+        owns = self.backend.owns if self.backend is not None else (lambda key: True)
         for timers in self._restored_timers:
             for timestamp, key in timers["processing"]:
-                if assign_to_key_group(key, info.max_parallelism) in mine:
+                if owns(key):
                     entry = (timestamp, key)
                     self.timers.processing.add(entry)
                     if self.context.runtime_mode != "BATCH":
                         self.context.processing_time.register(timestamp,
                                                               lambda ts, e=entry: self.timers._fire_processing(e))
             for timestamp, key in timers["event"]:
-                if assign_to_key_group(key, info.max_parallelism) in mine:
+                if owns(key):
                     self.timers.event.add(timestamp, key)
 
 

@@ -291,13 +291,9 @@ class IntervalJoinOperator(_UserFunctionOperator):
         self._restored_timers = [s["join_timers"] for s in states if "join_timers" in s]
 
     def _restore(self, timers: dict[str, list[tuple[int, Any]]]) -> None:
-        from ha_flink.runtime.partitioner import assign_to_key_group, key_group_range
-
-        info = self.context.info
-        mine = key_group_range(info.max_parallelism, info.parallelism, info.subtask_index)
         for side, entries in timers.items():
             for timestamp, key in entries:
-                if assign_to_key_group(key, info.max_parallelism) in mine:
+                if self.backend.owns(key):
                     self.cleanup[side].add(timestamp, key)
 
 

@@ -64,10 +64,8 @@ class TimestampsAndWatermarksOperator(StreamOperator):
                 timestamps = [extract(value, MIN_WATERMARK) for value in batch]
             else:
                 timestamps = [extract(value, timestamp) for value, timestamp in zip(batch, timestamps)]
-            for index, timestamp in enumerate(timestamps):
-                if type(timestamp) is not int:
-                    timestamps = [self._as_int(value, t) for value, t in zip(batch, timestamps)]
-                    break
+            if any(type(timestamp) is not int for timestamp in timestamps):
+                timestamps = [self._as_int(value, t) for value, t in zip(batch, timestamps)]
         if timestamps is not None:
             self.generator.on_event(max(timestamps))
         self.output.collect_batch(batch, timestamps)

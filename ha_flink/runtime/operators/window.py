@@ -1033,15 +1033,13 @@ class WindowOperator(StreamOperator):
 
     def _restore_timers(self) -> None:
         """Timers of the keys in this subtask's key groups (after rescaling, every old subtask's share)."""
-        from ha_flink.runtime.partitioner import assign_to_key_group
-
-        groups, max_parallelism = self.backend.key_groups, self.backend.max_parallelism
+        owns = self.backend.owns
         for timers in self._restored_timers:
             for time, key, window in timers["event"]:
-                if assign_to_key_group(key, max_parallelism) in groups:
+                if owns(key):
                     self.event_timers.add(time, (key, window))
             for time, key, window in timers["processing"]:
-                if assign_to_key_group(key, max_parallelism) in groups:
+                if owns(key):
                     self._register_processing(time, key, window)
         self._restored_timers = []
 

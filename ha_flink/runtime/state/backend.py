@@ -97,6 +97,13 @@ class KeyedStateBackend(ABC):
     @abstractmethod
     def get_aggregating_state(self, descriptor: AggregatingStateDescriptor) -> AggregatingState: ...
 
+    def owns(self, key: Any) -> bool:
+        """Whether `key` falls in this subtask's key groups (what a restore keeps of timers and other
+        per-key entries every old subtask's snapshot holds after rescaling)."""
+        from ha_flink.runtime.partitioner import assign_to_key_group
+
+        return assign_to_key_group(key, self.max_parallelism) in self.key_groups
+
     def raw_table(self, name: str) -> MutableMapping[Any, Any] | None:
         """A plain {key: value} dict of a value-kind state, for operators whose per-record path must not
         go through state objects (keyed reduce), or None where state is not a dict (rocksdb)."""
