@@ -22,13 +22,15 @@ from ha_flink.testing.s3 import MotoS3Server
 from ha_flink.testing.zookeeper import ZooKeeperEnsemble
 
 _LOGS_KEY = pytest.StashKey[list[Path]]()
+_CLUSTERS_KEY = pytest.StashKey[list[Cluster]]()
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
     report = yield
     if report.failed and report.when in ("call", "setup"):
-        for path in item.stash.get(_LOGS_KEY, []):
+        daemon_logs = [path for cluster in item.stash.get(_CLUSTERS_KEY, []) for path in cluster.logs()]
+        for path in item.stash.get(_LOGS_KEY, []) + daemon_logs:
             report.sections.append((f"server log {path}", log_tail(path, 60)))
     return report
 
@@ -135,11 +137,11 @@ def cluster_factory(zookeeper: ZooKeeperEnsemble, tmp_path: Path,
         cluster = Cluster(tmp_path / f"cluster{len(made)}", zookeeper.connect_string, dict(settings))
         cluster.write_conf()
         made.append(cluster)
+        request.node.stash.setdefault(_CLUSTERS_KEY, []).append(cluster)  # its daemons' logs go with a failure
         return cluster
 
     yield create
     for cluster in made:
-        _remember_logs(request, cluster.logs())
         cluster.close()
 
 

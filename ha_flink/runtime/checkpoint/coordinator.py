@@ -144,6 +144,13 @@ class CheckpointCoordinator:
                 except Exception as error:
                     logger.warning("Checkpoint of job %s not triggered: %s", self.graph.job_id, error)
                     return
+                if can_trigger() != expected:
+                    # a failover (or a task's end) while the id was fetched: a checkpoint waiting for the
+                    # subtasks seen before it would wait for acks that never come, blocking every later one
+                    logger.info("Checkpoint %d of job %s not triggered: the job's tasks changed meanwhile",
+                                checkpoint_id, self.graph.job_id)
+                    self._soon.set()
+                    return
                 now = int(time.time() * 1000)
                 self.pending[checkpoint_id] = PendingCheckpoint(checkpoint_id, now, set(expected))
                 await trigger(checkpoint_id, now)
@@ -215,6 +222,18 @@ class CheckpointCoordinator:
             else:
                 self._discard(pending)
         self.pending.clear()
+
+    def task_finished(self, execution: tuple[str, int], name: str) -> None:
+        """A subtask finished: a checkpoint in flight that still waits for its snapshot never gets it (the
+        task ended after its own final checkpoint, before this one's trigger reached it). Drop such
+        checkpoints, not counted as failures, and take the next one now without it."""
+        for checkpoint_id, pending in list(self.pending.items()):
+            if pending.savepoint_dir is None and execution in pending.expected and execution not in pending.acks:
+                logger.info("Checkpoint %d of job %s dropped: %s finished before taking part; the next one "
+                            "follows now", checkpoint_id, self.graph.job_id, name)
+                del self.pending[checkpoint_id]
+                self._discard(pending)
+                self.trigger_soon()
 
     def checkpoint_url(self, checkpoint_id: int) -> str:
         return join_url(self.job_dir, f"chk-{checkpoint_id}")

@@ -194,6 +194,9 @@ class JobMaster:
                               f"{state.failure}", key)
         elif all(s == "FINISHED" for s in self.states.values()):
             self._terminate("FINISHED")
+        elif state.state == "FINISHED" and self.coordinator is not None:
+            vertex = self.graph.vertices[state.vertex_id]
+            self.coordinator.task_finished(key, f"{vertex.name} ({state.subtask_index + 1}/{vertex.parallelism})")
         elif state.state == "FINISHING" and self.coordinator is not None and all(
                 s in ("FINISHING", "FINISHED") for key, s in self.states.items()
                 if self.graph.vertices[key[0]].is_source):

@@ -1,0 +1,71 @@
+"""The checkpoint coordinator's bookkeeping of checkpoints in flight, on the standalone (NONE) HA
+services and a local checkpoint folder."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from ha_flink.config import Configuration
+from ha_flink.datastream import StreamExecutionEnvironment
+from ha_flink.fs import Storage
+from ha_flink.ha.services import create_ha_services
+from ha_flink.runtime.checkpoint.coordinator import CheckpointCoordinator, PendingCheckpoint
+
+
+def test_a_subtask_that_finished_without_acknowledging_drops_the_checkpoint_and_the_next_follows(
+    tmp_path: Path,
+) -> None:
+    """A source that ended right after its own final checkpoint never sees a trigger that came later: the
+    checkpoint waiting for it would block every later one until the timeout (10 min)."""
+    env = StreamExecutionEnvironment.get_execution_environment().set_parallelism(2)
+    env.from_collection([1, 2]).print()
+    graph = env.get_job_graph()
+    source, sink = list(graph.vertices)
+    finished, running = (source, 1), (sink, 0)
+
+    async def scenario() -> tuple[set[int], bool]:
+        coordinator = CheckpointCoordinator(graph, create_ha_services(Configuration({})), None, Storage(),
+                                            str(tmp_path), interval_s=3600, max_retained=1)
+        coordinator._soon = asyncio.Event()
+        coordinator._loop_task = asyncio.ensure_future(asyncio.sleep(0))  # (no periodic triggering here)
+        coordinator.pending[7] = PendingCheckpoint(7, 0, {finished, running}, acks={running: "url"})
+        coordinator.pending[8] = PendingCheckpoint(8, 0, {running})  # does not wait for the finished one
+        coordinator.task_finished(finished, "Source (2/2)")
+        await asyncio.sleep(0)
+        return set(coordinator.pending), coordinator._soon.is_set()
+
+    pending, triggered_soon = asyncio.run(scenario())
+    assert pending == {8}
+    assert triggered_soon
+
+
+def test_a_failover_while_the_checkpoint_id_is_fetched_triggers_nothing_that_would_wait_forever(
+    tmp_path: Path,
+) -> None:
+    """The subtasks a checkpoint waits for are read before its id comes from the counter; a region failover
+    in between cancels one of them, and a checkpoint still waiting for its ack would block every later one
+    (one in flight at a time) until the timeout."""
+    env = StreamExecutionEnvironment.get_execution_environment().set_parallelism(2)
+    env.from_collection([1, 2]).print()
+    graph = env.get_job_graph()
+    source = list(graph.vertices)[0]
+    running = {(source, 0), (source, 1)}
+    answers = iter([running, running - {(source, 1)}])  # the second look sees the failed subtask gone
+    triggered: list[int] = []
+
+    async def scenario() -> dict[int, PendingCheckpoint]:
+        coordinator = CheckpointCoordinator(graph, create_ha_services(Configuration({})), None, Storage(),
+                                            str(tmp_path), interval_s=0.01, max_retained=1)
+        await coordinator.initialize()
+
+        async def trigger(checkpoint_id: int, timestamp: int) -> None:
+            triggered.append(checkpoint_id)
+
+        coordinator.start(lambda: next(answers, set()), trigger)
+        await asyncio.sleep(0.2)
+        coordinator.stop()
+        return coordinator.pending
+
+    assert asyncio.run(scenario()) == {}
+    assert triggered == []
