@@ -9,6 +9,9 @@ kazoo revokes nothing by itself on connection trouble. Here the connection liste
 (so fenced writes stop at once) and queues an event; one worker thread per election does all ZooKeeper
 calls and calls the contender's `grant` / `revoke`, never kazoo's own threads:
 - SUSPENDED revokes, unless `tolerate_suspended`; a reconnect on the same session re-checks the latch.
+  A tolerated SUSPENDED that outlasts the session timeout revokes too, as Curator's simulated session
+  expiry does for Flink: kazoo reports LOST only once it reaches a server again, and a leader cut off
+  from ZooKeeper (a partition, a lost quorum) must not go on driving its TaskManagers meanwhile.
 - LOST always revokes; on the next CONNECTED (a new session) the contender joins again.
 - `close()` deletes the latch and connection-info nodes at once, so a standby takes over without
   waiting for a session timeout."""
@@ -19,6 +22,7 @@ import json
 import logging
 import queue
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -68,10 +72,14 @@ class LeaderElection:
     """One contender's place in the election of the cluster at `base_path`."""
 
     def __init__(self, client: KazooClient, base_path: str, *, tolerate_suspended: bool = False,
-                 name: str = "contender") -> None:
+                 name: str = "contender", session_timeout_s: float | None = None) -> None:
         self.client = client
         self.base_path = base_path
         self.tolerate_suspended = tolerate_suspended
+        # how long a tolerated SUSPENDED may last before it revokes (kazoo keeps the timeout in ms)
+        self.session_timeout_s = session_timeout_s if session_timeout_s is not None \
+            else getattr(client, "_session_timeout", 10_000) / 1000
+        self._suspended_since: float | None = None
         self.name = name
         self._latch_dir = paths.latch_dir(base_path)
         self._prefix = f"_c_{uuid.uuid4()}-latch-"
@@ -144,6 +152,8 @@ class LeaderElection:
                 with self._lock:
                     self._connection_usable = False
                 self._events.put(("revoke", "connection to ZooKeeper suspended"))
+            else:
+                self._events.put(("suspended", time.monotonic()))
         elif state == KazooState.LOST:
             with self._lock:
                 self._connection_usable = False
@@ -155,13 +165,24 @@ class LeaderElection:
 
     def _run(self) -> None:
         while True:
+            wait = IDLE_CHECK_SECONDS
+            if self._suspended_since is not None:
+                wait = max(0.0, min(wait, self._suspended_since + self.session_timeout_s - time.monotonic()))
             try:
-                event = self._events.get(timeout=IDLE_CHECK_SECONDS)
+                event = self._events.get(timeout=wait)
             except queue.Empty:
                 # A safety net for a lost watch or state event: look at the latch again (one read).
                 event = ("check",) if self.client.state == KazooState.CONNECTED else ("idle",)
             kind = event[0]
             try:
+                if self._suspended_since is not None and kind not in ("connected", "close") and \
+                        time.monotonic() - self._suspended_since >= self.session_timeout_s:
+                    self._suspended_since = None
+                    if self.client.state != KazooState.CONNECTED:
+                        with self._lock:
+                            self._connection_usable = False
+                        self._revoke(f"connection to ZooKeeper suspended for longer than the session timeout "
+                                     f"({self.session_timeout_s:g} s)")
                 if kind == "close":
                     try:
                         self._leave()
@@ -175,11 +196,16 @@ class LeaderElection:
                     self._check()
                 elif kind == "revoke":
                     self._revoke(event[1])
+                elif kind == "suspended":
+                    if self._suspended_since is None:
+                        self._suspended_since = event[1]
                 elif kind == "lost":
+                    self._suspended_since = None
                     self._revoke("ZooKeeper session lost")
                     self._latch_path = None
                     self._stale_connection_info.clear()  # ephemeral: gone with the session
                 elif kind == "connected":
+                    self._suspended_since = None
                     with self._lock:
                         self._connection_usable = True
                     if self._latch_path is None:

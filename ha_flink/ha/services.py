@@ -46,6 +46,7 @@ class ZooKeeperHaServices:
         self.storage_root = storage_dir
         self.storage_dir = join_url(storage_dir, self.cluster_id.strip("/") or "default")
         self.tolerate_suspended = bool(config.get(HighAvailabilityOptions.ZOOKEEPER_TOLERATE_SUSPENDED_CONNECTIONS))
+        self.session_timeout_s = config.get(HighAvailabilityOptions.ZOOKEEPER_SESSION_TIMEOUT).total_seconds()
         self._owns_client = client is None
         self.client = client if client is not None else start_zookeeper_client(config)
         self.owner = uuid.uuid4().hex  # lock owner id of this process's stores
@@ -53,7 +54,8 @@ class ZooKeeperHaServices:
     # -- leadership -----------------------------------------------------------------------------------
 
     def leader_election(self, name: str = "jobmanager") -> LeaderElection:
-        return LeaderElection(self.client, self.base_path, tolerate_suspended=self.tolerate_suspended, name=name)
+        return LeaderElection(self.client, self.base_path, tolerate_suspended=self.tolerate_suspended, name=name,
+                              session_timeout_s=self.session_timeout_s)
 
     def leader_retrieval(self, component: str) -> LeaderRetrieval:
         return LeaderRetrieval(self.client, self.base_path, component, tolerate_suspended=self.tolerate_suspended)

@@ -282,3 +282,28 @@ def test_tolerant_leader_survives_the_loss_of_its_own_node(
     tx.create("/flink/default/still-leading", b"")
     fence.commit(tx)
     assert leader.contender.revocations == 0 and leader.contender.grants == [session]
+
+
+def test_tolerant_leader_cut_off_from_the_quorum_revokes_once_the_session_timeout_has_passed(
+    zookeeper_factory: Callable[[int], ZooKeeperEnsemble], participants: Callable[..., Participant],
+) -> None:
+    """kazoo reports LOST only when it reaches a server again; without a quorum a tolerant leader would
+    stay SUSPENDED, and leading, for as long as the outage lasts."""
+    ensemble = zookeeper_factory(3)
+    leader = participants(ensemble, "/flink/default", "leader", timeout=4.0, tolerate_suspended=True)
+    session = wait_for(lambda: leader.contender.leading, 10, what="a leader")
+    port = connected_port(leader.client)
+    own = next(s for s in ensemble.servers if s.client_port == port)
+    other = next(s for s in ensemble.servers if s is not own)
+    other.kill()
+    own.kill()
+    wait_for(lambda: leader.client.state == "SUSPENDED", 20, what="SUSPENDED")
+    assert leader.contender.revocations == 0  # tolerated at first
+    wait_for(lambda: leader.contender.leading is None, 20, what="revocation once the session timeout passed")
+    assert leader.election.leader_session_id is None
+    own.start(wait=False)
+    other.start(wait=False)
+    own.wait_serving()
+    other.wait_serving()
+    new_session = wait_for(lambda: leader.contender.leading, 30, what="leadership once the quorum is back")
+    assert new_session != session
