@@ -12,6 +12,7 @@ import asyncio
 import fcntl
 import getpass
 import logging
+import os
 import signal
 import socket
 import sys
@@ -89,7 +90,7 @@ def main(daemon: str, argv: list[str] | None = None) -> int:
     try:
         config = load_configuration(args.conf_dir, overrides)
         log_path = setup_logging(config, daemon)
-        logger.info("Starting %s; logging to %s", daemon, log_path)
+        logger.info("Starting %s (pid %d); logging to %s", daemon, os.getpid(), log_path)
         if args.webui_port is not None:
             config.set(RestOptions.PORT, args.webui_port, source="--webui-port")
         from ha_flink.ha.services import create_ha_services

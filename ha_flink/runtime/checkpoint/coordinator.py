@@ -78,6 +78,7 @@ class PendingCheckpoint:
     restore_from_all: set[str] = field(default_factory=set)  # vertices whose subtasks restore from all
     savepoint_dir: str | None = None  # a savepoint: copied there, not kept as a checkpoint
     done: asyncio.Future[str] | None = None
+    savepoint_path: str | None = None  # the savepoint's folder, once written
 
 
 class CheckpointCoordinator:
@@ -101,6 +102,7 @@ class CheckpointCoordinator:
         self.last_completion = 0.0  # monotonic time of the last completed checkpoint
         self.shared_of: dict[int, set[str]] = {}  # retained checkpoint -> the shared files it references
         self._loop_task: asyncio.Task[None] | None = None
+        self._savepoints_to_notify: dict[int, PendingCheckpoint] = {}
 
     async def _blocking(self, function: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(None, function, *args)
@@ -214,7 +216,10 @@ class CheckpointCoordinator:
         self.pending.clear()
 
     def abort_pending(self) -> None:
-        """A failover: checkpoints in flight cannot complete (their tasks are gone)."""
+        """A failover: checkpoints in flight cannot complete (their tasks are gone). A savepoint already
+        written stays done, whether or not its notification reached the tasks."""
+        for checkpoint_id in list(self._savepoints_to_notify):
+            self.notified(checkpoint_id)
         for pending in self.pending.values():
             if pending.savepoint_dir is not None and pending.done is not None and not pending.done.done():
                 pending.done.set_exception(SavepointError(
@@ -234,6 +239,13 @@ class CheckpointCoordinator:
                 del self.pending[checkpoint_id]
                 self._discard(pending)
                 self.trigger_soon()
+
+    def notified(self, checkpoint_id: int) -> None:
+        """The tasks have been told that `checkpoint_id` completed. A savepoint's caller learns only now
+        that it is done, so a stop or cancel that follows cannot overtake the commit of its sinks."""
+        pending = self._savepoints_to_notify.pop(checkpoint_id, None)
+        if pending is not None and pending.done is not None and not pending.done.done():
+            pending.done.set_result(pending.savepoint_path or "")
 
     def checkpoint_url(self, checkpoint_id: int) -> str:
         return join_url(self.job_dir, f"chk-{checkpoint_id}")
@@ -294,9 +306,9 @@ class CheckpointCoordinator:
                     pending.done.set_exception(SavepointError(f"savepoint {checkpoint_id} not written: {error}"))
                 return None
             logger.info("Completed savepoint %d of job %s at %s", checkpoint_id, self.graph.job_id, path)
-            if pending.done is not None and not pending.done.done():
-                pending.done.set_result(path)
-            return checkpoint_id  # tasks are notified: sinks commit what the savepoint covers
+            pending.savepoint_path = path
+            self._savepoints_to_notify[checkpoint_id] = pending
+            return checkpoint_id  # tasks are notified (sinks commit what it covers), then `notified`
         metadata = pickle.dumps({"job_id": self.graph.job_id, "checkpoint_id": checkpoint_id,
                                  "tasks": dict(pending.acks), "shared": sorted(pending.shared),
                                  "restore_from_all": sorted(pending.restore_from_all),

@@ -266,6 +266,7 @@ class JobMaster:
             request = pb.CheckpointRequest(job_id=self.job_id, checkpoint_id=completed)
             hosts = {info.address: info for info in self.placement.values()}
             await asyncio.gather(*(self._call(info, "NotifyCheckpointComplete", request) for info in hosts.values()))
+            self.coordinator.notified(completed)
 
     def on_checkpoint_decline(self, decline: pb.CheckpointDecline) -> None:
         key = (decline.vertex_id, decline.subtask_index)

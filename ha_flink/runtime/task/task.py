@@ -186,6 +186,16 @@ class Task:
             self.finished = True
             for writer in self.writers:
                 writer.end()
+        except TaskCancelled:
+            # A notification that came before the cancel still commits: its checkpoint is in the store,
+            # so committing is what any restore would do (and a stop-with-savepoint's output depends on it).
+            if self._completed and len(opened) == len(operators):
+                try:
+                    self._notify_completed()
+                except Exception:
+                    logger.exception("%s: committing a completed checkpoint while cancelling failed",
+                                     self.display_name)
+            raise
         finally:
             if self._snapshot_thread is not None:  # snapshots still in flight belong to a task that is gone
                 self._snapshot_thread.shutdown(wait=False, cancel_futures=True)
