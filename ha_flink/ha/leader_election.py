@@ -14,7 +14,9 @@ calls and calls the contender's `grant` / `revoke`, never kazoo's own threads:
   from ZooKeeper (a partition, a lost quorum) must not go on driving its TaskManagers meanwhile.
 - LOST always revokes; on the next CONNECTED (a new session) the contender joins again.
 - `close()` deletes the latch and connection-info nodes at once, so a standby takes over without
-  waiting for a session timeout."""
+  waiting for a session timeout.
+Revocations on connection trouble run on a timer thread of their own: the worker may be waiting in a
+kazoo call that a disconnected client holds until it reconnects, however long that takes."""
 
 from __future__ import annotations
 
@@ -22,7 +24,6 @@ import json
 import logging
 import queue
 import threading
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -79,7 +80,7 @@ class LeaderElection:
         # how long a tolerated SUSPENDED may last before it revokes (kazoo keeps the timeout in ms)
         self.session_timeout_s = session_timeout_s if session_timeout_s is not None \
             else getattr(client, "_session_timeout", 10_000) / 1000
-        self._suspended_since: float | None = None
+        self._suspension = 0  # counts connection state changes: a revoke timer of an older one does nothing
         self.name = name
         self._latch_dir = paths.latch_dir(base_path)
         self._prefix = f"_c_{uuid.uuid4()}-latch-"
@@ -147,42 +148,55 @@ class LeaderElection:
     # -- connection listener: flips state, queues work, never blocks ----------------------------------
 
     def _on_connection_state(self, state: KazooState) -> None:
+        self._suspension += 1
         if state == KazooState.SUSPENDED:
             if not self.tolerate_suspended:
                 with self._lock:
                     self._connection_usable = False
-                self._events.put(("revoke", "connection to ZooKeeper suspended"))
+                self._revoke_soon("connection to ZooKeeper suspended", 0.0)
             else:
-                self._events.put(("suspended", time.monotonic()))
+                self._revoke_soon(f"connection to ZooKeeper suspended for longer than the session timeout "
+                                  f"({self.session_timeout_s:g} s)", self.session_timeout_s)
         elif state == KazooState.LOST:
             with self._lock:
                 self._connection_usable = False
+            self._revoke_soon("ZooKeeper session lost", 0.0)
             self._events.put(("lost",))
         else:
             self._events.put(("connected",))
+
+    def _revoke_soon(self, reason: str, delay: float) -> None:
+        """Revoke from a thread of its own, after `delay` if the connection is still down then: the worker
+        may sit in a kazoo call made while disconnected, which waits for the reconnect however long."""
+        suspension = self._suspension
+
+        def revoke() -> None:
+            if self._closed or (delay > 0 and (suspension != self._suspension
+                                               or self.client.state == KazooState.CONNECTED)):
+                return
+            with self._lock:
+                self._connection_usable = False
+            try:
+                self._revoke(reason)
+            except Exception:
+                logger.exception("%s: revoking leadership failed", self.name)
+
+        timer = threading.Timer(delay, revoke)
+        timer.daemon = True
+        timer.name = f"leader-election-revoke-{self.name}"
+        timer.start()
 
     # -- worker thread --------------------------------------------------------------------------------
 
     def _run(self) -> None:
         while True:
-            wait = IDLE_CHECK_SECONDS
-            if self._suspended_since is not None:
-                wait = max(0.0, min(wait, self._suspended_since + self.session_timeout_s - time.monotonic()))
             try:
-                event = self._events.get(timeout=wait)
+                event = self._events.get(timeout=IDLE_CHECK_SECONDS)
             except queue.Empty:
                 # A safety net for a lost watch or state event: look at the latch again (one read).
                 event = ("check",) if self.client.state == KazooState.CONNECTED else ("idle",)
             kind = event[0]
             try:
-                if self._suspended_since is not None and kind not in ("connected", "close") and \
-                        time.monotonic() - self._suspended_since >= self.session_timeout_s:
-                    self._suspended_since = None
-                    if self.client.state != KazooState.CONNECTED:
-                        with self._lock:
-                            self._connection_usable = False
-                        self._revoke(f"connection to ZooKeeper suspended for longer than the session timeout "
-                                     f"({self.session_timeout_s:g} s)")
                 if kind == "close":
                     try:
                         self._leave()
@@ -196,16 +210,11 @@ class LeaderElection:
                     self._check()
                 elif kind == "revoke":
                     self._revoke(event[1])
-                elif kind == "suspended":
-                    if self._suspended_since is None:
-                        self._suspended_since = event[1]
                 elif kind == "lost":
-                    self._suspended_since = None
                     self._revoke("ZooKeeper session lost")
                     self._latch_path = None
                     self._stale_connection_info.clear()  # ephemeral: gone with the session
                 elif kind == "connected":
-                    self._suspended_since = None
                     with self._lock:
                         self._connection_usable = True
                     if self._latch_path is None:

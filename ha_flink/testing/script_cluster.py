@@ -89,10 +89,12 @@ class ScriptCluster:
                 for path in self.pid_dir.glob("flink-*.pid")}
 
     def processes(self) -> list[int]:
-        """Every live process whose command line names this cluster's directory."""
+        """Every live process whose command line names this cluster's directory (but this process and its
+        ancestors, whose command lines may name it too)."""
         mine = []
+        ours = _ancestors()
         for entry in os.listdir("/proc"):
-            if entry.isdigit() and int(entry) != os.getpid():
+            if entry.isdigit() and int(entry) not in ours:
                 argv = command_line(int(entry))
                 if argv and any(str(self.directory) in part for part in argv):
                     mine.append(int(entry))
@@ -120,3 +122,15 @@ class ScriptCluster:
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline and any(command_line(pid) is not None for pid in pids):
                 time.sleep(0.05)
+
+
+def _ancestors() -> set[int]:
+    """This process and its parents up to init."""
+    found, pid = set(), os.getpid()
+    while pid > 1 and pid not in found:
+        found.add(pid)
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return found

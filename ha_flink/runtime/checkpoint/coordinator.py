@@ -186,6 +186,19 @@ class CheckpointCoordinator:
             return
         self.record_failure(f"checkpoint {checkpoint_id} declined: {reason}", on_too_many_failures)
 
+    def abort(self, checkpoint_id: int, reason: str) -> None:
+        """Give up a checkpoint that never reached its tasks: not counted as a failure (as Flink leaves
+        trigger failures out of the tolerable count); a savepoint's caller gets the reason."""
+        pending = self.pending.pop(checkpoint_id, None)
+        if pending is None:
+            return
+        self._discard(pending)
+        if pending.savepoint_dir is not None:
+            if pending.done is not None and not pending.done.done():
+                pending.done.set_exception(SavepointError(f"savepoint {checkpoint_id} aborted: {reason}"))
+            return
+        logger.info("Checkpoint %d of job %s aborted: %s", checkpoint_id, self.graph.job_id, reason)
+
     def _discard(self, pending: PendingCheckpoint) -> None:
         """A checkpoint that will not complete: its folder, and the shared files no completed checkpoint
         references (the backends reuse only files of confirmed checkpoints, so nobody else will)."""

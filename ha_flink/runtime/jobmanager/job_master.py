@@ -13,6 +13,7 @@ import time
 from typing import Any, Callable
 
 import cloudpickle
+import grpc
 
 from ha_flink.config import (
     CheckpointingOptions, Configuration, HighAvailabilityOptions, JobManagerOptions, StateBackendOptions,
@@ -233,13 +234,20 @@ class JobMaster:
                  if self.graph.vertices[key[0]].is_source and self.states.get(key) in ("RUNNING", "FINISHING")}
         request = pb.CheckpointRequest(job_id=self.job_id, checkpoint_id=checkpoint_id, timestamp=timestamp,
                                        savepoint=savepoint)
-        await asyncio.gather(*(self._call(info, "TriggerCheckpoint", request) for info in hosts.values()))
+        delivered = await asyncio.gather(*(self._call(info, "TriggerCheckpoint", request) for info in hosts.values()))
+        if not all(delivered) and self.coordinator is not None:
+            # some source will never take it: waiting for its ack would block later checkpoints until the
+            # timeout (a lost TaskManager's failover follows anyway; a refusal means it follows another leader)
+            self.coordinator.abort(checkpoint_id, "its trigger did not reach every source subtask")
 
-    async def _call(self, info: TaskManagerInfo, method: str, request: Any) -> None:
+    async def _call(self, info: TaskManagerInfo, method: str, request: Any) -> bool:
         try:
             await getattr(info.stub, method)(request, metadata=fencing_metadata(self.session_id), timeout=5)
+            return True
         except Exception as error:  # a lost TaskManager: the failover that follows handles it
-            logger.debug("%s of job %s on %s not delivered: %s", method, self.job_id, info.address, error)
+            details = error.details() if isinstance(error, grpc.RpcError) else str(error)
+            logger.info("%s of job %s on %s not delivered: %s", method, self.job_id, info.address, details)
+            return False
 
     async def trigger_savepoint(self, target_dir: str | None, then: str = "") -> str:
         """Take a savepoint; then keep running, or cancel, or stop (FINISHED) the job."""

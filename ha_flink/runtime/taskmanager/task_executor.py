@@ -168,7 +168,9 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
             return
         for running in reported:  # delivered: ended tasks need not be reported again
             if running.state in ("FINISHED", "CANCELED", "FAILED"):
-                self.tasks.pop(running.descriptor.execution_id, None)
+                # by identity: while the heartbeat was on its way (to a leader that may since have been
+                # paused and deposed), a new leader may have deployed a task with the same execution id
+                self._forget(running)
 
     def free_slots(self) -> int:
         used = {t.descriptor.slot_index for t in self.tasks.values() if t.state in ("DEPLOYING", "RUNNING", "FINISHING")}
