@@ -98,6 +98,17 @@ class Storage:
     def exists(self, url: str) -> bool:
         return self._call("check", url, lambda fs, path: fs.exists(path))
 
+    def modified(self, url: str) -> float | None:
+        """When the file was last written (seconds since the epoch), where the filesystem says."""
+        info = self._call("stat", url, lambda fs, path: fs.info(path))
+        for key in ("mtime", "LastModified", "last_modified", "modification_time"):
+            value = info.get(key)
+            if isinstance(value, (int, float)):
+                return float(value)
+            if hasattr(value, "timestamp"):
+                return value.timestamp()
+        return None
+
     def list(self, folder_url: str) -> list[str]:
         """URLs of the entries directly in `folder_url`, sorted; a missing folder has none."""
 

@@ -7,6 +7,7 @@ stores, cleanup); `NONE` gives `StandaloneHaServices` (ha/standalone.py): one Jo
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 
 from kazoo.client import KazooClient
@@ -125,6 +126,25 @@ class ZooKeeperHaServices:
                     continue
         return [url for url in self.storage.list(self.storage_dir)
                 if url.rsplit("/", 1)[1].startswith((JOB_GRAPH_PREFIX, CHECKPOINT_PREFIX)) and url not in referenced]
+
+    def collect_orphaned_files(self, older_than_s: float = 30.0) -> list[str]:
+        """Delete the orphaned HA files (`find_orphaned_files`) written more than `older_than_s` ago: a
+        younger one may be a commit in flight. Such files are left by a leader that died, or lost
+        ZooKeeper, between writing a file and committing its node. Returns what was deleted."""
+        deleted = []
+        now = time.time()
+        for url in self.find_orphaned_files():
+            try:
+                written = self.storage.modified(url)
+                if written is None or now - written < older_than_s:
+                    continue
+                self.storage.delete(url)
+            except Exception as error:  # noqa: BLE001 - garbage; a later leader tries again
+                logger.info("Orphaned HA file %s not deleted: %s", url, error)
+                continue
+            logger.info("Deleted orphaned HA file %s (no ZooKeeper node points at it)", url)
+            deleted.append(url)
+        return deleted
 
     def _children(self, path: str) -> list[str]:
         try:

@@ -185,6 +185,9 @@ class StandaloneHaServices:
     def job_result_store(self) -> InMemoryJobResultStore:
         return self._results
 
+    def collect_orphaned_files(self, older_than_s: float = 30.0) -> list[str]:
+        return []  # nothing is written to an HA storage dir without ZooKeeper HA
+
     def cleanup_job_data(self, job_id: str, fence: object = None) -> None:
         self._checkpoint_stores.pop(job_id, None)
         self._counters.pop(job_id, None)

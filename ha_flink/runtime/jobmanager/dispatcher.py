@@ -66,6 +66,14 @@ class Dispatcher:
             except Exception:
                 logger.exception("Cleanup of job %s failed; a later leader retries it", result.job_id)
         logger.info("Job recovery done: %d job(s) recovered", recovered)
+        await self._collect_orphans()
+
+    async def _collect_orphans(self) -> None:
+        """HA files a former leader wrote but never committed (it died, or lost ZooKeeper, in between)."""
+        try:
+            await self._blocking(self.ha.collect_orphaned_files)
+        except Exception as error:  # garbage only: the next leader or job end tries again
+            logger.info("Orphaned HA files not collected: %s", error)
 
     async def submit(self, job_graph_bytes: bytes) -> str:
         try:
@@ -123,6 +131,7 @@ class Dispatcher:
         await self._blocking(Storage(self.config).delete, join_url(checkpoints_dir(self.config), job_id))
         if await self._blocking(self.ha.cleanup_job_data, job_id, self.fence):
             await self._blocking(self.results.mark_result_clean, job_id)
+            await self._collect_orphans()
         else:
             logger.info("HA data of job %s is still held; cleanup retried by a later leader", job_id)
 

@@ -51,6 +51,7 @@ class JobMaster:
         self.rm = resource_manager
         self.session_id = session_id
         self.on_terminal = on_terminal
+        self.fence = fence
         config = config.copy()
         for key, value in graph.settings.items():  # the job's own settings win over the cluster's
             config.set(key, value, source=f"job {graph.job_id}")
@@ -100,11 +101,31 @@ class JobMaster:
             return
         self._scheduling = asyncio.ensure_future(self._schedule())
 
+    def _can_reach_zookeeper(self) -> bool:
+        """Whether this leader can still commit anything (always, without ZooKeeper HA)."""
+        return self.fence is None or self.fence.client.state == "CONNECTED"
+
+    async def _await_zookeeper(self, what: str) -> bool:
+        """Hold a (re)deployment while this leader's ZooKeeper connection is down: it could commit no
+        checkpoint, and its TaskManagers may already follow a leader elected meanwhile. False: the job
+        stopped (suspended, cancelled) while waiting."""
+        if self._can_reach_zookeeper():
+            return True
+        logger.info("Job %s (%s): %s waits until the connection to ZooKeeper is back", self.graph.name,
+                    self.job_id, what)
+        while not self._can_reach_zookeeper():
+            await asyncio.sleep(0.1)
+            if self.status in TERMINAL or self.status == "SUSPENDED":
+                return False
+        return True
+
     async def _schedule(self) -> None:
         attempt = self.attempt
         self.status = "CREATED" if self.attempt == 0 else "RESTARTING"
         if attempt > 0:
             logger.info("Job %s (%s) attempt %d: scheduling", self.graph.name, self.job_id, attempt)
+            if not await self._await_zookeeper(f"attempt {attempt}"):
+                return
         restored = None
         if self.coordinator is not None:
             try:
@@ -305,6 +326,9 @@ class JobMaster:
 
     async def _redeploy(self, region: set[tuple[str, int]]) -> None:
         self._restart_timer = None
+        if self.status != "RUNNING" or not await self._await_zookeeper(f"the restart of a region of {len(region)} "
+                                                                         "tasks"):
+            return
         if self.status != "RUNNING":
             return
         if self.coordinator is not None:

@@ -1,0 +1,45 @@
+"""The seeded fault plan of a chaos run: which faults, in which order, and the random choices inside them
+(which TaskManager, which ZooKeeper servers, how long an outage lasts). The same seed gives the same plan,
+so a failing run is repeated by its printed seed. Pure code."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+LEADER_SIGKILL = "leader-sigkill"
+LEADER_SIGTERM = "leader-sigterm"
+LEADER_SIGSTOP = "leader-sigstop"
+LEADER_PARTITION = "leader-zookeeper-partition"
+TASKMANAGER_SIGKILL = "taskmanager-sigkill"
+ZOOKEEPER_ONE_NODE = "zookeeper-one-node"
+ZOOKEEPER_QUORUM = "zookeeper-quorum"
+STORAGE_OUTAGE = "storage-outage"
+CLUSTER_RESTART = "cluster-restart"
+
+KINDS = (LEADER_SIGKILL, LEADER_SIGTERM, LEADER_SIGSTOP, LEADER_PARTITION, TASKMANAGER_SIGKILL, ZOOKEEPER_ONE_NODE,
+         ZOOKEEPER_QUORUM, STORAGE_OUTAGE, CLUSTER_RESTART)
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str
+    pick: int  # which TaskManager (of the busy ones) or ZooKeeper server: an index taken modulo the choices
+    delay_s: float  # the time the job runs undisturbed before the fault
+    outage_s: float  # how long a storage outage, or a quorum loss, lasts
+
+    def describe(self) -> str:
+        extra = f", outage {self.outage_s:.1f} s" if self.kind in (STORAGE_OUTAGE, ZOOKEEPER_QUORUM) else ""
+        return f"{self.kind} (after {self.delay_s:.1f} s, pick {self.pick}{extra})"
+
+
+def plan(seed: int, counts: dict[str, int]) -> list[Fault]:
+    """`counts[kind]` faults of each kind, in an order shuffled by `seed`."""
+    rng = random.Random(seed)
+    kinds = [kind for kind in KINDS for _ in range(counts.get(kind, 0))]
+    unknown = set(counts) - set(KINDS)
+    if unknown:
+        raise ValueError(f"unknown fault kinds {sorted(unknown)}; known: {', '.join(KINDS)}")
+    rng.shuffle(kinds)
+    return [Fault(kind, rng.randrange(1000), round(rng.uniform(0.3, 1.5), 2), round(rng.uniform(1.0, 4.0), 1))
+            for kind in kinds]
