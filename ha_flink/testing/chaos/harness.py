@@ -14,6 +14,7 @@ happened."""
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import random
@@ -415,8 +416,9 @@ class ChaosRun:
 
     def run(self) -> ChaosReport:
         report = self.report
-        self.say(f"chaos run: seed {report.seed}, {len(report.faults)} faults: "
-                 + ", ".join(f.kind for f in report.faults))
+        kinds = collections.Counter(f.kind for f in report.faults)
+        self.say(f"chaos run: seed {report.seed}, {len(report.faults)} faults ("
+                 + ", ".join(f"{n} {kind}" for kind, n in kinds.items()) + ")")
         self.cluster.start()
         self.job_id = report.job_id = self._submit(self.out)
         self._wait_checkpoint_after(time.time() - 60, self.job_id)
