@@ -4,6 +4,7 @@ started (by pid, with its process group), and `wait_for` that polls a condition 
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -27,6 +28,29 @@ def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
     finally:
         for sock in sockets:
             sock.close()
+
+
+def free_fixed_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """`count` distinct ports free right now below the kernel's ephemeral range, for servers that are
+    stopped and started again on the same port: a port of that range, free while its server is down,
+    may meanwhile be given to any other socket bound to port 0 (a gRPC server, an outgoing connection)."""
+    try:
+        low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    candidates = list(range(max(1024, low - 12000), low))
+    random.shuffle(candidates)
+    ports: list[int] = []
+    for port in candidates:
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+        ports.append(port)
+        if len(ports) == count:
+            return ports
+    raise OSError(f"fewer than {count} free ports below {low} on {host}")
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -242,6 +242,14 @@ def connected_port(client: KazooClient) -> int:
     return client._connection._socket.getpeername()[1]
 
 
+def start_again(*servers: ZooKeeperServer) -> None:
+    """Start killed servers together (a lone one cannot serve without the others) and wait until they do."""
+    for server in servers:
+        server.start(wait=False)
+    for server in servers:
+        server.wait_serving()
+
+
 def test_ensemble_keeps_the_leader_with_one_node_lost_and_revokes_without_quorum(
     zookeeper_factory: Callable[[int], ZooKeeperEnsemble], participants: Callable[..., Participant],
 ) -> None:
@@ -259,10 +267,7 @@ def test_ensemble_keeps_the_leader_with_one_node_lost_and_revokes_without_quorum
     second.kill()
     wait_for(lambda: leader.contender.leading is None, 20, what="revocation without quorum")
     # Restore both: a leader again, with a new session id.
-    first.start(wait=False)
-    second.start(wait=False)
-    first.wait_serving()
-    second.wait_serving()
+    start_again(first, second)
     new_session = wait_for(lambda: leader.contender.leading, 30, what="leadership once the quorum is back")
     assert new_session != session
 
@@ -301,9 +306,6 @@ def test_tolerant_leader_cut_off_from_the_quorum_revokes_once_the_session_timeou
     assert leader.contender.revocations == 0  # tolerated at first
     wait_for(lambda: leader.contender.leading is None, 20, what="revocation once the session timeout passed")
     assert leader.election.leader_session_id is None
-    own.start(wait=False)
-    other.start(wait=False)
-    own.wait_serving()
-    other.wait_serving()
+    start_again(own, other)
     new_session = wait_for(lambda: leader.contender.leading, 30, what="leadership once the quorum is back")
     assert new_session != session

@@ -175,29 +175,27 @@ class CheckpointCoordinator:
                                     on_too_many_failures)
 
     def decline(self, checkpoint_id: int, reason: str, on_too_many_failures: Any = None) -> None:
-        """A subtask could not take its part: give the checkpoint up now."""
-        pending = self.pending.pop(checkpoint_id, None)
-        if pending is None:
-            return
-        self._discard(pending)
-        if pending.savepoint_dir is not None:
-            if pending.done is not None and not pending.done.done():
-                pending.done.set_exception(SavepointError(f"savepoint {checkpoint_id} declined: {reason}"))
-            return
-        self.record_failure(f"checkpoint {checkpoint_id} declined: {reason}", on_too_many_failures)
+        """A subtask could not take its part: give the checkpoint up now, counted as a failure."""
+        self._give_up(checkpoint_id, "declined", reason, on_too_many_failures)
 
     def abort(self, checkpoint_id: int, reason: str) -> None:
         """Give up a checkpoint that never reached its tasks: not counted as a failure (as Flink leaves
-        trigger failures out of the tolerable count); a savepoint's caller gets the reason."""
+        trigger failures out of the tolerable count)."""
+        self._give_up(checkpoint_id, "aborted", reason, None, counted=False)
+
+    def _give_up(self, checkpoint_id: int, verb: str, reason: str, on_too_many_failures: Any,
+                 counted: bool = True) -> None:
         pending = self.pending.pop(checkpoint_id, None)
         if pending is None:
             return
         self._discard(pending)
-        if pending.savepoint_dir is not None:
+        if pending.savepoint_dir is not None:  # a savepoint's caller gets the reason
             if pending.done is not None and not pending.done.done():
-                pending.done.set_exception(SavepointError(f"savepoint {checkpoint_id} aborted: {reason}"))
-            return
-        logger.info("Checkpoint %d of job %s aborted: %s", checkpoint_id, self.graph.job_id, reason)
+                pending.done.set_exception(SavepointError(f"savepoint {checkpoint_id} {verb}: {reason}"))
+        elif counted:
+            self.record_failure(f"checkpoint {checkpoint_id} {verb}: {reason}", on_too_many_failures)
+        else:
+            logger.info("Checkpoint %d of job %s %s: %s", checkpoint_id, self.graph.job_id, verb, reason)
 
     def _discard(self, pending: PendingCheckpoint) -> None:
         """A checkpoint that will not complete: its folder, and the shared files no completed checkpoint
@@ -226,6 +224,8 @@ class CheckpointCoordinator:
     def stop(self) -> None:
         if self._loop_task is not None:
             self._loop_task.cancel()
+        for checkpoint_id in list(self._savepoints_to_notify):  # written: done, told or not
+            self.notified(checkpoint_id)
         self.pending.clear()
 
     def abort_pending(self) -> None:

@@ -326,10 +326,10 @@ class JobMaster:
 
     async def _redeploy(self, region: set[tuple[str, int]]) -> None:
         self._restart_timer = None
-        if self.status != "RUNNING" or not await self._await_zookeeper(f"the restart of a region of {len(region)} "
-                                                                         "tasks"):
-            return
         if self.status != "RUNNING":
+            return
+        if not await self._await_zookeeper(f"the restart of a region of {len(region)} tasks") \
+                or self.status != "RUNNING":  # (a full failover may have come meanwhile)
             return
         if self.coordinator is not None:
             latest = await self.coordinator.restored_state()

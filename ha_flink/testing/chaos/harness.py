@@ -22,6 +22,7 @@ import re
 import shutil
 import signal
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -38,7 +39,7 @@ from ha_flink.testing.chaos.checker import (
 )
 from ha_flink.testing.chaos.logs import COMPLETED, RESTORES, Lifetime, first_after, parse_log
 from ha_flink.deploy.zookeeper import server_mode
-from ha_flink.testing.processes import free_ports, wait_for
+from ha_flink.testing.processes import free_fixed_ports, wait_for
 from ha_flink.testing.proxy import TcpProxy
 from ha_flink.testing.script_cluster import REPO, ScriptCluster
 
@@ -70,7 +71,7 @@ class ChaosCluster:
     host, all started and stopped by the bin/ scripts from a conf dir of their own."""
 
     def __init__(self, directory: Path, masters: int = 3, workers: int = 3, settings: dict[str, str] | None = None):
-        ports = free_ports(9 + masters)
+        ports = free_fixed_ports(9 + masters)  # servers here are killed and started again on their ports
         zk_ports = ports[:9]
         self.rest_ports = ports[9:]
         servers = "".join(f"server.{i}=127.0.0.1:{zk_ports[3 * i - 3]}:{zk_ports[3 * i - 2]};127.0.0.1:"
@@ -81,7 +82,9 @@ class ChaosCluster:
         self.proxies = [TcpProxy(("127.0.0.1", port), ready=lambda port=port: server_mode("127.0.0.1", port) is not None)
                         for port in (zk_ports[2], zk_ports[5], zk_ports[8])]
         quorum = ",".join(proxy.address for proxy in self.proxies)
+        self.cluster_id = f"/chaos-{uuid.uuid4().hex[:12]}"
         chaos_settings = {
+            "high-availability.cluster-id": self.cluster_id,
             "high-availability.zookeeper.client.session-timeout": "3 s",
             # a ZooKeeper node lost must not restart anything (DESIGN's failure table); a leader cut off
             # from the quorum still revokes once the session timeout has passed
@@ -99,9 +102,6 @@ class ChaosCluster:
         self.scripts.write_conf()
         self.directory = directory
         self.quorum = quorum
-        conf = (self.scripts.conf_dir / "flink-conf.yaml").read_text()
-        self.cluster_id = next(line.split(": ", 1)[1] for line in conf.splitlines()
-                               if line.startswith("high-availability.cluster-id: "))
         self.workers = workers
 
     # -- scripts -------------------------------------------------------------------------------------
@@ -333,7 +333,6 @@ class ChaosRun:
         ids = sorted(servers)
         first = ids[fault.pick % 3]
         second = ids[(fault.pick + 1) % 3]
-        last = self._last_completed(self.job_id)
         at = time.time()
         for server_id in (first, second):
             os.kill(servers[server_id], signal.SIGKILL)
@@ -342,6 +341,7 @@ class ChaosRun:
         wait_for(lambda: any(s.revoked is not None and s.revoked > at for lt in self.cluster.lifetimes()
                              if lt.pid == leader.pid for s in lt.sessions()), 30, 0.05,
                  "the leader to give up leadership without a quorum")
+        last = self._last_completed(self.job_id)  # (read now: one may have completed as the servers died)
         self._check_kept(last, f"{fault.describe()}, quorum lost")
         remaining = at + fault.outage_s - time.time()
         if remaining > 0:
