@@ -44,6 +44,8 @@ def main() -> int:
                              "other kinds")
     parser.add_argument("--rate", type=float, default=1000.0, help="records per second of the job's source")
     parser.add_argument("--dir", type=Path, default=None, help="keep the run's files there")
+    parser.add_argument("--storage", choices=("file", "s3"), default="file",
+                        help="where checkpoints go: local disk, or a moto S3 server (default: file)")
     parser.add_argument("--no-record", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = parser.parse_args()
     half = max(1, args.mixed // 2)
@@ -54,8 +56,8 @@ def main() -> int:
     directory = args.dir or Path(tempfile.mkdtemp(prefix="ha-flink-chaos-"))
     directory.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    result = run_chaos(directory, args.seed, counts, rate=args.rate,
-                       say=lambda line: print(line, flush=True))
+    result = run_chaos(directory, args.seed, counts, rate=args.rate, say=lambda line: print(line, flush=True),
+                       storage=args.storage)
     took = time.monotonic() - started
     print(f"seed {result.seed}: {'PASSED' if result.ok else 'FAILED'} in {took / 60:.1f} min; files in {directory}")
     for problem in result.problems:
@@ -78,13 +80,15 @@ def main() -> int:
     table = "\n".join(["| fault | new leader (median / max, s) | all tasks RUNNING (median / max, s) | next "
                        "checkpoint (median / max, s) | goal (RUNNING) | Flink 2.3 (RUNNING) |",
                        "|---|---|---|---|---|---|", *rows])
-    report("Chaos: failover under seeded faults", f"make chaos (bench/chaos.py --seed {result.seed})", table,
+    command = f"make chaos (bench/chaos.py --seed {result.seed}{' --storage s3' if args.storage == 's3' else ''})"
+    report("Chaos: failover under seeded faults", command, table,
            f"{verdict}\n\nA cluster started by the bin/ scripts: 3 ZooKeeper servers (tickTime 200 ms), 3 "
            "JobManagers, 3 TaskManagers with 1 slot each (one spare), all on this host; session timeout 3 s with "
            "tolerate-suspended-connections (revoking once a suspension outlasts it); fixed-delay restarts of "
-           f"100 ms; checkpoints every 200 ms; the job counts {args.rate:,.0f} numbers/s, keyed by n % 17, into the "
-           "two-phase-commit FileSink at p=2. Times are from the fault (the signal) to the line in the daemons' logs, in seconds; "
-           "a leader kill is followed by a new JobManager in its place (the standby of the next kill).",
+           f"100 ms; checkpoints every 200 ms to {'a moto S3 server' if args.storage == 's3' else 'local disk'}; "
+           f"the job counts {args.rate:,.0f} numbers/s, keyed by n % 17, into the two-phase-commit FileSink at "
+           "p=2. Times are from the fault (the signal) to the line in the daemons' logs, in seconds; a leader kill "
+           "is followed by a new JobManager in its place (the standby of the next kill).",
            keep=not args.no_record and result.ok)
     return 0 if result.ok else 1
 

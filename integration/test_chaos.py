@@ -1,7 +1,8 @@
 """The short chaos run of CI: one fault of every kind, in a seeded order, on a cluster the bin/ scripts
-start (3 ZooKeeper servers, 3 JobManagers, 3 TaskManagers), with the exactly-once job running; then
-`flink stop --savepointPath` and every check of ha_flink.testing.chaos.checker. The long run is
-`make chaos` (bench/chaos.py).
+start (3 ZooKeeper servers, 3 JobManagers, 3 TaskManagers), with the exactly-once job running and its
+checkpoints on a moto S3 server (the storage outage is that endpoint cut off); then `flink stop
+--savepointPath` and every check of ha_flink.testing.chaos.checker. The long run is `make chaos`
+(bench/chaos.py, checkpoints on local disk, whose outage is the folder taken away).
 
 The seed is printed; `HA_FLINK_CHAOS_SEED=N` repeats a run with another one."""
 
@@ -27,7 +28,7 @@ def test_one_fault_of_every_kind_loses_nothing_and_counts_nothing_twice(tmp_path
         said.append(line)
         print(line, flush=True)
 
-    report = run_chaos(tmp_path / "chaos", SEED, {kind: 1 for kind in F.KINDS}, say=say)
+    report = run_chaos(tmp_path / "chaos", SEED, {kind: 1 for kind in F.KINDS}, say=say, storage="s3")
     log = "\n".join(said)
     assert report.problems == [], log
     assert report.output is not None and report.output.ok, log

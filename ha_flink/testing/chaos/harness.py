@@ -30,7 +30,9 @@ from typing import Any, Callable
 import cloudpickle
 from kazoo.client import KazooClient
 
+from ha_flink.config import Configuration
 from ha_flink.deploy.pidfile import command_line
+from ha_flink.fs import Storage, join_url
 from ha_flink.ha import paths
 from ha_flink.testing.chaos import faults as F
 from ha_flink.testing.chaos.checker import (
@@ -41,6 +43,7 @@ from ha_flink.testing.chaos.logs import COMPLETED, RESTORES, Lifetime, first_aft
 from ha_flink.deploy.zookeeper import server_mode
 from ha_flink.testing.processes import free_fixed_ports, wait_for
 from ha_flink.testing.proxy import TcpProxy
+from ha_flink.testing.s3 import MotoS3Server
 from ha_flink.testing.script_cluster import REPO, ScriptCluster
 
 JOB = REPO / "integration" / "chaos_job.py"
@@ -70,7 +73,8 @@ class ChaosCluster:
     """Three ZooKeeper servers, `masters` JobManagers and `workers` TaskManagers (one slot each) on this
     host, all started and stopped by the bin/ scripts from a conf dir of their own."""
 
-    def __init__(self, directory: Path, masters: int = 3, workers: int = 3, settings: dict[str, str] | None = None):
+    def __init__(self, directory: Path, masters: int = 3, workers: int = 3, settings: dict[str, str] | None = None,
+                 storage: str = "file"):
         ports = free_fixed_ports(9 + masters)  # servers here are killed and started again on their ports
         zk_ports = ports[:9]
         self.rest_ports = ports[9:]
@@ -79,17 +83,30 @@ class ChaosCluster:
         zoo_cfg = f"tickTime=200\ninitLimit=20\nsyncLimit=10\ndataDir={directory}/zookeeper\n{servers}"
         # clients reach each server through a proxy: a partition of one process is cut there; a server
         # that does not serve (starting, or without a quorum) is refused at once, as a client would be
-        self.proxies = [TcpProxy(("127.0.0.1", port), ready=lambda port=port: server_mode("127.0.0.1", port) is not None)
+        self.proxies = [TcpProxy(("127.0.0.1", port),
+                                 ready=lambda port=port: server_mode("127.0.0.1", port) is not None)
                         for port in (zk_ports[2], zk_ports[5], zk_ports[8])]
         quorum = ",".join(proxy.address for proxy in self.proxies)
         self.cluster_id = f"/chaos-{uuid.uuid4().hex[:12]}"
+        # Checkpoints on local disk, or on a moto S3 server reached through a proxy (an outage is a cut there:
+        # moto keeps its objects in memory, so stopping the process would lose them, which no S3 does).
+        self.moto: MotoS3Server | None = None
+        self.s3_proxy: TcpProxy | None = None
+        storage_settings = {"state.checkpoints.dir": f"file://{directory}/checkpoints"}
+        if storage == "s3":
+            self.moto = MotoS3Server(directory / "moto", port=free_fixed_ports(1)[0])  # started last
+            self.s3_proxy = TcpProxy(("127.0.0.1", self.moto.port))
+            storage_settings = {**self.moto.configuration().to_dict(), "s3.endpoint": f"http://{self.s3_proxy.address}",
+                                "state.checkpoints.dir": "s3://chaos/checkpoints"}
+        elif storage != "file":
+            raise ValueError(f"storage {storage!r}: accepted are file and s3")
         chaos_settings = {
             "high-availability.cluster-id": self.cluster_id,
             "high-availability.zookeeper.client.session-timeout": "3 s",
             # a ZooKeeper node lost must not restart anything (DESIGN's failure table); a leader cut off
             # from the quorum still revokes once the session timeout has passed
             "high-availability.zookeeper.client.tolerate-suspended-connections": "true",
-            "state.checkpoints.dir": f"file://{directory}/checkpoints",
+            **storage_settings,
             "state.savepoints.dir": f"file://{directory}/savepoints",
             "restart-strategy.type": "fixed-delay",
             "restart-strategy.fixed-delay.attempts": "1000000",
@@ -103,13 +120,25 @@ class ChaosCluster:
         self.directory = directory
         self.quorum = quorum
         self.workers = workers
+        self.checkpoints_dir = storage_settings["state.checkpoints.dir"]
+        self.storage = Storage(Configuration(chaos_settings))
+        if self.moto is not None:
+            self.moto.directory.mkdir(parents=True, exist_ok=True)
+            self.moto.start()
+            try:
+                fs, _ = self.storage.filesystem("s3://chaos")
+                fs.mkdir("chaos")  # the bucket
+            except Exception:
+                self.moto.stop()
+                raise
 
     # -- scripts -------------------------------------------------------------------------------------
 
     def script(self, name: str, *args: str, timeout: float = 120) -> str:
         done = self.scripts.run(name, *args, timeout=timeout)
         if done.returncode != 0:
-            raise ChaosFailure(f"bin/{name} {' '.join(args)} exited with {done.returncode}:\n{done.stdout}{done.stderr}")
+            raise ChaosFailure(f"bin/{name} {' '.join(args)} exited with {done.returncode}:\n"
+                               f"{done.stdout}{done.stderr}")
         return done.stdout
 
     def start(self) -> None:
@@ -134,8 +163,10 @@ class ChaosCluster:
             except Exception:  # noqa: BLE001 - kill_all below ends whatever is left
                 pass
         self.scripts.kill_all()
-        for proxy in self.proxies:
+        for proxy in [*self.proxies, *([self.s3_proxy] if self.s3_proxy else [])]:
             proxy.close()
+        if self.moto is not None:
+            self.moto.stop()
 
     # -- processes -----------------------------------------------------------------------------------
 
@@ -231,7 +262,8 @@ class ChaosRun:
         completed = completed_checkpoints(self.cluster.lifetimes(), job_id)
         return completed[-1][1] if completed else 0
 
-    def _wait_checkpoint_after(self, since: float, job_id: str, timeout: float = 60, after_running: bool = True) -> None:
+    def _wait_checkpoint_after(self, since: float, job_id: str, timeout: float = 60,
+                               after_running: bool = True) -> None:
         """Until the job's tasks all run again (if a restart was expected) and a checkpoint completed after."""
         def done() -> bool:
             lifetimes = self.cluster.lifetimes()
@@ -359,6 +391,9 @@ class ChaosRun:
         self._check_restored(starting, last, fault)
 
     def _storage_outage(self, fault: F.Fault) -> None:
+        if self.cluster.s3_proxy is not None:
+            self._s3_outage(fault)
+            return
         folder = self.cluster.directory / "checkpoints" / self.job_id
         away = folder.with_name(folder.name + ".away")
         at = time.time()
@@ -379,6 +414,19 @@ class ChaosRun:
         self._wait_checkpoint_after(restored, self.job_id, after_running=False)
         self._timing(fault, at, expect_new_leader=False)
 
+    def _s3_outage(self, fault: F.Fault) -> None:
+        """The S3 endpoint unreachable for a while: every connection to it cut, new ones refused."""
+        at = time.time()
+        self.cluster.s3_proxy.cut()
+        try:
+            remaining = at + fault.outage_s - time.time()
+            if remaining > 0:
+                time.sleep(remaining)  # the outage's length
+        finally:
+            self.cluster.s3_proxy.heal()
+        self._wait_checkpoint_after(time.time(), self.job_id, after_running=False)
+        self._timing(fault, at, expect_new_leader=False)
+
     def _cluster_restart(self, fault: F.Fault) -> None:
         at = time.time()
         self.cluster.script("stop-cluster.sh")
@@ -394,8 +442,8 @@ class ChaosRun:
 
     def _check_kept(self, checkpoint_id: int, when: str) -> None:
         """Nothing of the job's HA data or latest checkpoint is deleted while it is suspended."""
-        metadata = self.cluster.directory / "checkpoints" / self.job_id / f"chk-{checkpoint_id}" / "_metadata"
-        if checkpoint_id and not metadata.exists():
+        metadata = join_url(self.cluster.checkpoints_dir, self.job_id, f"chk-{checkpoint_id}", "_metadata")
+        if checkpoint_id and not self.cluster.storage.exists(metadata):
             self._problem(f"{when}: the latest completed checkpoint {metadata} is gone")
         graphs = list((self.cluster.directory / "ha").rglob("submittedJobGraph*"))
         if not graphs:
@@ -502,7 +550,7 @@ class ChaosRun:
         finally:
             client.stop()
             client.close()
-        if (self.cluster.directory / "checkpoints" / job_id).exists():
+        if self.cluster.storage.exists(join_url(self.cluster.checkpoints_dir, job_id)):
             self._problem(f"after cancel, the checkpoint folder of {job_id} remains")
         # Both jobs have ended: no job graph or checkpoint handle of the cancelled job may remain. A file
         # of the chaos job that a deposed leader wrote but could never commit is garbage the next leader
