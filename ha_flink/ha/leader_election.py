@@ -215,13 +215,15 @@ class LeaderElection:
                     self._latch_path = None
                     self._stale_connection_info.clear()  # ephemeral: gone with the session
                 elif kind == "connected":
+                    # Stale info first, before a grant lets the contender publish anew: the node it writes
+                    # has the same version as ours had, so a delete by version could remove the new one.
+                    self._delete_stale_connection_info()
                     with self._lock:
                         self._connection_usable = True
                     if self._latch_path is None:
                         self._join()
                     else:
                         self._check()
-                    self._delete_stale_connection_info()
                 elif kind == "verify":
                     self._verify_connection_info(event[1], event[2])
             except (ConnectionLoss, SessionExpiredError) as exc:
@@ -344,7 +346,8 @@ class LeaderElection:
             # Raced with another write of the node: look again.
             self._events.put(("verify", component, session_id))
             return
-        self.client.exists(path, watch=lambda event: self._events.put(("verify", component, session_id)))
+        if self.client.exists(path, watch=lambda event: self._events.put(("verify", component, session_id))) is None:
+            self._events.put(("verify", component, session_id))  # gone already: the watch waits for a creation
 
     def _verify_connection_info(self, component: str, session_id: uuid.UUID) -> None:
         with self._lock:

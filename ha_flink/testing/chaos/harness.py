@@ -338,12 +338,24 @@ class ChaosRun:
     def _taskmanager_kill(self, fault: F.Fault) -> None:
         busy = wait_for(self.cluster.busy_taskmanagers, 30, 0.1, "a TaskManager running tasks")
         pid = busy[fault.pick % len(busy)]
+        if fault.pick % 2 == 0:  # every other one while a checkpoint is being taken
+            try:
+                wait_for(self._checkpoint_in_flight, 5, 0.002, "a checkpoint being taken")
+            except TimeoutError:
+                pass  # none caught in the act: the kill comes between checkpoints
         at = time.time()
         os.kill(pid, signal.SIGKILL)
         self._wait_checkpoint_after(at, self.job_id)
         self._timing(fault, at, expect_new_leader=False)
         _wait_gone(pid)
         self.cluster.script("taskmanager.sh", "start")
+
+    def _checkpoint_in_flight(self) -> bool:
+        """Whether the job's newest checkpoint folder has task files but no `_metadata` yet."""
+        folder = join_url(self.cluster.checkpoints_dir, self.job_id)
+        names = [url.rsplit("/", 1)[1] for url in self.cluster.storage.list(folder)]
+        ids = [int(name[4:]) for name in names if name.startswith("chk-") and name[4:].isdigit()]
+        return bool(ids) and not self.cluster.storage.exists(join_url(folder, f"chk-{max(ids)}", "_metadata"))
 
     def _zookeeper_one_node(self, fault: F.Fault) -> None:
         servers = self.cluster.zookeeper_pids()
