@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from kazoo.client import KazooClient, TransactionRequest
+from kazoo.client import KazooClient, KazooState, TransactionRequest
 from kazoo.exceptions import NoNodeError, RolledBackError, RuntimeInconsistency
 
 
@@ -46,6 +46,11 @@ class Fence:
         failed, else the first real error of a refused transaction (NodeExistsError, BadVersionError...)."""
         if not self._is_valid():
             raise FencingError(f"{self.description} has lost its leadership; the write was refused and nothing changed")
+        if self.latch_path is not None and self.client.state != KazooState.CONNECTED:
+            # kazoo would queue it until a reconnect, and send it then, however much later: by that time this
+            # process may have given up the leadership (a tolerated suspension that lasted too long)
+            raise FencingError(f"{self.description} is not connected to ZooKeeper; the write was not sent and "
+                               "nothing changed")
         results = tx.commit()
         if self.latch_path is not None:
             if isinstance(results[0], NoNodeError):

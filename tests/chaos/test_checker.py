@@ -113,3 +113,14 @@ def test_the_fault_plan_is_the_same_for_the_same_seed_and_names_unknown_kinds() 
         assert "leader-sigkil" in str(error) and F.LEADER_SIGKILL in str(error)
     else:
         raise AssertionError("an unknown fault kind was accepted")
+
+
+def test_a_commit_made_before_a_pause_and_logged_after_it_is_not_a_breach() -> None:
+    """Paused between its ZooKeeper commit and the log line, a leader logs the checkpoint late; the span
+    from its trigger to the line overlaps its leadership, so nothing shows it acted after the new leader."""
+    old = parse_log(jm_log(1, ("01,000", "Granted leadership with session id A"),
+                           ("09,000", "Completed checkpoint 6 of job j (4 tasks, 5000 ms)")), "jm-0.log")
+    new = parse_log(jm_log(2, ("05,000", "Granted leadership with session id B"),
+                           ("06,000", "Completed checkpoint 7 of job j (4 tasks, 10 ms)")), "jm-1.log")
+    assert leadership_problems(old + new) == []
+    assert checkpoint_order_problems(old + new, "j") == []

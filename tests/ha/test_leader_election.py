@@ -297,6 +297,7 @@ def test_tolerant_leader_cut_off_from_the_quorum_revokes_once_the_session_timeou
     ensemble = zookeeper_factory(3)
     leader = participants(ensemble, "/flink/default", "leader", timeout=4.0, tolerate_suspended=True)
     session = wait_for(lambda: leader.contender.leading, 10, what="a leader")
+    leader.election.publish(paths.DISPATCHER, "leader:1", session)
     port = connected_port(leader.client)
     own = next(s for s in ensemble.servers if s.client_port == port)
     other = next(s for s in ensemble.servers if s is not own)
@@ -309,3 +310,8 @@ def test_tolerant_leader_cut_off_from_the_quorum_revokes_once_the_session_timeou
     start_again(own, other)
     new_session = wait_for(lambda: leader.contender.leading, 30, what="leadership once the quorum is back")
     assert new_session != session
+    # the session outlived the outage, so the old connection info was still there: it goes, the new stays
+    leader.election.publish(paths.DISPATCHER, "leader:1", new_session)
+    node = paths.connection_info("/flink/default", paths.DISPATCHER)
+    wait_for(lambda: LeaderInformation.from_bytes(leader.client.get(node)[0]).session_id == new_session, 10,
+             what="the new connection info")

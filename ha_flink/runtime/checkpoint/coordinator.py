@@ -28,6 +28,7 @@ from typing import Any
 
 from ha_flink.fs import Storage, join_url
 from ha_flink.ha.checkpoint_store import CompletedCheckpoint
+from ha_flink.ha.fencing import FencingError
 from ha_flink.runtime.checkpoint.restore import RestorePlan, plan_restore
 from ha_flink.runtime.graph.job_graph import JobGraph
 
@@ -331,7 +332,16 @@ class CheckpointCoordinator:
         await self._blocking(self.storage.write, join_url(folder, METADATA), metadata)
         checkpoint = CompletedCheckpoint(self.graph.job_id, checkpoint_id, pending.timestamp_ms, folder,
                                          {"shared": sorted(pending.shared)})
-        removed = await self._blocking(self.store.add_checkpoint_and_subsume_old_ones, checkpoint)
+        try:
+            removed = await self._blocking(self.store.add_checkpoint_and_subsume_old_ones, checkpoint)
+        except FencingError as error:  # refused, nothing written: this leader's checkpoint is garbage
+            logger.warning("Checkpoint %d of job %s not committed: %s", checkpoint_id, self.graph.job_id, error)
+            self._discard(pending)
+            return None
+        except Exception as error:  # outcome unknown: its files stay (a committed one is a later leader's)
+            logger.warning("Checkpoint %d of job %s: commit outcome unknown (%s); its files are kept",
+                           checkpoint_id, self.graph.job_id, error)
+            return None
         self.shared_of[checkpoint_id] = set(pending.shared)
         logger.info("Completed checkpoint %d of job %s (%d tasks, %d ms)", checkpoint_id, self.graph.job_id,
                     len(pending.acks), int(time.time() * 1000) - pending.timestamp_ms)  # right after the commit

@@ -13,13 +13,15 @@
 
 from __future__ import annotations
 
+import bisect
 import collections
 import re
 from dataclasses import dataclass, field
 
-from ha_flink.testing.chaos.logs import ACTING, COMPLETED, Lifetime, first_after
+from ha_flink.testing.chaos.logs import ACTING, COMPLETED, Lifetime, LogLine, first_after
 
 RUNNING = re.compile(r"^Job .* attempt \d+: all \d+ tasks RUNNING")
+_DURATION = re.compile(r"^Completed (?:checkpoint|savepoint) \d+ of job \w+ \(\d+ tasks, (\d+) ms\)")
 _GRANTED = re.compile(r"^Granted leadership with session id ")
 
 
@@ -77,11 +79,20 @@ def completed_checkpoints(lifetimes: list[Lifetime], job_id: str) -> list[tuple[
     return sorted(found)
 
 
+def earliest(line: LogLine) -> float:
+    """The earliest moment the act a line reports can have happened: a completed checkpoint was committed
+    between its trigger and its log line (a process paused in between logs it late)."""
+    if match := _DURATION.search(line.message):
+        return line.time - int(match.group(1)) / 1000
+    return line.time
+
+
 def checkpoint_order_problems(lifetimes: list[Lifetime], job_id: str) -> list[str]:
     problems = []
-    completed = completed_checkpoints(lifetimes, job_id)
-    for (t0, id0, jm0), (t1, id1, jm1) in zip(completed, completed[1:]):
-        if id1 <= id0:
+    lines = sorted((line.time, int(match.group(1)), lifetime.label, earliest(line)) for lifetime in lifetimes
+                   for line, match in lifetime.matching(COMPLETED) if match.group(2) == job_id)
+    for (t0, id0, jm0, _), (t1, id1, jm1, e1) in zip(lines, lines[1:]):
+        if id1 <= id0 and e1 > t0:  # (overlapping spans may have committed in either order)
             problems.append(f"checkpoint {id1} completed by {jm1} at {t1:.3f} after checkpoint {id0} by {jm0} "
                             f"at {t0:.3f}: ids must strictly increase")
     return problems
@@ -93,7 +104,7 @@ def leadership_problems(lifetimes: list[Lifetime]) -> list[str]:
     for lifetime in lifetimes:
         for session in lifetime.sessions():
             grant_order[session.session_id] = session.granted
-    acts: list[tuple[float, float, str, str, str]] = []  # (time, grant time, session, who, what)
+    acts: list[tuple[float, float, float, str, str, str]] = []  # (time, earliest, grant, session, who, what)
     for lifetime in lifetimes:
         for line in lifetime.lines:
             if any(pattern.search(line.message) for pattern in ACTING):
@@ -101,15 +112,20 @@ def leadership_problems(lifetimes: list[Lifetime]) -> list[str]:
                 if session is None:
                     problems.append(f"{lifetime.label} acted without leadership at {line.time:.3f}: {line.message}")
                 else:
-                    acts.append((line.time, grant_order[session], session, lifetime.label, line.message))
+                    acts.append((line.time, earliest(line), grant_order[session], session, lifetime.label,
+                                 line.message))
     acts.sort()
-    latest: tuple[float, float, str, str, str] | None = None  # the act of the latest-granted session so far
+    times = [act[0] for act in acts]
+    leading = []  # leading[i]: the act of the latest-granted session among acts[:i + 1]
     for act in acts:
-        if latest is not None and act[1] < latest[1]:
-            problems.append(f"{act[3]} acted in session {act[2]} at {act[0]:.3f} ({act[4]}) after {latest[3]} had "
-                            f"acted in the later session {latest[2]} at {latest[0]:.3f} ({latest[4]})")
-        if latest is None or act[1] >= latest[1]:
-            latest = act
+        leading.append(act if not leading or act[2] >= leading[-1][2] else leading[-1])
+    for act in acts:
+        # every act logged before this one could have happened: any of a later-granted session is a breach
+        before = bisect.bisect_left(times, act[1])
+        if before and leading[before - 1][2] > act[2]:
+            later = leading[before - 1]
+            problems.append(f"{act[4]} acted in session {act[3]} at {act[0]:.3f} ({act[5]}) after {later[4]} had "
+                            f"acted in the later session {later[3]} at {later[0]:.3f} ({later[5]})")
     return problems
 
 
