@@ -124,3 +124,16 @@ def test_a_commit_made_before_a_pause_and_logged_after_it_is_not_a_breach() -> N
                            ("06,000", "Completed checkpoint 7 of job j (4 tasks, 10 ms)")), "jm-1.log")
     assert leadership_problems(old + new) == []
     assert checkpoint_order_problems(old + new, "j") == []
+
+
+def test_a_commit_in_flight_when_the_leader_steps_down_counts_as_its_own() -> None:
+    """SIGTERM: the revoke is logged while a checkpoint's commit is on its way; ZooKeeper still checked the
+    latch, so the commit belongs to the leadership that sent it."""
+    lifetimes = parse_log(jm_log(1, ("01,000", "Granted leadership with session id A"),
+                                 ("02,000", "Leadership A revoked: suspending every job, keeping all HA data"),
+                                 ("02,020", "Completed checkpoint 9 of job j (4 tasks, 70 ms)")), "jm-0.log")
+    assert leadership_problems(lifetimes) == []
+    late = parse_log(jm_log(1, ("01,000", "Granted leadership with session id A"),
+                            ("02,000", "Leadership A revoked: suspending every job, keeping all HA data"),
+                            ("02,500", "Completed checkpoint 9 of job j (4 tasks, 70 ms)")), "jm-0.log")
+    assert "acted without leadership" in leadership_problems(late)[0]

@@ -108,7 +108,8 @@ def leadership_problems(lifetimes: list[Lifetime]) -> list[str]:
     for lifetime in lifetimes:
         for line in lifetime.lines:
             if any(pattern.search(line.message) for pattern in ACTING):
-                session = lifetime.session_at(line.time)
+                # (a commit sent while leading may be logged just after a revoke: its span counts)
+                session = lifetime.session_at(line.time) or lifetime.session_at(earliest(line))
                 if session is None:
                     problems.append(f"{lifetime.label} acted without leadership at {line.time:.3f}: {line.message}")
                 else:
