@@ -33,6 +33,7 @@ from ha_flink.runtime.scheduler.restart_strategies import restart_strategy_from_
 logger = logging.getLogger(__name__)
 
 TERMINAL = ("FINISHED", "CANCELED", "FAILED")
+STOPPING = ("SUSPENDED", "CANCELLING")  # no (re)deployment may start any more
 
 
 def checkpoints_dir(config: Configuration) -> str:
@@ -97,7 +98,7 @@ class JobMaster:
 
     def start(self) -> None:
         self._restart_timer = None
-        if self.status in TERMINAL or self.status == "SUSPENDED":
+        if self.status in TERMINAL or self.status in STOPPING:
             return
         self._scheduling = asyncio.ensure_future(self._schedule())
 
@@ -115,7 +116,7 @@ class JobMaster:
                     self.job_id, what)
         while not self._can_reach_zookeeper():
             await asyncio.sleep(0.1)
-            if self.status in TERMINAL or self.status == "SUSPENDED":
+            if self.status in TERMINAL or self.status in STOPPING:
                 return False
         return True
 
@@ -150,6 +151,9 @@ class JobMaster:
         self._restored = restored
         while (slots := self.rm.allocate(self.job_id, self.required_slots())) is None:
             await self.rm.changed.wait()
+        if self.status in TERMINAL or self.status in STOPPING:  # cancelled or suspended while waiting
+            self.rm.release(self.job_id)
+            return
         self.placement = {(v.id, i): slots[i][0] for v in self.graph.vertices.values() for i in range(v.parallelism)}
         self.slot_of = {key: slots[key[1]][1] for key in self.placement}
         self.attempts = {key: self.attempt for key in self.placement}
@@ -280,9 +284,8 @@ class JobMaster:
                                  "take savepoints")
         path = await self.coordinator.trigger_savepoint(target, self._can_checkpoint(), self._trigger_checkpoint)
         if then in ("cancel", "stop"):
-            self._stop_pending()
-            self._cancel_tasks()
-            self._terminate("CANCELED" if then == "cancel" else "FINISHED")
+            self.status = "CANCELLING"
+            await self._cancel_and_terminate("CANCELED" if then == "cancel" else "FINISHED")
         return path
 
     async def on_checkpoint_ack(self, ack: pb.CheckpointAck) -> None:
@@ -425,10 +428,16 @@ class JobMaster:
             self._scheduling.cancel()
 
     def cancel(self) -> None:
-        if self.status not in TERMINAL:
-            self._stop_pending()
-            self._cancel_tasks()
-            self._terminate("CANCELED")
+        if self.status not in TERMINAL and self.status != "CANCELLING":
+            self.status = "CANCELLING"  # (no checkpoint is triggered, no restart deploys any more)
+            asyncio.ensure_future(self._cancel_and_terminate("CANCELED"))
+
+    async def _cancel_and_terminate(self, status: str) -> None:
+        """Terminal once every TaskManager has taken the cancel (and finished any snapshot write of the
+        job's tasks): the cleanup that follows must not race a late checkpoint file into the job's folder."""
+        await asyncio.gather(*(self._cancel_on(info) for info in {id(i): i for i in self.placement.values()}.values()))
+        if self.status == "CANCELLING":  # (not suspended meanwhile by a lost leadership)
+            self._terminate(status)
 
     def suspend(self) -> None:
         """Leadership lost: stop without touching HA data (the TaskManagers cancel the tasks themselves)."""

@@ -49,6 +49,7 @@ class _RunningTask:
         self.task = task
         self.cancelled = cancelled
         self.session_id = session_id
+        self.snapshot_write = threading.Lock()  # a cancel waits for a snapshot write in progress
         self.state = "DEPLOYING"
         self.failure = ""
         self.readers: list[asyncio.Future[None]] = []
@@ -251,7 +252,10 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
             return
         access = running.task.snapshot_storage
         url = access.task_snapshot_url(snapshot.checkpoint_id, d.vertex.id, d.subtask_index, d.attempt)
-        self.storage.write(url, snapshot.data, overwrite=True)
+        with running.snapshot_write:
+            if running.cancelled.is_set():
+                return  # its job may be cleaned up already: a file written now would outlive it
+            self.storage.write(url, snapshot.data, overwrite=True)
         self.loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._acknowledge(running, snapshot, url)))
 
     async def _acknowledge(self, running: _RunningTask, snapshot: TaskSnapshot, url: str) -> None:
@@ -319,7 +323,8 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
             return
         running.state, running.failure = state, failure
         if state != "FINISHED":
-            running.cancelled.set()
+            with running.snapshot_write:  # so no snapshot file of it is written after a cancel returns
+                running.cancelled.set()
             for reader in running.readers:
                 reader.cancel()
             for partition in running.partitions:
