@@ -435,7 +435,7 @@ class JobMaster:
     async def _cancel_and_terminate(self, status: str) -> None:
         """Terminal once every TaskManager has taken the cancel (and finished any snapshot write of the
         job's tasks): the cleanup that follows must not race a late checkpoint file into the job's folder."""
-        await asyncio.gather(*(self._cancel_on(info) for info in {id(i): i for i in self.placement.values()}.values()))
+        await asyncio.gather(*(self._cancel_on(info) for info in self._task_managers()))
         if self.status == "CANCELLING":  # (not suspended meanwhile by a lost leadership)
             self._terminate(status)
 
@@ -445,8 +445,12 @@ class JobMaster:
         self._stop_pending()
         self.rm.release(self.job_id)
 
+    def _task_managers(self) -> list[TaskManagerInfo]:
+        """Each TaskManager the job's subtasks are placed on, once."""
+        return list({id(info): info for info in self.placement.values()}.values())
+
     def _cancel_tasks(self) -> None:
-        for info in {id(i): i for i in self.placement.values()}.values():
+        for info in self._task_managers():
             asyncio.ensure_future(self._cancel_on(info))
 
     async def _cancel_on(self, info: TaskManagerInfo) -> None:

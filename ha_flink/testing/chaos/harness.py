@@ -229,6 +229,13 @@ class ChaosCluster:
         return client
 
 
+def _last_until(deadline: float) -> None:
+    """An outage lasts until `deadline` (a fault's length from the seeded plan, not a wait for a condition)."""
+    remaining = deadline - time.time()
+    if remaining > 0:
+        time.sleep(remaining)
+
+
 def _wait_gone(pid: int, timeout: float = 30) -> None:
     wait_for(lambda: command_line(pid) is None, timeout, 0.02, f"process {pid} to end")
 
@@ -377,19 +384,15 @@ class ChaosRun:
         ids = sorted(servers)
         first = ids[fault.pick % 3]
         second = ids[(fault.pick + 1) % 3]
+        leader = self.cluster.leader()
         at = time.time()
         for server_id in (first, second):
             os.kill(servers[server_id], signal.SIGKILL)
-        leader = self.cluster.leader()
         # jobs suspend: the leader gives up once the session timeout has passed without a quorum
-        wait_for(lambda: any(s.revoked is not None and s.revoked > at for lt in self.cluster.lifetimes()
-                             if lt.pid == leader.pid for s in lt.sessions()), 30, 0.05,
-                 "the leader to give up leadership without a quorum")
+        self._wait_gave_up(leader.pid, leader.sessions()[-1].session_id)
         last = self._last_completed(self.job_id)  # (read now: one may have completed as the servers died)
         self._check_kept(last, f"{fault.describe()}, quorum lost")
-        remaining = at + fault.outage_s - time.time()
-        if remaining > 0:
-            time.sleep(remaining)  # the outage itself lasts this long (a fault's length, not a wait for a condition)
+        _last_until(at + fault.outage_s)
         starting = time.time()
         self.cluster.script("start-zookeeper-quorum.sh")  # returns once the servers serve again
         serving = time.time()
@@ -412,9 +415,7 @@ class ChaosRun:
         folder.rename(away)
         folder.write_text("not a folder: the chaos run took the checkpoint folder away\n")
         try:
-            remaining = at + fault.outage_s - time.time()
-            if remaining > 0:
-                time.sleep(remaining)  # the outage's length
+            _last_until(at + fault.outage_s)
         finally:
             folder.unlink()
             if folder.exists():  # a writer re-created the folder in the instant between: keep both
@@ -431,9 +432,7 @@ class ChaosRun:
         at = time.time()
         self.cluster.s3_proxy.cut()
         try:
-            remaining = at + fault.outage_s - time.time()
-            if remaining > 0:
-                time.sleep(remaining)  # the outage's length
+            _last_until(at + fault.outage_s)
         finally:
             self.cluster.s3_proxy.heal()
         self._wait_checkpoint_after(time.time(), self.job_id, after_running=False)
