@@ -15,6 +15,7 @@ from ha_flink.config.options import (
     HeartbeatManagerOptions,
     HighAvailabilityOptions,
     JobManagerOptions,
+    MetricOptions,
     RestartStrategyOptions,
     RestOptions,
     S3Options,
@@ -25,7 +26,7 @@ from ha_flink.config.options import (
 __all__ = [
     "CheckpointingOptions", "ConfigEntry", "ConfigOption", "Configuration", "ConfigurationError", "CoreOptions",
     "DeploymentOptions", "HeartbeatManagerOptions", "HighAvailabilityOptions", "JobManagerOptions",
-    "MasterAddress", "RestOptions", "RestartStrategyOptions", "S3Options", "StateBackendOptions",
+    "MasterAddress", "MetricOptions", "RestOptions", "RestartStrategyOptions", "S3Options", "StateBackendOptions",
     "TaskManagerOptions", "WorkerHost", "default_conf_dir", "install_dir", "load_configuration",
     "read_masters", "read_slaves",
 ]

@@ -94,6 +94,27 @@ def port() -> OptionType[int]:
     return OptionType("port", "a port number from 0 to 65535", parse)
 
 
+def parse_port_range(text: str) -> list[int]:
+    """'9249' -> [9249]; '9249-9260' -> [9249, ..., 9260] (Flink's port ranges)."""
+    low, _, high = str(text).strip().partition("-")
+    try:
+        ports = list(range(int(low), int(high or low) + 1))
+    except ValueError:
+        raise ValueError(f"{text!r} is neither a port nor a range like 9249-9260") from None
+    if not ports or not all(0 < p < 65536 for p in ports):
+        raise ValueError(f"{text!r} is not a port range within 1-65535")
+    return ports
+
+
+def port_range() -> OptionType[str]:
+    def parse(raw: Any) -> str:
+        text = _parse_string(raw).strip()
+        parse_port_range(text)
+        return text
+
+    return OptionType("port range", "a port (9249) or a range (9249-9260)", parse)
+
+
 def float_at_least(minimum: float) -> OptionType[float]:
     def parse(raw: Any) -> float:
         value = _parse_float(raw)
@@ -285,6 +306,15 @@ class DeploymentOptions:
                         doc="JVM options (used for the ZooKeeper servers the scripts start)")
 
 
+class MetricOptions:
+    PROMETHEUS_PORT = _option("metrics.reporter.prom.port", port_range(), None,
+                              doc="port, or range of ports, of each daemon's Prometheus endpoint; unset: none")
+    PROMETHEUS_HOST = _option("metrics.reporter.prom.host", STRING, None,
+                              doc="address the Prometheus endpoint binds to; unset: every interface")
+    FETCHER_UPDATE_INTERVAL = _option("metrics.fetcher.update-interval", DURATION, timedelta(seconds=1),
+                                      doc="how often the REST API fetches task metrics from the TaskManagers")
+
+
 class S3Options:
     ENDPOINT = _option("s3.endpoint", STRING, None, doc="S3 endpoint URL (for MinIO, moto, ...)")
     ACCESS_KEY = _option("s3.access-key", STRING, None, fallback=("s3.access.key",))
@@ -295,7 +325,7 @@ class S3Options:
 _NAMESPACES = (
     JobManagerOptions, RestOptions, TaskManagerOptions, CoreOptions, HighAvailabilityOptions,
     StateBackendOptions, CheckpointingOptions, RestartStrategyOptions, HeartbeatManagerOptions,
-    DeploymentOptions, S3Options,
+    DeploymentOptions, MetricOptions, S3Options,
 )
 
 

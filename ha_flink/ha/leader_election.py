@@ -69,12 +69,37 @@ def _sequence(node_name: str) -> int:
     return int(node_name.rsplit("-", 1)[-1])
 
 
+def list_contenders(client: KazooClient, base_path: str) -> list[dict[str, Any]]:
+    """Every contender of the election at `base_path`, in latch order (the first one leads or is about
+    to), each with the info it joined with and its latch node."""
+    latch_dir = paths.latch_dir(base_path)
+    try:
+        children = sorted(client.get_children(latch_dir), key=_sequence)
+    except NoNodeError:
+        return []
+    contenders = []
+    for child in children:
+        try:
+            data, _ = client.get(f"{latch_dir}/{child}")
+        except NoNodeError:
+            continue  # left meanwhile
+        try:
+            info = json.loads(data.decode()) if data else {}
+        except ValueError:
+            info = {}
+        contenders.append({**info, "latch": child})
+    return contenders
+
+
 class LeaderElection:
     """One contender's place in the election of the cluster at `base_path`."""
 
     def __init__(self, client: KazooClient, base_path: str, *, tolerate_suspended: bool = False,
-                 name: str = "contender", session_timeout_s: float | None = None) -> None:
+                 name: str = "contender", session_timeout_s: float | None = None,
+                 contender_info: dict[str, str] | None = None) -> None:
         self.client = client
+        # kept in the latch node, so anyone can list the contenders with their addresses (GET /cluster/ha)
+        self.contender_info = json.dumps(contender_info or {"name": name}).encode()
         self.base_path = base_path
         self.tolerate_suspended = tolerate_suspended
         # how long a tolerated SUSPENDED may last before it revokes (kazoo keeps the timeout in ms)
@@ -244,7 +269,8 @@ class LeaderElection:
             self._check()
             return
         try:
-            self._latch_path = self.client.create(f"{self._latch_dir}/{self._prefix}", ephemeral=True, sequence=True)
+            self._latch_path = self.client.create(f"{self._latch_dir}/{self._prefix}", self.contender_info,
+                                                  ephemeral=True, sequence=True)
         except ConnectionLoss:
             # The create may have happened: find it by our unique prefix (Curator's "protected" mode).
             self._latch_path = self._find_own_latch()

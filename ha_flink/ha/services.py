@@ -21,7 +21,7 @@ from ha_flink.ha.checkpoint_store import CompletedCheckpointStore
 from ha_flink.ha.fencing import Fence
 from ha_flink.ha.job_graph_store import JobGraphStore
 from ha_flink.ha.job_result_store import JobResultStore
-from ha_flink.ha.leader_election import LeaderElection
+from ha_flink.ha.leader_election import LeaderElection, list_contenders
 from ha_flink.ha.leader_retrieval import LeaderRetrieval
 from ha_flink.ha.standalone import StandaloneHaServices
 from ha_flink.ha.state_handle_store import ZooKeeperStateHandleStore
@@ -54,9 +54,13 @@ class ZooKeeperHaServices:
 
     # -- leadership -----------------------------------------------------------------------------------
 
-    def leader_election(self, name: str = "jobmanager") -> LeaderElection:
+    def leader_election(self, name: str = "jobmanager", info: dict[str, str] | None = None) -> LeaderElection:
         return LeaderElection(self.client, self.base_path, tolerate_suspended=self.tolerate_suspended, name=name,
-                              session_timeout_s=self.session_timeout_s)
+                              session_timeout_s=self.session_timeout_s, contender_info=info)
+
+    def contenders(self) -> list[dict[str, str]]:
+        """The JobManagers in the election, leader (or next leader) first, with their addresses."""
+        return list_contenders(self.client, self.base_path)
 
     def leader_retrieval(self, component: str) -> LeaderRetrieval:
         return LeaderRetrieval(self.client, self.base_path, component, tolerate_suspended=self.tolerate_suspended)

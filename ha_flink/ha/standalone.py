@@ -164,8 +164,11 @@ class StandaloneHaServices:
         self._checkpoint_stores: dict[str, StandaloneCompletedCheckpointStore] = {}
         self._counters: dict[str, StandaloneCheckpointIDCounter] = {}
 
-    def leader_election(self, name: str = "jobmanager") -> StandaloneLeaderElection:
+    def leader_election(self, name: str = "jobmanager", info: dict[str, str] | None = None) -> StandaloneLeaderElection:
         return StandaloneLeaderElection()
+
+    def contenders(self) -> list[dict[str, str]]:
+        return []  # one JobManager, no election
 
     def leader_retrieval(self, component: str) -> StandaloneLeaderRetrieval:
         return StandaloneLeaderRetrieval(self.job_manager_address)

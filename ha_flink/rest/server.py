@@ -1,47 +1,166 @@
-"""The REST endpoint of a JobManager: Flink's paths (`/overview`, `/jobs`, `/jobs/<id>`,
-`/taskmanagers`, `/jobmanager/config`) plus job submission (`POST /jobs` with a pickled job graph) and
-cancellation (`PATCH /jobs/<id>?mode=cancel`).
+"""The REST endpoint and web dashboard of a JobManager, on `rest.port`: Flink's paths and JSON shapes
+(`/overview`, `/jobs/<id>`, `/jobs/<id>/checkpoints`, savepoint triggers, ...; the bodies are built in
+views.py), job submission (`POST /jobs` with a pickled job graph), our own `GET /cluster/ha`, the
+OpenAPI document at `/openapi.json`, and the dashboard's static files at `/`.
 
 Every JobManager serves it. The leader answers itself; a standby forwards the request to the leader's
 REST address (published in ZooKeeper as `rest_server`) and returns its answer; with no leader it answers
-503 with a message saying so."""
+503 with a message saying so. The dashboard, `/config`, `/cluster/ha` and the OpenAPI document are
+answered by whichever JobManager is asked, so they work during an election too.
+
+Errors are `{"errors": [message]}` with a 4xx status, as Flink's: a bad request never gets a 500."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
+import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import Body, FastAPI, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ha_flink.config import Configuration
+from ha_flink.config import Configuration, HighAvailabilityOptions
+from ha_flink.rest import views
 from ha_flink.runtime.jobmanager.dispatcher import JobSubmissionError
 
 if TYPE_CHECKING:
+    from ha_flink.runtime.jobmanager.dispatcher import Dispatcher
+    from ha_flink.runtime.jobmanager.job_master import JobMaster
     from ha_flink.runtime.jobmanager.jobmanager import JobManager
 
 logger = logging.getLogger(__name__)
 
 FORWARD_TIMEOUT = 10.0
 FORWARDED_HEADER = "x-flink-forwarded-by"
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+# answered by every JobManager itself, leader or not
+LOCAL_PATHS = ("/", "/config", "/cluster/ha", "/openapi.json", "/favicon.ico")
+LOCAL_PREFIXES = ("/web/",)
+JOB_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
+ZOOKEEPER_QUERY_TIMEOUT = 3.0
+OPERATION_TTL_SECONDS = 300.0  # Flink's rest.async.store-duration
+SECRET_KEY_PARTS = ("secret", "password", "key")
+
+
+class SavepointTriggerRequest(BaseModel):
+    """Flink's SavepointTriggerRequestBody."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+    target_directory: str | None = Field(None, alias="target-directory")
+    cancel_job: bool = Field(False, alias="cancel-job")
+    format_type: str | None = Field(None, alias="formatType", pattern="^(CANONICAL|NATIVE)$")
+
+
+class StopWithSavepointRequest(BaseModel):
+    """Flink's StopWithSavepointRequestBody."""
+
+    model_config = ConfigDict(extra="forbid")
+    targetDirectory: str | None = None
+    drain: bool = False
+    formatType: str | None = Field(None, pattern="^(CANONICAL|NATIVE)$")
+
+
+class SavepointOperations:
+    """The savepoint and stop-with-savepoint operations the leader runs, by trigger id (Flink's
+    CompletedOperationCache). Kept in the leader's memory: a new leader does not know an old one's."""
+
+    def __init__(self) -> None:
+        self._operations: dict[tuple[str, str], tuple[float, asyncio.Task[str]]] = {}
+
+    def start(self, job_id: str, operation: Any) -> str:
+        now = time.monotonic()
+        for key, (started, task) in list(self._operations.items()):
+            if task.done() and now - started > OPERATION_TTL_SECONDS:
+                del self._operations[key]
+        trigger_id = uuid.uuid4().hex
+        task = asyncio.ensure_future(operation)
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved: no "never retrieved" log
+        self._operations[(job_id, trigger_id)] = (now, task)
+        return trigger_id
+
+    def status(self, job_id: str, trigger_id: str) -> dict[str, Any] | None:
+        entry = self._operations.get((job_id, trigger_id))
+        if entry is None:
+            return None
+        task = entry[1]
+        if not task.done():
+            return {"status": {"id": "IN_PROGRESS"}, "operation": None}
+        error = task.exception() if not task.cancelled() else RuntimeError("the operation was cancelled")
+        if error is not None:
+            return {"status": {"id": "COMPLETED"},
+                    "operation": {"failure-cause": {"class": type(error).__name__, "stack-trace": str(error)}}}
+        return {"status": {"id": "COMPLETED"}, "operation": {"location": task.result()}}
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"errors": [message]}, status_code=status)
 
 
 def create_app(jm: JobManager, config: Configuration) -> FastAPI:
-    app = FastAPI(title="ha-flink REST API", docs_url=None, redoc_url=None)
+    app = FastAPI(title="ha-flink REST API", version="1", docs_url=None, redoc_url=None,
+                  description="Apache Flink's REST API (paths and JSON shapes) on an HA cluster: any JobManager "
+                              "answers; a standby forwards to the leader, or answers 503 during an election.")
+    operations = SavepointOperations()
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        messages = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in error.errors()]
+        return JSONResponse({"errors": messages or ["invalid request"]}, status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        message = error.detail if isinstance(error.detail, str) else str(error.detail)
+        if error.status_code == 404 and message == "Not Found":
+            message = f"Not found: {request.method} {request.url.path}"
+        return JSONResponse({"errors": [message]}, status_code=error.status_code, headers=error.headers)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, error: Exception) -> JSONResponse:
+        logger.exception("REST %s %s failed", request.method, request.url.path)
+        return _error(500, f"internal error while answering {request.method} {request.url.path}: {error}")
 
     @app.middleware("http")
     async def leader_or_forward(request: Request, call_next: Any) -> Response:
-        if jm.dispatcher is not None:
+        path = request.url.path
+        if jm.dispatcher is not None or path in LOCAL_PATHS or path.startswith(LOCAL_PREFIXES):
             return await call_next(request)
         return await _forward(jm, request)
 
-    @app.get("/overview")
+    def dispatcher() -> Dispatcher:
+        if jm.dispatcher is None:  # leadership lost while the request was being answered
+            raise HTTPException(503, "this JobManager just lost its leadership; retry shortly")
+        return jm.dispatcher
+
+    def job_master(job_id: str) -> JobMaster:
+        master = dispatcher().jobs.get(job_id)
+        if master is None:
+            raise HTTPException(404, f"Job {job_id} not found")
+        return master
+
+    # -- cluster ---------------------------------------------------------------------------------------
+
+    @app.get("/config", summary="Dashboard configuration")
+    async def dashboard_config() -> dict[str, Any]:
+        offset = -time.timezone * 1000
+        return {"refresh-interval": 3000, "timezone-name": time.tzname[0], "timezone-offset": offset,
+                "flink-version": "ha-flink", "flink-revision": "ha-flink",
+                "features": {"web-submit": False, "web-cancel": True, "web-rescale": False, "web-history": False}}
+
+    @app.get("/overview", summary="Cluster overview")
     async def overview() -> dict[str, Any]:
-        rm, jobs = jm.resource_manager, list(jm.dispatcher.jobs.values())
+        rm, jobs = jm.resource_manager, list(dispatcher().jobs.values())
         states = [job.status for job in jobs]
         return {
             "taskmanagers": len(rm.task_managers),
@@ -52,71 +171,209 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
             "jobs-cancelled": states.count("CANCELED"),
             "jobs-failed": states.count("FAILED"),
             "flink-version": "ha-flink",
+            "flink-commit": "ha-flink",
             "leader": jm.address,
         }
 
-    @app.get("/jobs")
-    async def jobs() -> dict[str, Any]:
-        return {"jobs": [{"id": job.job_id, "status": job.status} for job in jm.dispatcher.jobs.values()]}
+    @app.get("/cluster/ha", summary="High availability: leader, standbys, election history, ZooKeeper state")
+    async def cluster_ha() -> dict[str, Any]:
+        return await _cluster_ha(jm, config)
 
-    @app.get("/jobs/overview")
-    async def jobs_overview() -> dict[str, Any]:
-        return {"jobs": [_job(job) for job in jm.dispatcher.jobs.values()]}
-
-    @app.get("/jobs/{job_id}")
-    async def job(job_id: str) -> Any:
-        master = jm.dispatcher.jobs.get(job_id)
-        if master is None:
-            return JSONResponse({"errors": [f"Job {job_id} not found"]}, status_code=404)
-        return _job(master)
-
-    @app.patch("/jobs/{job_id}")
-    async def cancel(job_id: str, mode: str = "cancel") -> Any:
-        if mode != "cancel":
-            return JSONResponse({"errors": [f"mode {mode!r} is not supported; accepted: cancel"]}, status_code=400)
-        try:
-            jm.dispatcher.cancel(job_id)
-        except KeyError as error:
-            return JSONResponse({"errors": [str(error.args[0])]}, status_code=404)
-        return JSONResponse({}, status_code=202)
-
-    @app.post("/jobs")
-    async def submit(request: Request) -> Any:
-        try:
-            job_id = await jm.dispatcher.submit(await request.body())
-        except JobSubmissionError as error:
-            return JSONResponse({"errors": [str(error)]}, status_code=400)
-        return JSONResponse({"jobid": job_id}, status_code=202)
-
-    @app.get("/taskmanagers")
-    async def taskmanagers() -> dict[str, Any]:
-        rm = jm.resource_manager
-        free = {(info.resource_id, index) for info, index in rm.free_slots()}
-        return {"taskmanagers": [
-            {"id": info.resource_id, "path": info.address, "slotsNumber": info.slots,
-             "freeSlots": sum((info.resource_id, i) in free for i in range(info.slots))}
-            for info in rm.task_managers.values()]}
-
-    @app.get("/jobmanager/config")
+    @app.get("/jobmanager/config", summary="The cluster configuration (secrets hidden)")
     async def jobmanager_config() -> list[dict[str, str]]:
-        secret = ("secret", "password", "key")
-        return [{"key": k, "value": "******" if any(s in k.lower() for s in secret) else v}
+        return [{"key": k, "value": "******" if any(s in k.lower() for s in SECRET_KEY_PARTS) else v}
                 for k, v in sorted(config.to_dict().items())]
 
+    @app.get("/jobmanager/metrics", summary="JobManager metrics: the list of ids, or values with ?get=a,b")
+    async def jobmanager_metrics(get: str | None = Query(None, max_length=2000)) -> list[dict[str, Any]]:
+        metrics = {s.name.removeprefix("jobmanager_"): s.value for s in jm.metric_samples() if not s.labels}
+        if get is None:
+            return [{"id": name} for name in sorted(metrics)]
+        wanted = [name.strip() for name in get.split(",") if name.strip()]
+        return [{"id": name, "value": str(metrics[name])} for name in wanted if name in metrics]
+
+    @app.get("/taskmanagers", summary="The registered TaskManagers")
+    async def taskmanagers() -> dict[str, Any]:
+        dispatcher()
+        return {"taskmanagers": [_taskmanager(jm, info) for info in jm.resource_manager.task_managers.values()]}
+
+    @app.get("/taskmanagers/{taskmanager_id}", summary="One TaskManager, with the tasks it runs")
+    async def taskmanager(taskmanager_id: str) -> dict[str, Any]:
+        jobs = dispatcher().jobs.values()
+        info = jm.resource_manager.task_managers.get(taskmanager_id)
+        if info is None:
+            raise HTTPException(404, f"TaskManager {taskmanager_id} is not registered")
+        tasks = [{"job-id": job.job_id, "job-name": job.graph.name, "vertex-id": key[0],
+                  "task-name": job.graph.vertices[key[0]].name, "subtask": key[1], "attempt": job.attempts.get(key, 0),
+                  "status": job.states.get(key, "CREATED")}
+                 for job in jobs if job.status == "RUNNING" for key, placed in job.placement.items()
+                 if placed is info]
+        return {**_taskmanager(jm, info), "tasks": tasks}
+
+    # -- jobs ------------------------------------------------------------------------------------------
+
+    @app.get("/jobs", summary="Job ids and states")
+    async def jobs() -> dict[str, Any]:
+        return {"jobs": [{"id": job.job_id, "status": job.status} for job in dispatcher().jobs.values()]}
+
+    @app.get("/jobs/overview", summary="Every job with its task counts")
+    async def jobs_overview() -> dict[str, Any]:
+        now = int(time.time() * 1000)
+        return {"jobs": [views.job_overview(job, now) for job in dispatcher().jobs.values()]}
+
+    @app.post("/jobs", status_code=202, summary="Submit a job (body: a job graph, as `flink run` sends it)")
+    async def submit(request: Request) -> Any:
+        try:
+            job_id = await dispatcher().submit(await request.body())
+        except JobSubmissionError as error:
+            return _error(400, str(error))
+        return JSONResponse({"jobid": job_id}, status_code=202)
+
+    @app.get("/jobs/{job_id}", summary="Job details: state, vertices with records, plan")
+    async def job(job_id: str) -> Any:
+        master = dispatcher().jobs.get(job_id)
+        if master is None:
+            return await _finished_job(jm, job_id)
+        metrics = await jm.metric_fetcher.task_metrics() if jm.metric_fetcher is not None else {}
+        return views.job_details(master, metrics, int(time.time() * 1000))
+
+    @app.patch("/jobs/{job_id}", status_code=202, summary="Cancel a job (mode=cancel)")
+    async def cancel(job_id: str, mode: str = Query("cancel", max_length=100)) -> Any:
+        if mode != "cancel":
+            return _error(400, f"mode {mode!r} is not supported; accepted: cancel")
+        try:
+            dispatcher().cancel(job_id)
+        except KeyError as error:
+            return _error(404, str(error.args[0]))
+        return JSONResponse({}, status_code=202)
+
+    @app.get("/jobs/{job_id}/config", summary="Job configuration")
+    async def job_config(job_id: str) -> dict[str, Any]:
+        return views.job_config(job_master(job_id))
+
+    @app.get("/jobs/{job_id}/exceptions", summary="Job exception history")
+    async def job_exceptions(job_id: str, maxExceptions: int = Query(20, ge=1, le=1000)) -> dict[str, Any]:
+        return views.job_exceptions(job_master(job_id), maxExceptions)
+
+    @app.get("/jobs/{job_id}/checkpoints", summary="Checkpoint statistics: counts, summary, latest, history")
+    async def job_checkpoints(job_id: str) -> dict[str, Any]:
+        master = job_master(job_id)
+        if master.coordinator is None:
+            raise HTTPException(404, f"Checkpointing is not enabled for job {job_id}")
+        return master.coordinator.stats.to_json()
+
+    @app.get("/jobs/{job_id}/checkpoints/config", summary="Checkpointing configuration")
+    async def job_checkpoint_config(job_id: str) -> dict[str, Any]:
+        master = job_master(job_id)
+        if master.coordinator is None:
+            raise HTTPException(404, f"Checkpointing is not enabled for job {job_id}")
+        return views.checkpoint_config(master)
+
+    @app.get("/jobs/{job_id}/plan", summary="The job's dataflow plan")
+    async def job_plan(job_id: str) -> dict[str, Any]:
+        return {"plan": views.job_plan(job_master(job_id))}
+
+    def start_savepoint(job_id: str, target: str | None, then: str) -> JSONResponse:
+        master = job_master(job_id)
+        if master.status != "RUNNING":
+            raise HTTPException(409, f"Job {job_id} is {master.status}, not RUNNING: no savepoint can be taken")
+        trigger_id = operations.start(job_id, master.trigger_savepoint(target, then))
+        return JSONResponse({"request-id": trigger_id}, status_code=202)
+
+    @app.post("/jobs/{job_id}/savepoints", status_code=202, summary="Trigger a savepoint (then cancel, if asked)")
+    async def trigger_savepoint(job_id: str, body: SavepointTriggerRequest | None = Body(None)) -> Any:
+        body = body or SavepointTriggerRequest()
+        return start_savepoint(job_id, body.target_directory, "cancel" if body.cancel_job else "")
+
+    @app.post("/jobs/{job_id}/stop", status_code=202, summary="Stop a job with a savepoint")
+    async def stop_with_savepoint(job_id: str, body: StopWithSavepointRequest | None = Body(None)) -> Any:
+        body = body or StopWithSavepointRequest()
+        return start_savepoint(job_id, body.targetDirectory, "stop")
+
+    @app.get("/jobs/{job_id}/savepoints/{trigger_id}", summary="Status of a savepoint or stop operation")
+    async def savepoint_status(job_id: str, trigger_id: str) -> dict[str, Any]:
+        status = operations.status(job_id, trigger_id)
+        if status is None:
+            raise HTTPException(404, f"no savepoint operation {trigger_id} of job {job_id} on this leader (a new "
+                                     "leader does not know the operations of the one before)")
+        return status
+
+    # -- dashboard -------------------------------------------------------------------------------------
+
+    @app.get("/", include_in_schema=False)
+    async def dashboard() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html")
+
+    app.mount("/web", StaticFiles(directory=STATIC_DIR), name="web")
     return app
 
 
-def _job(master: Any) -> dict[str, Any]:
-    return {"jid": master.job_id, "name": master.graph.name, "state": master.status,
-            "start-time": master.start_time, "failure": master.failure or None}
+def _taskmanager(jm: JobManager, info: Any) -> dict[str, Any]:
+    rm = jm.resource_manager
+    free = sum(1 for owner, _ in rm.free_slots() if owner is info)
+    return {"id": info.resource_id, "path": info.address, "dataPort": int(info.address.rsplit(":", 1)[-1]),
+            "timeSinceLastHeartbeat": int((time.monotonic() - info.last_heartbeat) * 1000),
+            "slotsNumber": info.slots, "freeSlots": free}
+
+
+async def _finished_job(jm: JobManager, job_id: str) -> Any:
+    """A job this leader does not run: ended under an earlier leader (its result is kept), or unknown."""
+    dispatcher = jm.dispatcher
+    result = None
+    if JOB_ID.match(job_id) and dispatcher is not None:
+        result = await asyncio.get_running_loop().run_in_executor(None, dispatcher.results.get, job_id)
+    if result is None:
+        return _error(404, f"Job {job_id} not found")
+    return {"jid": job_id, "name": "", "state": result.status, "end-time": int(result.timestamp * 1000),
+            "vertices": [], "failure": result.error}
+
+
+async def _cluster_ha(jm: JobManager, config: Configuration) -> dict[str, Any]:
+    """This JobManager's view of the election. Contenders come from the latch nodes in ZooKeeper."""
+    loop = asyncio.get_running_loop()
+    contenders: list[dict[str, Any]] | None
+    error = None
+    try:
+        contenders = await asyncio.wait_for(loop.run_in_executor(None, jm.ha.contenders), ZOOKEEPER_QUERY_TIMEOUT)
+    except Exception as exc:  # ZooKeeper unreachable: say so, answer the rest
+        contenders, error = None, f"cannot list the contenders in ZooKeeper: {type(exc).__name__} {exc}".strip()
+    history = list(jm.leader_history)
+    current = history[-1] if history and history[-1]["session_id"] else None
+    leading = jm.dispatcher is not None
+    masters = []
+    for index, contender in enumerate(contenders or []):
+        rest = contender.get("rest")
+        is_leader = current is not None and rest == current["leader"]
+        masters.append({"address": contender.get("address"), "rest-address": rest, "pid": contender.get("pid"),
+                        "role": "leader" if is_leader else "standby", "latch": contender.get("latch"),
+                        "position": index})
+    return {
+        "cluster-id": config.get(HighAvailabilityOptions.HA_CLUSTER_ID),
+        "high-availability": config.get(HighAvailabilityOptions.HA_MODE),
+        "answered-by": {"address": jm.address, "rest-address": jm.rest_address,
+                        "role": "leader" if leading else "standby"},
+        "leader": None if current is None else {
+            "rest-address": current["leader"], "session-id": current["session_id"], "since": current["timestamp"],
+            "address": next((m["address"] for m in masters if m["rest-address"] == current["leader"]), None)},
+        "election-in-progress": current is None,
+        "masters": masters,
+        "masters-error": error,
+        "leader-changes": jm.leader_changes,
+        "election-history": list(reversed(history)),
+        "zookeeper": {"quorum": config.get(HighAvailabilityOptions.HA_ZOOKEEPER_QUORUM),
+                      "state": jm.zookeeper_state},
+    }
 
 
 async def _forward(jm: JobManager, request: Request) -> Response:
     leader = jm.rest_leader
     if leader is None or request.headers.get(FORWARDED_HEADER):
-        return JSONResponse({"errors": ["No leading JobManager at the moment (leader election in progress); "
-                                        "retry shortly"]}, status_code=503)
-    url = f"{leader}{request.url.path}" + (f"?{request.url.query}" if request.url.query else "")
+        return _error(503, f"No leading JobManager at the moment (leader election in progress; asked "
+                           f"{jm.rest_address}); retry shortly")
+    # the path as it came, percent-encoded (a decoded non-ASCII path could not be sent on)
+    path = urllib.parse.quote(request.scope.get("raw_path", b"").decode("latin-1") or request.url.path,
+                              safe="/%:@!$&'()*+,;=-._~")
+    url = f"{leader}{path}" + (f"?{request.url.query}" if request.url.query else "")
     body = await request.body()
 
     def call() -> tuple[int, bytes, str]:
@@ -132,8 +389,7 @@ async def _forward(jm: JobManager, request: Request) -> Response:
     try:
         status, content, media_type = await asyncio.get_running_loop().run_in_executor(None, call)
     except OSError as error:
-        return JSONResponse({"errors": [f"the leading JobManager at {leader} does not answer: {error}"]},
-                            status_code=503)
+        return _error(503, f"the leading JobManager at {leader} does not answer: {error}")
     return Response(content, status_code=status, media_type=media_type)
 
 

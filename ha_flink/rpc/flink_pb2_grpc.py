@@ -584,6 +584,11 @@ class TaskExecutorStub:
                 request_serializer=ha__flink_dot_rpc_dot_flink__pb2.PartitionRequest.SerializeToString,
                 response_deserializer=ha__flink_dot_rpc_dot_flink__pb2.Buffer.FromString,
                 _registered_method=True)
+        self.RequestTaskMetrics = channel.unary_unary(
+                '/haflink.rpc.TaskExecutor/RequestTaskMetrics',
+                request_serializer=ha__flink_dot_rpc_dot_flink__pb2.Empty.SerializeToString,
+                response_deserializer=ha__flink_dot_rpc_dot_flink__pb2.TaskMetricsReport.FromString,
+                _registered_method=True)
 
 
 class TaskExecutorServicer:
@@ -625,6 +630,12 @@ class TaskExecutorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RequestTaskMetrics(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TaskExecutorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -657,6 +668,11 @@ def add_TaskExecutorServicer_to_server(servicer, server):
                     servicer.ReadPartition,
                     request_deserializer=ha__flink_dot_rpc_dot_flink__pb2.PartitionRequest.FromString,
                     response_serializer=ha__flink_dot_rpc_dot_flink__pb2.Buffer.SerializeToString,
+            ),
+            'RequestTaskMetrics': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestTaskMetrics,
+                    request_deserializer=ha__flink_dot_rpc_dot_flink__pb2.Empty.FromString,
+                    response_serializer=ha__flink_dot_rpc_dot_flink__pb2.TaskMetricsReport.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -821,6 +837,33 @@ class TaskExecutor:
             '/haflink.rpc.TaskExecutor/ReadPartition',
             ha__flink_dot_rpc_dot_flink__pb2.PartitionRequest.SerializeToString,
             ha__flink_dot_rpc_dot_flink__pb2.Buffer.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestTaskMetrics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/haflink.rpc.TaskExecutor/RequestTaskMetrics',
+            ha__flink_dot_rpc_dot_flink__pb2.Empty.SerializeToString,
+            ha__flink_dot_rpc_dot_flink__pb2.TaskMetricsReport.FromString,
             options,
             channel_credentials,
             insecure,

@@ -24,6 +24,7 @@ from ha_flink.config import (
     TaskManagerOptions, install_dir, load_configuration,
 )
 from ha_flink.config.loader import split_dynamic_properties
+from ha_flink.runtime.metrics.prometheus import PrometheusReporter
 
 logger = logging.getLogger("ha_flink.entrypoint")
 
@@ -49,11 +50,21 @@ async def _run(component: Any) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await component.start()
+    reporter = PrometheusReporter(
+        component.config,
+        # scraped on the reporter's HTTP thread; read on the event loop, where the daemon's state changes
+        lambda: asyncio.run_coroutine_threadsafe(_on_loop(component.metric_samples), loop).result(10))
+    await loop.run_in_executor(None, reporter.start)
     rest = getattr(component, "rest_address", "")
     print(f"READY {component.address}{' ' + rest if rest else ''}", flush=True)
     await stop.wait()
     logger.info("Shutting down")
+    reporter.stop()
     await component.stop()
+
+
+async def _on_loop(function: Any) -> Any:
+    return function()
 
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s - %(message)s"

@@ -30,6 +30,7 @@ from ha_flink.fs import Storage, join_url
 from ha_flink.ha.checkpoint_store import CompletedCheckpoint
 from ha_flink.ha.fencing import FencingError
 from ha_flink.runtime.checkpoint.restore import RestorePlan, plan_restore
+from ha_flink.runtime.checkpoint.stats import CheckpointStatsTracker
 from ha_flink.runtime.graph.job_graph import JobGraph
 
 logger = logging.getLogger(__name__)
@@ -104,6 +105,8 @@ class CheckpointCoordinator:
         self.shared_of: dict[int, set[str]] = {}  # retained checkpoint -> the shared files it references
         self._loop_task: asyncio.Task[None] | None = None
         self._savepoints_to_notify: dict[int, PendingCheckpoint] = {}
+        self.stats = CheckpointStatsTracker()
+        self.last_checkpoint_restore_ms = -1  # lastCheckpointRestoreTimestamp
 
     async def _blocking(self, function: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(None, function, *args)
@@ -156,6 +159,7 @@ class CheckpointCoordinator:
                     return
                 now = int(time.time() * 1000)
                 self.pending[checkpoint_id] = PendingCheckpoint(checkpoint_id, now, set(expected))
+                self.stats.triggered(checkpoint_id, now, len(expected))
                 await trigger(checkpoint_id, now)
 
         self._soon = asyncio.Event()
@@ -171,7 +175,7 @@ class CheckpointCoordinator:
         for checkpoint_id, pending in list(self.pending.items()):
             if pending.savepoint_dir is None and now - pending.timestamp_ms > self.timeout_s * 1000:
                 del self.pending[checkpoint_id]
-                self._discard(pending)
+                self._discard(pending, f"expired after {self.timeout_s:g} s")
                 self.record_failure(f"checkpoint {checkpoint_id} expired after {self.timeout_s:g} s",
                                     on_too_many_failures)
 
@@ -189,7 +193,7 @@ class CheckpointCoordinator:
         pending = self.pending.pop(checkpoint_id, None)
         if pending is None:
             return
-        self._discard(pending)
+        self._discard(pending, f"{verb}: {reason}")
         if pending.savepoint_dir is not None:  # a savepoint's caller gets the reason
             if pending.done is not None and not pending.done.done():
                 pending.done.set_exception(SavepointError(f"savepoint {checkpoint_id} {verb}: {reason}"))
@@ -198,9 +202,10 @@ class CheckpointCoordinator:
         else:
             logger.info("Checkpoint %d of job %s %s: %s", checkpoint_id, self.graph.job_id, verb, reason)
 
-    def _discard(self, pending: PendingCheckpoint) -> None:
+    def _discard(self, pending: PendingCheckpoint, reason: str) -> None:
         """A checkpoint that will not complete: its folder, and the shared files no completed checkpoint
         references (the backends reuse only files of confirmed checkpoints, so nobody else will)."""
+        self.stats.failed_checkpoint(pending.checkpoint_id, int(time.time() * 1000), reason)
         referenced = set().union(*self.shared_of.values())
         garbage = [url for url in pending.shared if url not in referenced]
         garbage.append(self.checkpoint_url(pending.checkpoint_id))
@@ -236,10 +241,11 @@ class CheckpointCoordinator:
             self.notified(checkpoint_id)
         for pending in self.pending.values():
             if pending.savepoint_dir is not None and pending.done is not None and not pending.done.done():
+                self.stats.failed_checkpoint(pending.checkpoint_id, int(time.time() * 1000), "aborted by a failover")
                 pending.done.set_exception(SavepointError(
                     f"savepoint {pending.checkpoint_id} of job {self.graph.job_id} aborted by a failover"))
             else:
-                self._discard(pending)
+                self._discard(pending, "aborted by a failover")
         self.pending.clear()
 
     def task_finished(self, execution: tuple[str, int], name: str) -> None:
@@ -251,7 +257,7 @@ class CheckpointCoordinator:
                 logger.info("Checkpoint %d of job %s dropped: %s finished before taking part; the next one "
                             "follows now", checkpoint_id, self.graph.job_id, name)
                 del self.pending[checkpoint_id]
-                self._discard(pending)
+                self._discard(pending, f"{name} finished before taking part")
                 self.trigger_soon()
 
     def notified(self, checkpoint_id: int) -> None:
@@ -274,11 +280,13 @@ class CheckpointCoordinator:
         done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.pending[checkpoint_id] = PendingCheckpoint(checkpoint_id, now, set(expected), savepoint_dir=target_dir,
                                                         done=done)
+        self.stats.triggered(checkpoint_id, now, len(expected), is_savepoint=True)
         await trigger(checkpoint_id, now, True)
         try:
             return await asyncio.wait_for(done, timeout)
         except asyncio.TimeoutError:
             self.pending.pop(checkpoint_id, None)
+            self.stats.failed_checkpoint(checkpoint_id, int(time.time() * 1000), f"not complete within {timeout:g} s")
             raise SavepointError(f"savepoint {checkpoint_id} of job {self.graph.job_id} did not complete within "
                                  f"{timeout:g} s") from None
 
@@ -299,12 +307,15 @@ class CheckpointCoordinator:
         return folder
 
     async def acknowledge(self, execution: tuple[str, int], checkpoint_id: int, state_url: str,
-                          shared_urls: list[str] | None = None, restore_from_all: bool = False) -> int | None:
+                          shared_urls: list[str] | None = None, restore_from_all: bool = False,
+                          state_size: int = 0) -> int | None:
         """Record one subtask's acknowledgement; returns the id once the checkpoint is complete and
         committed (the caller then notifies the tasks)."""
         pending = self.pending.get(checkpoint_id)
         if pending is None:
             return None
+        if execution not in pending.acks:
+            self.stats.acknowledged(checkpoint_id, int(time.time() * 1000), state_size)
         pending.acks[execution] = state_url
         pending.shared.update(shared_urls or ())
         if restore_from_all:
@@ -316,9 +327,11 @@ class CheckpointCoordinator:
             try:
                 path = await self._write_savepoint(pending)
             except Exception as error:
+                self.stats.failed_checkpoint(checkpoint_id, int(time.time() * 1000), f"not written: {error}")
                 if pending.done is not None and not pending.done.done():
                     pending.done.set_exception(SavepointError(f"savepoint {checkpoint_id} not written: {error}"))
                 return None
+            self.stats.completed_checkpoint(checkpoint_id, int(time.time() * 1000), path)
             logger.info("Completed savepoint %d of job %s at %s", checkpoint_id, self.graph.job_id, path)
             pending.savepoint_path = path
             self._savepoints_to_notify[checkpoint_id] = pending
@@ -336,13 +349,15 @@ class CheckpointCoordinator:
             removed = await self._blocking(self.store.add_checkpoint_and_subsume_old_ones, checkpoint)
         except FencingError as error:  # refused, nothing written: this leader's checkpoint is garbage
             logger.warning("Checkpoint %d of job %s not committed: %s", checkpoint_id, self.graph.job_id, error)
-            self._discard(pending)
+            self._discard(pending, f"not committed: {error}")
             return None
         except Exception as error:  # outcome unknown: its files stay (a committed one is a later leader's)
+            self.stats.failed_checkpoint(checkpoint_id, int(time.time() * 1000), f"commit outcome unknown: {error}")
             logger.warning("Checkpoint %d of job %s: commit outcome unknown (%s); its files are kept",
                            checkpoint_id, self.graph.job_id, error)
             return None
         self.shared_of[checkpoint_id] = set(pending.shared)
+        self.stats.completed_checkpoint(checkpoint_id, int(time.time() * 1000), folder)
         logger.info("Completed checkpoint %d of job %s (%d tasks, %d ms)", checkpoint_id, self.graph.job_id,
                     len(pending.acks), int(time.time() * 1000) - pending.timestamp_ms)  # right after the commit
         self.completed += 1
@@ -354,7 +369,7 @@ class CheckpointCoordinator:
         if unreferenced:
             await self._delete_all(sorted(unreferenced - set().union(*self.shared_of.values())))
         for older in [c for c in self.pending if c < checkpoint_id and self.pending[c].savepoint_dir is None]:
-            self._discard(self.pending.pop(older))  # subsumed before completing
+            self._discard(self.pending.pop(older), f"subsumed by checkpoint {checkpoint_id}")
         return checkpoint_id
 
     async def restored_state(self) -> tuple[int, dict[tuple[str, int], RestorePlan]] | None:
@@ -373,5 +388,7 @@ class CheckpointCoordinator:
             raise CheckpointRestoreError(f"checkpoint {latest.checkpoint_id}: {metadata_url} is not a readable "
                                          f"_metadata file ({type(error).__name__}: {error})") from None
         tasks = {tuple(execution): url for execution, url in metadata["tasks"].items()}
+        self.last_checkpoint_restore_ms = int(time.time() * 1000)
+        self.stats.restored(latest.checkpoint_id, self.last_checkpoint_restore_ms, False, latest.external_pointer)
         return latest.checkpoint_id, plan_restore(self.graph, tasks, metadata.get("parallelism"),
                                                   set(metadata.get("restore_from_all", ())))

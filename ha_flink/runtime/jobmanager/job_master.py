@@ -8,6 +8,7 @@ job needs as many slots as its highest parallelism; a region whose TaskManager w
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 from typing import Any, Callable
@@ -33,6 +34,7 @@ from ha_flink.runtime.scheduler.restart_strategies import restart_strategy_from_
 logger = logging.getLogger(__name__)
 
 TERMINAL = ("FINISHED", "CANCELED", "FAILED")
+EXCEPTION_HISTORY_SIZE = 16  # Flink's web.exception-history-size
 STOPPING = ("SUSPENDED", "CANCELLING")  # no (re)deployment may start any more
 
 
@@ -43,6 +45,27 @@ def checkpoints_dir(config: Configuration) -> str:
         return configured
     storage = config.get(HighAvailabilityOptions.HA_STORAGE_PATH)
     return join_url(storage, "checkpoints") if storage else "/tmp/ha-flink-checkpoints"
+
+
+def job_metrics(job: JobMaster, now_ms: int) -> dict[str, float]:
+    """Flink's job-scope metrics of one job (ms where a time): what Prometheus and the REST API show."""
+    coordinator = job.coordinator
+    stats = coordinator.stats if coordinator is not None else None
+    last = stats.latest_completed if stats is not None else None
+    outage = job.outage_since if job.status not in TERMINAL else None
+    return {
+        "numRestarts": job.num_restarts,
+        "uptime": now_ms - job.running_since if job.running_since is not None and job.status == "RUNNING" else 0,
+        "downtime": now_ms - outage if outage is not None else 0,
+        "restartingTime": now_ms - outage if outage is not None else job.last_restart_ms,
+        "numberOfCompletedCheckpoints": stats.completed if stats else 0,
+        "numberOfFailedCheckpoints": stats.failed if stats else 0,
+        "numberOfInProgressCheckpoints": stats.in_progress if stats else 0,
+        "lastCheckpointDuration": last.end_to_end_duration if last else -1,
+        "lastCheckpointSize": last.state_size if last else -1,
+        "lastCompletedCheckpointId": last.checkpoint_id if last else -1,
+        "lastCheckpointRestoreTimestamp": coordinator.last_checkpoint_restore_ms if coordinator else -1,
+    }
 
 
 class JobMaster:
@@ -77,9 +100,16 @@ class JobMaster:
         self.failover = config.get(JobManagerOptions.FAILOVER_STRATEGY)
         self.state_backend = StateBackendSettings(config.get(StateBackendOptions.STATE_BACKEND),
                                                   config.get(StateBackendOptions.INCREMENTAL_CHECKPOINTS))
-        self.status = "CREATED"
+        self._status = "CREATED"
         self.failure = ""
         self.start_time = int(time.time() * 1000)
+        self.end_time = -1
+        self.timestamps: dict[str, int] = {"CREATED": self.start_time}  # when it last switched to each state
+        self.num_restarts = 0  # full and region restarts under this leader (Flink's numRestarts)
+        self.running_since: int | None = None  # every task RUNNING since (ms)
+        self.outage_since: int | None = None  # a failure's restart not finished since (ms)
+        self.last_restart_ms = 0  # how long the last restart took, from the failure to every task RUNNING
+        self.exceptions: collections.deque[dict[str, Any]] = collections.deque(maxlen=EXCEPTION_HISTORY_SIZE)
         self.attempt = 0
         self.states: dict[tuple[str, int], str] = {}
         self.placement: dict[tuple[str, int], TaskManagerInfo] = {}
@@ -92,6 +122,41 @@ class JobMaster:
     @property
     def job_id(self) -> str:
         return self.graph.job_id
+
+    @property
+    def status(self) -> str:
+        return self._status
+
+    @status.setter
+    def status(self, value: str) -> None:
+        if value != self._status:
+            now = int(time.time() * 1000)
+            self.timestamps[value] = now
+            if value in TERMINAL:
+                self.end_time = now
+            if value != "RUNNING":
+                self.running_since = None
+        self._status = value
+
+    def _record_exception(self, failure: str, failed: set[tuple[str, int]]) -> None:
+        """Flink's exception history entry: the root cause of one failover, with the task and its host."""
+        key = min(failed) if failed else None
+        vertex = self.graph.vertices[key[0]] if key else None
+        info = self.placement.get(key) if key else None
+        first_line = failure.strip().splitlines()[-1] if failure.strip() else failure
+        self.exceptions.appendleft({
+            "exceptionName": first_line.split(":", 1)[0] if ":" in first_line else "JobFailure",
+            "stacktrace": failure, "timestamp": int(time.time() * 1000),
+            "taskName": f"{vertex.name} ({key[1] + 1}/{vertex.parallelism})" if vertex else None,
+            "endpoint": info.address if info else None, "taskManagerId": info.resource_id if info else None,
+            "failureLabels": {}, "concurrentExceptions": []})
+
+    def _failover_started(self) -> None:
+        now = int(time.time() * 1000)
+        self.num_restarts += 1
+        if self.outage_since is None:
+            self.outage_since = now
+        self.running_since = None
 
     def required_slots(self) -> int:
         return max(vertex.parallelism for vertex in self.graph.vertices.values())
@@ -148,6 +213,10 @@ class JobMaster:
                 self._restore_failed(f"cannot restore the savepoint of job {self.job_id}: {error}")
                 return
             logger.info("Job %s (%s) restores savepoint %s", self.graph.name, self.job_id, self.graph.savepoint_path)
+            if self.coordinator is not None:
+                self.coordinator.last_checkpoint_restore_ms = int(time.time() * 1000)
+                self.coordinator.stats.restored(-1, self.coordinator.last_checkpoint_restore_ms, True,
+                                                self.graph.savepoint_path)
         self._restored = restored
         while (slots := self.rm.allocate(self.job_id, self.required_slots())) is None:
             await self.rm.changed.wait()
@@ -228,6 +297,10 @@ class JobMaster:
                 if self.graph.vertices[key[0]].is_source):
             self.coordinator.trigger_soon()  # every source ended: the final checkpoint need not wait
         elif state.state == "RUNNING" and all(s in ("RUNNING", "FINISHED") for s in self.states.values()):
+            now = int(time.time() * 1000)
+            if self.outage_since is not None:
+                self.last_restart_ms, self.outage_since = now - self.outage_since, None
+            self.running_since = now
             logger.info("Job %s (%s) attempt %d: all %d tasks RUNNING", self.graph.name, self.job_id, self.attempt,
                         len(self.states))
 
@@ -235,8 +308,10 @@ class JobMaster:
         """Never start with wrong state: a checkpoint that cannot be read is a failure (retried under the
         restart strategy, as storage may come back), and the job FAILS with it named when that gives up."""
         logger.error("%s", failure)
+        self._record_exception(failure, set())
         self.restarts.notify_failure(int(time.time() * 1000))
         if self.restarts.can_restart():
+            self._failover_started()
             self.attempt += 1
             self._restart_timer = asyncio.get_running_loop().call_later(self.restarts.backoff_ms() / 1000,
                                                                         self.start)
@@ -293,7 +368,7 @@ class JobMaster:
         if self.coordinator is None or self.attempts.get(key) != ack.attempt or key in self.restarting:
             return
         completed = await self.coordinator.acknowledge(key, ack.checkpoint_id, ack.state_url, list(ack.shared_urls),
-                                                       ack.restore_from_all)
+                                                       ack.restore_from_all, ack.state_size)
         if completed is not None:
             request = pb.CheckpointRequest(job_id=self.job_id, checkpoint_id=completed)
             hosts = {info.address: info for info in self.placement.values()}
@@ -310,7 +385,9 @@ class JobMaster:
         """Region failover: only `region` stops and comes back, on the same slots (new ones where its
         TaskManager was lost); the rest runs on."""
         self.restarts.notify_failure(int(time.time() * 1000))
-        if not self.restarts.can_restart():
+        if self.restarts.can_restart():
+            self._failover_started()
+        else:
             logger.info("Job %s: the %s restart strategy gives up", self.job_id, self.restarts.name)
             self._cancel_tasks()
             self.failure = failure
@@ -395,6 +472,7 @@ class JobMaster:
         if self.status != "RUNNING" or (failed_set and failed_set <= self.restarting):
             return  # one failover per attempt (or per region), however many tasks report it
         logger.info("Job %s: %s", self.job_id, failure.splitlines()[0])
+        self._record_exception(failure, failed_set)
         if failed_set and self.failover == "region":
             region = set().union(*(tasks_to_restart("region", self.graph, key) for key in failed_set))
             region -= self.restarting
@@ -407,6 +485,7 @@ class JobMaster:
             self.coordinator.abort_pending()
         self.restarts.notify_failure(int(time.time() * 1000))
         if self.restarts.can_restart():
+            self._failover_started()
             self.attempt += 1
             self.status = "RESTARTING"
             delay = self.restarts.backoff_ms() / 1000

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import time
 import uuid
@@ -13,16 +14,21 @@ from typing import Any
 
 import grpc
 
-from ha_flink.config import Configuration, HeartbeatManagerOptions, RestOptions
+from ha_flink.config import Configuration, HeartbeatManagerOptions, MetricOptions, RestOptions
 from ha_flink.ha import paths
 from ha_flink.rpc import flink_pb2 as pb
 from ha_flink.rpc import flink_pb2_grpc as pb_grpc
 from ha_flink.rpc.channels import SERVER_OPTIONS
 from ha_flink.rpc.fencing import FencingInterceptor
 from ha_flink.runtime.jobmanager.dispatcher import Dispatcher, JobSubmissionError
+from ha_flink.runtime.jobmanager.job_master import TERMINAL, job_metrics
+from ha_flink.runtime.jobmanager.metric_fetcher import MetricFetcher
+from ha_flink.runtime.metrics.prometheus import MetricSample
 from ha_flink.runtime.jobmanager.resource_manager import ResourceManager
 
 logger = logging.getLogger(__name__)
+
+LEADER_HISTORY_SIZE = 100
 
 
 class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer, pb_grpc.JobMasterGatewayServicer):
@@ -35,6 +41,10 @@ class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer, pb
         self.dispatcher: Dispatcher | None = None
         self.resource_manager: ResourceManager | None = None
         self.granted_at: float | None = None
+        self.started_at = int(time.time() * 1000)
+        # the leaders this JobManager has seen, oldest first (GET /cluster/ha, the dashboard)
+        self.leader_history: list[dict[str, Any]] = []
+        self.metric_fetcher: MetricFetcher | None = None
 
     @property
     def address(self) -> str:
@@ -53,10 +63,59 @@ class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer, pb
             raise OSError(f"cannot bind the JobManager's RPC port {self.bind_port} (in use?)")
         await self.server.start()
         await self._start_rest()
-        self.election = self.ha.leader_election(f"jobmanager@{self.address}")
+        self.election = self._new_election()
         self.election.start(self)
         logger.info("JobManager serving RPC at %s and REST at %s, contending for leadership", self.address,
                     self.rest_address)
+
+    def _new_election(self) -> Any:
+        info = {"name": f"jobmanager@{self.address}", "address": self.address, "rest": self.rest_address,
+                "pid": str(os.getpid()), "started": str(self.started_at)}
+        return self.ha.leader_election(info["name"], info)
+
+    def _on_rest_leader(self, address: str | None, session: Any) -> None:
+        """(On the retrieval's thread.) Keeps the leader history: one entry per leader session seen, and
+        one per time without a leader."""
+        self.rest_leader = address
+        session_id = str(session) if address and session else None
+        last = self.leader_history[-1] if self.leader_history else None
+        if last is not None and last["session_id"] == session_id:
+            return
+        if last is None and session_id is None:
+            return
+        self.leader_history.append({"timestamp": int(time.time() * 1000), "leader": address if session_id else None,
+                                    "session_id": session_id})
+        del self.leader_history[:-LEADER_HISTORY_SIZE]
+
+    @property
+    def leader_changes(self) -> int:
+        """How often the cluster's leader changed while this JobManager watched (the first seen is none)."""
+        return max(0, sum(entry["session_id"] is not None for entry in self.leader_history) - 1)
+
+    @property
+    def zookeeper_state(self) -> str:
+        client = getattr(self.ha, "client", None)
+        return str(client.state) if client is not None else "NONE"
+
+    def metric_samples(self) -> list[MetricSample]:
+        """For the Prometheus reporter (on the event loop): Flink's JobManager and job metrics."""
+        now = int(time.time() * 1000)
+        leading = self.dispatcher is not None
+        samples = [MetricSample("jobmanager_isLeader", float(leading)),
+                   MetricSample("jobmanager_leaderChanges", self.leader_changes),
+                   MetricSample("jobmanager_zooKeeperConnected", float(self.zookeeper_state == "CONNECTED"))]
+        if not leading:
+            return samples
+        rm, jobs = self.resource_manager, list(self.dispatcher.jobs.values())
+        samples += [MetricSample("jobmanager_numRegisteredTaskManagers", len(rm.task_managers)),
+                    MetricSample("jobmanager_taskSlotsTotal", rm.total_slots()),
+                    MetricSample("jobmanager_taskSlotsAvailable", len(rm.free_slots())),
+                    MetricSample("jobmanager_numRunningJobs", sum(j.status not in TERMINAL for j in jobs))]
+        for job in jobs:
+            labels = {"job_id": job.job_id, "job_name": job.graph.name}
+            for name, value in job_metrics(job, now).items():
+                samples.append(MetricSample(f"jobmanager_job_{name}", value, labels))
+        return samples
 
     async def _start_rest(self) -> None:
         import uvicorn
@@ -72,7 +131,7 @@ class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer, pb
         self._rest = asyncio.ensure_future(server.serve(sockets=[sock]))
         self._rest_server = server
         self._rest_retrieval = self.ha.leader_retrieval(paths.REST_SERVER)
-        self._rest_retrieval.start(lambda address, session: setattr(self, "rest_leader", address))
+        self._rest_retrieval.start(self._on_rest_leader)
 
     async def stop(self) -> None:
         """Graceful: leave the election at once (a standby takes over without a session timeout)."""
@@ -100,7 +159,7 @@ class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer, pb
     async def _restart_election(self) -> None:
         await self._on_revoke()
         await self.loop.run_in_executor(None, self.election.close)
-        self.election = self.ha.leader_election(f"jobmanager@{self.address}")
+        self.election = self._new_election()
         self.election.start(self)
 
     def revoke(self) -> None:
@@ -114,6 +173,8 @@ class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer, pb
         timeout = self.config.get(HeartbeatManagerOptions.HEARTBEAT_TIMEOUT).total_seconds()
         self.resource_manager = ResourceManager(interval, timeout)
         self.dispatcher = Dispatcher(self.ha, fence, self.resource_manager, session_id, self.config)
+        self.metric_fetcher = MetricFetcher(self.resource_manager, session_id,
+                                            self.config.get(MetricOptions.FETCHER_UPDATE_INTERVAL).total_seconds())
         self.session_id = session_id
         for component, address in ((paths.DISPATCHER, self.address), (paths.RESOURCE_MANAGER, self.address),
                                    (paths.REST_SERVER, self.rest_address)):
@@ -126,7 +187,7 @@ class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer, pb
         logger.info("Leadership %s revoked: suspending every job, keeping all HA data", self.session_id)
         self.session_id = None
         dispatcher, resource_manager = self.dispatcher, self.resource_manager
-        self.dispatcher = self.resource_manager = None
+        self.dispatcher = self.resource_manager = self.metric_fetcher = None
         try:
             if dispatcher is not None:
                 suspended = dispatcher.suspend()

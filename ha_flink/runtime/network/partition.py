@@ -12,6 +12,7 @@ import asyncio
 import collections
 import pickle
 import threading
+import time
 from typing import Any
 
 from ha_flink.runtime.task.channels import POLL_SECONDS, EndOfPartition, TaskCancelled
@@ -37,12 +38,18 @@ class Subpartition:
         self.aborted = False
 
     # producer side (task thread)
-    def add(self, data: bytes) -> None:
-        while not self.space.acquire(timeout=POLL_SECONDS):
-            if self.cancelled.is_set():
-                raise TaskCancelled()
+    def add(self, data: bytes) -> float:
+        """Returns the seconds the producer waited for space (its back-pressured time)."""
+        waited = 0.0
+        if not self.space.acquire(blocking=False):
+            started = time.monotonic()
+            while not self.space.acquire(timeout=POLL_SECONDS):
+                if self.cancelled.is_set():
+                    raise TaskCancelled()
+            waited = time.monotonic() - started
         self.buffers.append(data)
         self.loop.call_soon_threadsafe(self.data_available.set)
+        return waited
 
     def abort(self) -> None:
         """The producer is gone (cancelled, failed): a waiting consumer stream ends with an error."""
@@ -80,11 +87,10 @@ class NetworkChannel:
     def __init__(self, subpartition: Subpartition) -> None:
         self.subpartition = subpartition
 
-    def send(self, item: Any) -> None:
+    def send(self, item: Any) -> float:
         if isinstance(item, EndOfPartition):
-            self.subpartition.add(END_MARKER)
-        else:
-            self.subpartition.add(pickle.dumps(item, protocol=5))
+            return self.subpartition.add(END_MARKER)
+        return self.subpartition.add(pickle.dumps(item, protocol=5))
 
 
 class PartitionRegistry:

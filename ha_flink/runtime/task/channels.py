@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+import time
 from typing import Any
 
 from ha_flink.runtime.partitioner import Partitioner
@@ -49,11 +50,17 @@ class InputGate:
         self._space_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
         self._waiters_lock = threading.Lock()
 
-    def put(self, channel: int, item: Any) -> None:
+    def put(self, channel: int, item: Any) -> float:
+        """Returns the seconds the caller waited for space (its back-pressured time)."""
+        try:
+            self.queue.put_nowait((channel, item))
+            return 0.0
+        except queue.Full:
+            started = time.monotonic()
         while True:
             try:
                 self.queue.put((channel, item), timeout=POLL_SECONDS)
-                return
+                return time.monotonic() - started
             except queue.Full:
                 if self.cancelled.is_set():
                     raise TaskCancelled() from None
@@ -100,38 +107,42 @@ class LocalChannel:
         self.gate = gate
         self.channel_index = channel_index
 
-    def send(self, item: Any) -> None:
-        self.gate.put(self.channel_index, item)
+    def send(self, item: Any) -> float:
+        return self.gate.put(self.channel_index, item)
 
 
 class RecordWriter:
-    """The output of one task toward one job edge: partitions each batch over the edge's channels."""
+    """The output of one task toward one job edge: partitions each batch over the edge's channels.
+    Counts what it sends (numRecordsOut) and the seconds it waited for a full channel (back-pressure)."""
 
     def __init__(self, partitioner: Partitioner, channels: list[LocalChannel], subtask_index: int) -> None:
         self.partitioner = partitioner
         self.channels = channels
+        self.records_out = 0
+        self.back_pressured_s = 0.0
         partitioner.setup(len(channels), subtask_index)
 
     def emit(self, batch: list[Any], timestamps: list[int] | None = None) -> None:
+        self.records_out += len(batch)
         if timestamps is not None:
             self._emit_stamped(batch, timestamps)
             return
         if len(self.channels) == 1:
-            self.channels[0].send(batch)
+            self.back_pressured_s += self.channels[0].send(batch)
             return
         for channel, part in zip(self.channels, self.partitioner.partition(batch)):
             if part:
-                channel.send(part)
+                self.back_pressured_s += channel.send(part)
 
     def _emit_stamped(self, batch: list[Any], timestamps: list[int]) -> None:
         if not batch:
             return
         if len(self.channels) == 1:
-            self.channels[0].send(StampedBatch(batch, timestamps))
+            self.back_pressured_s += self.channels[0].send(StampedBatch(batch, timestamps))
             return
         for channel, (values, stamps) in zip(self.channels, self.partitioner.partition_stamped(batch, timestamps)):
             if values:
-                channel.send(StampedBatch(values, stamps))
+                self.back_pressured_s += channel.send(StampedBatch(values, stamps))
 
     def end(self) -> None:
         self.broadcast(END_OF_PARTITION)

@@ -153,6 +153,16 @@ class Task:
     def display_name(self) -> str:
         return f"{self.vertex.name} ({self.subtask_index + 1}/{self.vertex.parallelism})"
 
+    @property
+    def records_out(self) -> int:
+        """numRecordsOut: records sent downstream (over every output edge; a sink sends none)."""
+        return sum(writer.records_out for writer in self.writers)
+
+    @property
+    def back_pressured_s(self) -> float:
+        """Seconds spent waiting for space in a full output channel."""
+        return sum(writer.back_pressured_s for writer in self.writers)
+
     def run(self) -> None:
         source, operators = self.vertex.instantiate()
         edges = self.vertex.outputs

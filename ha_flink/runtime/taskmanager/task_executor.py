@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import socket
 import threading
+import time
 import traceback
 import uuid
 from typing import Any
@@ -30,6 +31,8 @@ from ha_flink.runtime.checkpoint.barrier import TaskSnapshot
 from ha_flink.runtime.checkpoint.restore import materialize
 from ha_flink.runtime.checkpoint.storage import CheckpointStorageAccess
 from ha_flink.runtime.deployment import TaskDeploymentDescriptor
+from ha_flink.runtime.metrics.meter import TaskIOMeters
+from ha_flink.runtime.metrics.prometheus import MetricSample
 from ha_flink.runtime.network.exchange import read_channel, serve_partition
 from ha_flink.runtime.network.partition import NetworkChannel, PartitionRegistry, ResultPartition
 from ha_flink.runtime.partitioner import ForwardPartitioner
@@ -40,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 GATE_CAPACITY = 32
 SUBPARTITION_CAPACITY = 8
+METER_SAMPLE_SECONDS = 1.0
 
 
 class _RunningTask:
@@ -54,6 +58,7 @@ class _RunningTask:
         self.failure = ""
         self.readers: list[asyncio.Future[None]] = []
         self.partitions: list[ResultPartition] = []
+        self.meters = TaskIOMeters()
 
 
 class TaskExecutor(pb_grpc.TaskExecutorServicer):
@@ -96,10 +101,12 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
         self._retrieval.start(lambda address, session: self.loop.call_soon_threadsafe(
             self._on_leader, address, session))
         self._heartbeats = asyncio.ensure_future(self._heartbeat_loop())
+        self._meter_sampler = asyncio.ensure_future(self._sample_meters())
         logger.info("TaskManager %s serving at %s with %d slots", self.resource_id, self.address, self.slots)
 
     async def stop(self) -> None:
         self._heartbeats.cancel()
+        self._meter_sampler.cancel()
         if self._retrieval is not None:
             self._retrieval.stop()
         self._cancel_all("the TaskManager is shutting down")
@@ -263,7 +270,7 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
         await self._call_job_master(running, "AcknowledgeCheckpoint", pb.CheckpointAck(
             job_id=d.job_id, vertex_id=d.vertex.id, subtask_index=d.subtask_index, attempt=d.attempt,
             checkpoint_id=snapshot.checkpoint_id, state_url=url, shared_urls=snapshot.shared_urls,
-            restore_from_all=snapshot.restore_from_all))
+            restore_from_all=snapshot.restore_from_all, state_size=len(snapshot.data)))
 
     async def _decline(self, running: _RunningTask, checkpoint_id: int, reason: str) -> None:
         d = running.descriptor
@@ -354,6 +361,46 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
             return
         if ended:
             self._forget(running)
+
+    # -- metrics --------------------------------------------------------------------------------------
+
+    async def _sample_meters(self) -> None:
+        while True:
+            now = time.monotonic()
+            for running in list(self.tasks.values()):
+                task = running.task
+                running.meters.update(now, task.records_in, task.records_out, task.back_pressured_s)
+            await asyncio.sleep(METER_SAMPLE_SECONDS)
+
+    def _task_metrics(self, running: _RunningTask) -> pb.TaskMetrics:
+        d, task, meters = running.descriptor, running.task, running.meters
+        return pb.TaskMetrics(job_id=d.job_id, vertex_id=d.vertex.id, subtask_index=d.subtask_index,
+                              attempt=d.attempt, state=running.state, records_in=task.records_in,
+                              records_out=task.records_out, records_in_per_second=meters.records_in.rate,
+                              records_out_per_second=meters.records_out.rate,
+                              back_pressured_ms_per_second=min(1000.0, meters.back_pressured_ms.rate))
+
+    async def RequestTaskMetrics(self, request: pb.Empty, context: Any) -> pb.TaskMetricsReport:
+        return pb.TaskMetricsReport(resource_id=self.resource_id,
+                                    tasks=[self._task_metrics(t) for t in self.tasks.values()])
+
+    def metric_samples(self) -> list[MetricSample]:
+        """For the Prometheus reporter (on the event loop): Flink's task I/O metrics of every task here."""
+        connected = getattr(getattr(self.ha, "client", None), "state", "CONNECTED") == "CONNECTED"
+        samples = [MetricSample("taskmanager_Status_numberOfSlots", self.slots, {"tm_id": self.resource_id}),
+                   MetricSample("taskmanager_zooKeeperConnected", float(connected), {"tm_id": self.resource_id})]
+        for running in self.tasks.values():
+            d, m = running.descriptor, self._task_metrics(running)
+            labels = {"tm_id": self.resource_id, "job_id": d.job_id, "job_name": d.job_name,
+                      "task_id": d.vertex.id, "task_name": d.vertex.name, "subtask_index": str(d.subtask_index),
+                      "task_attempt_num": str(d.attempt)}
+            for name, value in (("numRecordsIn", m.records_in), ("numRecordsOut", m.records_out),
+                                ("numRecordsInPerSecond", m.records_in_per_second),
+                                ("numRecordsOutPerSecond", m.records_out_per_second),
+                                ("backPressuredTimeMsPerSecond", m.back_pressured_ms_per_second),
+                                ("isBackPressured", float(m.back_pressured_ms_per_second > 100))):
+                samples.append(MetricSample(f"taskmanager_job_task_{name}", value, labels))
+        return samples
 
     def _forget(self, running: _RunningTask) -> None:
         if self.tasks.get(running.descriptor.execution_id) is running:

@@ -1,0 +1,149 @@
+"""The JSON bodies of the REST API, in Flink's shapes (its `JobDetailsInfo`, `JobExceptionsInfoWithHistory`,
+`CheckpointConfigInfo`, ...), built from the leader's JobMasters and ResourceManager. I/O-free: the
+server passes in what it fetched (task metrics) and the time. Fields Flink does not have are ours and
+say so in their names (`restored-checkpoint`, `records-in-per-second`, ...)."""
+
+from __future__ import annotations
+
+import collections
+from typing import Any
+
+from ha_flink.config import CheckpointingOptions, StateBackendOptions
+from ha_flink.rpc import flink_pb2 as pb
+from ha_flink.runtime.jobmanager.job_master import JobMaster, job_metrics
+
+# Flink's ExecutionState names, as the dashboard and the `tasks` counts use them
+TASK_STATES = ("CREATED", "SCHEDULED", "DEPLOYING", "RUNNING", "FINISHED", "CANCELING", "CANCELED", "FAILED",
+               "RECONCILING", "INITIALIZING")
+_TASK_STATE = {"FINISHING": "RUNNING", "CANCELLING": "CANCELING"}
+
+TaskMetrics = dict[tuple[str, str, int], pb.TaskMetrics]
+
+
+def _task_state(state: str) -> str:
+    return _TASK_STATE.get(state, state)
+
+
+def _duration(start: int, end: int, now: int) -> int:
+    return (end if end > 0 else now) - start
+
+
+def _task_counts(states: list[str]) -> dict[str, int]:
+    counts = dict.fromkeys(TASK_STATES, 0)
+    for state in states:
+        counts[_task_state(state)] = counts.get(_task_state(state), 0) + 1
+    return {k.lower(): v for k, v in counts.items()}
+
+
+def _vertex_status(states: list[str]) -> str:
+    """Flink's ExecutionJobVertex aggregation: the 'most active' state of its subtasks."""
+    mapped = {_task_state(s) for s in states}
+    for state in ("FAILED", "CANCELING", "CANCELED", "RUNNING", "DEPLOYING", "SCHEDULED", "CREATED"):
+        if state in mapped:
+            return state
+    return "FINISHED" if mapped == {"FINISHED"} else "CREATED"
+
+
+def job_overview(job: JobMaster, now: int) -> dict[str, Any]:
+    states = list(job.states.values()) or ["CREATED"] * sum(v.parallelism for v in job.graph.vertices.values())
+    counts = _task_counts(states)
+    return {"jid": job.job_id, "name": job.graph.name, "state": job.status, "start-time": job.start_time,
+            "end-time": job.end_time, "duration": _duration(job.start_time, job.end_time, now),
+            "last-modification": max(job.timestamps.values()), "tasks": {"total": len(states), **counts},
+            # ours: why it failed, if it did (the full trace is under /jobs/<id>/exceptions)
+            "failure": job.failure or None}
+
+
+def job_plan(job: JobMaster) -> dict[str, Any]:
+    nodes = []
+    for vertex in job.graph.vertices.values():
+        inputs = [{"num": n, "id": edge.source, "ship_strategy": edge.ship_strategy.upper(),
+                   "exchange": "pipelined_bounded"} for n, edge in enumerate(vertex.inputs)]
+        nodes.append({"id": vertex.id, "parallelism": vertex.parallelism, "operator": "", "operator_strategy": "",
+                      "description": " -> ".join(vertex.operator_names) or vertex.name, "inputs": inputs})
+    return {"jid": job.job_id, "name": job.graph.name, "type": job.graph.runtime_mode, "nodes": nodes}
+
+
+def job_details(job: JobMaster, metrics: TaskMetrics, now: int) -> dict[str, Any]:
+    vertices = []
+    all_states = []
+    for vertex in job.graph.vertices.values():
+        keys = [(vertex.id, i) for i in range(vertex.parallelism)]
+        states = [job.states.get(key, "CREATED") for key in keys]
+        all_states += states
+        figures = [metrics.get((job.job_id, vertex.id, i)) for i in range(vertex.parallelism)]
+        current = [m for key, m in zip(keys, figures) if m is not None and m.attempt == job.attempts.get(key)]
+        complete = len(current) == len(keys)
+        vertices.append({
+            "id": vertex.id, "name": vertex.name, "maxParallelism": vertex.max_parallelism,
+            "parallelism": vertex.parallelism, "status": _vertex_status(states),
+            "start-time": job.timestamps.get("RUNNING", -1), "end-time": -1,
+            "duration": _duration(job.timestamps.get("RUNNING", now), -1, now),
+            "tasks": {state: count for state, count in
+                      collections.Counter(_task_state(s) for s in states).items()},
+            "metrics": {
+                "read-records": sum(m.records_in for m in current), "read-records-complete": complete,
+                "write-records": sum(m.records_out for m in current), "write-records-complete": complete,
+                # ours, per second over the last seconds (Flink's numRecordsIn/OutPerSecond, summed)
+                "records-in-per-second": round(sum(m.records_in_per_second for m in current), 1),
+                "records-out-per-second": round(sum(m.records_out_per_second for m in current), 1),
+                "backpressured-ms-per-second": max((m.back_pressured_ms_per_second for m in current), default=0.0),
+            },
+            "subtasks": [{"subtask": i, "status": _task_state(states[i]), "attempt": job.attempts.get(keys[i], 0),
+                          "host": job.placement[keys[i]].address if keys[i] in job.placement else None}
+                         for i in range(vertex.parallelism)],
+        })
+    restored = job.coordinator.stats.latest_restored if job.coordinator is not None else None
+    return {
+        "jid": job.job_id, "name": job.graph.name, "isStoppable": job.status == "RUNNING", "state": job.status,
+        "job-type": job.graph.runtime_mode, "start-time": job.start_time, "end-time": job.end_time,
+        "duration": _duration(job.start_time, job.end_time, now), "maxParallelism": -1, "now": now,
+        "timestamps": {state: job.timestamps.get(state, 0) for state in
+                       ("INITIALIZING", "CREATED", "RUNNING", "FAILING", "FAILED", "CANCELLING", "CANCELED",
+                        "FINISHED", "RESTARTING", "SUSPENDED", "RECONCILING")},
+        "vertices": vertices, "status-counts": {k.upper(): v for k, v in _task_counts(all_states).items()},
+        "plan": job_plan(job),
+        # ours
+        "failure": job.failure or None, "attempt": job.attempt,
+        "restored-checkpoint": restored.to_json() if restored is not None else None,
+        "metrics": job_metrics(job, now),
+    }
+
+
+def checkpoint_config(job: JobMaster) -> dict[str, Any]:
+    coordinator, config = job.coordinator, job.config
+    assert coordinator is not None
+    return {
+        "mode": config.get(CheckpointingOptions.CHECKPOINTING_MODE).lower(),
+        "interval": int(coordinator.interval_s * 1000), "timeout": int(coordinator.timeout_s * 1000),
+        "min_pause": int(coordinator.min_pause_s * 1000), "max_concurrent": coordinator.max_concurrent,
+        "externalization": {"enabled": True, "delete_on_cancellation": True},
+        "state_backend": config.get(StateBackendOptions.STATE_BACKEND),
+        "checkpoint_storage": f"FileSystemCheckpointStorage ({job.checkpoints_dir})",
+        "unaligned_checkpoints": False,
+        "tolerable_failed_checkpoints": coordinator.tolerable_failures,
+        "aligned_checkpoint_timeout": 0, "checkpoints_after_tasks_finish": True,
+        "state_changelog_enabled": False,
+    }
+
+
+def job_exceptions(job: JobMaster, max_exceptions: int = 20) -> dict[str, Any]:
+    entries = list(job.exceptions)[:max_exceptions]
+    root = entries[0] if entries else None
+    return {
+        "root-exception": root["stacktrace"] if root else None, "timestamp": root["timestamp"] if root else None,
+        "all-exceptions": [], "truncated": len(job.exceptions) > max_exceptions,
+        "exceptionHistory": {"entries": entries, "truncated": len(job.exceptions) > max_exceptions},
+    }
+
+
+def job_config(job: JobMaster) -> dict[str, Any]:
+    return {
+        "jid": job.job_id, "name": job.graph.name,
+        "execution-config": {
+            "execution-mode": "PIPELINED", "job-parallelism": max(v.parallelism for v in job.graph.vertices.values()),
+            "object-reuse-mode": False,
+            "restart-strategy": job.restarts.name,
+            "user-config": dict(job.graph.config),
+        },
+    }
