@@ -97,7 +97,7 @@ async function jobView(jobId) {
       <div class="figure">uptime<b data-testid="uptime">${duration(m.uptime)}</b></div>
       <div class="figure">records/s (sources)<b data-testid="records-per-second">${Math.round(recordsPerSecond)}</b></div>
       <div class="figure">restarts<b data-testid="restarts">${m.numRestarts ?? 0}</b></div>
-      <div class="figure">last restart took<b>${duration(m.restartingTime)}</b></div>
+      <div class="figure">last restart took<b>${m.numRestarts ? duration(m.restartingTime) : "-"}</b></div>
       <div class="figure">restored from<b data-testid="restored">${restored ? (restored.is_savepoint ? "savepoint" : `checkpoint ${restored.id}`) : "-"}</b></div>
       <div class="figure">served by leader<b data-testid="job-leader">${esc(ha.leader ? ha.leader["rest-address"] : "none")}</b></div>
     </div>
@@ -119,7 +119,7 @@ async function jobView(jobId) {
     const rows = checkpoints.history.map(h => `<tr data-testid="checkpoint"><td>${h.id}</td>` +
       `<td class="st-${esc(h.status)}">${esc(h.status)}${h.is_savepoint ? " (savepoint)" : ""}</td><td>${time(h.trigger_timestamp)}</td>` +
       `<td>${h.end_to_end_duration} ms</td><td>${bytes(h.state_size)}</td><td>${h.num_acknowledged_subtasks}/${h.num_subtasks}</td>` +
-      `<td>${esc(h.external_path || h.failure_message || "")}</td></tr>`);
+      `<td class="path">${esc(h.external_path || h.failure_message || "")}</td></tr>`);
     body += `<section><h2>Checkpoints: <span data-testid="checkpoints-completed">${c.completed}</span> completed, ` +
       `${c.failed} failed, ${c.in_progress} in progress, restored ${c.restored} times` +
       `${restored ? ` (latest: ${restored.is_savepoint ? "savepoint" : "checkpoint " + restored.id} at ${time(restored.restore_timestamp)})` : ""}</h2>
