@@ -47,7 +47,7 @@ run: install
 	  if [ $$state -eq 2 ]; then echo "Only part of the cluster of conf/ runs; restarting it."; bin/stop-cluster.sh; fi; \
 	  bin/start-cluster.sh; \
 	fi
-	@if bin/flink list 2>/dev/null | grep -q ': streaming word count ('; then \
+	@if bin/flink list 2>/dev/null | grep -qE '  streaming word count  [A-Z]+  '; then \
 	  echo "The example job is already running:"; bin/flink list; \
 	else \
 	  bin/flink run -d -py examples/streaming_word_count.py; \
@@ -55,7 +55,8 @@ run: install
 	@echo
 	@echo "A local HA cluster runs (ZooKeeper on localhost:2181, conf/ has the rest), with the example job."
 	@for master in $$(sed 's/#.*//' conf/masters); do \
-	  echo "  REST API of a JobManager (/overview, /jobs, /taskmanagers): http://$$master"; done
+	  echo "  dashboard and REST API of a JobManager (any one; /openapi.json lists the paths): http://$$master"; done
+	@echo "  Prometheus metrics: each daemon on the first free port of 9249-9260 (metrics.reporter.prom.port)"
 	@echo "  jobs: bin/flink list; the job's output: log/flink-$$(id -un)-taskexecutor-*.out; logs: log/"
 	@echo "  stop everything: bin/stop-cluster.sh && bin/stop-zookeeper-quorum.sh"
 

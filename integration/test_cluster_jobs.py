@@ -68,7 +68,9 @@ def test_leader_sigkill_during_an_unbounded_job_the_standby_recovers_it(
     # new files.
     wait_for(lambda: len(record_files(out) - before) >= 2, 30, what="the recovered job's sink subtasks")
     listed = cluster.flink("list")
-    assert f"{job_id} : unbounded numbers (RUNNING)" in listed.stdout, listed.stdout + listed.stderr
+    assert re.search(rf"^{job_id}  unbounded numbers  RUNNING  \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d  \d+ s$",
+                     listed.stdout, re.M), listed.stdout + listed.stderr
+    assert listed.stdout.splitlines()[2].split() == ["JOB", "ID", "NAME", "STATE", "START", "TIME", "DURATION"]
     cancelled = cluster.flink("cancel", job_id)
     assert cancelled.returncode == 0, cancelled.stderr
     wait_for(lambda: "No running jobs." in cluster.flink("list").stdout, 30, what="the job to be cancelled")

@@ -12,7 +12,7 @@ import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import pytest
 
@@ -39,6 +39,12 @@ def ok(url: str) -> Any:
     return body
 
 
+def recovered(job_url: str) -> bool:
+    """The job has failed once, restored, and runs every task again."""
+    job = ok(job_url)
+    return job["state"] == "RUNNING" and job["metrics"]["numRestarts"] == 1 and job["metrics"]["uptime"] > 0
+
+
 def prometheus(daemon: DaemonProcess) -> dict[str, float]:
     """The daemon's Prometheus samples: 'name{labels}' -> value."""
     port = re.search(r"Prometheus metrics at http://[^:]+:(\d+)/metrics", daemon.output())
@@ -54,8 +60,15 @@ def sample(samples: dict[str, float], name: str, **labels: str) -> list[float]:
             and all(f'{k}="{v}"' in key for k, v in labels.items())]
 
 
+class RunningJob(NamedTuple):
+    cluster: Cluster
+    daemons: dict[str, DaemonProcess]
+    job_id: str
+    run_output: str  # what `flink run` printed
+
+
 @pytest.fixture
-def running_job(cluster_factory: Callable[..., Cluster], tmp_path: Path) -> tuple[Cluster, dict[str, Any], str]:
+def running_job(cluster_factory: Callable[..., Cluster], tmp_path: Path) -> RunningJob:
     cluster = cluster_factory(**{"metrics.reporter.prom.port": PROM_PORTS,
                                  "state.savepoints.dir": f"file://{tmp_path}/savepoints",
                                  "restart-strategy.type": "fixed-delay",
@@ -66,12 +79,12 @@ def running_job(cluster_factory: Callable[..., Cluster], tmp_path: Path) -> tupl
     # 400 records/s up to 1,000,000 (it runs until stopped); the first attempt fails at 300
     result = cluster.flink("run", "-d", "-py", str(JOB), str(tmp_path / "out"), "1000000", "400", "300")
     assert result.returncode == 0, result.stdout + result.stderr
-    return cluster, daemons, cluster.job_id(result)
+    return RunningJob(cluster, daemons, cluster.job_id(result), result.stdout)
 
 
 def test_the_standby_shows_the_job_its_checkpoints_restore_exception_and_metrics(
-        running_job: tuple[Cluster, dict[str, DaemonProcess], str]) -> None:
-    cluster, daemons, job_id = running_job
+        running_job: RunningJob) -> None:
+    cluster, daemons, job_id, _ = running_job
     standby, leader = daemons["standby"].rest_address(), daemons["leader"].rest_address()
 
     def settled() -> bool:
@@ -141,11 +154,10 @@ def test_the_standby_shows_the_job_its_checkpoints_restore_exception_and_metrics
 
 
 def test_savepoint_and_stop_over_rest_and_bad_requests_get_4xx(
-        running_job: tuple[Cluster, dict[str, DaemonProcess], str], tmp_path: Path) -> None:
-    cluster, daemons, job_id = running_job
+        running_job: RunningJob, tmp_path: Path) -> None:
+    cluster, daemons, job_id, _ = running_job
     standby = daemons["standby"].rest_address()
-    wait_for(lambda: ok(f"{standby}/jobs/{job_id}/checkpoints")["counts"]["completed"] >= 1, 60,
-             what="a first checkpoint")
+    wait_for(lambda: recovered(f"{standby}/jobs/{job_id}"), 60, what="the job's one failure behind it")
 
     def finished(trigger: str) -> dict[str, Any]:
         answers: list[Any] = []
@@ -180,8 +192,8 @@ def test_savepoint_and_stop_over_rest_and_bad_requests_get_4xx(
 
 
 def test_schemathesis_finds_no_server_error_in_the_served_openapi_spec(
-        running_job: tuple[Cluster, dict[str, DaemonProcess], str]) -> None:
-    cluster, daemons, job_id = running_job
+        running_job: RunningJob) -> None:
+    cluster, daemons, job_id, _ = running_job
     for daemon in (daemons["standby"], daemons["leader"]):
         url = daemon.rest_address()
         spec = ok(f"{url}/openapi.json")
@@ -194,3 +206,31 @@ def test_schemathesis_finds_no_server_error_in_the_served_openapi_spec(
     # the job survived the fuzzing (a random job id never matches) and every daemon is still up
     assert ok(f"{daemons['standby'].rest_address()}/jobs/{job_id}")["state"] == "RUNNING"
     assert all(d.process.poll() is None for d in daemons.values())
+
+
+def test_cli_prints_the_dashboard_lists_a_table_shows_savepoint_progress_and_names_the_master(
+        running_job: RunningJob, tmp_path: Path) -> None:
+    cluster, daemons, job_id, run_output = running_job
+    leader, standby = daemons["leader"].rest_address(), daemons["standby"].rest_address()
+    assert f"Job has been submitted with JobID {job_id}" in run_output
+    assert f"Dashboard: {leader}/#/jobs/{job_id}" in run_output
+    wait_for(lambda: recovered(f"{leader}/jobs/{job_id}"), 60, what="the job's one failure behind it")
+
+    listed = cluster.flink("list", "-m", standby.removeprefix("http://"))
+    assert listed.returncode == 0, listed.stderr
+    header, row = listed.stdout.splitlines()[2:4]
+    assert header.split() == ["JOB", "ID", "NAME", "STATE", "START", "TIME", "DURATION"]
+    assert row.startswith(f"{job_id}  checkpointed count  ") and ("RUNNING" in row or "RESTARTING" in row)
+
+    saved = cluster.flink("savepoint", "-m", standby.removeprefix("http://"), job_id, str(tmp_path / "cli-sp"))
+    assert saved.returncode == 0, saved.stdout + saved.stderr
+    assert f"Triggered savepoint for job {job_id} at {standby}" in saved.stdout
+    path = saved.stdout.split("Savepoint completed. Path: ")[1].strip()
+    assert (Path(path) / "_metadata").is_file()
+
+    # errors name the JobManager asked and what it answered
+    unknown = cluster.flink("savepoint", "f" * 32)  # (the leader, found in ZooKeeper)
+    assert unknown.returncode == 1
+    assert f"the JobManager at {leader} answered HTTP 404: Job {'f' * 32} not found" in unknown.stderr
+    no_dir = cluster.flink("cancel", "-m", standby.removeprefix("http://"), "0" * 32)
+    assert no_dir.returncode == 1 and f"the JobManager at {standby} answered HTTP 404" in no_dir.stderr

@@ -1,9 +1,10 @@
-"""The `flink` command: `run`, `list`, `cancel`, `info`, as Flink's CLI.
+"""The `flink` command: `run`, `list`, `cancel`, `savepoint`, `stop`, `info`, as Flink's CLI.
 
 `flink run [-d] -py job.py [-p N] [-m host:port] [--pyFiles a.py,b/] [args]` runs the script; its
-`env.execute()` builds the job graph and submits it to the leader found in ZooKeeper (or at `-m`, the
-leader's RPC address) and prints the job id. A script that fails before submitting gets its traceback
-printed, and nothing is persisted."""
+`env.execute()` builds the job graph and submits it to the leader found in ZooKeeper (or through `-m`, a
+JobManager's REST address) and prints the job id and the dashboard's URL. A script that fails before
+submitting gets its traceback printed, and nothing is persisted. `flink list` prints a table; savepoints
+show their progress while the CLI waits; errors name the JobManager asked and what it answered."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import os
 import re
 import runpy
 import sys
+import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 from ha_flink.config import ConfigurationError, load_configuration
 from ha_flink.config.loader import split_dynamic_properties
@@ -59,15 +62,37 @@ def cmd_run(args: argparse.Namespace, overrides: list[str]) -> int:
     return 0
 
 
+def _duration(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+def format_jobs(jobs: list[Any], now: float) -> list[str]:
+    """`flink list`'s table: one row per job, columns as wide as their widest cell."""
+    rows = [("JOB ID", "NAME", "STATE", "START TIME", "DURATION")]
+    for job in jobs:
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.start_time / 1000)) if job.start_time else "-"
+        rows.append((job.job_id, job.name, job.state, started,
+                     _duration(now - job.start_time / 1000) if job.start_time else "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+
+
 def cmd_list(args: argparse.Namespace, overrides: list[str]) -> int:
     with _client(args, overrides) as client:
         jobs = client.list_jobs()
-    running = [j for j in jobs if j.state not in ("FINISHED", "CANCELED", "FAILED")]
-    print("------------------ Running/Restarting Jobs -------------------")
-    for job in running:
-        print(f"{job.job_id} : {job.name} ({job.state})")
-    if not running:
-        print("No running jobs.")
+        asked = client.fixed_address or client.leader()[0]
+    shown = jobs if args.all else [j for j in jobs if j.state not in ("FINISHED", "CANCELED", "FAILED")]
+    print(f"Jobs of the leading JobManager (asked {asked}):")
+    print("------------------ " + ("All Jobs" if args.all else "Running/Restarting Jobs") + " -------------------")
+    if shown:
+        print("\n".join(format_jobs(sorted(shown, key=lambda j: j.start_time), time.time())))
+    else:
+        print("No jobs." if args.all else "No running jobs.")
     return 0
 
 
@@ -80,7 +105,7 @@ def cmd_cancel(args: argparse.Namespace, overrides: list[str]) -> int:
             return 1
     with _client(args, overrides) as client:
         if args.withSavepoint is not None:
-            path = client.savepoint(args.job_id, args.withSavepoint or None, then="cancel")
+            path = client.savepoint(args.job_id, args.withSavepoint or None, then="cancel", progress=_progress)
             print(f"Cancelled job {args.job_id}. Savepoint stored in {path}.")
             return 0
         client.cancel(args.job_id)
@@ -88,16 +113,20 @@ def cmd_cancel(args: argparse.Namespace, overrides: list[str]) -> int:
     return 0
 
 
+def _progress(message: str) -> None:
+    print(message, flush=True)
+
+
 def cmd_savepoint(args: argparse.Namespace, overrides: list[str]) -> int:
     with _client(args, overrides) as client:
-        path = client.savepoint(args.job_id, args.target_directory)
+        path = client.savepoint(args.job_id, args.target_directory, progress=_progress)
     print(f"Savepoint completed. Path: {path}")
     return 0
 
 
 def cmd_stop(args: argparse.Namespace, overrides: list[str]) -> int:
     with _client(args, overrides) as client:
-        path = client.savepoint(args.job_id, args.savepointPath, then="stop")
+        path = client.savepoint(args.job_id, args.savepointPath, then="stop", progress=_progress)
     print(f"Savepoint completed. Path: {path}")
     return 0
 
@@ -131,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help_text in (("list", "list running jobs"), ("cancel", "cancel a job")):
         sub = commands.add_parser(name, help=help_text)
         sub.add_argument("-m", "--jobmanager", default=None)
+        if name == "list":
+            sub.add_argument("-a", "--all", action="store_true", help="also the finished, cancelled and failed jobs")
         if name == "cancel":
             sub.add_argument("-s", "--withSavepoint", nargs="?", const="", default=None,
                              help="take a savepoint (into this folder, else state.savepoints.dir) first")
@@ -162,10 +193,13 @@ def main(argv: list[str] | None = None) -> int:
     except ConnectionError as error:
         print(f"flink {args.command}: {error}", file=sys.stderr)
         return 1
+    except TimeoutError as error:
+        print(f"flink {args.command}: {error}", file=sys.stderr)
+        return 1
     except Exception as error:
-        from ha_flink.client.cluster_client import RestError
+        from ha_flink.client.cluster_client import JobManagerError, RestError
 
-        if isinstance(error, RestError):
+        if isinstance(error, (RestError, JobManagerError)):
             print(f"flink {args.command}: {error}", file=sys.stderr)
             return 1
         details = getattr(error, "details", None)

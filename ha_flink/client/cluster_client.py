@@ -1,6 +1,8 @@
 """`ClusterClient`: the leader's Dispatcher, found through leader retrieval and called over gRPC (a call
 refused because leadership moved is retried once with the new leader), or, with `-m host:port`, any
-JobManager's REST endpoint, as Flink's CLI uses it."""
+JobManager's REST endpoint, as Flink's CLI uses it. Savepoints always go through the REST API (the
+leader's REST address is in ZooKeeper), whose trigger/status operations let the CLI show progress.
+Every error names the JobManager that was asked and what it answered."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from typing import Any
+from typing import Any, Callable
 
 import cloudpickle
 import grpc
@@ -30,9 +32,14 @@ class ClusterUnavailableError(ConnectionError):
 
 
 class RestError(RuntimeError):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, address: str = "") -> None:
         self.status = status
-        super().__init__(f"HTTP {status}: {message}")
+        asked = f"the JobManager at {address} answered " if address else ""
+        super().__init__(f"{asked}HTTP {status}: {message}")
+
+
+class JobManagerError(RuntimeError):
+    """A gRPC call the leader refused: its code and message, and which JobManager it was."""
 
 
 class ClusterClient:
@@ -75,6 +82,28 @@ class ClusterClient:
         raise ClusterUnavailableError(f"no leading JobManager found within {self.timeout:g} s "
                                       "(is the cluster running? see `flink list` and the JobManager logs)")
 
+    def rest_address(self, timeout: float = 3.0) -> str | None:
+        """The REST base URL (and dashboard) of the JobManager to ask: `-m`, else the leader's from
+        ZooKeeper; None if no leader published one within `timeout`."""
+        if self.fixed_address:
+            return self.fixed_address if "://" in self.fixed_address else f"http://{self.fixed_address}"
+        self.leader()  # starts the HA services
+        found: list[str] = []
+        known = threading.Event()
+
+        def on_rest(address: str | None, session: uuid.UUID | None) -> None:
+            if address:
+                found.append(address)
+                known.set()
+
+        retrieval = self._ha.leader_retrieval(paths.REST_SERVER)
+        retrieval.start(on_rest)
+        try:
+            known.wait(timeout)
+        finally:
+            retrieval.stop()
+        return found[-1] if found else None
+
     def _on_leader(self, address: str | None, session: uuid.UUID | None) -> None:
         self._leader = (address, session)
         if address is not None:
@@ -96,19 +125,27 @@ class ClusterClient:
                     if error.code() == grpc.StatusCode.UNAVAILABLE:
                         raise ClusterUnavailableError(f"the JobManager at {address} is unreachable: "
                                                       f"{error.details()}") from None
-                    raise
+                    raise JobManagerError(f"the leading JobManager at {address} answered {error.code().name}: "
+                                          f"{error.details()}") from None
         raise AssertionError("unreachable")
 
-    def _rest(self, method: str, path: str, body: bytes | None = None) -> Any:
+    def _rest(self, method: str, path: str, body: bytes | None = None, base: str | None = None) -> Any:
         """`-m host:port` is a JobManager's REST address, as in Flink (any JobManager: a standby forwards)."""
-        base = self.fixed_address if "://" in self.fixed_address else f"http://{self.fixed_address}"
-        request = urllib.request.Request(f"{base}{path}", data=body, method=method)
+        base = base or self.rest_address()
+        if base is None:
+            raise ClusterUnavailableError("no leading JobManager has published a REST address in ZooKeeper "
+                                          "(is the cluster running? see the JobManager logs)")
+        headers = {"content-type": "application/json"} if body is not None and body[:1] == b"{" else {}
+        request = urllib.request.Request(f"{base}{path}", data=body, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as answer:
                 return json.loads(answer.read() or b"null")
         except urllib.error.HTTPError as error:
-            errors = json.loads(error.read() or b"{}").get("errors", [error.reason])
-            raise RestError(error.code, "; ".join(map(str, errors))) from None
+            try:
+                errors = json.loads(error.read() or b"{}").get("errors", [error.reason])
+            except ValueError:
+                errors = [error.reason]
+            raise RestError(error.code, "; ".join(map(str, errors)), base) from None
         except OSError as error:
             raise ClusterUnavailableError(f"no JobManager answers at {base}: {error}") from None
 
@@ -132,23 +169,48 @@ class ClusterClient:
             return self._status(self._rest("GET", f"/jobs/{job_id}"))
         return self._call("GetJobStatus", pb.JobId(job_id=job_id))
 
-    def savepoint(self, job_id: str, target_directory: str | None, then: str = "") -> str:
-        if self.fixed_address:
-            raise RestError(501, "savepoints over REST (-m) are not provided yet; leave out -m")
-        request = pb.SavepointRequest(job_id=job_id, target_directory=target_directory or "", then=then)
-        for attempt in (1, 2):
-            address, session = self.leader()
-            with blocking_channel(address) as channel:
-                try:
-                    return pb_grpc.DispatcherStub(channel).TriggerSavepoint(
-                        request, metadata=fencing_metadata(session), timeout=180).path
-                except grpc.RpcError as error:
-                    if error.code() == grpc.StatusCode.FAILED_PRECONDITION and "leader" in (error.details() or "") \
-                            and attempt == 1:
-                        self._leader = (None, None)
-                        continue
-                    raise
-        raise AssertionError("unreachable")
+    def savepoint(self, job_id: str, target_directory: str | None, then: str = "",
+                  progress: Callable[[str], None] | None = None, timeout: float = 180.0) -> str:
+        """Trigger a savepoint over REST (then cancel or stop the job, if asked) and poll its operation
+        until done, telling `progress` what the leader reports meanwhile; returns the savepoint's path."""
+        base = self.rest_address()
+        if then == "stop":
+            path, body = f"/jobs/{job_id}/stop", {"targetDirectory": target_directory}
+        else:
+            path, body = f"/jobs/{job_id}/savepoints", {"target-directory": target_directory,
+                                                        "cancel-job": then == "cancel"}
+        trigger = self._rest("POST", path, json.dumps(body).encode(), base)["request-id"]
+        tell = progress or (lambda message: None)
+        tell(f"Triggered savepoint for job {job_id} at {base} (request {trigger}).")
+        started = time.monotonic()
+        last_told = started
+        while True:
+            answer = self._rest("GET", f"/jobs/{job_id}/savepoints/{trigger}", base=base)
+            if answer["status"]["id"] == "COMPLETED":
+                operation = answer["operation"]
+                if "failure-cause" in operation:
+                    raise JobManagerError(f"the JobManager at {base} reports: the savepoint of job {job_id} failed: "
+                                          f"{operation['failure-cause']['stack-trace']}")
+                return operation["location"]
+            now = time.monotonic()
+            if now - started > timeout:
+                raise TimeoutError(f"the savepoint of job {job_id} did not complete within {timeout:g} s "
+                                   f"(asked {base}; it may still complete)")
+            if now - last_told >= 1.0:
+                last_told = now
+                tell(f"  {now - started:.0f} s: {self._savepoint_progress(job_id, base)}")
+            time.sleep(0.1)
+
+    def _savepoint_progress(self, job_id: str, base: str) -> str:
+        try:
+            history = self._rest("GET", f"/jobs/{job_id}/checkpoints", base=base)["history"]
+        except (RestError, ClusterUnavailableError) as error:
+            return f"waiting ({error})"
+        for entry in history:
+            if entry["is_savepoint"] and entry["status"] == "IN_PROGRESS":
+                return (f"savepoint {entry['id']}: {entry['num_acknowledged_subtasks']} of {entry['num_subtasks']} "
+                        "subtasks acknowledged")
+        return "writing the savepoint"
 
     def cancel(self, job_id: str) -> None:
         if self.fixed_address:

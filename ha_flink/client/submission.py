@@ -52,6 +52,9 @@ def submit(graph: Any) -> Any:
     job_id = context.client.submit(graph)
     context.submitted.append(job_id)
     print(f"Job has been submitted with JobID {job_id}", flush=True)
+    dashboard = context.client.rest_address() if hasattr(context.client, "rest_address") else None
+    if dashboard:
+        print(f"Dashboard: {dashboard}/#/jobs/{job_id}", flush=True)
     if context.detached:
         return JobExecutionResult(job_id, graph.name, 0)
     status = context.client.wait(job_id)

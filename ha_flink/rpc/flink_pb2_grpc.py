@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class DispatcherStub:
-    """Missing associated documentation comment in .proto file."""
+    """Savepoints are triggered over REST (POST /jobs/<id>/savepoints, /stop), whose operations the CLI polls.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -34,11 +35,6 @@ class DispatcherStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.TriggerSavepoint = channel.unary_unary(
-                '/haflink.rpc.Dispatcher/TriggerSavepoint',
-                request_serializer=ha__flink_dot_rpc_dot_flink__pb2.SavepointRequest.SerializeToString,
-                response_deserializer=ha__flink_dot_rpc_dot_flink__pb2.SavepointResponse.FromString,
-                _registered_method=True)
         self.SubmitJob = channel.unary_unary(
                 '/haflink.rpc.Dispatcher/SubmitJob',
                 request_serializer=ha__flink_dot_rpc_dot_flink__pb2.SubmitJobRequest.SerializeToString,
@@ -62,13 +58,8 @@ class DispatcherStub:
 
 
 class DispatcherServicer:
-    """Missing associated documentation comment in .proto file."""
-
-    def TriggerSavepoint(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
+    """Savepoints are triggered over REST (POST /jobs/<id>/savepoints, /stop), whose operations the CLI polls.
+    """
 
     def SubmitJob(self, request, context):
         """Missing associated documentation comment in .proto file."""
@@ -97,11 +88,6 @@ class DispatcherServicer:
 
 def add_DispatcherServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'TriggerSavepoint': grpc.unary_unary_rpc_method_handler(
-                    servicer.TriggerSavepoint,
-                    request_deserializer=ha__flink_dot_rpc_dot_flink__pb2.SavepointRequest.FromString,
-                    response_serializer=ha__flink_dot_rpc_dot_flink__pb2.SavepointResponse.SerializeToString,
-            ),
             'SubmitJob': grpc.unary_unary_rpc_method_handler(
                     servicer.SubmitJob,
                     request_deserializer=ha__flink_dot_rpc_dot_flink__pb2.SubmitJobRequest.FromString,
@@ -131,34 +117,8 @@ def add_DispatcherServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class Dispatcher:
-    """Missing associated documentation comment in .proto file."""
-
-    @staticmethod
-    def TriggerSavepoint(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/haflink.rpc.Dispatcher/TriggerSavepoint',
-            ha__flink_dot_rpc_dot_flink__pb2.SavepointRequest.SerializeToString,
-            ha__flink_dot_rpc_dot_flink__pb2.SavepointResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
+    """Savepoints are triggered over REST (POST /jobs/<id>/savepoints, /stop), whose operations the CLI polls.
+    """
 
     @staticmethod
     def SubmitJob(request,

@@ -222,17 +222,6 @@ class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer, pb
             return pb.JobStatus(job_id=result.job_id, state=result.status, failure=result.error or "")
         return self._status(master)
 
-    async def TriggerSavepoint(self, request: pb.SavepointRequest, context: Any) -> pb.SavepointResponse:
-        master = self.dispatcher.jobs.get(request.job_id)
-        if master is None or master.status != "RUNNING":
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"no running job {request.job_id}")
-        try:
-            path = await master.trigger_savepoint(request.target_directory or None, request.then)
-        except Exception as error:
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"savepoint of job {request.job_id} failed: "
-                                                                     f"{error}")
-        return pb.SavepointResponse(path=path)
-
     async def CancelJob(self, request: pb.JobId, context: Any) -> pb.Empty:
         try:
             self.dispatcher.cancel(request.job_id)
