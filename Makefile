@@ -74,6 +74,7 @@ bench: install
 	$(VPY) bench/start_cluster.py
 	$(VPY) bench/state_backends.py
 	$(VPY) bench/windows.py
+	$(VPY) bench/rest.py
 
 # The generated modules are committed; regenerate them after editing ha_flink/rpc/flink.proto.
 proto: install

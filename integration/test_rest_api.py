@@ -194,7 +194,8 @@ def test_savepoint_and_stop_over_rest_and_bad_requests_get_4xx(
 def test_schemathesis_finds_no_server_error_in_the_served_openapi_spec(
         running_job: RunningJob) -> None:
     cluster, daemons, job_id, _ = running_job
-    for daemon in (daemons["standby"], daemons["leader"]):
+    # through the standby: every leader route is reached by forwarding, the local ones answer themselves
+    for daemon in (daemons["standby"],):
         url = daemon.rest_address()
         spec = ok(f"{url}/openapi.json")
         assert {"/jobs/{job_id}/checkpoints", "/cluster/ha", "/jobs/{job_id}/savepoints"} <= set(spec["paths"])

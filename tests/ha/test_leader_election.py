@@ -315,3 +315,31 @@ def test_tolerant_leader_cut_off_from_the_quorum_revokes_once_the_session_timeou
     node = paths.connection_info("/flink/default", paths.DISPATCHER)
     wait_for(lambda: LeaderInformation.from_bytes(leader.client.get(node)[0]).session_id == new_session, 10,
              what="the new connection info")
+
+
+def test_contenders_are_listed_in_latch_order_with_the_info_they_joined_with(
+    zookeeper: ZooKeeperEnsemble, kazoo_factory: Callable[..., KazooClient], zk_root: str
+) -> None:
+    from ha_flink.ha.leader_election import LeaderElection, list_contenders
+
+    from .conftest import RecordingContender
+
+    elections = []
+    try:
+        for name in ("first", "second"):
+            election = LeaderElection(kazoo_factory(zookeeper), zk_root, name=name,
+                                      contender_info={"name": name, "rest": f"http://{name}:8081"})
+            election.start(RecordingContender(name))
+            wait_for(lambda: election.latch_path is not None, 10, what=f"{name} to join")
+            elections.append(election)
+        listed = list_contenders(kazoo_factory(zookeeper), zk_root)
+        assert [(c["name"], c["rest"]) for c in listed] == [("first", "http://first:8081"),
+                                                            ("second", "http://second:8081")]
+        assert [c["latch"] for c in listed] == [e.latch_path.rsplit("/", 1)[1] for e in elections]
+        elections[0].close()
+        wait_for(lambda: [c["name"] for c in list_contenders(kazoo_factory(zookeeper), zk_root)] == ["second"], 10,
+                 what="the first contender to leave the list")
+    finally:
+        for election in elections:
+            election.close()
+    assert list_contenders(kazoo_factory(zookeeper), zk_root + "/nothing-here") == []

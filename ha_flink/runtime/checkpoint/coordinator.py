@@ -233,6 +233,7 @@ class CheckpointCoordinator:
         for checkpoint_id in list(self._savepoints_to_notify):  # written: done, told or not
             self.notified(checkpoint_id)
         self.pending.clear()
+        self.stats.fail_all_pending(int(time.time() * 1000), "the job stopped running here")
 
     def abort_pending(self) -> None:
         """A failover: checkpoints in flight cannot complete (their tasks are gone). A savepoint already

@@ -77,6 +77,7 @@ class CheckpointStatsTracker:
     def __init__(self, history_size: int = HISTORY_SIZE) -> None:
         self.history: collections.OrderedDict[int, CheckpointStats] = collections.OrderedDict()
         self.history_size = history_size
+        self._pending: dict[int, CheckpointStats] = {}  # in progress, whether or not still in the history
         self.completed = 0
         self.failed = 0
         self.restored_count = 0
@@ -90,23 +91,24 @@ class CheckpointStatsTracker:
 
     @property
     def in_progress(self) -> int:
-        return sum(c.status == "IN_PROGRESS" for c in self.history.values())
+        return len(self._pending)
 
     def triggered(self, checkpoint_id: int, timestamp: int, num_subtasks: int, is_savepoint: bool = False) -> None:
-        self.history[checkpoint_id] = CheckpointStats(checkpoint_id, is_savepoint, timestamp, num_subtasks)
+        stats = CheckpointStats(checkpoint_id, is_savepoint, timestamp, num_subtasks)
+        self.history[checkpoint_id] = self._pending[checkpoint_id] = stats
         while len(self.history) > self.history_size:
             self.history.popitem(last=False)
 
     def acknowledged(self, checkpoint_id: int, timestamp: int, state_size: int) -> None:
-        stats = self.history.get(checkpoint_id)
-        if stats is not None and stats.status == "IN_PROGRESS":
+        stats = self._pending.get(checkpoint_id)
+        if stats is not None:
             stats.num_acknowledged_subtasks += 1
             stats.state_size += state_size
             stats.latest_ack_timestamp = timestamp
 
     def completed_checkpoint(self, checkpoint_id: int, timestamp: int, external_path: str) -> None:
-        stats = self.history.get(checkpoint_id)
-        if stats is None or stats.status != "IN_PROGRESS":
+        stats = self._pending.pop(checkpoint_id, None)
+        if stats is None:
             return
         stats.status, stats.external_path = "COMPLETED", external_path
         stats.latest_ack_timestamp = max(stats.latest_ack_timestamp, timestamp)
@@ -119,12 +121,16 @@ class CheckpointStatsTracker:
             self.latest_completed = stats
 
     def failed_checkpoint(self, checkpoint_id: int, timestamp: int, message: str) -> None:
-        stats = self.history.get(checkpoint_id)
-        if stats is None or stats.status != "IN_PROGRESS":
+        stats = self._pending.pop(checkpoint_id, None)
+        if stats is None:
             return
         stats.status, stats.failure_timestamp, stats.failure_message = "FAILED", timestamp, message
         self.failed += 1
         self.latest_failed = stats
+
+    def fail_all_pending(self, timestamp: int, message: str) -> None:
+        for checkpoint_id in list(self._pending):
+            self.failed_checkpoint(checkpoint_id, timestamp, message)
 
     def restored(self, checkpoint_id: int, timestamp: int, is_savepoint: bool, external_path: str) -> None:
         self.restored_count += 1

@@ -230,6 +230,7 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
                         lambda: asyncio.ensure_future(self._decline(holder[0], checkpoint_id, reason))),
                     state_backend=backend, snapshot_storage=snapshot_storage)
         running = _RunningTask(d, task, cancelled, session_id)
+        running.meters.update(time.monotonic(), 0, 0, 0.0)  # its first rate one sampling period from now
         holder.append(running)
         running.partitions = partitions
         if self.leader is None or self.leader[1] != session_id:
