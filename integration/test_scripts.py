@@ -298,6 +298,11 @@ def test_without_high_availability_one_jobmanager_starts_here(script_cluster: Ca
     assert started.stdout.startswith(f"Starting cluster.\nStarting standalonesession daemon on host {HOST}.\n")
     assert "All 2 daemons are running." in started.stdout
     wait_for_cluster(cluster, rest_port, 1)
+    ha = cluster.rest(rest_port, "/cluster/ha")  # one JobManager, no election: it leads
+    assert ha["high-availability"] == "NONE" and ha["zookeeper"]["state"] == "NONE"
+    assert ha["answered-by"]["role"] == "leader" and not ha["election-in-progress"]
+    assert [m["role"] for m in ha["masters"]] == ["leader"]
+    assert ha["leader"]["rest-address"].endswith(f":{rest_port}")
     stopped = cluster.run("stop-cluster.sh")
     assert stopped.returncode == 0 and "Stopped 2 daemon(s)." in stopped.stdout
     assert cluster.processes() == []

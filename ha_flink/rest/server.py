@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import socket
 import time
@@ -340,6 +341,10 @@ async def _cluster_ha(jm: JobManager, config: Configuration) -> dict[str, Any]:
     history = list(jm.leader_history)
     current = history[-1] if history and history[-1]["session_id"] else None
     leading = jm.dispatcher is not None
+    if getattr(jm.ha, "client", None) is None:  # no ZooKeeper HA: this one JobManager leads, no election
+        history = [{"timestamp": jm.started_at, "leader": jm.rest_address, "session_id": str(jm.session_id)}]
+        current = history[0] if leading else None
+        contenders = [{"address": jm.address, "rest": jm.rest_address, "pid": str(os.getpid()), "latch": None}]
     masters = []
     for index, contender in enumerate(contenders or []):
         rest = contender.get("rest")

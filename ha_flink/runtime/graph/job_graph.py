@@ -73,6 +73,7 @@ class JobGraph:
     settings: dict[str, str] = field(default_factory=dict)  # the job's own Flink settings (restart-strategy...)
     savepoint_path: str | None = None  # `flink run -s`: restore this savepoint when there is no checkpoint
     allow_non_restored_state: bool = False
+    submission_time: int = 0  # ms; set by the Dispatcher that accepted it
 
     def sources(self) -> list[JobVertex]:
         return [v for v in self.vertices.values() if v.is_source]

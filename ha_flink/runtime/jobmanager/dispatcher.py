@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import cloudpickle
@@ -80,6 +81,9 @@ class Dispatcher:
             graph: JobGraph = cloudpickle.loads(job_graph_bytes)
         except Exception as exc:
             raise JobSubmissionError(f"the job graph cannot be read: {exc}") from exc
+        if not isinstance(graph, JobGraph):
+            raise JobSubmissionError(f"the request body is a {type(graph).__name__}, not a job graph")
+        graph.submission_time = int(time.time() * 1000)  # kept with the graph: a new leader shows the same
         if graph.job_id in self.jobs or graph.job_id in self._submitting:
             raise JobSubmissionError(f"job {graph.job_id} was submitted already")
         self._submitting.add(graph.job_id)  # reserved before the first await: a concurrent twin is refused

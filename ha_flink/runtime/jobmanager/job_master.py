@@ -102,9 +102,9 @@ class JobMaster:
                                                   config.get(StateBackendOptions.INCREMENTAL_CHECKPOINTS))
         self._status = "CREATED"
         self.failure = ""
-        self.start_time = int(time.time() * 1000)
+        self.start_time = getattr(graph, "submission_time", 0) or int(time.time() * 1000)  # (older graphs lack it)
         self.end_time = -1
-        self.timestamps: dict[str, int] = {"CREATED": self.start_time}  # when it last switched to each state
+        self.timestamps: dict[str, int] = {"CREATED": int(time.time() * 1000)}  # when it last switched to each state
         self.num_restarts = 0  # full and region restarts under this leader (Flink's numRestarts)
         self.running_since: int | None = None  # every task RUNNING since (ms)
         self.outage_since: int | None = None  # a failure's restart not finished since (ms)
