@@ -49,8 +49,8 @@ def test_dashboard_from_a_standby_follows_a_leader_kill(cluster_factory: Callabl
     leader = cluster.start_leader()
     standby = cluster.start_jobmanager()
     cluster.start_taskmanager()
-    # 300 records/s; the first attempt fails at record 200
-    result = cluster.flink("run", "-d", "-py", str(JOB), str(tmp_path / "out"), "1000000", "300", "200")
+    # 300 records/s; the first attempt fails at record 600, ~2 s in, after several checkpoints (every 200 ms)
+    result = cluster.flink("run", "-d", "-py", str(JOB), str(tmp_path / "out"), "1000000", "300", "600")
     assert result.returncode == 0, result.stdout + result.stderr
     job_id = cluster.job_id(result)
 
@@ -76,7 +76,7 @@ def test_dashboard_from_a_standby_follows_a_leader_kill(cluster_factory: Callabl
     # the task failure: a restart, its exception with the task that threw it, the checkpoint restored
     expect(page.get_by_test_id("restarts")).to_have_text("1")
     expect(page.get_by_test_id("exception")).to_have_count(1)
-    expect(page.get_by_test_id("exception")).to_contain_text("failing once at 200")
+    expect(page.get_by_test_id("exception")).to_contain_text("failing once at 600")
     expect(page.get_by_test_id("exception")).to_contain_text("Source: numbers")
     expect(page.get_by_test_id("restored")).to_have_text(re.compile(r"checkpoint \d+"))
     before_kill = page.get_by_test_id("restored").inner_text()
@@ -97,10 +97,10 @@ def test_dashboard_from_a_standby_follows_a_leader_kill(cluster_factory: Callabl
     page.goto(standby.rest_address() + "/#/")
     expect(page.get_by_test_id("leader")).to_have_text(standby.rest_address())
     expect(page.get_by_test_id("leader-changes")).to_have_text("1")
-    # newest first: the standby, the election while nobody led, the killed leader (under the header row)
+    # newest first, under the header row: the standby, (the election while nobody led, if this JobManager
+    # saw the old leader's node go before the new one came), the killed leader
     history = page.locator('[data-testid="election-history"] tr')
-    expect(history).to_have_count(4)
     expect(history.nth(1)).to_contain_text(standby.rest_address())
-    expect(history.nth(2)).to_contain_text("no leader")
-    expect(history.nth(3)).to_contain_text(leader.rest_address())
+    expect(history.last).to_contain_text(leader.rest_address())
+    assert history.count() in (3, 4)
     page.close()

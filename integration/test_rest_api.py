@@ -39,6 +39,10 @@ def ok(url: str) -> Any:
     return body
 
 
+def tm_address(daemon: DaemonProcess) -> str:
+    return daemon.address()
+
+
 def recovered(job_url: str) -> bool:
     """The job has failed once, restored, and runs every task again."""
     job = ok(job_url)
@@ -76,8 +80,9 @@ def running_job(cluster_factory: Callable[..., Cluster], tmp_path: Path) -> Runn
                                  "restart-strategy.fixed-delay.attempts": "3"})
     daemons = {"leader": cluster.start_leader(), "standby": cluster.start_jobmanager(),
                "taskmanager": cluster.start_taskmanager()}
-    # 400 records/s up to 1,000,000 (it runs until stopped); the first attempt fails at 300
-    result = cluster.flink("run", "-d", "-py", str(JOB), str(tmp_path / "out"), "1000000", "400", "300")
+    # 400 records/s up to 1,000,000 (it runs until stopped); the first attempt fails at 1000, ~2.5 s in,
+    # after several checkpoints (every 200 ms)
+    result = cluster.flink("run", "-d", "-py", str(JOB), str(tmp_path / "out"), "1000000", "400", "1000")
     assert result.returncode == 0, result.stdout + result.stderr
     return RunningJob(cluster, daemons, cluster.job_id(result), result.stdout)
 
@@ -104,7 +109,9 @@ def test_the_standby_shows_the_job_its_checkpoints_restore_exception_and_metrics
     assert job["status-counts"]["RUNNING"] == sum(v["parallelism"] for v in job["vertices"])
     wait_for(lambda: ok(f"{standby}/jobs/{job_id}")["vertices"][0]["metrics"]["records-out-per-second"] > 0, 10,
              what="a records/s figure (the dashboard's live one)")
-    assert job["restored-checkpoint"] is not None or ok(f"{standby}/jobs/{job_id}/checkpoints")["counts"]["restored"] == 0
+    restored = job["restored-checkpoint"]
+    assert restored["id"] > 0 and not restored["is_savepoint"] and restored["external_path"].endswith(
+        f"chk-{restored['id']}")
     overview = ok(f"{standby}/jobs/overview")["jobs"]
     assert [(j["jid"], j["state"], j["tasks"]["total"]) for j in overview] == [(job_id, "RUNNING", 4)]
 
@@ -119,7 +126,8 @@ def test_the_standby_shows_the_job_its_checkpoints_restore_exception_and_metrics
 
     exceptions = ok(f"{standby}/jobs/{job_id}/exceptions")
     entry = exceptions["exceptionHistory"]["entries"][0]
-    assert "300" in entry["stacktrace"] and entry["taskName"] and entry["endpoint"]
+    assert "failing once at 1000" in entry["stacktrace"] and entry["taskName"].startswith("Source: numbers")
+    assert entry["endpoint"] == tm_address(daemons["taskmanager"])
     assert exceptions["root-exception"] == entry["stacktrace"]
     assert ok(f"{standby}/jobs/{job_id}/config")["execution-config"]["restart-strategy"] == "fixed-delay"
 
@@ -135,6 +143,7 @@ def test_the_standby_shows_the_job_its_checkpoints_restore_exception_and_metrics
     assert sorted((m["rest-address"], m["role"]) for m in ha["masters"]) == sorted(
         [(leader, "leader"), (standby, "standby")])
     assert ok(f"{leader}/cluster/ha")["answered-by"]["role"] == "leader"
+    assert ok(f"{standby}/config")["refresh-interval"] == 1000  # answered by the standby itself
     assert {"id": "isLeader", "value": "1.0"} in ok(f"{standby}/jobmanager/metrics?get=isLeader,numRunningJobs")
 
     # Prometheus, with Flink's names, on every daemon
@@ -149,8 +158,9 @@ def test_the_standby_shows_the_job_its_checkpoints_restore_exception_and_metrics
     assert sample(prometheus(daemons["standby"]), "flink_jobmanager_isLeader") == [0.0]
     wait_for(lambda: sum(sample(prometheus(daemons["taskmanager"]), "flink_taskmanager_job_task_numRecordsOut",
                                 job_id=job_id)) > 0, 10, what="the TaskManager's records out")
-    assert sample(prometheus(daemons["taskmanager"]), "flink_taskmanager_job_task_backPressuredTimeMsPerSecond",
-                  job_id=job_id)
+    back_pressure = sample(prometheus(daemons["taskmanager"]), "flink_taskmanager_job_task_backPressuredTimeMsPerSecond",
+                           job_id=job_id)
+    assert len(back_pressure) == 4 and all(0 <= v <= 1000 for v in back_pressure)
 
 
 def test_savepoint_and_stop_over_rest_and_bad_requests_get_4xx(
@@ -183,9 +193,12 @@ def test_savepoint_and_stop_over_rest_and_bad_requests_get_4xx(
     assert call(f"{standby}/no/such/path")[0] == 404
     assert ok(f"{standby}/jobs/{job_id}")["state"] == "RUNNING"
 
-    status, answer = call(f"{standby}/jobs/{job_id}/stop", "POST", {"targetDirectory": str(tmp_path / "stop")})
-    assert status == 202, answer
-    assert (Path(finished(answer["request-id"])["location"]) / "_metadata").is_file()
+    status, answer = call(f"{standby}/jobs/{job_id}/stop", "POST", {"drain": True})
+    assert status == 400 and "drain" in answer["errors"][0]
+    status, answer = call(f"{standby}/jobs/{job_id}/stop", "POST", {"targetDirectory": str(tmp_path / "stop"),
+                                                                   "triggerId": "my-stop-1"})
+    assert status == 202 and answer == {"request-id": "my-stop-1"}  # Flink 1.15+: the caller's own id
+    assert (Path(finished("my-stop-1")["location"]) / "_metadata").is_file()
     wait_for(lambda: ok(f"{standby}/jobs/{job_id}")["state"] == "FINISHED", 30, what="the job to finish")
     status, answer = call(f"{standby}/jobs/{job_id}/savepoints", "POST", {})
     assert status == 409 and "FINISHED" in answer["errors"][0]

@@ -17,7 +17,7 @@ from typing import Any, Callable
 import cloudpickle
 import grpc
 
-from ha_flink.config import Configuration
+from ha_flink.config import Configuration, HighAvailabilityOptions, JobManagerOptions, RestOptions
 from ha_flink.ha import paths
 from ha_flink.rpc import flink_pb2 as pb
 from ha_flink.rpc import flink_pb2_grpc as pb_grpc
@@ -87,6 +87,9 @@ class ClusterClient:
         ZooKeeper; None if no leader published one within `timeout`."""
         if self.fixed_address:
             return self.fixed_address if "://" in self.fixed_address else f"http://{self.fixed_address}"
+        if self.config.get(HighAvailabilityOptions.HA_MODE) != "zookeeper":  # one JobManager, at rest.address
+            host = self.config.get(RestOptions.ADDRESS) or self.config.get(JobManagerOptions.RPC_ADDRESS)
+            return f"http://{host}:{self.config.get(RestOptions.PORT)}"
         self.leader()  # starts the HA services
         found: list[str] = []
         known = threading.Event()
@@ -226,8 +229,8 @@ class ClusterClient:
                 status = self.job_status(job_id)
                 if status.state in TERMINAL:
                     return status
-            except (ClusterUnavailableError, grpc.RpcError):
-                pass  # a leader change: look again
+            except (ClusterUnavailableError, JobManagerError, grpc.RpcError):
+                pass  # a leader change (a new leader may not have recovered the job yet): look again
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"job {job_id} did not end within {timeout} s")
             time.sleep(0.2)

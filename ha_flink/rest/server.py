@@ -13,6 +13,7 @@ Errors are `{"errors": [message]}` with a 4xx status, as Flink's: a bad request 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import os
 import re
@@ -51,26 +52,31 @@ LOCAL_PATHS = ("/", "/config", "/cluster/ha", "/openapi.json", "/favicon.ico")
 LOCAL_PREFIXES = ("/web/",)
 JOB_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
 ZOOKEEPER_QUERY_TIMEOUT = 3.0
-OPERATION_TTL_SECONDS = 300.0  # Flink's rest.async.store-duration
+OPERATION_TTL_SECONDS = 300.0
+# one thread of its own for /cluster/ha's ZooKeeper reads: a read stuck in a connection loss holds only it
+_ZOOKEEPER_READER = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="rest-zookeeper")  # Flink's rest.async.store-duration
 SECRET_KEY_PARTS = ("secret", "password", "key")
 
 
 class SavepointTriggerRequest(BaseModel):
-    """Flink's SavepointTriggerRequestBody."""
+    """Flink's SavepointTriggerRequestBody (`triggerId`: the caller's own request id, as Flink 1.15+)."""
 
     model_config = ConfigDict(populate_by_name=True, extra="forbid")
     target_directory: str | None = Field(None, alias="target-directory")
     cancel_job: bool = Field(False, alias="cancel-job")
     format_type: str | None = Field(None, alias="formatType", pattern="^(CANONICAL|NATIVE)$")
+    trigger_id: str | None = Field(None, alias="triggerId", pattern="^[0-9A-Za-z_-]{1,64}$")
 
 
 class StopWithSavepointRequest(BaseModel):
-    """Flink's StopWithSavepointRequestBody."""
+    """Flink's StopWithSavepointRequestBody. `drain: true` (MAX_WATERMARK before the savepoint) is refused:
+    ha-flink's stop does not drain."""
 
     model_config = ConfigDict(extra="forbid")
     targetDirectory: str | None = None
     drain: bool = False
     formatType: str | None = Field(None, pattern="^(CANONICAL|NATIVE)$")
+    triggerId: str | None = Field(None, pattern="^[0-9A-Za-z_-]{1,64}$")
 
 
 class SavepointOperations:
@@ -80,12 +86,12 @@ class SavepointOperations:
     def __init__(self) -> None:
         self._operations: dict[tuple[str, str], tuple[float, asyncio.Task[str]]] = {}
 
-    def start(self, job_id: str, operation: Any) -> str:
+    def start(self, job_id: str, operation: Any, trigger_id: str | None = None) -> str:
         now = time.monotonic()
         for key, (started, task) in list(self._operations.items()):
             if task.done() and now - started > OPERATION_TTL_SECONDS:
                 del self._operations[key]
-        trigger_id = uuid.uuid4().hex
+        trigger_id = trigger_id or uuid.uuid4().hex
         task = asyncio.ensure_future(operation)
         task.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved: no "never retrieved" log
         self._operations[(job_id, trigger_id)] = (now, task)
@@ -155,7 +161,8 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
     @app.get("/config", summary="Dashboard configuration")
     async def dashboard_config() -> dict[str, Any]:
         offset = -time.timezone * 1000
-        return {"refresh-interval": 3000, "timezone-name": time.tzname[0], "timezone-offset": offset,
+        return {"refresh-interval": 1000,  # (the dashboard's own polling)
+                "timezone-name": time.tzname[0], "timezone-offset": offset,
                 "flink-version": "ha-flink", "flink-revision": "ha-flink",
                 "features": {"web-submit": False, "web-cancel": True, "web-rescale": False, "web-history": False}}
 
@@ -274,22 +281,27 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
     async def job_plan(job_id: str) -> dict[str, Any]:
         return {"plan": views.job_plan(job_master(job_id))}
 
-    def start_savepoint(job_id: str, target: str | None, then: str) -> JSONResponse:
+    def start_savepoint(job_id: str, target: str | None, then: str, trigger_id: str | None) -> JSONResponse:
         master = job_master(job_id)
         if master.status != "RUNNING":
             raise HTTPException(409, f"Job {job_id} is {master.status}, not RUNNING: no savepoint can be taken")
-        trigger_id = operations.start(job_id, master.trigger_savepoint(target, then))
+        if trigger_id is not None and operations.status(job_id, trigger_id) is not None:
+            raise HTTPException(409, f"triggerId {trigger_id} of job {job_id} is in use already")
+        trigger_id = operations.start(job_id, master.trigger_savepoint(target, then), trigger_id)
         return JSONResponse({"request-id": trigger_id}, status_code=202)
 
     @app.post("/jobs/{job_id}/savepoints", status_code=202, summary="Trigger a savepoint (then cancel, if asked)")
     async def trigger_savepoint(job_id: str, body: SavepointTriggerRequest | None = Body(None)) -> Any:
         body = body or SavepointTriggerRequest()
-        return start_savepoint(job_id, body.target_directory, "cancel" if body.cancel_job else "")
+        return start_savepoint(job_id, body.target_directory, "cancel" if body.cancel_job else "", body.trigger_id)
 
     @app.post("/jobs/{job_id}/stop", status_code=202, summary="Stop a job with a savepoint")
     async def stop_with_savepoint(job_id: str, body: StopWithSavepointRequest | None = Body(None)) -> Any:
         body = body or StopWithSavepointRequest()
-        return start_savepoint(job_id, body.targetDirectory, "stop")
+        if body.drain:
+            return _error(400, "drain: true is not supported (ha-flink's stop takes a savepoint and finishes the "
+                               "job without emitting MAX_WATERMARK first); stop without drain")
+        return start_savepoint(job_id, body.targetDirectory, "stop", body.triggerId)
 
     @app.get("/jobs/{job_id}/savepoints/{trigger_id}", summary="Status of a savepoint or stop operation")
     async def savepoint_status(job_id: str, trigger_id: str) -> dict[str, Any]:
@@ -331,13 +343,18 @@ async def _finished_job(jm: JobManager, job_id: str) -> Any:
 
 async def _cluster_ha(jm: JobManager, config: Configuration) -> dict[str, Any]:
     """This JobManager's view of the election. Contenders come from the latch nodes in ZooKeeper."""
-    loop = asyncio.get_running_loop()
-    contenders: list[dict[str, Any]] | None
+    contenders: list[dict[str, Any]] | None = None
     error = None
-    try:
-        contenders = await asyncio.wait_for(loop.run_in_executor(None, jm.ha.contenders), ZOOKEEPER_QUERY_TIMEOUT)
-    except Exception as exc:  # ZooKeeper unreachable: say so, answer the rest
-        contenders, error = None, f"cannot list the contenders in ZooKeeper: {type(exc).__name__} {exc}".strip()
+    if jm.zookeeper_state not in ("CONNECTED", "NONE"):
+        # kazoo would queue the reads until it reconnects: do not tie up a thread per request meanwhile
+        error = f"cannot list the contenders: the ZooKeeper connection is {jm.zookeeper_state}"
+    else:
+        try:
+            contenders = await asyncio.wait_for(
+                asyncio.get_running_loop().run_in_executor(_ZOOKEEPER_READER, jm.ha.contenders),
+                ZOOKEEPER_QUERY_TIMEOUT)
+        except Exception as exc:  # ZooKeeper unreachable: say so, answer the rest
+            error = f"cannot list the contenders in ZooKeeper: {type(exc).__name__} {exc}".strip()
     history = list(jm.leader_history)
     current = history[-1] if history and history[-1]["session_id"] else None
     leading = jm.dispatcher is not None

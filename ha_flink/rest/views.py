@@ -79,8 +79,7 @@ def job_details(job: JobMaster, metrics: TaskMetrics, now: int) -> dict[str, Any
             "parallelism": vertex.parallelism, "status": _vertex_status(states),
             "start-time": job.timestamps.get("RUNNING", -1), "end-time": -1,
             "duration": _duration(job.timestamps.get("RUNNING", now), -1, now),
-            "tasks": {state: count for state, count in
-                      collections.Counter(_task_state(s) for s in states).items()},
+            "tasks": {**dict.fromkeys(TASK_STATES, 0), **collections.Counter(_task_state(s) for s in states)},
             "metrics": {
                 "read-records": sum(m.records_in for m in current), "read-records-complete": complete,
                 "write-records": sum(m.records_out for m in current), "write-records-complete": complete,

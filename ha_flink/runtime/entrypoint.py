@@ -49,12 +49,13 @@ async def _run(component: Any) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await component.start()
     reporter = PrometheusReporter(
         component.config,
         # scraped on the reporter's HTTP thread; read on the event loop, where the daemon's state changes
         lambda: asyncio.run_coroutine_threadsafe(_on_loop(component.metric_samples), loop).result(10))
+    # first: with no free port the daemon stops before it joins the election or takes tasks
     await loop.run_in_executor(None, reporter.start)
+    await component.start()
     rest = getattr(component, "rest_address", "")
     print(f"READY {component.address}{' ' + rest if rest else ''}", flush=True)
     await stop.wait()

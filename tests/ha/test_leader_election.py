@@ -332,14 +332,15 @@ def test_contenders_are_listed_in_latch_order_with_the_info_they_joined_with(
             election.start(RecordingContender(name))
             wait_for(lambda: election.latch_path is not None, 10, what=f"{name} to join")
             elections.append(election)
-        listed = list_contenders(kazoo_factory(zookeeper), zk_root)
+        observer = kazoo_factory(zookeeper)
+        listed = list_contenders(observer, zk_root)
         assert [(c["name"], c["rest"]) for c in listed] == [("first", "http://first:8081"),
                                                             ("second", "http://second:8081")]
         assert [c["latch"] for c in listed] == [e.latch_path.rsplit("/", 1)[1] for e in elections]
         elections[0].close()
-        wait_for(lambda: [c["name"] for c in list_contenders(kazoo_factory(zookeeper), zk_root)] == ["second"], 10,
+        wait_for(lambda: [c["name"] for c in list_contenders(observer, zk_root)] == ["second"], 10,
                  what="the first contender to leave the list")
     finally:
         for election in elections:
             election.close()
-    assert list_contenders(kazoo_factory(zookeeper), zk_root + "/nothing-here") == []
+    assert list_contenders(observer, zk_root + "/nothing-here") == []

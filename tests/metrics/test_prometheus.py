@@ -4,6 +4,7 @@ range, and names a bad range."""
 from __future__ import annotations
 
 import socket
+import urllib.error
 import urllib.request
 
 import pytest
@@ -60,3 +61,21 @@ def test_the_reporter_takes_the_next_free_port_and_serves_the_samples_of_the_scr
 
 def test_no_port_configured_means_no_reporter() -> None:
     assert PrometheusReporter(Configuration(), lambda: []).start() is None
+
+
+def test_a_failing_collection_fails_the_scrape_instead_of_answering_no_series() -> None:
+    config = Configuration()
+    config.set("metrics.reporter.prom.port", str(free_port()))
+    config.set("metrics.reporter.prom.host", "127.0.0.1")
+
+    def broken() -> list[MetricSample]:
+        raise TimeoutError("the event loop did not answer")
+
+    reporter = PrometheusReporter(config, broken)
+    try:
+        port = reporter.start()
+        with pytest.raises(urllib.error.HTTPError) as error:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5)
+        assert error.value.code == 500
+    finally:
+        reporter.stop()

@@ -141,14 +141,18 @@ function header(ha) {
   banner.textContent = "leader election in progress";
 }
 
+let generation = 0;  // a refresh started before a newer one (a click, the timer) must not overwrite it
+
 async function refresh() {
+  const mine = ++generation;
   const route = location.hash.match(/^#\/jobs\/([^/]+)/);
+  let html;
   try {
-    document.getElementById("view").innerHTML = route ? await jobView(decodeURIComponent(route[1])) : await clusterView();
+    html = route ? await jobView(decodeURIComponent(route[1])) : await clusterView();
   } catch (error) {
-    document.getElementById("view").innerHTML =
-      `<section class="state-FAILED" data-testid="error">${esc(error.message)} (retrying)</section>`;
+    html = `<section class="state-FAILED" data-testid="error">${esc(error.message)} (retrying)</section>`;
   }
+  if (mine === generation) document.getElementById("view").innerHTML = html;
 }
 
 window.addEventListener("hashchange", refresh);

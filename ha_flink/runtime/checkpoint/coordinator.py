@@ -105,6 +105,7 @@ class CheckpointCoordinator:
         self.shared_of: dict[int, set[str]] = {}  # retained checkpoint -> the shared files it references
         self._loop_task: asyncio.Task[None] | None = None
         self._savepoints_to_notify: dict[int, PendingCheckpoint] = {}
+        self._on_too_many_failures: Any = None  # set by start()
         self.stats = CheckpointStatsTracker()
         self.last_checkpoint_restore_ms = -1  # lastCheckpointRestoreTimestamp
 
@@ -162,6 +163,7 @@ class CheckpointCoordinator:
                 self.stats.triggered(checkpoint_id, now, len(expected))
                 await trigger(checkpoint_id, now)
 
+        self._on_too_many_failures = on_too_many_failures
         self._soon = asyncio.Event()
         self._loop_task = asyncio.ensure_future(periodic())
 
@@ -343,7 +345,13 @@ class CheckpointCoordinator:
                                  "parallelism": {v.id: v.parallelism for v in self.graph.vertices.values()}},
                                 protocol=5)
         folder = self.checkpoint_url(checkpoint_id)
-        await self._blocking(self.storage.write, join_url(folder, METADATA), metadata)
+        try:
+            await self._blocking(self.storage.write, join_url(folder, METADATA), metadata)
+        except Exception as error:  # storage trouble: this checkpoint fails (counted), the job runs on
+            self._discard(pending, f"its _metadata could not be written: {error}")
+            self.record_failure(f"checkpoint {checkpoint_id}: its _metadata could not be written: {error}",
+                                self._on_too_many_failures)
+            return None
         checkpoint = CompletedCheckpoint(self.graph.job_id, checkpoint_id, pending.timestamp_ms, folder,
                                          {"shared": sorted(pending.shared)})
         try:

@@ -151,12 +151,14 @@ class JobMaster:
             "endpoint": info.address if info else None, "taskManagerId": info.resource_id if info else None,
             "failureLabels": {}, "concurrentExceptions": []})
 
-    def _failover_started(self) -> None:
-        now = int(time.time() * 1000)
+    def _failover_started(self, whole_job: bool = True) -> None:
+        """A restart begins. Only a restart of the whole job is an outage (downtime, restartingTime, uptime
+        from 0 again); a region failover leaves the job RUNNING, as Flink counts it."""
         self.num_restarts += 1
-        if self.outage_since is None:
-            self.outage_since = now
-        self.running_since = None
+        if whole_job:
+            if self.outage_since is None:
+                self.outage_since = int(time.time() * 1000)
+            self.running_since = None
 
     def required_slots(self) -> int:
         return max(vertex.parallelism for vertex in self.graph.vertices.values())
@@ -300,7 +302,8 @@ class JobMaster:
             now = int(time.time() * 1000)
             if self.outage_since is not None:
                 self.last_restart_ms, self.outage_since = now - self.outage_since, None
-            self.running_since = now
+            if self.running_since is None:  # (a region back after its failover: the job ran on meanwhile)
+                self.running_since = now
             logger.info("Job %s (%s) attempt %d: all %d tasks RUNNING", self.graph.name, self.job_id, self.attempt,
                         len(self.states))
 
@@ -358,6 +361,9 @@ class JobMaster:
             raise SavepointError(f"job {self.job_id} has checkpointing off (enable_checkpointing), so it cannot "
                                  "take savepoints")
         path = await self.coordinator.trigger_savepoint(target, self._can_checkpoint(), self._trigger_checkpoint)
+        if then in ("cancel", "stop") and self.status != "RUNNING":  # a failover or cancel came meanwhile
+            raise SavepointError(f"savepoint {path} was written, but job {self.job_id} is {self.status} now, so "
+                                 f"it was not {'cancelled' if then == 'cancel' else 'stopped'}")
         if then in ("cancel", "stop"):
             self.status = "CANCELLING"
             await self._cancel_and_terminate("CANCELED" if then == "cancel" else "FINISHED")
@@ -386,7 +392,7 @@ class JobMaster:
         TaskManager was lost); the rest runs on."""
         self.restarts.notify_failure(int(time.time() * 1000))
         if self.restarts.can_restart():
-            self._failover_started()
+            self._failover_started(whole_job=False)
         else:
             logger.info("Job %s: the %s restart strategy gives up", self.job_id, self.restarts.name)
             self._cancel_tasks()

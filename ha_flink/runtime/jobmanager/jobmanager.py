@@ -75,13 +75,19 @@ class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer, pb
 
     def _on_rest_leader(self, address: str | None, session: Any) -> None:
         """(On the retrieval's thread.) Keeps the leader history: one entry per leader session seen, and
-        one per time without a leader."""
+        one per time without a leader. A leader seen again with the same session after a gap was a blip of
+        this JobManager's own connection, not an election: the gap is dropped."""
         self.rest_leader = address
         session_id = str(session) if address and session else None
-        last = self.leader_history[-1] if self.leader_history else None
+        history = self.leader_history
+        last = history[-1] if history else None
         if last is not None and last["session_id"] == session_id:
             return
         if last is None and session_id is None:
+            return
+        if session_id is not None and len(history) >= 2 and last["session_id"] is None \
+                and history[-2]["session_id"] == session_id:
+            history.pop()
             return
         self.leader_history.append({"timestamp": int(time.time() * 1000), "leader": address if session_id else None,
                                     "session_id": session_id})

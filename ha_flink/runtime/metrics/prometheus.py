@@ -34,7 +34,7 @@ HELP = {
     "numRestarts": "restarts of the job since it was submitted to this leader (Flink: numRestarts)",
     "uptime": "ms the job has been RUNNING without interruption (0 when not running)",
     "downtime": "ms the job has been failing or restarting in its current outage (0 when running)",
-    "restartingTime": "ms the job has spent restarting in its current restart (0 when not restarting)",
+    "restartingTime": "ms of the current restart of the whole job, else of the last one (0: none yet)",
     "isLeader": "1 if this JobManager leads the cluster",
     "leaderChanges": "changes of the cluster's leader this JobManager has seen since it started",
     "zooKeeperConnected": "1 while this daemon's ZooKeeper session is connected",
@@ -49,9 +49,9 @@ class _Collector(Collector):
         families: dict[tuple[str, tuple[str, ...]], GaugeMetricFamily] = {}
         try:
             samples = list(self.collect_samples())
-        except Exception:  # a scrape must never take the daemon down; the next one tries again
+        except Exception:  # logged, and the scrape fails (an empty answer would read as "no series")
             logger.exception("Collecting metrics failed")
-            return
+            raise
         for sample in samples:
             keys = tuple(sorted(sample.labels))
             family = families.get((sample.name, keys))

@@ -12,10 +12,9 @@ import asyncio
 import collections
 import pickle
 import threading
-import time
 from typing import Any
 
-from ha_flink.runtime.task.channels import POLL_SECONDS, EndOfPartition, TaskCancelled
+from ha_flink.runtime.task.channels import POLL_SECONDS, BackPressureClock, EndOfPartition, TaskCancelled
 
 END_MARKER = b""  # an empty buffer marks the end of a subpartition
 
@@ -38,18 +37,20 @@ class Subpartition:
         self.aborted = False
 
     # producer side (task thread)
-    def add(self, data: bytes) -> float:
-        """Returns the seconds the producer waited for space (its back-pressured time)."""
-        waited = 0.0
+    def add(self, data: bytes, clock: BackPressureClock | None = None) -> None:
+        """Waits while the subpartition is full; `clock` (the producer's) runs meanwhile."""
         if not self.space.acquire(blocking=False):
-            started = time.monotonic()
-            while not self.space.acquire(timeout=POLL_SECONDS):
-                if self.cancelled.is_set():
-                    raise TaskCancelled()
-            waited = time.monotonic() - started
+            if clock is not None:
+                clock.waiting()
+            try:
+                while not self.space.acquire(timeout=POLL_SECONDS):
+                    if self.cancelled.is_set():
+                        raise TaskCancelled()
+            finally:
+                if clock is not None:
+                    clock.done()
         self.buffers.append(data)
         self.loop.call_soon_threadsafe(self.data_available.set)
-        return waited
 
     def abort(self) -> None:
         """The producer is gone (cancelled, failed): a waiting consumer stream ends with an error."""
@@ -87,10 +88,11 @@ class NetworkChannel:
     def __init__(self, subpartition: Subpartition) -> None:
         self.subpartition = subpartition
 
-    def send(self, item: Any) -> float:
+    def send(self, item: Any, clock: BackPressureClock | None = None) -> None:
         if isinstance(item, EndOfPartition):
-            return self.subpartition.add(END_MARKER)
-        return self.subpartition.add(pickle.dumps(item, protocol=5))
+            self.subpartition.add(END_MARKER, clock)
+        else:
+            self.subpartition.add(pickle.dumps(item, protocol=5), clock)
 
 
 class PartitionRegistry:

@@ -42,6 +42,28 @@ class TaskCancelled(Exception):
     pass
 
 
+class BackPressureClock:
+    """The seconds one task output has waited for room in a full channel (Flink's back-pressured time),
+    a wait in progress included, so a producer stuck behind a stalled consumer shows as back-pressured
+    while it is stuck. Written by the task's thread, read by the metrics sampler."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self.since: float | None = None
+
+    def waiting(self) -> None:
+        self.since = time.monotonic()
+
+    def done(self) -> None:
+        since, self.since = self.since, None
+        if since is not None:
+            self.total += time.monotonic() - since
+
+    def seconds(self) -> float:
+        since = self.since  # (read once: the task thread may end the wait meanwhile)
+        return self.total + (time.monotonic() - since if since is not None else 0.0)
+
+
 class InputGate:
     def __init__(self, channels: int, capacity: int, cancelled: threading.Event) -> None:
         self.channels = channels
@@ -50,20 +72,25 @@ class InputGate:
         self._space_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
         self._waiters_lock = threading.Lock()
 
-    def put(self, channel: int, item: Any) -> float:
-        """Returns the seconds the caller waited for space (its back-pressured time)."""
+    def put(self, channel: int, item: Any, clock: BackPressureClock | None = None) -> None:
+        """Waits while the gate is full; `clock` (the sender's) runs meanwhile."""
         try:
             self.queue.put_nowait((channel, item))
-            return 0.0
+            return
         except queue.Full:
-            started = time.monotonic()
-        while True:
-            try:
-                self.queue.put((channel, item), timeout=POLL_SECONDS)
-                return time.monotonic() - started
-            except queue.Full:
-                if self.cancelled.is_set():
-                    raise TaskCancelled() from None
+            if clock is not None:
+                clock.waiting()
+        try:
+            while True:
+                try:
+                    self.queue.put((channel, item), timeout=POLL_SECONDS)
+                    return
+                except queue.Full:
+                    if self.cancelled.is_set():
+                        raise TaskCancelled() from None
+        finally:
+            if clock is not None:
+                clock.done()
 
     def try_put(self, channel: int, item: Any) -> bool:
         try:
@@ -107,8 +134,8 @@ class LocalChannel:
         self.gate = gate
         self.channel_index = channel_index
 
-    def send(self, item: Any) -> float:
-        return self.gate.put(self.channel_index, item)
+    def send(self, item: Any, clock: BackPressureClock | None = None) -> None:
+        self.gate.put(self.channel_index, item, clock)
 
 
 class RecordWriter:
@@ -119,7 +146,7 @@ class RecordWriter:
         self.partitioner = partitioner
         self.channels = channels
         self.records_out = 0
-        self.back_pressured_s = 0.0
+        self.clock = BackPressureClock()
         partitioner.setup(len(channels), subtask_index)
 
     def emit(self, batch: list[Any], timestamps: list[int] | None = None) -> None:
@@ -128,21 +155,21 @@ class RecordWriter:
             self._emit_stamped(batch, timestamps)
             return
         if len(self.channels) == 1:
-            self.back_pressured_s += self.channels[0].send(batch)
+            self.channels[0].send(batch, self.clock)
             return
         for channel, part in zip(self.channels, self.partitioner.partition(batch)):
             if part:
-                self.back_pressured_s += channel.send(part)
+                channel.send(part, self.clock)
 
     def _emit_stamped(self, batch: list[Any], timestamps: list[int]) -> None:
         if not batch:
             return
         if len(self.channels) == 1:
-            self.back_pressured_s += self.channels[0].send(StampedBatch(batch, timestamps))
+            self.channels[0].send(StampedBatch(batch, timestamps), self.clock)
             return
         for channel, (values, stamps) in zip(self.channels, self.partitioner.partition_stamped(batch, timestamps)):
             if values:
-                self.back_pressured_s += channel.send(StampedBatch(values, stamps))
+                channel.send(StampedBatch(values, stamps), self.clock)
 
     def end(self) -> None:
         self.broadcast(END_OF_PARTITION)

@@ -161,7 +161,7 @@ class Task:
     @property
     def back_pressured_s(self) -> float:
         """Seconds spent waiting for space in a full output channel."""
-        return sum(writer.back_pressured_s for writer in self.writers)
+        return sum(writer.clock.seconds() for writer in self.writers)
 
     def run(self) -> None:
         source, operators = self.vertex.instantiate()
