@@ -205,7 +205,7 @@ def test_savepoint_and_stop_over_rest_and_bad_requests_get_4xx(
 
 
 def test_schemathesis_finds_no_server_error_in_the_served_openapi_spec(
-        running_job: RunningJob) -> None:
+        running_job: RunningJob, tmp_path: Path) -> None:
     cluster, daemons, job_id, _ = running_job
     # through the standby: every leader route is reached by forwarding, the local ones answer themselves
     for daemon in (daemons["standby"],):
@@ -215,7 +215,7 @@ def test_schemathesis_finds_no_server_error_in_the_served_openapi_spec(
         result = subprocess.run(
             [str(Path(sys.executable).with_name("schemathesis")), "run", f"{url}/openapi.json", "--checks",
              "not_a_server_error", "--max-examples", "15", "--no-color", "--seed", "1"],
-            capture_output=True, text=True, timeout=300)
+            capture_output=True, text=True, timeout=300, cwd=tmp_path)  # (its cache folder goes there)
         assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     # the job survived the fuzzing (a random job id never matches) and every daemon is still up
     assert ok(f"{daemons['standby'].rest_address()}/jobs/{job_id}")["state"] == "RUNNING"
