@@ -3,8 +3,10 @@ after the leader is killed; the keyed state comes back exactly (no count lost or
 
 from __future__ import annotations
 
+import json
 import re
 import signal
+import urllib.request
 from pathlib import Path
 from typing import Callable
 
@@ -197,6 +199,11 @@ def test_savepoint_cancel_and_run_from_it_at_another_parallelism_gives_the_same_
     assert f"restores savepoint {path}" in leader.output()
     assert final_counts(out) == {k: n // 10 for k in range(10)}
     assert Path(path, "_metadata").is_file()  # savepoints belong to the user: never deleted
+    # the REST API says what the new job restored: that savepoint, by its checkpoint id
+    saved_id = int(re.search(rf"Completed savepoint (\d+) of job {job_id}", leader.output()).group(1))
+    with urllib.request.urlopen(f"{leader.rest_address()}/jobs/{cluster.job_id(resumed)}/checkpoints") as answer:
+        restored = json.load(answer)["latest"]["restored"]
+    assert (restored["id"], restored["is_savepoint"], restored["external_path"]) == (saved_id, True, path)
 
 
 def test_a_savepoint_with_state_the_job_lacks_needs_allow_non_restored_state(

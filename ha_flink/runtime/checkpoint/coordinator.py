@@ -47,9 +47,9 @@ class SavepointError(RuntimeError):
 
 
 async def restored_from_savepoint(graph: JobGraph, storage: Storage, path: str, allow_non_restored: bool,
-                                  loop: asyncio.AbstractEventLoop) -> dict[tuple[str, int], RestorePlan]:
-    """A savepoint's state for `graph`, matched by vertex state keys (uids); state without a matching
-    vertex is an error naming it, unless `allow_non_restored` (--allowNonRestoredState)."""
+                                  loop: asyncio.AbstractEventLoop) -> tuple[int, dict[tuple[str, int], RestorePlan]]:
+    """A savepoint's checkpoint id and state for `graph`, matched by vertex state keys (uids); state without
+    a matching vertex is an error naming it, unless `allow_non_restored` (--allowNonRestoredState)."""
     metadata_url = join_url(path, METADATA)
     data = await loop.run_in_executor(None, storage.read, metadata_url)
     try:
@@ -67,7 +67,7 @@ async def restored_from_savepoint(graph: JobGraph, storage: Storage, path: str, 
     refs = {(by_key[key].id, subtask): url for (key, subtask), url in tasks.items() if key in by_key}
     parallelism = {by_key[k].id: p for k, p in metadata["parallelism"].items() if k in by_key}
     restore_from_all = {by_key[k].id for k in metadata.get("restore_from_all", ()) if k in by_key}
-    return plan_restore(graph, refs, parallelism, restore_from_all)
+    return int(metadata.get("checkpoint_id", -1)), plan_restore(graph, refs, parallelism, restore_from_all)
 
 
 @dataclass

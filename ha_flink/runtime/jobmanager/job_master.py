@@ -208,16 +208,16 @@ class JobMaster:
                 logger.info("Job %s (%s) restores checkpoint %d", self.graph.name, self.job_id, latest[0])
         if restored is None and self.graph.savepoint_path:
             try:
-                restored = await restored_from_savepoint(self.graph, Storage(self.config), self.graph.savepoint_path,
-                                                         self.graph.allow_non_restored_state,
-                                                         asyncio.get_running_loop())
+                savepoint_id, restored = await restored_from_savepoint(
+                    self.graph, Storage(self.config), self.graph.savepoint_path, self.graph.allow_non_restored_state,
+                    asyncio.get_running_loop())
             except Exception as error:
                 self._restore_failed(f"cannot restore the savepoint of job {self.job_id}: {error}")
                 return
             logger.info("Job %s (%s) restores savepoint %s", self.graph.name, self.job_id, self.graph.savepoint_path)
             if self.coordinator is not None:
                 self.coordinator.last_checkpoint_restore_ms = int(time.time() * 1000)
-                self.coordinator.stats.restored(-1, self.coordinator.last_checkpoint_restore_ms, True,
+                self.coordinator.stats.restored(savepoint_id, self.coordinator.last_checkpoint_restore_ms, True,
                                                 self.graph.savepoint_path)
         self._restored = restored
         while (slots := self.rm.allocate(self.job_id, self.required_slots())) is None:
