@@ -111,7 +111,7 @@ def main() -> None:
             terms.append(running)
             cluster.start_jobmanager()
         cancel = cluster.flink("list")
-        job_id = re.search(r"([0-9a-f]{32}) :", cancel.stdout).group(1)
+        job_id = re.search(r"^([0-9a-f]{32})  ", cancel.stdout, re.M).group(1)  # (a row of the table)
         cluster.flink("cancel", job_id)
         wait_for(lambda: "No running jobs." in cluster.flink("list").stdout, 30, what="the cancel")
 

@@ -2,7 +2,9 @@
 ZooKeeper servers on loopback ports), `bin/start-cluster.sh` (JobManagers of conf/masters, TaskManagers of
 conf/slaves), `flink run -d` of the exactly-once job (integration/chaos_job.py); then the seeded faults of
 `faults.plan`, each followed by a wait for the job to checkpoint again; then `flink stop --savepointPath`,
-a cancelled second job, and the checks of `checker`.
+a cancelled second job, and the checks of `checker`. Meanwhile a `RestWatcher` asks every JobManager what
+the dashboard asks, as a user's open browser tab would: any answer in the 5xx range but 503 ("no leader
+at the moment") is a problem.
 
 Faults are real: signals to the processes (found by pid through /proc and the daemons' own logs), ZooKeeper
 servers killed and started again by the script, the leader's ZooKeeper connections partitioned (every
@@ -21,7 +23,10 @@ import random
 import re
 import shutil
 import signal
+import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -238,6 +243,42 @@ def _last_until(deadline: float) -> None:
 
 def _wait_gone(pid: int, timeout: float = 30) -> None:
     wait_for(lambda: command_line(pid) is None, timeout, 0.02, f"process {pid} to end")
+
+
+class RestWatcher:
+    """A thread asking every JobManager's REST API the dashboard's questions every `interval_s` while faults
+    happen; a JobManager that does not answer (killed, paused) is skipped, an error answer is recorded."""
+
+    def __init__(self, rest_ports: list[int], job_id: str, interval_s: float = 1.0) -> None:
+        self.urls = [f"http://127.0.0.1:{port}{path}" for port in rest_ports
+                     for path in ("/cluster/ha", "/overview", "/jobs/overview", f"/jobs/{job_id}",
+                                  f"/jobs/{job_id}/checkpoints", f"/jobs/{job_id}/exceptions")]
+        self.interval_s = interval_s
+        self.errors: list[str] = []
+        self.answered = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="chaos-rest-watcher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            for url in self.urls:
+                try:
+                    with urllib.request.urlopen(url, timeout=2) as answer:
+                        json.load(answer)
+                    self.answered += 1
+                except urllib.error.HTTPError as error:
+                    if error.code >= 500 and error.code != 503:
+                        self.errors.append(f"{time.strftime('%H:%M:%S')} GET {url}: {error.code} "
+                                           f"{error.read()[:300]!r}")
+                except (OSError, ValueError):
+                    pass  # down, paused or cut off: nothing to judge
 
 
 class ChaosRun:
@@ -481,6 +522,8 @@ class ChaosRun:
         self.cluster.start()
         self.job_id = report.job_id = self._submit(self.out)
         self._wait_checkpoint_after(time.time() - 60, self.job_id)
+        self.watcher = RestWatcher(self.cluster.rest_ports, self.job_id)
+        self.watcher.start()
         actions = {
             F.LEADER_SIGKILL: lambda f: self._leader_signal(f, signal.SIGKILL),
             F.LEADER_SIGTERM: lambda f: self._leader_signal(f, signal.SIGTERM),
@@ -492,26 +535,33 @@ class ChaosRun:
             F.STORAGE_OUTAGE: self._storage_outage,
             F.CLUSTER_RESTART: self._cluster_restart,
         }
-        for number, fault in enumerate(report.faults, 1):
-            time.sleep(fault.delay_s)  # the job runs undisturbed this long (part of the seeded plan)
-            started = time.time()
-            try:
-                actions[fault.kind](fault)
-            except TimeoutError as error:
-                raise ChaosFailure(f"seed {report.seed}, fault {number} {fault.describe()}: {error}") from None
-            timing = report.timings[-1] if report.timings and report.timings[-1].at >= started else None
-            figures = "" if timing is None else " (" + ", ".join(
-                f"{label} {value:.2f} s" for label, value in (("new leader", timing.new_leader_s),
-                                                              ("all tasks RUNNING", timing.running_s),
-                                                              ("next checkpoint", timing.checkpoint_s))
-                if value is not None) + ")"
-            self.say(f"  fault {number}/{len(report.faults)} {fault.describe()}: done in "
-                     f"{time.time() - started:.2f} s{figures}")
-        self._finish()
+        try:
+            for number, fault in enumerate(report.faults, 1):
+                time.sleep(fault.delay_s)  # the job runs undisturbed this long (part of the seeded plan)
+                started = time.time()
+                try:
+                    actions[fault.kind](fault)
+                except TimeoutError as error:
+                    raise ChaosFailure(f"seed {report.seed}, fault {number} {fault.describe()}: {error}") from None
+                timing = report.timings[-1] if report.timings and report.timings[-1].at >= started else None
+                figures = "" if timing is None else " (" + ", ".join(
+                    f"{label} {value:.2f} s" for label, value in (("new leader", timing.new_leader_s),
+                                                                  ("all tasks RUNNING", timing.running_s),
+                                                                  ("next checkpoint", timing.checkpoint_s))
+                    if value is not None) + ")"
+                self.say(f"  fault {number}/{len(report.faults)} {fault.describe()}: done in "
+                         f"{time.time() - started:.2f} s{figures}")
+            self._finish()
+        finally:
+            self.watcher.stop()  # (also when a fault fails the run)
         return report
 
     def _finish(self) -> None:
         report = self.report
+        self.watcher.stop()
+        for error in self.watcher.errors:
+            self._problem(f"the REST API answered an error during the faults: {error}")
+        self.say(f"REST API: {self.watcher.answered} answers during the faults, {len(self.watcher.errors)} errors")
         stopped_at = time.time()
         done = self.cluster.scripts.flink("stop", "--savepointPath", str(self.cluster.directory / "savepoints"),
                                           self.job_id)
