@@ -39,10 +39,6 @@ def ok(url: str) -> Any:
     return body
 
 
-def tm_address(daemon: DaemonProcess) -> str:
-    return daemon.address()
-
-
 def recovered(job_url: str) -> bool:
     """The job has failed once, restored, and runs every task again."""
     job = ok(job_url)
@@ -127,7 +123,7 @@ def test_the_standby_shows_the_job_its_checkpoints_restore_exception_and_metrics
     exceptions = ok(f"{standby}/jobs/{job_id}/exceptions")
     entry = exceptions["exceptionHistory"]["entries"][0]
     assert "failing once at 1000" in entry["stacktrace"] and entry["taskName"].startswith("Source: numbers")
-    assert entry["endpoint"] == tm_address(daemons["taskmanager"])
+    assert entry["endpoint"] == daemons["taskmanager"].address()
     assert exceptions["root-exception"] == entry["stacktrace"]
     assert ok(f"{standby}/jobs/{job_id}/config")["execution-config"]["restart-strategy"] == "fixed-delay"
 

@@ -94,20 +94,17 @@ class CheckpointCoordinator:
         self.store = ha.checkpoint_store(graph.job_id, fence, max_retained)
         self.counter = ha.checkpoint_id_counter(graph.job_id, fence)
         self.pending: dict[int, PendingCheckpoint] = {}
-        self.completed = 0
         self.timeout_s = timeout_s
         self.min_pause_s = min_pause_s
         self.max_concurrent = max_concurrent
         self.tolerable_failures = tolerable_failures
         self.consecutive_failures = 0
-        self.failed = 0
         self.last_completion = 0.0  # monotonic time of the last completed checkpoint
         self.shared_of: dict[int, set[str]] = {}  # retained checkpoint -> the shared files it references
         self._loop_task: asyncio.Task[None] | None = None
         self._savepoints_to_notify: dict[int, PendingCheckpoint] = {}
         self._on_too_many_failures: Any = None  # set by start()
         self.stats = CheckpointStatsTracker()
-        self.last_checkpoint_restore_ms = -1  # lastCheckpointRestoreTimestamp
 
     async def _blocking(self, function: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(None, function, *args)
@@ -221,7 +218,6 @@ class CheckpointCoordinator:
                 logger.warning("Could not delete %s of job %s: %s", url, self.graph.job_id, error)
 
     def record_failure(self, reason: str, on_too_many_failures: Any = None) -> None:
-        self.failed += 1
         self.consecutive_failures += 1
         logger.warning("Checkpoint failure of job %s (%d in a row, %d tolerated): %s", self.graph.job_id,
                        self.consecutive_failures, self.tolerable_failures, reason)
@@ -369,7 +365,6 @@ class CheckpointCoordinator:
         self.stats.completed_checkpoint(checkpoint_id, int(time.time() * 1000), folder)
         logger.info("Completed checkpoint %d of job %s (%d tasks, %d ms)", checkpoint_id, self.graph.job_id,
                     len(pending.acks), int(time.time() * 1000) - pending.timestamp_ms)  # right after the commit
-        self.completed += 1
         self.consecutive_failures = 0
         self.last_completion = time.monotonic()
         for old in removed:
@@ -397,7 +392,6 @@ class CheckpointCoordinator:
             raise CheckpointRestoreError(f"checkpoint {latest.checkpoint_id}: {metadata_url} is not a readable "
                                          f"_metadata file ({type(error).__name__}: {error})") from None
         tasks = {tuple(execution): url for execution, url in metadata["tasks"].items()}
-        self.last_checkpoint_restore_ms = int(time.time() * 1000)
-        self.stats.restored(latest.checkpoint_id, self.last_checkpoint_restore_ms, False, latest.external_pointer)
+        self.stats.restored(latest.checkpoint_id, int(time.time() * 1000), False, latest.external_pointer)
         return latest.checkpoint_id, plan_restore(self.graph, tasks, metadata.get("parallelism"),
                                                   set(metadata.get("restore_from_all", ())))

@@ -64,7 +64,8 @@ def job_metrics(job: JobMaster, now_ms: int) -> dict[str, float]:
         "lastCheckpointDuration": last.end_to_end_duration if last else -1,
         "lastCheckpointSize": last.state_size if last else -1,
         "lastCompletedCheckpointId": last.checkpoint_id if last else -1,
-        "lastCheckpointRestoreTimestamp": coordinator.last_checkpoint_restore_ms if coordinator else -1,
+        "lastCheckpointRestoreTimestamp": stats.latest_restored.restore_timestamp
+        if stats is not None and stats.latest_restored is not None else -1,
     }
 
 
@@ -216,8 +217,7 @@ class JobMaster:
                 return
             logger.info("Job %s (%s) restores savepoint %s", self.graph.name, self.job_id, self.graph.savepoint_path)
             if self.coordinator is not None:
-                self.coordinator.last_checkpoint_restore_ms = int(time.time() * 1000)
-                self.coordinator.stats.restored(savepoint_id, self.coordinator.last_checkpoint_restore_ms, True,
+                self.coordinator.stats.restored(savepoint_id, int(time.time() * 1000), True,
                                                 self.graph.savepoint_path)
         self._restored = restored
         while (slots := self.rm.allocate(self.job_id, self.required_slots())) is None:
