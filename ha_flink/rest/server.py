@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import http.client
 import logging
 import os
 import re
@@ -410,8 +411,8 @@ async def _forward(jm: JobManager, request: Request) -> Response:
 
     try:
         status, content, media_type = await asyncio.get_running_loop().run_in_executor(None, call)
-    except OSError as error:
-        return _error(503, f"the leading JobManager at {leader} does not answer: {error}")
+    except (OSError, http.client.HTTPException) as error:  # refused, timed out, or died while answering
+        return _error(503, f"the leading JobManager at {leader} does not answer: {type(error).__name__} {error}")
     return Response(content, status_code=status, media_type=media_type)
 
 

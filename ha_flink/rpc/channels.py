@@ -1,9 +1,15 @@
 """gRPC channel and server settings shared by every process: keepalive pings so a dead peer is noticed
-by connection loss within seconds (not only by a missed heartbeat), and large messages for job graphs."""
+by connection loss within seconds (not only by a missed heartbeat), and large messages for job graphs;
+and `complete`, which awaits a call on a channel that may be closed under it."""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Awaitable, TypeVar
+
 import grpc
+
+T = TypeVar("T")
 
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 DEFAULT_DEADLINE_SECONDS = 10.0
@@ -37,3 +43,22 @@ def insecure_channel(address: str) -> grpc.aio.Channel:
 def blocking_channel(address: str) -> grpc.Channel:
     """A synchronous channel, for the CLI and for threads that are not on an event loop."""
     return grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+
+
+class ChannelClosedError(ConnectionError):
+    """A call that was in flight when its channel was closed (its peer was declared lost meanwhile)."""
+
+
+async def complete(call: Awaitable[T], address: str) -> T:
+    """Await a gRPC call. grpc.aio ends a call whose channel is closed locally with asyncio.CancelledError,
+    which would read as the cancellation of the awaiting task itself: a REST request answered by a daemon
+    that had just lost a TaskManager ended without a response, and a `gather` of such calls passed the
+    cancellation on to its caller. Here that case is a ChannelClosedError, an ordinary failed call; a
+    cancellation of the awaiting task still propagates as one."""
+    try:
+        return await call
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        raise ChannelClosedError(f"the call to {address} was cut short: its channel was closed") from None

@@ -21,6 +21,7 @@ from ha_flink.config import (
 )
 from ha_flink.fs import Storage, join_url
 from ha_flink.rpc import flink_pb2 as pb
+from ha_flink.rpc.channels import complete
 from ha_flink.rpc.fencing import fencing_metadata
 from ha_flink.runtime.deployment import InputChannelDescriptor, OutputDescriptor, TaskDeploymentDescriptor
 from ha_flink.runtime.graph.job_graph import JobGraph
@@ -272,8 +273,9 @@ class JobMaster:
 
     async def _deploy(self, descriptor: TaskDeploymentDescriptor) -> None:
         info = self.placement[(descriptor.vertex.id, descriptor.subtask_index)]
-        await info.stub.DeployTask(pb.DeployTaskRequest(job_id=self.job_id, deployment=cloudpickle.dumps(descriptor)),
-                                   metadata=fencing_metadata(self.session_id), timeout=10)
+        await complete(info.stub.DeployTask(pb.DeployTaskRequest(job_id=self.job_id,
+                                                                 deployment=cloudpickle.dumps(descriptor)),
+                                            metadata=fencing_metadata(self.session_id), timeout=10), info.address)
 
     # -- events ---------------------------------------------------------------------------------------
 
@@ -345,7 +347,8 @@ class JobMaster:
 
     async def _call(self, info: TaskManagerInfo, method: str, request: Any) -> bool:
         try:
-            await getattr(info.stub, method)(request, metadata=fencing_metadata(self.session_id), timeout=5)
+            await complete(getattr(info.stub, method)(request, metadata=fencing_metadata(self.session_id), timeout=5),
+                           info.address)
             return True
         except Exception as error:  # a lost TaskManager: the failover that follows handles it
             details = error.details() if isinstance(error, grpc.RpcError) else str(error)
@@ -462,8 +465,9 @@ class JobMaster:
     async def _cancel_subtask(self, key: tuple[str, int]) -> None:
         info = self.placement[key]
         try:
-            await info.stub.CancelTask(pb.CancelTaskRequest(job_id=self.job_id, vertex_id=key[0], subtask_index=key[1]),
-                                       metadata=fencing_metadata(self.session_id), timeout=5)
+            await complete(info.stub.CancelTask(pb.CancelTaskRequest(job_id=self.job_id, vertex_id=key[0],
+                                                                     subtask_index=key[1]),
+                                                metadata=fencing_metadata(self.session_id), timeout=5), info.address)
         except Exception as error:  # a lost TaskManager: its tasks are gone anyway
             logger.debug("Cancel of %s on %s not delivered: %s", key, info.address, error)
 
@@ -540,9 +544,9 @@ class JobMaster:
 
     async def _cancel_on(self, info: TaskManagerInfo) -> None:
         try:
-            await info.stub.CancelJob(pb.JobId(job_id=self.job_id), metadata=fencing_metadata(self.session_id),
-                                      timeout=5)
-        except Exception as error:  # RpcError, or UsageError on the closed channel of a lost TaskManager
+            await complete(info.stub.CancelJob(pb.JobId(job_id=self.job_id), metadata=fencing_metadata(self.session_id),
+                                               timeout=5), info.address)
+        except Exception as error:  # RpcError, or the closed channel of a lost TaskManager
             logger.debug("Cancel of job %s on %s not delivered: %s", self.job_id, info.address, error)
 
     def _terminate(self, status: str) -> None:

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from ha_flink.rpc import flink_pb2 as pb
+from ha_flink.rpc.channels import complete
 from ha_flink.rpc.fencing import fencing_metadata
 from ha_flink.runtime.jobmanager.resource_manager import ResourceManager
 
@@ -48,8 +49,8 @@ class MetricFetcher:
 
     async def _ask(self, info: Any) -> pb.TaskMetricsReport | None:
         try:
-            return await info.stub.RequestTaskMetrics(pb.Empty(), metadata=fencing_metadata(self.session_id),
-                                                      timeout=FETCH_TIMEOUT_SECONDS)
+            return await complete(info.stub.RequestTaskMetrics(pb.Empty(), metadata=fencing_metadata(self.session_id),
+                                                                timeout=FETCH_TIMEOUT_SECONDS), info.address)
         except Exception as error:  # lost or slow: its tasks show no figures this round
             logger.debug("Task metrics of %s not fetched: %s", info.address, error)
             return None
