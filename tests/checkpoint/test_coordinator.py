@@ -4,6 +4,7 @@ services and a local checkpoint folder."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 from ha_flink.config import Configuration
@@ -69,3 +70,62 @@ def test_a_failover_while_the_checkpoint_id_is_fetched_triggers_nothing_that_wou
 
     assert asyncio.run(scenario()) == {}
     assert triggered == []
+
+
+class _HeldMetadataStorage(Storage):
+    """Local storage whose `_metadata` writes wait until released (a slow object store)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writing = threading.Event()
+        self.release = threading.Event()
+
+    def write(self, url: str, data: bytes, *, overwrite: bool = False) -> None:
+        if url.endswith("/_metadata"):
+            self.writing.set()
+            self.release.wait(10)
+        super().write(url, data, overwrite=overwrite)
+
+
+def test_a_checkpoint_whose_metadata_is_written_as_the_job_stops_is_not_committed_and_the_cleanup_waits(
+    tmp_path: Path,
+) -> None:
+    """A chaos run cancelled a job while its last checkpoint's `_metadata` was being written: the checkpoint
+    was committed after the job was CANCELED and its folder outlived the job's cleanup."""
+    env = StreamExecutionEnvironment.get_execution_environment().set_parallelism(1)
+    env.from_collection([1, 2]).print()
+    graph = env.get_job_graph()
+    task = (list(graph.vertices)[0], 0)
+    storage = _HeldMetadataStorage()
+    state_url = str(tmp_path / graph.job_id / "chk-1" / "task-0")
+    storage.write(state_url, b"state")
+
+    async def scenario() -> tuple[bool, int | None, list[int], bool, str]:
+        coordinator = CheckpointCoordinator(graph, create_ha_services(Configuration({})), None, storage,
+                                            str(tmp_path), interval_s=3600, max_retained=1)
+        await coordinator.initialize()
+        coordinator.pending[1] = PendingCheckpoint(1, 0, {task})
+        coordinator.stats.triggered(1, 0, 1, is_savepoint=False)
+        completing = asyncio.ensure_future(coordinator.acknowledge(task, 1, state_url))
+        while not storage.writing.is_set():
+            await asyncio.sleep(0.01)
+        coordinator.stop()  # the job was cancelled meanwhile
+        drained = asyncio.ensure_future(coordinator.drained())
+        await asyncio.sleep(0.1)
+        waited = not drained.done()
+        storage.release.set()
+        result = await asyncio.wait_for(completing, 10)
+        await asyncio.wait_for(drained, 10)
+        for _ in range(500):  # the uncommitted checkpoint's folder is deleted in the background
+            if not storage.exists(coordinator.checkpoint_url(1)):
+                break
+            await asyncio.sleep(0.01)
+        failed = coordinator.stats.latest_failed
+        return (waited, result, [c.checkpoint_id for c in coordinator.store.all()],
+                storage.exists(coordinator.checkpoint_url(1)), failed.failure_message if failed else "")
+
+    waited, result, committed, folder_left, failure = asyncio.run(scenario())
+    assert waited, "drained() returned while the _metadata was still being written"
+    assert result is None and committed == []
+    assert not folder_left
+    assert failure == "the job stopped running here"

@@ -105,6 +105,12 @@ class CheckpointCoordinator:
         self._savepoints_to_notify: dict[int, PendingCheckpoint] = {}
         self._on_too_many_failures: Any = None  # set by start()
         self.stats = CheckpointStatsTracker()
+        self.stopped = False
+        # checkpoints whose last ack came in and whose _metadata / commit is under way: the job's cleanup
+        # waits for them (`drained`), or a late `_metadata` or handle would outlive the job's folder
+        self._completing: set[int] = set()
+        self._drained = asyncio.Event()
+        self._drained.set()
 
     async def _blocking(self, function: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(None, function, *args)
@@ -226,12 +232,19 @@ class CheckpointCoordinator:
             on_too_many_failures(f"Exceeded checkpoint tolerable failure threshold ({reason})")
 
     def stop(self) -> None:
+        """The job ended or left this leader: nothing triggers or completes any more. A completion whose
+        `_metadata` is being written gives up before its commit; `drained` waits for it."""
+        self.stopped = True
         if self._loop_task is not None:
             self._loop_task.cancel()
         for checkpoint_id in list(self._savepoints_to_notify):  # written: done, told or not
             self.notified(checkpoint_id)
         self.pending.clear()
-        self.stats.fail_all_pending(int(time.time() * 1000), "the job stopped running here")
+        self.stats.fail_all_pending(int(time.time() * 1000), "the job stopped running here", keep=self._completing)
+
+    async def drained(self) -> None:
+        """Returns once no checkpoint completion is under way (its files and handle are where they stay)."""
+        await self._drained.wait()
 
     def abort_pending(self) -> None:
         """A failover: checkpoints in flight cannot complete (their tasks are gone). A savepoint already
@@ -322,6 +335,18 @@ class CheckpointCoordinator:
         if not pending.expected <= pending.acks.keys():
             return None
         del self.pending[checkpoint_id]
+        self._completing.add(checkpoint_id)
+        self._drained.clear()
+        try:
+            return await self._complete(pending)
+        finally:
+            self._completing.discard(checkpoint_id)
+            if not self._completing:
+                self._drained.set()
+
+    async def _complete(self, pending: PendingCheckpoint) -> int | None:
+        """Write a fully acknowledged checkpoint's `_metadata` and commit its handle (or write the savepoint)."""
+        checkpoint_id = pending.checkpoint_id
         if pending.savepoint_dir is not None:
             try:
                 path = await self._write_savepoint(pending)
@@ -347,6 +372,11 @@ class CheckpointCoordinator:
             self._discard(pending, f"its _metadata could not be written: {error}")
             self.record_failure(f"checkpoint {checkpoint_id}: its _metadata could not be written: {error}",
                                 self._on_too_many_failures)
+            return None
+        if self.stopped:  # cancelled or suspended while the _metadata was written: never commit it
+            logger.info("Checkpoint %d of job %s not committed: the job stopped running here", checkpoint_id,
+                        self.graph.job_id)
+            self._discard(pending, "the job stopped running here")
             return None
         checkpoint = CompletedCheckpoint(self.graph.job_id, checkpoint_id, pending.timestamp_ms, folder,
                                          {"shared": sorted(pending.shared)})

@@ -8,7 +8,7 @@ from __future__ import annotations
 import collections
 import statistics
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Collection
 
 HISTORY_SIZE = 10
 
@@ -128,8 +128,9 @@ class CheckpointStatsTracker:
         self.failed += 1
         self.latest_failed = stats
 
-    def fail_all_pending(self, timestamp: int, message: str) -> None:
-        for checkpoint_id in list(self._pending):
+    def fail_all_pending(self, timestamp: int, message: str, keep: Collection[int] = ()) -> None:
+        """Every checkpoint in progress failed, but those of `keep` (their completion is under way)."""
+        for checkpoint_id in [c for c in self._pending if c not in keep]:
             self.failed_checkpoint(checkpoint_id, timestamp, message)
 
     def restored(self, checkpoint_id: int, timestamp: int, is_savepoint: bool, external_path: str) -> None:
