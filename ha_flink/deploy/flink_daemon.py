@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from ha_flink.config import Configuration, ConfigurationError, DeploymentOptions, install_dir, load_configuration
-from ha_flink.deploy.pidfile import PidFile, command_line, pid_file_path
+from ha_flink.deploy.pidfile import PidFile, pid_file_path, settled_command_line
 
 if TYPE_CHECKING:
     from ha_flink.deploy.zookeeper_quorum import QuorumServer, ZooConfig
@@ -289,7 +289,7 @@ def _start_zookeeper(context: HostContext, operation: DaemonOperation, pids: lis
                      outcomes: list[DaemonOutcome]) -> _Starting | None:
     _, server = zookeeper_server(context, operation.args)
     config_file, peer_id = zookeeper_server_config_path(context, operation.args), server.server_id
-    running = [pid for pid in pids if str(config_file) in (command_line(pid) or [])]
+    running = [pid for pid in pids if str(config_file) in (settled_command_line(pid) or [])]
     if running:
         # A server id runs once: a second one would fight the first for its ports and data.
         context.emit(f"[INFO] ZooKeeper server {peer_id} is already running on host {host} (pid: {running[0]}).")
@@ -307,7 +307,7 @@ def _start_zookeeper(context: HostContext, operation: DaemonOperation, pids: lis
 
     def taken(n: int) -> bool:
         log = str(context.log_dir / log_name("zookeeper", n, host, "log"))
-        return any(any(log in part for part in command_line(pid) or []) for pid in pids)
+        return any(any(log in part for part in settled_command_line(pid) or []) for pid in pids)
 
     index = first_free_index(taken)
     out_file = context.log_dir / log_name("zookeeper", index, host, "out")
@@ -420,7 +420,7 @@ def _select_for_stop(context: HostContext, operation: DaemonOperation, pids: lis
     if operation.daemon == "zookeeper" and operation.args:
         # stop-zookeeper-quorum.sh names the server: stop exactly that one
         config_file = zookeeper_server_config_path(context, operation.args)
-        return [pid for pid in pids if str(config_file) in (command_line(pid) or [])]
+        return [pid for pid in pids if str(config_file) in (settled_command_line(pid) or [])]
     if operation.action == "stop-all":
         return list(pids)
     return pids[-operation.count:] if operation.count > 0 else []
@@ -485,7 +485,7 @@ def _status(context: HostContext, operation: DaemonOperation, host: str) -> Daem
     pids = context.pid_file(operation.daemon).live_pids()
     if "--configDir" in operation.args:
         wanted = operation.args[operation.args.index("--configDir") + 1]
-        pids = [pid for pid in pids if _has_option(command_line(pid) or [], "--configDir", wanted)]
+        pids = [pid for pid in pids if _has_option(settled_command_line(pid) or [], "--configDir", wanted)]
     detail = "running" if pids else "not running"
     return DaemonOutcome(operation.action, operation.daemon, operation.label, host, True, pids, detail)
 

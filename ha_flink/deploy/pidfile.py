@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import getpass
 import os
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Callable, Iterator
@@ -29,6 +30,9 @@ def format_pids(pids: list[int]) -> str:
     return "".join(f"{pid}\n" for pid in pids)
 
 
+EXEC_GRACE_SECONDS = 0.5
+
+
 def command_line(pid: int) -> list[str] | None:
     """The process's argv, or None when it is gone or a zombie (exited, not yet reaped: not running)."""
     try:
@@ -43,6 +47,20 @@ def command_line(pid: int) -> list[str] | None:
         return None
 
 
+def settled_command_line(pid: int) -> list[str] | None:
+    """`command_line`, for a pid of ours: an empty argv of a live process is read again for up to
+    EXEC_GRACE_SECONDS. A process's arguments appear a moment after the exec that Popen waits for (the
+    new image sets them up after closing the exec pipe), and a daemon started just before must not look
+    stale then.
+    (Not for scanning /proc: kernel threads never have one.)"""
+    deadline = time.monotonic() + EXEC_GRACE_SECONDS
+    while True:
+        argv = command_line(pid)
+        if argv or argv is None or time.monotonic() >= deadline:
+            return argv
+        time.sleep(0.002)
+
+
 def _reap(pid: int) -> None:
     """Collect a zombie if it is our own child (a test that started daemons in-process)."""
     try:
@@ -53,7 +71,7 @@ def _reap(pid: int) -> None:
 
 def is_daemon_process(pid: int, marker: str) -> bool:
     """Alive, and running the daemon: one of its arguments contains `marker` (a pid may have been reused)."""
-    argv = command_line(pid)
+    argv = settled_command_line(pid)
     return argv is not None and any(marker in part for part in argv)
 
 
