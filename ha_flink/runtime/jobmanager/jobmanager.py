@@ -29,6 +29,7 @@ from ha_flink.runtime.jobmanager.resource_manager import ResourceManager
 logger = logging.getLogger(__name__)
 
 LEADER_HISTORY_SIZE = 100
+REST_SHUTDOWN_SECONDS = 2  # in-flight requests get this long to be answered when the daemon stops
 
 
 class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer, pb_grpc.JobMasterGatewayServicer):
@@ -133,7 +134,7 @@ class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer, pb
         self.rest_address = f"http://{self.host}:{sock.getsockname()[1]}"
         self.rest_leader: str | None = None
         server = uvicorn.Server(uvicorn.Config(create_app(self, self.config), log_level="warning",
-                                               lifespan="off"))
+                                               lifespan="off", timeout_graceful_shutdown=REST_SHUTDOWN_SECONDS))
         self._rest = asyncio.ensure_future(server.serve(sockets=[sock]))
         self._rest_server = server
         self._rest_retrieval = self.ha.leader_retrieval(paths.REST_SERVER)
@@ -145,6 +146,12 @@ class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer, pb
         await self._on_revoke()
         self._rest_retrieval.stop()
         self._rest_server.should_exit = True
+        # answer the requests in progress before the loop and its executor go: a request still arriving
+        # after the daemon's main returned would fail with a 500 instead of finding the port closed
+        try:
+            await asyncio.wait_for(asyncio.shield(self._rest), REST_SHUTDOWN_SECONDS + 1)
+        except asyncio.TimeoutError:
+            logger.warning("The REST server did not stop within %d s", REST_SHUTDOWN_SECONDS + 1)
         await self.server.stop(1)
 
     # -- leadership (called from the election's thread) ------------------------------------------------
