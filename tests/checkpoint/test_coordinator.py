@@ -110,12 +110,12 @@ def test_a_checkpoint_whose_metadata_is_written_as_the_job_stops_is_not_committe
         while not storage.writing.is_set():
             await asyncio.sleep(0.01)
         coordinator.stop()  # the job was cancelled meanwhile
-        drained = asyncio.ensure_future(coordinator.drained())
+        settled = asyncio.ensure_future(coordinator.settled())
         await asyncio.sleep(0.1)
-        waited = not drained.done()
+        waited = not settled.done()
         storage.release.set()
         result = await asyncio.wait_for(completing, 10)
-        await asyncio.wait_for(drained, 10)
+        await asyncio.wait_for(settled, 10)
         for _ in range(500):  # the uncommitted checkpoint's folder is deleted in the background
             if not storage.exists(coordinator.checkpoint_url(1)):
                 break
@@ -125,7 +125,7 @@ def test_a_checkpoint_whose_metadata_is_written_as_the_job_stops_is_not_committe
                 storage.exists(coordinator.checkpoint_url(1)), failed.failure_message if failed else "")
 
     waited, result, committed, folder_left, failure = asyncio.run(scenario())
-    assert waited, "drained() returned while the _metadata was still being written"
+    assert waited, "settled() returned while the _metadata was still being written"
     assert result is None and committed == []
     assert not folder_left
     assert failure == "the job stopped running here"

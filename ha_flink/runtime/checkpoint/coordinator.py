@@ -107,10 +107,10 @@ class CheckpointCoordinator:
         self.stats = CheckpointStatsTracker()
         self.stopped = False
         # checkpoints whose last ack came in and whose _metadata / commit is under way: the job's cleanup
-        # waits for them (`drained`), or a late `_metadata` or handle would outlive the job's folder
+        # waits for them (`settled`), or a late `_metadata` or handle would outlive the job's folder
         self._completing: set[int] = set()
-        self._drained = asyncio.Event()
-        self._drained.set()
+        self._settled = asyncio.Event()
+        self._settled.set()
 
     async def _blocking(self, function: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(None, function, *args)
@@ -233,7 +233,7 @@ class CheckpointCoordinator:
 
     def stop(self) -> None:
         """The job ended or left this leader: nothing triggers or completes any more. A completion whose
-        `_metadata` is being written gives up before its commit; `drained` waits for it."""
+        `_metadata` is being written gives up before its commit; `settled` waits for it."""
         self.stopped = True
         if self._loop_task is not None:
             self._loop_task.cancel()
@@ -242,9 +242,9 @@ class CheckpointCoordinator:
         self.pending.clear()
         self.stats.fail_all_pending(int(time.time() * 1000), "the job stopped running here", keep=self._completing)
 
-    async def drained(self) -> None:
+    async def settled(self) -> None:
         """Returns once no checkpoint completion is under way (its files and handle are where they stay)."""
-        await self._drained.wait()
+        await self._settled.wait()
 
     def abort_pending(self) -> None:
         """A failover: checkpoints in flight cannot complete (their tasks are gone). A savepoint already
@@ -336,13 +336,13 @@ class CheckpointCoordinator:
             return None
         del self.pending[checkpoint_id]
         self._completing.add(checkpoint_id)
-        self._drained.clear()
+        self._settled.clear()
         try:
             return await self._complete(pending)
         finally:
             self._completing.discard(checkpoint_id)
             if not self._completing:
-                self._drained.set()
+                self._settled.set()
 
     async def _complete(self, pending: PendingCheckpoint) -> int | None:
         """Write a fully acknowledged checkpoint's `_metadata` and commit its handle (or write the savepoint)."""

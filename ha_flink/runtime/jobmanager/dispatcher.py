@@ -20,7 +20,7 @@ from ha_flink.runtime.jobmanager.resource_manager import ResourceManager
 
 logger = logging.getLogger(__name__)
 
-DRAIN_TIMEOUT_SECONDS = 60
+SETTLE_TIMEOUT_SECONDS = 60
 
 
 class JobSubmissionError(ValueError):
@@ -116,10 +116,10 @@ class Dispatcher:
     async def _complete(self, result: JobResult, master: JobMaster) -> None:
         if master.coordinator is not None:
             try:  # a checkpoint completing as the job ended: its _metadata and handle land before the cleanup
-                await asyncio.wait_for(master.coordinator.drained(), DRAIN_TIMEOUT_SECONDS)
+                await asyncio.wait_for(master.coordinator.settled(), SETTLE_TIMEOUT_SECONDS)
             except asyncio.TimeoutError:
                 logger.warning("A checkpoint of job %s was still completing %d s after the job ended; cleaning "
-                               "up anyway", result.job_id, DRAIN_TIMEOUT_SECONDS)
+                               "up anyway", result.job_id, SETTLE_TIMEOUT_SECONDS)
         for attempt in range(1, 6):
             if not self._leading():
                 return
