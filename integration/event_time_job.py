@@ -2,7 +2,8 @@
 `i * 10 - (i * 7919) % 200` ms (out of order by up to 200 ms, within the 300 ms bound, so none is late) are
 counted per key and second twice, by a tumbling event-time window and by a keyed process function with
 event-time timers, into the two-phase-commit FileSink (checkpoints every 200 ms):
-`flink run -py event_time_job.py <out-dir> <n> <records-per-second>`.
+`flink run -py event_time_job.py <out-dir> <n> <records-per-second> [<source-parallelism>]` (a source of
+parallelism 1 emits 0, 1, 2, ... in order: stopped anywhere, it emitted a prefix).
 
 Lines: `window <key> <second> <count>` and `timer <key> <second> <count>`; `expected_lines(n)` gives them."""
 
@@ -72,13 +73,13 @@ class PerSecond(KeyedProcessFunction):
         self.counts.remove(timestamp)
 
 
-def build(env, out, n, rate):
+def build(env, out, n, rate, source_parallelism=2):
     env.set_parallelism(2)
     env.enable_checkpointing(200)
     strategy = WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_millis(300)) \
         .with_timestamp_assigner(EventTime())
     events = env.from_source(RateLimitedNumberSequenceSource(0, n - 1, records_per_second=rate),
-                             WatermarkStrategy.no_watermarks(), "numbers") \
+                             WatermarkStrategy.no_watermarks(), "numbers").set_parallelism(source_parallelism) \
         .map(event).assign_timestamps_and_watermarks(strategy)
     keyed = events.key_by(lambda e: e[0])
     windows = keyed.window(TumblingEventTimeWindows.of(Duration.of_seconds(1))).aggregate(Count(), Label())
@@ -90,5 +91,5 @@ def build(env, out, n, rate):
 
 if __name__ == "__main__":
     environment = StreamExecutionEnvironment.get_execution_environment()
-    build(environment, sys.argv[1], int(sys.argv[2]), float(sys.argv[3]))
+    build(environment, sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), *map(int, sys.argv[4:5]))
     environment.execute("event-time counts")

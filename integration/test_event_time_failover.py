@@ -55,3 +55,36 @@ def test_windows_and_timers_survive_a_taskmanager_kill_and_a_leader_kill_exactly
     wait_for(lambda: '"status": "FINISHED"' in cluster.job_result(job_id), 90, what="the job to finish")
     assert "restores checkpoint" in standby.output()
     assert committed_lines(out) == expected_lines(n)
+
+
+def test_stop_with_drain_fires_every_window_and_timer_and_finishes_with_the_savepoint(
+    cluster_factory: Callable[..., Cluster], tmp_path: Path
+) -> None:
+    """`flink stop --drain`: the sources end their input, event time reaches its end, so the windows and
+    timers still open (the last second of every key) fire into the output before the savepoint; the job
+    ends FINISHED with its output committed. A plain stop would leave those windows unfired."""
+    cluster = cluster_factory(**{**FAST_RESTARTS, "taskmanager.numberOfTaskSlots": "2"})
+    leader = cluster.start_leader()
+    cluster.start_taskmanager()
+    cluster.start_taskmanager()
+    out = tmp_path / "out"
+    # a source of parallelism 1 emits 0, 1, 2, ... at 2,000 records/s: it would need 100 s to end by itself
+    submitted = cluster.flink("run", "-d", "-py", str(HERE / "event_time_job.py"), str(out), "200000", "2000", "1")
+    assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+    job_id = cluster.job_id(submitted)
+    wait_for(lambda: len(completed_ids(leader.output())) >= 3, 30, what="completed checkpoints")
+
+    stopped = cluster.flink("stop", "--drain", "-p", str(tmp_path / "savepoints"), job_id)
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    path = Path(stopped.stdout.split("Path: ")[1].strip())
+    assert (path / "_metadata").is_file() and path.parent == tmp_path / "savepoints"
+    wait_for(lambda: '"status": "FINISHED"' in cluster.job_result(job_id), 30, what="the job to finish")
+
+    lines = committed_lines(out)
+    emitted = sum(int(line.split()[3]) for line in lines if line.startswith("window"))
+    assert 0 < emitted < 200000
+    # every record the source emitted is counted once by a window and once by a timer: the windows of the
+    # last second (their end past the watermark when the stop came) fired too
+    assert lines == expected_lines(emitted)
+    assert not [p for p in out.rglob("*") if p.is_file() and not p.name.startswith("part-")], \
+        "uncommitted (in-progress or pending) files left"

@@ -189,10 +189,10 @@ def test_savepoint_and_stop_over_rest_and_bad_requests_get_4xx(
     assert call(f"{standby}/no/such/path")[0] == 404
     assert ok(f"{standby}/jobs/{job_id}")["state"] == "RUNNING"
 
-    status, answer = call(f"{standby}/jobs/{job_id}/stop", "POST", {"drain": True})
+    status, answer = call(f"{standby}/jobs/{job_id}/stop", "POST", {"drain": "when convenient"})
     assert status == 400 and "drain" in answer["errors"][0]
     status, answer = call(f"{standby}/jobs/{job_id}/stop", "POST", {"targetDirectory": str(tmp_path / "stop"),
-                                                                   "triggerId": "my-stop-1"})
+                                                                   "triggerId": "my-stop-1", "drain": True})
     assert status == 202 and answer == {"request-id": "my-stop-1"}  # Flink 1.15+: the caller's own id
     assert (Path(finished("my-stop-1")["location"]) / "_metadata").is_file()
     wait_for(lambda: ok(f"{standby}/jobs/{job_id}")["state"] == "FINISHED", 30, what="the job to finish")

@@ -126,7 +126,8 @@ def cmd_savepoint(args: argparse.Namespace, overrides: list[str]) -> int:
 
 def cmd_stop(args: argparse.Namespace, overrides: list[str]) -> int:
     with _client(args, overrides) as client:
-        path = client.savepoint(args.job_id, args.savepointPath, then="stop", progress=_progress)
+        path = client.savepoint(args.job_id, args.savepointPath, then="drain" if args.drain else "stop",
+                                progress=_progress)
     print(f"Savepoint completed. Path: {path}")
     return 0
 
@@ -173,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     stop = commands.add_parser("stop", help="take a savepoint and stop the job")
     stop.add_argument("-m", "--jobmanager", default=None)
     stop.add_argument("-p", "--savepointPath", default=None)
+    stop.add_argument("-d", "--drain", action="store_true",
+                      help="end the sources' input first: every window and event-time timer fires before the "
+                           "savepoint, and the job finishes with it")
     stop.add_argument("job_id")
     info = commands.add_parser("info", help="print the job graph a script builds")
     info.add_argument("-py", "--python", required=True)

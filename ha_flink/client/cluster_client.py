@@ -174,11 +174,11 @@ class ClusterClient:
 
     def savepoint(self, job_id: str, target_directory: str | None, then: str = "",
                   progress: Callable[[str], None] | None = None, timeout: float = 180.0) -> str:
-        """Trigger a savepoint over REST (then cancel or stop the job, if asked) and poll its operation
-        until done, telling `progress` what the leader reports meanwhile; returns the savepoint's path."""
+        """Trigger a savepoint over REST (then cancel, stop or drain and stop the job, if asked) and poll its
+        operation until done, telling `progress` what the leader reports meanwhile; returns the savepoint's path."""
         base = self.rest_address()
-        if then == "stop":
-            path, body = f"/jobs/{job_id}/stop", {"targetDirectory": target_directory}
+        if then in ("stop", "drain"):
+            path, body = f"/jobs/{job_id}/stop", {"targetDirectory": target_directory, "drain": then == "drain"}
         else:
             path, body = f"/jobs/{job_id}/savepoints", {"target-directory": target_directory,
                                                         "cancel-job": then == "cancel"}

@@ -70,8 +70,8 @@ class SavepointTriggerRequest(BaseModel):
 
 
 class StopWithSavepointRequest(BaseModel):
-    """Flink's StopWithSavepointRequestBody. `drain: true` (MAX_WATERMARK before the savepoint) is refused:
-    ha-flink's stop does not drain."""
+    """Flink's StopWithSavepointRequestBody. `drain: true`: the sources end their input before the savepoint
+    (event time reaches its end: every window and timer fires), and the job finishes with it."""
 
     model_config = ConfigDict(extra="forbid")
     targetDirectory: str | None = None
@@ -299,10 +299,7 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
     @app.post("/jobs/{job_id}/stop", status_code=202, summary="Stop a job with a savepoint")
     async def stop_with_savepoint(job_id: str, body: StopWithSavepointRequest | None = Body(None)) -> Any:
         body = body or StopWithSavepointRequest()
-        if body.drain:
-            return _error(400, "drain: true is not supported (ha-flink's stop takes a savepoint and finishes the "
-                               "job without emitting MAX_WATERMARK first); stop without drain")
-        return start_savepoint(job_id, body.targetDirectory, "stop", body.triggerId)
+        return start_savepoint(job_id, body.targetDirectory, "drain" if body.drain else "stop", body.triggerId)
 
     @app.get("/jobs/{job_id}/savepoints/{trigger_id}", summary="Status of a savepoint or stop operation")
     async def savepoint_status(job_id: str, trigger_id: str) -> dict[str, Any]:

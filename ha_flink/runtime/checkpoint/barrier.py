@@ -12,6 +12,9 @@ class CheckpointBarrier:
     checkpoint_id: int
     timestamp_ms: int
     savepoint: bool = False  # state in the canonical format, self-contained (no shared files)
+    # stop-with-savepoint --drain: a source ends its input before it takes this savepoint, so every
+    # operator flushes (event time reaches its end, windows fire) and the savepoint is the final checkpoint
+    drain: bool = False
 
 
 @dataclass

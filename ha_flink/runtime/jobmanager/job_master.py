@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import logging
 import time
 from typing import Any, Callable
@@ -37,6 +38,7 @@ logger = logging.getLogger(__name__)
 TERMINAL = ("FINISHED", "CANCELED", "FAILED")
 EXCEPTION_HISTORY_SIZE = 16  # Flink's web.exception-history-size
 STOPPING = ("SUSPENDED", "CANCELLING")  # no (re)deployment may start any more
+DRAINED_FINISH_SECONDS = 10.0  # after a drained savepoint, the tasks' own finish is awaited this long
 
 
 def checkpoints_dir(config: Configuration) -> str:
@@ -334,11 +336,12 @@ class JobMaster:
             return set()
         return {key for key, s in self.states.items() if s in ("RUNNING", "FINISHING")}
 
-    async def _trigger_checkpoint(self, checkpoint_id: int, timestamp: int, savepoint: bool = False) -> None:
+    async def _trigger_checkpoint(self, checkpoint_id: int, timestamp: int, savepoint: bool = False,
+                                  drain: bool = False) -> None:
         hosts = {info.address: info for key, info in self.placement.items()
                  if self.graph.vertices[key[0]].is_source and self.states.get(key) in ("RUNNING", "FINISHING")}
         request = pb.CheckpointRequest(job_id=self.job_id, checkpoint_id=checkpoint_id, timestamp=timestamp,
-                                       savepoint=savepoint)
+                                       savepoint=savepoint, drain=drain)
         delivered = await asyncio.gather(*(self._call(info, "TriggerCheckpoint", request) for info in hosts.values()))
         if not all(delivered) and self.coordinator is not None:
             # some source will never take it: waiting for its ack would block later checkpoints until the
@@ -356,18 +359,29 @@ class JobMaster:
             return False
 
     async def trigger_savepoint(self, target_dir: str | None, then: str = "") -> str:
-        """Take a savepoint; then keep running, or cancel, or stop (FINISHED) the job."""
+        """Take a savepoint; then keep running, or cancel, or stop (FINISHED) the job. `drain` stops as
+        Flink's `stop --drain`: the sources end their input before the savepoint, so every window and
+        event-time timer fires (the end of event time) and the savepoint is the job's final checkpoint;
+        the tasks finish once it is complete."""
         target = target_dir or self.config.get(CheckpointingOptions.SAVEPOINT_DIRECTORY)
         if not target:
             raise SavepointError("no savepoint directory: give one, or set state.savepoints.dir")
         if self.coordinator is None:
             raise SavepointError(f"job {self.job_id} has checkpointing off (enable_checkpointing), so it cannot "
                                  "take savepoints")
-        path = await self.coordinator.trigger_savepoint(target, self._can_checkpoint(), self._trigger_checkpoint)
-        if then in ("cancel", "stop") and self.status != "RUNNING":  # a failover or cancel came meanwhile
+        trigger = functools.partial(self._trigger_checkpoint, drain=True) if then == "drain" else \
+            self._trigger_checkpoint
+        path = await self.coordinator.trigger_savepoint(target, self._can_checkpoint(), trigger)
+        if then == "drain":  # drained: the tasks finish on the savepoint's notification, after their commit
+            deadline = time.monotonic() + DRAINED_FINISH_SECONDS
+            while self.status == "RUNNING" and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            if self.status == "FINISHED":
+                return path
+        if then in ("cancel", "stop", "drain") and self.status != "RUNNING":  # a failover or cancel came meanwhile
             raise SavepointError(f"savepoint {path} was written, but job {self.job_id} is {self.status} now, so "
                                  f"it was not {'cancelled' if then == 'cancel' else 'stopped'}")
-        if then in ("cancel", "stop"):
+        if then in ("cancel", "stop", "drain"):
             self.status = "CANCELLING"
             await self._cancel_and_terminate("CANCELED" if then == "cancel" else "FINISHED")
         return path

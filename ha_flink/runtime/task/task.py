@@ -142,9 +142,11 @@ class Task:
 
     # -- called from other threads (the coordinator) ---------------------------------------------------
 
-    def trigger_checkpoint(self, checkpoint_id: int, timestamp_ms: int, savepoint: bool = False) -> None:
-        """For source subtasks: take checkpoint `checkpoint_id` between the next two batches."""
-        self._triggers.append(CheckpointBarrier(checkpoint_id, timestamp_ms, savepoint))
+    def trigger_checkpoint(self, checkpoint_id: int, timestamp_ms: int, savepoint: bool = False,
+                           drain: bool = False) -> None:
+        """For source subtasks: take checkpoint `checkpoint_id` between the next two batches (with `drain`,
+        end the input first: the job finishes with this savepoint as its final checkpoint)."""
+        self._triggers.append(CheckpointBarrier(checkpoint_id, timestamp_ms, savepoint, drain))
 
     def notify_checkpoint_complete(self, checkpoint_id: int) -> None:
         self._completed.append(checkpoint_id)
@@ -231,6 +233,10 @@ class Task:
         try:
             while not self.cancelled.is_set():
                 while self._triggers:
+                    if self._triggers[0].drain:
+                        # stop --drain: the input ends here; run() ends the data (END_OF_DATA, timers and
+                        # windows fire), and _await_final_checkpoint takes this savepoint after it
+                        return
                     self._checkpoint(self._triggers.popleft())
                 self._notify_completed()
                 batch = reader.poll_batch()

@@ -302,7 +302,8 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
     async def TriggerCheckpoint(self, request: pb.CheckpointRequest, context: Any) -> pb.Empty:
         for running in self._job_tasks(request.job_id):
             if running.descriptor.vertex.is_source:
-                running.task.trigger_checkpoint(request.checkpoint_id, request.timestamp, request.savepoint)
+                running.task.trigger_checkpoint(request.checkpoint_id, request.timestamp, request.savepoint,
+                                                request.drain)
         return pb.Empty()
 
     async def NotifyCheckpointComplete(self, request: pb.CheckpointRequest, context: Any) -> pb.Empty:
