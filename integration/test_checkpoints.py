@@ -308,3 +308,8 @@ def test_rocksdb_state_of_a_million_keys_survives_a_failure_exactly(cluster_fact
     shared = [p for p in (cluster.directory / "ha" / "checkpoints").rglob("shared")]
     assert not shared  # the finished job's checkpoint files, shared ones too, are gone
     assert not list(local.rglob("*.sst"))  # and the TaskManager deleted its local RocksDB files
+    # incremental checkpoints: the statistics tell what each one wrote apart from its full size
+    with urllib.request.urlopen(f"{leader.rest_address()}/jobs/{cluster.job_id(result)}/checkpoints") as answer:
+        history = [h for h in json.load(answer)["history"] if h["status"] == "COMPLETED"]
+    assert history and all(0 < h["checkpointed_size"] <= h["state_size"] for h in history)
+    assert any(h["checkpointed_size"] < h["state_size"] for h in history), history  # files reused

@@ -113,7 +113,9 @@ def test_the_standby_shows_the_job_its_checkpoints_restore_exception_and_metrics
 
     checkpoints = ok(f"{standby}/jobs/{job_id}/checkpoints")
     completed = [h for h in checkpoints["history"] if h["status"] == "COMPLETED"]
-    assert completed and all(h["state_size"] > 0 and h["num_acknowledged_subtasks"] == h["num_subtasks"] == 4
+    # (hashmap state: each checkpoint writes all of it, so its checkpointed size is its full size)
+    assert completed and all(h["state_size"] == h["checkpointed_size"] > 0
+                             and h["num_acknowledged_subtasks"] == h["num_subtasks"] == 4
                              and h["external_path"].endswith(f"chk-{h['id']}") for h in completed)
     assert checkpoints["latest"]["completed"]["id"] == max(h["id"] for h in completed)
     assert checkpoints["summary"]["end_to_end_duration"]["max"] >= checkpoints["summary"]["end_to_end_duration"]["min"]
@@ -148,6 +150,8 @@ def test_the_standby_shows_the_job_its_checkpoints_restore_exception_and_metrics
     assert sample(jm, "flink_jobmanager_job_numRestarts", job_id=job_id) == [1.0]
     assert sample(jm, "flink_jobmanager_job_numberOfCompletedCheckpoints", job_id=job_id)[0] >= 2
     assert sample(jm, "flink_jobmanager_job_lastCheckpointSize", job_id=job_id)[0] > 0
+    assert sample(jm, "flink_jobmanager_job_lastCheckpointFullSize", job_id=job_id)[0] >= \
+        sample(jm, "flink_jobmanager_job_lastCheckpointSize", job_id=job_id)[0]
     assert sample(jm, "flink_jobmanager_job_lastCheckpointRestoreTimestamp", job_id=job_id)[0] > 0
     assert sample(jm, "flink_jobmanager_job_uptime", job_id=job_id)[0] > 0
     assert sample(jm, "flink_jobmanager_zooKeeperConnected") == [1.0]

@@ -544,6 +544,7 @@ def test_incremental_checkpoint_uploads_only_new_files(make, storage: LocalSnaps
     first = backend.snapshot(1)
     first.materialize(storage)
     full = storage.uploaded_bytes
+    assert first.shared_bytes == first.uploaded_bytes == full  # the first checkpoint writes everything
     backend.notify_checkpoint_complete(1)
     storage.reset_counts()
 
@@ -552,6 +553,10 @@ def test_incremental_checkpoint_uploads_only_new_files(make, storage: LocalSnaps
     second = backend.snapshot(2)
     handle = second.materialize(storage)
     assert storage.uploaded_bytes < 0.1 * full
+    # what the checkpoint statistics show: the checkpointed (incremental) size and the full size
+    assert second.uploaded_bytes == storage.uploaded_bytes
+    assert second.shared_bytes == sum(Path(url.removeprefix("local://")).stat().st_size
+                                      for url in handle.files.values()) > full
     assert set(first.shared_urls) & set(second.shared_urls)  # the first SST file is referenced again
     assert set(second.shared_urls) == set(handle.files.values())
 

@@ -118,12 +118,12 @@ async function jobView(jobId) {
     const c = checkpoints.counts;
     const rows = checkpoints.history.map(h => `<tr data-testid="checkpoint"><td>${h.id}</td>` +
       `<td class="st-${esc(h.status)}">${esc(h.status)}${h.is_savepoint ? " (savepoint)" : ""}</td><td>${time(h.trigger_timestamp)}</td>` +
-      `<td>${h.end_to_end_duration} ms</td><td>${bytes(h.state_size)}</td><td>${h.num_acknowledged_subtasks}/${h.num_subtasks}</td>` +
+      `<td>${h.end_to_end_duration} ms</td><td>${bytes(h.checkpointed_size)} / ${bytes(h.state_size)}</td><td>${h.num_acknowledged_subtasks}/${h.num_subtasks}</td>` +
       `<td class="path">${esc(h.external_path || h.failure_message || "")}</td></tr>`);
     body += `<section><h2>Checkpoints: <span data-testid="checkpoints-completed">${c.completed}</span> completed, ` +
       `${c.failed} failed, ${c.in_progress} in progress, restored ${c.restored} times` +
       `${restored ? ` (latest: ${restored.is_savepoint ? "savepoint" : "checkpoint " + restored.id} at ${time(restored.restore_timestamp)})` : ""}</h2>
-      ${table(["id", "status", "triggered", "duration", "size", "acks", "path / failure"], rows, "checkpoint-history")}</section>`;
+      ${table(["id", "status", "triggered", "duration", "checkpointed / full size", "acks", "path / failure"], rows, "checkpoint-history")}</section>`;
   }
   const entries = exceptions.exceptionHistory.entries.map(e => `<tr data-testid="exception"><td>${time(e.timestamp)}</td>` +
     `<td>${esc(e.taskName || "")}</td><td>${esc(e.endpoint || "")}</td><td><pre>${esc(e.stacktrace)}</pre></td></tr>`);

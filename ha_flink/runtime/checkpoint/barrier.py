@@ -27,4 +27,6 @@ class TaskSnapshot:
     subtask_index: int
     data: bytes
     shared_urls: list[str] = field(default_factory=list)  # shared files the snapshot references
+    shared_bytes: int = 0  # their size
+    uploaded_bytes: int = 0  # the size of those uploaded for this checkpoint (incremental: the new ones)
     restore_from_all: bool = False  # union or broadcast operator state: a restore reads every subtask's

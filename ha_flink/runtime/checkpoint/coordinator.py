@@ -320,14 +320,14 @@ class CheckpointCoordinator:
 
     async def acknowledge(self, execution: tuple[str, int], checkpoint_id: int, state_url: str,
                           shared_urls: list[str] | None = None, restore_from_all: bool = False,
-                          state_size: int = 0) -> int | None:
+                          state_size: int = 0, checkpointed_size: int = 0) -> int | None:
         """Record one subtask's acknowledgement; returns the id once the checkpoint is complete and
         committed (the caller then notifies the tasks)."""
         pending = self.pending.get(checkpoint_id)
         if pending is None:
             return None
         if execution not in pending.acks:
-            self.stats.acknowledged(checkpoint_id, int(time.time() * 1000), state_size)
+            self.stats.acknowledged(checkpoint_id, int(time.time() * 1000), state_size, checkpointed_size)
         pending.acks[execution] = state_url
         pending.shared.update(shared_urls or ())
         if restore_from_all:

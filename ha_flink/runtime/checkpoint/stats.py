@@ -22,7 +22,8 @@ class CheckpointStats:
     status: str = "IN_PROGRESS"  # COMPLETED, FAILED
     latest_ack_timestamp: int = 0
     num_acknowledged_subtasks: int = 0
-    state_size: int = 0
+    state_size: int = 0  # full: every file the checkpoint references
+    checkpointed_size: int = 0  # written for this checkpoint (less than state_size when incremental)
     external_path: str = ""
     failure_timestamp: int = 0
     failure_message: str = ""
@@ -38,7 +39,7 @@ class CheckpointStats:
             "status": self.status, "is_savepoint": self.is_savepoint,
             "checkpoint_type": "SAVEPOINT" if self.is_savepoint else "CHECKPOINT",
             "trigger_timestamp": self.trigger_timestamp, "latest_ack_timestamp": self.latest_ack_timestamp,
-            "state_size": self.state_size, "checkpointed_size": self.state_size,
+            "state_size": self.state_size, "checkpointed_size": self.checkpointed_size,
             "end_to_end_duration": self.end_to_end_duration, "num_subtasks": self.num_subtasks,
             "num_acknowledged_subtasks": self.num_acknowledged_subtasks,
         }
@@ -88,6 +89,7 @@ class CheckpointStatsTracker:
         # the summary covers completed checkpoints since this leader took the job (as Flink's)
         self._durations: collections.deque[int] = collections.deque(maxlen=1000)
         self._sizes: collections.deque[int] = collections.deque(maxlen=1000)
+        self._checkpointed_sizes: collections.deque[int] = collections.deque(maxlen=1000)
 
     @property
     def in_progress(self) -> int:
@@ -99,11 +101,12 @@ class CheckpointStatsTracker:
         while len(self.history) > self.history_size:
             self.history.popitem(last=False)
 
-    def acknowledged(self, checkpoint_id: int, timestamp: int, state_size: int) -> None:
+    def acknowledged(self, checkpoint_id: int, timestamp: int, state_size: int, checkpointed_size: int) -> None:
         stats = self._pending.get(checkpoint_id)
         if stats is not None:
             stats.num_acknowledged_subtasks += 1
             stats.state_size += state_size
+            stats.checkpointed_size += checkpointed_size
             stats.latest_ack_timestamp = timestamp
 
     def completed_checkpoint(self, checkpoint_id: int, timestamp: int, external_path: str) -> None:
@@ -115,6 +118,7 @@ class CheckpointStatsTracker:
         self.completed += 1
         self._durations.append(stats.end_to_end_duration)
         self._sizes.append(stats.state_size)
+        self._checkpointed_sizes.append(stats.checkpointed_size)
         if stats.is_savepoint:
             self.latest_savepoint = stats
         else:
@@ -145,7 +149,8 @@ class CheckpointStatsTracker:
         return {
             "counts": {"restored": self.restored_count, "total": self.completed + self.failed + self.in_progress,
                        "in_progress": self.in_progress, "completed": self.completed, "failed": self.failed},
-            "summary": {"state_size": _summary(list(self._sizes)), "checkpointed_size": _summary(list(self._sizes)),
+            "summary": {"state_size": _summary(list(self._sizes)),
+                        "checkpointed_size": _summary(list(self._checkpointed_sizes)),
                         "end_to_end_duration": _summary(list(self._durations))},
             "latest": {"completed": latest(self.latest_completed), "savepoint": latest(self.latest_savepoint),
                        "failed": latest(self.latest_failed), "restored": latest(self.latest_restored)},

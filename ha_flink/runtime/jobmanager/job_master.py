@@ -65,7 +65,8 @@ def job_metrics(job: JobMaster, now_ms: int) -> dict[str, float]:
         "numberOfFailedCheckpoints": stats.failed if stats else 0,
         "numberOfInProgressCheckpoints": stats.in_progress if stats else 0,
         "lastCheckpointDuration": last.end_to_end_duration if last else -1,
-        "lastCheckpointSize": last.state_size if last else -1,
+        "lastCheckpointSize": last.checkpointed_size if last else -1,  # (Flink: the incremental size)
+        "lastCheckpointFullSize": last.state_size if last else -1,
         "lastCompletedCheckpointId": last.checkpoint_id if last else -1,
         "lastCheckpointRestoreTimestamp": stats.latest_restored.restore_timestamp
         if stats is not None and stats.latest_restored is not None else -1,
@@ -391,7 +392,7 @@ class JobMaster:
         if self.coordinator is None or self.attempts.get(key) != ack.attempt or key in self.restarting:
             return
         completed = await self.coordinator.acknowledge(key, ack.checkpoint_id, ack.state_url, list(ack.shared_urls),
-                                                       ack.restore_from_all, ack.state_size)
+                                                       ack.restore_from_all, ack.state_size, ack.checkpointed_size)
         if completed is not None:
             request = pb.CheckpointRequest(job_id=self.job_id, checkpoint_id=completed)
             hosts = {info.address: info for info in self.placement.values()}

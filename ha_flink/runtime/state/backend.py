@@ -59,6 +59,10 @@ class KeyedStateSnapshot(ABC):
     """What `KeyedStateBackend.snapshot()` fixed; materialized off the task thread."""
 
     shared_urls: list[str]  # files of the shared folder the handle references (for the coordinator's registry)
+    # bytes of those shared files, and of the ones uploaded for this checkpoint (the rest are reused): a
+    # checkpoint's full and checkpointed (incremental) size, as Flink reports them
+    shared_bytes: int = 0
+    uploaded_bytes: int = 0
 
     @abstractmethod
     def materialize(self, storage: SnapshotStorage | None) -> Any:

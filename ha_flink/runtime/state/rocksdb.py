@@ -500,13 +500,17 @@ class RocksDBSnapshot(KeyedStateSnapshot):
             path = self.folder / name
             if not path.is_file():
                 continue
+            size = path.stat().st_size
+            self.shared_bytes += size
             if name.endswith(".sst"):
                 url = reusable.get(name)
                 if url is None:
                     url = storage.upload_shared(path, f"{prefix}-{name}")
+                    self.uploaded_bytes += size
                 sst_files[name] = url
             else:  # MANIFEST, CURRENT, OPTIONS, ...: rewritten in place by RocksDB, so uploaded every time
                 url = storage.upload_shared(path, f"{prefix}-{name}")
+                self.uploaded_bytes += size
             files[name] = url
         backend._materialized(self.checkpoint_id, sst_files)
         self.shared_urls = list(files.values())

@@ -305,18 +305,21 @@ class Task:
     def _materialize(self, checkpoint_id: int, source_state: Any, operator_states: list[dict[str, Any]]) -> None:
         """On the snapshot thread: upload what the operators' snapshots need, pickle, hand on."""
         shared_urls: list[str] = []
+        shared_bytes = uploaded_bytes = 0
         try:
             for state in operator_states:
                 for name, value in state.items():
                     if isinstance(value, KeyedStateSnapshot):
                         state[name] = value.materialize(self.snapshot_storage)
                         shared_urls.extend(value.shared_urls)
+                        shared_bytes += value.shared_bytes
+                        uploaded_bytes += value.uploaded_bytes
             data = pickle.dumps({"source": source_state, "operators": operator_states}, protocol=5)
             restore_from_all = any(OperatorStateBackend.needs_all_on_restore(state["operator"])
                                    for state in operator_states if "operator" in state)
             if self.on_snapshot is not None:
                 self.on_snapshot(TaskSnapshot(checkpoint_id, self.vertex.id, self.subtask_index, data,
-                                              shared_urls, restore_from_all))
+                                              shared_urls, shared_bytes, uploaded_bytes, restore_from_all))
         except Exception as error:
             for state in operator_states:
                 for value in state.values():

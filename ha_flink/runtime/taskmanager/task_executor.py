@@ -271,7 +271,8 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
         await self._call_job_master(running, "AcknowledgeCheckpoint", pb.CheckpointAck(
             job_id=d.job_id, vertex_id=d.vertex.id, subtask_index=d.subtask_index, attempt=d.attempt,
             checkpoint_id=snapshot.checkpoint_id, state_url=url, shared_urls=snapshot.shared_urls,
-            restore_from_all=snapshot.restore_from_all, state_size=len(snapshot.data)))
+            restore_from_all=snapshot.restore_from_all, state_size=len(snapshot.data) + snapshot.shared_bytes,
+            checkpointed_size=len(snapshot.data) + snapshot.uploaded_bytes))
 
     async def _decline(self, running: _RunningTask, checkpoint_id: int, reason: str) -> None:
         d = running.descriptor
