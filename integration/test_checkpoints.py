@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import re
 import signal
+import subprocess
+import threading
 import urllib.request
 from pathlib import Path
 from typing import Callable
@@ -313,3 +315,48 @@ def test_rocksdb_state_of_a_million_keys_survives_a_failure_exactly(cluster_fact
         history = [h for h in json.load(answer)["history"] if h["status"] == "COMPLETED"]
     assert history and all(0 < h["checkpointed_size"] <= h["state_size"] for h in history)
     assert any(h["checkpointed_size"] < h["state_size"] for h in history), history  # files reused
+
+
+def test_a_savepoint_in_flight_when_the_leader_dies_is_taken_by_the_new_leader(
+    cluster_factory: Callable[..., Cluster], tmp_path: Path
+) -> None:
+    """`flink savepoint` waits through a leader change: the operation died with the leader's memory (as in
+    Flink), so the CLI asks the new leader again under the same trigger id once it runs the job again."""
+    cluster = cluster_factory(**FAST_RESTARTS)
+    first = cluster.start_leader()
+    standby = cluster.start_jobmanager()
+    cluster.start_taskmanager()
+    control, savepoints = tmp_path / "control", tmp_path / "savepoints"
+    control.mkdir()
+    submitted = cluster.flink("run", "-d", "-py", str(HERE / "slow_snapshot_job.py"), str(tmp_path / "out"),
+                              str(control))
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = cluster.job_id(submitted)
+    wait_for(lambda: completed_ids(first.output()), 30, what="a completed checkpoint")
+
+    (control / "slow").write_text("snapshots take 3 s now")
+    answer: list[subprocess.CompletedProcess[str]] = []
+    cli = threading.Thread(target=lambda: answer.append(cluster.flink("savepoint", job_id, str(savepoints))))
+    cli.start()
+    try:
+        def savepoint_in_flight() -> bool:
+            try:
+                with urllib.request.urlopen(f"{first.rest_address()}/jobs/{job_id}/checkpoints", timeout=2) as got:
+                    history = json.load(got)["history"]
+            except OSError:
+                return False
+            return any(h["is_savepoint"] and h["status"] == "IN_PROGRESS" for h in history)
+
+        wait_for(savepoint_in_flight, 30, 0.05, "the savepoint to be in flight")
+        (control / "slow").unlink()
+        first.kill(signal.SIGKILL)
+    finally:
+        cli.join(150)
+    done = answer[0]
+    assert done.returncode == 0, done.stdout + done.stderr
+    path = Path(done.stdout.split("Path: ")[1].strip())
+    assert (path / "_metadata").is_file() and path.parent == savepoints
+    assert f"asked the leader at {standby.rest_address()} again" in done.stdout
+    assert "restores checkpoint" in standby.output()
+    with urllib.request.urlopen(f"{standby.rest_address()}/jobs/{job_id}") as got:
+        assert json.load(got)["state"] == "RUNNING"  # a savepoint, not a stop: the job goes on

@@ -175,20 +175,34 @@ class ClusterClient:
     def savepoint(self, job_id: str, target_directory: str | None, then: str = "",
                   progress: Callable[[str], None] | None = None, timeout: float = 180.0) -> str:
         """Trigger a savepoint over REST (then cancel, stop or drain and stop the job, if asked) and poll its
-        operation until done, telling `progress` what the leader reports meanwhile; returns the savepoint's path."""
-        base = self.rest_address()
+        operation until done, telling `progress` what the leader reports meanwhile; returns the savepoint's path.
+
+        Operations live in the leader's memory (as in Flink): when the JobManager asked dies or loses its
+        leadership meanwhile, the same request (same triggerId, so a leader that has it already just goes on)
+        is made again to the new leader once it runs the job, which it restored from its latest checkpoint."""
+        trigger = uuid.uuid4().hex
         if then in ("stop", "drain"):
-            path, body = f"/jobs/{job_id}/stop", {"targetDirectory": target_directory, "drain": then == "drain"}
+            path, body = f"/jobs/{job_id}/stop", {"targetDirectory": target_directory, "drain": then == "drain",
+                                                  "triggerId": trigger}
         else:
             path, body = f"/jobs/{job_id}/savepoints", {"target-directory": target_directory,
-                                                        "cancel-job": then == "cancel"}
-        trigger = self._rest("POST", path, json.dumps(body).encode(), base)["request-id"]
+                                                        "cancel-job": then == "cancel", "triggerId": trigger}
         tell = progress or (lambda message: None)
-        tell(f"Triggered savepoint for job {job_id} at {base} (request {trigger}).")
         started = time.monotonic()
+        deadline = started + timeout
+        base = self.rest_address()
+        self._rest("POST", path, json.dumps(body).encode(), base)
+        tell(f"Triggered savepoint for job {job_id} at {base} (request {trigger}).")
         last_told = started
         while True:
-            answer = self._rest("GET", f"/jobs/{job_id}/savepoints/{trigger}", base=base)
+            try:
+                answer = self._rest("GET", f"/jobs/{job_id}/savepoints/{trigger}", base=base)
+            except (ClusterUnavailableError, RestError) as error:
+                if isinstance(error, RestError) and error.status not in (404, 503):
+                    raise
+                tell(f"  {error}")
+                base = self._trigger_again(job_id, path, body, then, deadline, tell)
+                continue
             if answer["status"]["id"] == "COMPLETED":
                 operation = answer["operation"]
                 if "failure-cause" in operation:
@@ -203,6 +217,43 @@ class ClusterClient:
                 last_told = now
                 tell(f"  {now - started:.0f} s: {self._savepoint_progress(job_id, base)}")
             time.sleep(0.1)
+
+    def _trigger_again(self, job_id: str, path: str, body: dict[str, Any], then: str, deadline: float,
+                       tell: Callable[[str], None]) -> str:
+        """The JobManager that had the operation is gone or no longer leads: make the request again to the
+        leader there is now, once it runs the job; returns the REST address that took it."""
+        while True:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no leading JobManager took the savepoint of job {job_id} again in time")
+            try:
+                base = self.rest_address()
+                self._rest("POST", path, json.dumps(body).encode(), base)
+                tell(f"  asked the leader at {base} again (request {body['triggerId']})")
+                return base
+            except ClusterUnavailableError:
+                pass  # (the election is not over yet)
+            except RestError as error:
+                if error.status == 409:  # the operation is known there already, or the job is not RUNNING (yet)
+                    state = self._job_state(job_id, base)
+                    if state == "RUNNING":
+                        return base
+                    if state in ("FINISHED", "CANCELED", "FAILED"):
+                        done = {"cancel": "CANCELED", "stop": "FINISHED", "drain": "FINISHED"}.get(then)
+                        raise JobManagerError(
+                            f"job {job_id} is {state} at {base}: "
+                            + (f"the {'cancel' if then == 'cancel' else 'stop'} with savepoint completed under the "
+                               f"former leader, whose answer was lost with it; the savepoint is in "
+                               f"{body.get('targetDirectory') or body.get('target-directory') or 'state.savepoints.dir'}"
+                               if state == done else "no savepoint can be taken")) from None
+                elif error.status != 503:
+                    raise
+            time.sleep(0.2)
+
+    def _job_state(self, job_id: str, base: str) -> str:
+        try:
+            return str(self._rest("GET", f"/jobs/{job_id}", base=base)["state"])
+        except (RestError, ClusterUnavailableError):
+            return ""
 
     def _savepoint_progress(self, job_id: str, base: str) -> str:
         try:

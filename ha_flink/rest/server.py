@@ -154,8 +154,14 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
     def job_master(job_id: str) -> JobMaster:
         master = dispatcher().jobs.get(job_id)
         if master is None:
-            raise HTTPException(404, f"Job {job_id} not found")
+            not_found(job_id)
         return master
+
+    def not_found(job_id: str) -> None:
+        if not dispatcher().recovered:  # a leader of a moment ago: the job may be among those it recovers
+            raise HTTPException(503, f"this JobManager became the leader moments ago and is still recovering the "
+                                     f"stored jobs; job {job_id} may be one of them: retry shortly")
+        raise HTTPException(404, f"Job {job_id} not found")
 
     # -- cluster ---------------------------------------------------------------------------------------
 
@@ -242,6 +248,8 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
     async def job(job_id: str) -> Any:
         master = dispatcher().jobs.get(job_id)
         if master is None:
+            if not dispatcher().recovered:
+                not_found(job_id)
             return await _finished_job(jm, job_id)
         metrics = await jm.metric_fetcher.task_metrics() if jm.metric_fetcher is not None else {}
         return views.job_details(master, metrics, int(time.time() * 1000))
@@ -250,10 +258,9 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
     async def cancel(job_id: str, mode: str = Query("cancel", max_length=100)) -> Any:
         if mode != "cancel":
             return _error(400, f"mode {mode!r} is not supported; accepted: cancel")
-        try:
-            dispatcher().cancel(job_id)
-        except KeyError as error:
-            return _error(404, str(error.args[0]))
+        if job_id not in dispatcher().jobs:
+            not_found(job_id)
+        dispatcher().cancel(job_id)
         return JSONResponse({}, status_code=202)
 
     @app.get("/jobs/{job_id}/config", summary="Job configuration")

@@ -38,6 +38,7 @@ class Dispatcher:
         self.job_graphs = ha.job_graph_store(fence)
         self.results = ha.job_result_store()
         self.jobs: dict[str, JobMaster] = {}
+        self.recovered = False  # every stored job is running again (until then a job not here may come)
         self._submitting: set[str] = set()
         resource_manager.on_task_state.append(self._route_task_state)
         resource_manager.on_lost.append(self._route_lost)
@@ -68,6 +69,7 @@ class Dispatcher:
                 await self._cleanup(result.job_id)
             except Exception:
                 logger.exception("Cleanup of job %s failed; a later leader retries it", result.job_id)
+        self.recovered = True
         logger.info("Job recovery done: %d job(s) recovered", recovered)
         await self._collect_orphans()
 

@@ -229,13 +229,21 @@ class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer, pb
     async def GetJobStatus(self, request: pb.JobId, context: Any) -> pb.JobStatus:
         master = self.dispatcher.jobs.get(request.job_id)
         if master is None:
+            await self._unless_recovering(request.job_id, context)
             result = await self.loop.run_in_executor(None, self.dispatcher.results.get, request.job_id)
             if result is None:
                 await context.abort(grpc.StatusCode.NOT_FOUND, f"no job {request.job_id}")
             return pb.JobStatus(job_id=result.job_id, state=result.status, failure=result.error or "")
         return self._status(master)
 
+    async def _unless_recovering(self, job_id: str, context: Any) -> None:
+        if not self.dispatcher.recovered:  # a leader of a moment ago: the job may be among those it recovers
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"the JobManager became the leader moments ago and "
+                                f"is still recovering the stored jobs; job {job_id} may be one of them: retry shortly")
+
     async def CancelJob(self, request: pb.JobId, context: Any) -> pb.Empty:
+        if request.job_id not in self.dispatcher.jobs:
+            await self._unless_recovering(request.job_id, context)
         try:
             self.dispatcher.cancel(request.job_id)
         except KeyError as error:
