@@ -15,6 +15,7 @@ import cloudpickle
 from ha_flink.datastream import StreamExecutionEnvironment
 from ha_flink.testing.cluster import Cluster
 from ha_flink.testing.processes import wait_for
+from ha_flink.testing.zookeeper import ZooKeeperEnsemble
 from ha_flink.testing.sinks import CollectSink, read_collected
 
 
@@ -74,3 +75,42 @@ def test_flink_cli_with_m_talks_rest_to_any_jobmanager(cluster_factory: Callable
     unknown = cluster.flink("cancel", "-m", rest, "0" * 32)
     assert unknown.returncode == 1 and "HTTP 404" in unknown.stderr
     assert job_id
+
+
+def test_cluster_ha_answers_with_zookeeper_down_and_shows_the_cluster_coming_back(
+    zookeeper_factory: Callable[[int], ZooKeeperEnsemble], tmp_path: Path
+) -> None:
+    """With ZooKeeper gone every JobManager still answers /cluster/ha (saying what it cannot know and why),
+    nobody leads (503 elsewhere), and once ZooKeeper is back a leader is elected and listed again."""
+    ensemble = zookeeper_factory(1)  # this test's own: it is stopped and started again
+    cluster = Cluster(tmp_path / "cluster", ensemble.connect_string, {})
+    cluster.write_conf()
+    try:
+        daemons = [cluster.start_leader(), cluster.start_jobmanager()]
+        wait_for(lambda: len(call(f"{daemons[1].rest_address()}/cluster/ha")[1]["masters"]) == 2, 30,
+                 what="both JobManagers listed")
+
+        ensemble.stop()
+        for daemon in daemons:
+            def cut_off(url: str = f"{daemon.rest_address()}/cluster/ha") -> dict[str, Any] | None:
+                status, body = call(url)
+                assert status == 200, body
+                return body if body["zookeeper"]["state"] != "CONNECTED" and body["leader"] is None else None
+
+            body = wait_for(cut_off, 30, 0.1, "the JobManager to see ZooKeeper gone")
+            assert "ZooKeeper connection is" in body["masters-error"] and body["masters"] == []
+            assert body["answered-by"]["role"] == "standby" and body["election-in-progress"]
+            status, answer = call(f"{daemon.rest_address()}/overview")
+            assert status == 503 and answer["errors"], answer
+
+        ensemble.start()
+
+        def led_again() -> dict[str, Any] | None:
+            status, body = call(f"{daemons[1].rest_address()}/cluster/ha")
+            return body if status == 200 and body["leader"] and len(body["masters"]) == 2 else None
+
+        body = wait_for(led_again, 60, 0.2, "a leader elected once ZooKeeper is back")
+        assert body["zookeeper"]["state"] == "CONNECTED" and body["masters-error"] is None
+        assert sorted(m["role"] for m in body["masters"]) == ["leader", "standby"]
+    finally:
+        cluster.close()
