@@ -17,7 +17,7 @@ import grpc
 from ha_flink.config import (
     Configuration, HeartbeatManagerOptions, HighAvailabilityOptions, MetricOptions, RestOptions,
 )
-from ha_flink.fs import Storage, StorageError
+from ha_flink.fs import Storage
 from ha_flink.fs.filesystems import scheme_of
 from ha_flink.ha import paths
 from ha_flink.rpc import flink_pb2 as pb
@@ -83,7 +83,7 @@ class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer, pb
                 started = time.monotonic()
                 try:
                     storage.exists(url)
-                except StorageError as error:  # the real operations will say so, naming what failed
+                except Exception as error:  # best effort: the real operations will say what fails, naming it
                     logger.debug("Warming up the storage of %s failed: %s", url, error)
                     continue
                 logger.info("Storage client for %s ready (%d ms)", url, (time.monotonic() - started) * 1000)
