@@ -22,8 +22,6 @@ from ha_flink.config import (
 )
 from ha_flink.fs import Storage, join_url
 from ha_flink.rpc import flink_pb2 as pb
-from ha_flink.rpc.channels import complete
-from ha_flink.rpc.fencing import fencing_metadata
 from ha_flink.runtime.deployment import InputChannelDescriptor, OutputDescriptor, TaskDeploymentDescriptor
 from ha_flink.runtime.graph.job_graph import JobGraph
 from ha_flink.runtime.jobmanager.resource_manager import ResourceManager, TaskManagerInfo
@@ -276,9 +274,8 @@ class JobMaster:
 
     async def _deploy(self, descriptor: TaskDeploymentDescriptor) -> None:
         info = self.placement[(descriptor.vertex.id, descriptor.subtask_index)]
-        await complete(info.stub.DeployTask(pb.DeployTaskRequest(job_id=self.job_id,
-                                                                 deployment=cloudpickle.dumps(descriptor)),
-                                            metadata=fencing_metadata(self.session_id), timeout=10), info.address)
+        request = pb.DeployTaskRequest(job_id=self.job_id, deployment=cloudpickle.dumps(descriptor))
+        await info.call("DeployTask", request, self.session_id, timeout=10)
 
     # -- events ---------------------------------------------------------------------------------------
 
@@ -351,8 +348,7 @@ class JobMaster:
 
     async def _call(self, info: TaskManagerInfo, method: str, request: Any) -> bool:
         try:
-            await complete(getattr(info.stub, method)(request, metadata=fencing_metadata(self.session_id), timeout=5),
-                           info.address)
+            await info.call(method, request, self.session_id, timeout=5)
             return True
         except Exception as error:  # a lost TaskManager: the failover that follows handles it
             details = error.details() if isinstance(error, grpc.RpcError) else str(error)
@@ -480,9 +476,8 @@ class JobMaster:
     async def _cancel_subtask(self, key: tuple[str, int]) -> None:
         info = self.placement[key]
         try:
-            await complete(info.stub.CancelTask(pb.CancelTaskRequest(job_id=self.job_id, vertex_id=key[0],
-                                                                     subtask_index=key[1]),
-                                                metadata=fencing_metadata(self.session_id), timeout=5), info.address)
+            await info.call("CancelTask", pb.CancelTaskRequest(job_id=self.job_id, vertex_id=key[0],
+                                                               subtask_index=key[1]), self.session_id, timeout=5)
         except Exception as error:  # a lost TaskManager: its tasks are gone anyway
             logger.debug("Cancel of %s on %s not delivered: %s", key, info.address, error)
 
@@ -559,8 +554,7 @@ class JobMaster:
 
     async def _cancel_on(self, info: TaskManagerInfo) -> None:
         try:
-            await complete(info.stub.CancelJob(pb.JobId(job_id=self.job_id), metadata=fencing_metadata(self.session_id),
-                                               timeout=5), info.address)
+            await info.call("CancelJob", pb.JobId(job_id=self.job_id), self.session_id, timeout=5)
         except Exception as error:  # RpcError, or the closed channel of a lost TaskManager
             logger.debug("Cancel of job %s on %s not delivered: %s", self.job_id, info.address, error)
 

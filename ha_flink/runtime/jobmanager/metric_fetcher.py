@@ -11,8 +11,6 @@ import time
 from typing import Any
 
 from ha_flink.rpc import flink_pb2 as pb
-from ha_flink.rpc.channels import complete
-from ha_flink.rpc.fencing import fencing_metadata
 from ha_flink.runtime.jobmanager.resource_manager import ResourceManager
 
 logger = logging.getLogger(__name__)
@@ -49,8 +47,7 @@ class MetricFetcher:
 
     async def _ask(self, info: Any) -> pb.TaskMetricsReport | None:
         try:
-            return await complete(info.stub.RequestTaskMetrics(pb.Empty(), metadata=fencing_metadata(self.session_id),
-                                                                timeout=FETCH_TIMEOUT_SECONDS), info.address)
+            return await info.call("RequestTaskMetrics", pb.Empty(), self.session_id, timeout=FETCH_TIMEOUT_SECONDS)
         except Exception as error:  # lost or slow: its tasks show no figures this round
             logger.debug("Task metrics of %s not fetched: %s", info.address, error)
             return None

@@ -9,13 +9,14 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import grpc
 
 from ha_flink.rpc import flink_pb2 as pb
 from ha_flink.rpc import flink_pb2_grpc as pb_grpc
-from ha_flink.rpc.channels import insecure_channel
+from ha_flink.rpc.channels import complete, insecure_channel
+from ha_flink.rpc.fencing import fencing_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -28,9 +29,12 @@ class TaskManagerInfo:
     channel: grpc.aio.Channel
     last_heartbeat: float = field(default_factory=time.monotonic)
 
-    @property
-    def stub(self) -> pb_grpc.TaskExecutorStub:
-        return pb_grpc.TaskExecutorStub(self.channel)
+    async def call(self, method: str, request: Any, session_id: Any, timeout: float) -> Any:
+        """A TaskExecutor RPC fenced with the leader's `session_id`. A call cut short because this TaskManager
+        was declared lost meanwhile (its channel closed) fails with ChannelClosedError, not as a cancellation
+        of the caller (`channels.complete`)."""
+        rpc = getattr(pb_grpc.TaskExecutorStub(self.channel), method)
+        return await complete(rpc(request, metadata=fencing_metadata(session_id), timeout=timeout), self.address)
 
 
 class ResourceManager:
