@@ -210,7 +210,7 @@ class ClusterClient:
                                           f"{operation['failure-cause']['stack-trace']}")
                 return operation["location"]
             now = time.monotonic()
-            if now - started > timeout:
+            if now > deadline:
                 raise TimeoutError(f"the savepoint of job {job_id} did not complete within {timeout:g} s "
                                    f"(asked {base}; it may still complete)")
             if now - last_told >= 1.0:
