@@ -17,3 +17,14 @@ class StorageFileNotFoundError(StorageError, FileNotFoundError):
 
 class StorageFileExistsError(StorageError, FileExistsError):
     """A write-once target exists already; nothing was changed."""
+
+
+class StorageFileCorruptError(StorageError):
+    """The file is there but is not what was written (truncated, altered, or another file): it will not
+    become readable by trying again."""
+
+
+def is_damage(error: BaseException) -> bool:
+    """Whether a storage error says the file is gone or broken for good, rather than unreachable for now
+    (a connection, a permission, a storage outage): only damage makes a reader fall back to older data."""
+    return isinstance(error, (StorageFileNotFoundError, StorageFileCorruptError))

@@ -21,6 +21,7 @@ from fsspec.implementations.local import LocalFileSystem
 from ha_flink.config import Configuration
 from ha_flink.fs.errors import StorageError, StorageFileExistsError, StorageFileNotFoundError
 from ha_flink.fs.filesystems import filesystem_for
+from ha_flink.fs.sealed import seal, unseal
 
 T = TypeVar("T")
 
@@ -94,6 +95,14 @@ class Storage:
 
     def read(self, url: str) -> bytes:
         return self._call("read", url, lambda fs, path: fs.cat_file(path))
+
+    def write_sealed(self, url: str, payload: bytes, *, overwrite: bool = False) -> None:
+        """`write` of a sealed file (fs/sealed.py): a reader finds out if it is ever truncated or altered."""
+        self.write(url, seal(payload), overwrite=overwrite)
+
+    def read_sealed(self, url: str, expected_sha256: str | None = None) -> bytes:
+        """The payload of a sealed file; StorageFileCorruptError names the file if it is not what was written."""
+        return unseal(self.read(url), url, expected_sha256)
 
     def exists(self, url: str) -> bool:
         return self._call("check", url, lambda fs, path: fs.exists(path))
