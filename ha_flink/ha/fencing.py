@@ -1,6 +1,8 @@
 """Fenced writes: every HA write a leader makes is one ZooKeeper transaction that first checks that the
 leader's own latch node still exists. A leader whose session expired (its ephemeral latch is gone), or
-that was revoked, cannot write: the transaction is refused whole and nothing changes."""
+that was revoked, cannot write: the transaction is refused whole and nothing changes. A write refused
+because the latch node is gone tells the election (`on_lost`), which revokes at once: a leader whose latch
+vanished stops acting instead of going on with every write refused."""
 
 from __future__ import annotations
 
@@ -21,11 +23,13 @@ class Fence:
     of a store on its own)."""
 
     def __init__(self, client: KazooClient, latch_path: str | None = None,
-                 is_valid: Callable[[], bool] = lambda: True, description: str = "this leader") -> None:
+                 is_valid: Callable[[], bool] = lambda: True, description: str = "this leader",
+                 on_lost: Callable[[], None] | None = None) -> None:
         self.client = client
         self.latch_path = latch_path
         self._is_valid = is_valid
         self.description = description
+        self._on_lost = on_lost
 
     @classmethod
     def unfenced(cls, client: KazooClient) -> Fence:
@@ -54,6 +58,8 @@ class Fence:
         results = tx.commit()
         if self.latch_path is not None:
             if isinstance(results[0], NoNodeError):
+                if self._on_lost is not None:
+                    self._on_lost()
                 raise FencingError(
                     f"{self.description} has lost its leadership: its latch node {self.latch_path} is gone "
                     "(session expired or closed); the write was refused and nothing changed"

@@ -15,6 +15,9 @@ calls and calls the contender's `grant` / `revoke`, never kazoo's own threads:
 - LOST always revokes; on the next CONNECTED (a new session) the contender joins again.
 - `close()` deletes the latch and connection-info nodes at once, so a standby takes over without
   waiting for a session timeout.
+- A latch node or the whole latch folder deleted behind the election's back (a stray `deleteall`): the
+  contender revokes if it led (also when a fenced write finds its latch gone) and joins again, creating
+  the folder anew; every contender does, so the election goes on.
 Revocations on connection trouble run on a timer thread of their own: the worker may be waiting in a
 kazoo call that a disconnected client holds until it reconnects, however long that takes."""
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import re
 import threading
 import uuid
 from dataclasses import dataclass
@@ -38,6 +42,7 @@ from ha_flink.ha.fencing import Fence, FencingError
 logger = logging.getLogger(__name__)
 
 IDLE_CHECK_SECONDS = 5.0
+_LATCH_NODE = re.compile(r"-latch-\d+$")
 CLOSE_WAIT_SECONDS = 5.0
 
 
@@ -69,12 +74,18 @@ def _sequence(node_name: str) -> int:
     return int(node_name.rsplit("-", 1)[-1])
 
 
+def _latches(children: list[str]) -> list[str]:
+    """The contenders' latch nodes among `children`, in sequence order; a node of anyone else's is no
+    contender and must not stop the election."""
+    return sorted((child for child in children if _LATCH_NODE.search(child)), key=_sequence)
+
+
 def list_contenders(client: KazooClient, base_path: str) -> list[dict[str, Any]]:
     """Every contender of the election at `base_path`, in latch order (the first one leads or is about
     to), each with the info it joined with and its latch node."""
     latch_dir = paths.latch_dir(base_path)
     try:
-        children = sorted(client.get_children(latch_dir), key=_sequence)
+        children = _latches(client.get_children(latch_dir))
     except NoNodeError:
         return []
     contenders = []
@@ -160,7 +171,7 @@ class LeaderElection:
         if latch is None or not self.has_leadership(session_id):
             raise FencingError(f"{self.name} does not hold leadership {session_id}; nothing can be written")
         return Fence(self.client, latch, lambda: self.has_leadership(session_id),
-                     f"{self.name} (leader session {session_id})")
+                     f"{self.name} (leader session {session_id})", on_lost=lambda: self._events.put(("check",)))
 
     def publish(self, component: str, address: str, session_id: uuid.UUID) -> None:
         """Publish `component`'s connection info as the leader with `session_id`; kept up (re-written if
@@ -261,26 +272,37 @@ class LeaderElection:
     def _join(self) -> None:
         if self.client.state != KazooState.CONNECTED:
             return
-        self.client.ensure_path(self._latch_dir)
-        # An earlier create whose reply was lost may have made our node already: never make a second one,
-        # it would sit ahead of every other contender until this session ends.
-        self._latch_path = self._find_own_latch()
-        if self._latch_path is not None:
-            self._check()
-            return
-        try:
-            self._latch_path = self.client.create(f"{self._latch_dir}/{self._prefix}", self.contender_info,
-                                                  ephemeral=True, sequence=True)
-        except ConnectionLoss:
-            # The create may have happened: find it by our unique prefix (Curator's "protected" mode).
+        for _ in range(10):  # the folder may be deleted again between its creation and ours
+            self.client.ensure_path(self._latch_dir)
+            # An earlier create whose reply was lost may have made our node already: never make a second one,
+            # it would sit ahead of every other contender until this session ends.
             self._latch_path = self._find_own_latch()
-            if self._latch_path is None:
-                raise
+            if self._latch_path is not None:
+                self._check()
+                return
+            try:
+                self._latch_path = self.client.create(f"{self._latch_dir}/{self._prefix}", self.contender_info,
+                                                      ephemeral=True, sequence=True)
+                break
+            except NoNodeError:
+                continue
+            except ConnectionLoss:
+                # The create may have happened: find it by our unique prefix (Curator's "protected" mode).
+                self._latch_path = self._find_own_latch()
+                if self._latch_path is None:
+                    raise
+                break
+        else:
+            raise NoNodeError(f"{self._latch_dir} was deleted again each time it was created")
         logger.info("%s joined the leader election as %s", self.name, self._latch_path)
         self._check()
 
     def _find_own_latch(self) -> str | None:
-        for child in self.client.get_children(self._latch_dir):
+        try:
+            children = self.client.get_children(self._latch_dir)
+        except NoNodeError:
+            return None
+        for child in children:
             if child.startswith(self._prefix):
                 return f"{self._latch_dir}/{child}"
         return None
@@ -288,11 +310,16 @@ class LeaderElection:
     def _check(self) -> None:
         if self._latch_path is None or self.client.state != KazooState.CONNECTED:
             return
-        children = sorted(self.client.get_children(self._latch_dir), key=_sequence)
+        folder_gone = False
+        try:
+            children = _latches(self.client.get_children(self._latch_dir))
+        except NoNodeError:
+            children, folder_gone = [], True  # the whole latch folder was deleted (a stray deleteall)
         own = self._latch_path.rsplit("/", 1)[1]
         if own not in children:
-            # Our ephemeral node is gone though the session lives (deleted by hand?): join again.
-            self._revoke(f"latch node {self._latch_path} vanished")
+            # Our ephemeral node is gone though the session lives (deleted by hand, or its folder): join again.
+            self._revoke(f"the latch folder {self._latch_dir} vanished" if folder_gone else
+                         f"latch node {self._latch_path} vanished")
             self._latch_path = None
             self._join()
             return

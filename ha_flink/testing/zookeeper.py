@@ -178,3 +178,28 @@ def expire_client_session(client: KazooClient, timeout: float = 10.0) -> None:
 
 def _hosts_of(client: KazooClient) -> str:
     return ",".join(f"{host}:{port}" for host, port in client.hosts)
+
+
+def delete_tree_at_once(client: KazooClient, path: str, attempts: int = 20) -> None:
+    """Delete `path` and everything below it in one transaction, as a careless operator's `deleteall` of a
+    quiet moment would (kazoo's recursive delete goes node by node, and nodes created meanwhile make it fail).
+    Tried again while nodes keep appearing under it."""
+    from kazoo.exceptions import NoNodeError, NotEmptyError
+
+    def nodes(node: str) -> list[str]:  # leaves first
+        found = []
+        for child in client.get_children(node):
+            found += nodes(f"{node.rstrip('/')}/{child}")
+        return [*found, node]
+
+    for _ in range(attempts):
+        try:
+            tx = client.transaction()
+            for node in nodes(path):
+                tx.delete(node)
+            results = tx.commit()
+        except NoNodeError:
+            return
+        if not any(isinstance(result, (NotEmptyError, NoNodeError)) for result in results):
+            return
+    raise RuntimeError(f"{path} kept changing; not deleted in {attempts} attempts")

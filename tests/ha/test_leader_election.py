@@ -18,7 +18,9 @@ from ha_flink.ha.leader_retrieval import LeaderRetrieval
 from ha_flink.testing.processes import wait_for
 from ha_flink.deploy.zookeeper import server_mode
 from ha_flink.testing.proxy import TcpProxy
-from ha_flink.testing.zookeeper import ZooKeeperEnsemble, ZooKeeperServer, expire_client_session
+from ha_flink.testing.zookeeper import (
+    ZooKeeperEnsemble, ZooKeeperServer, delete_tree_at_once, expire_client_session,
+)
 
 from .conftest import ContenderProcess, Participant
 
@@ -141,6 +143,52 @@ def test_leader_whose_latch_node_is_deleted_cannot_write_and_is_revoked(
     new_session = wait_for(lambda: leader.contender.revocations == 1 and leader.contender.leading, 10,
                            what="revocation and a new grant")
     assert new_session != session
+
+
+def test_the_latch_folder_deleted_behind_the_election_revokes_and_the_election_goes_on(
+    zookeeper: ZooKeeperEnsemble, participants: Callable[..., Participant],
+    kazoo_factory: Callable[..., KazooClient], zk_root: str,
+) -> None:
+    group = [participants(zookeeper, zk_root, f"c{i}") for i in range(3)]
+    wait_for(lambda: len(leaders(group)) == 1, 10, what="a leader")
+    (first,) = leaders(group)
+    session = first.contender.leading
+    fence = first.election.fence(session)
+    stranger = kazoo_factory(zookeeper)
+    stranger.create(f"{paths.latch_dir(zk_root)}/not-a-contender", b"")  # a stranger's node is no contender
+    delete_tree_at_once(stranger, paths.latch_dir(zk_root))  # a stray `deleteall`
+    # The leader gives up at once, everyone joins again in a folder made anew, and one of them leads.
+    wait_for(lambda: first.contender.revocations >= 1, 10, what="the leader to be revoked")
+    with pytest.raises(FencingError):
+        tx = fence.transaction()
+        tx.create(f"{zk_root}/x", b"x")
+        fence.commit(tx)
+    wait_for(lambda: len(leaders(group)) == 1 and all(p.election.latch_path for p in group)
+             and len(stranger.get_children(paths.latch_dir(zk_root))) == 3, 10, what="a new leader, all rejoined")
+    (second,) = leaders(group)
+    assert second.contender.leading != session
+    # ... and the election still works: the new leader leaves, another leads.
+    second.election.close()
+    wait_for(lambda: len(leaders(group)) == 1, 10, what="the next leader")
+    assert leaders(group)[0] is not second
+
+
+def test_a_fenced_write_that_finds_the_latch_gone_revokes_at_once(
+    zookeeper: ZooKeeperEnsemble, participants: Callable[..., Participant],
+    kazoo_factory: Callable[..., KazooClient], zk_root: str,
+) -> None:
+    leader = participants(zookeeper, zk_root, "leader")
+    session = wait_for(lambda: leader.contender.leading, 10, what="a leader")
+    fence = leader.election.fence(session)
+    # The node is deleted, and the leader's own watch on it is lost (as when its event is still queued):
+    # the failing write is what tells the election, which revokes and rejoins.
+    leader.election._on_predecessor_change = lambda event: None  # type: ignore[method-assign]
+    kazoo_factory(zookeeper).delete(leader.election.latch_path)
+    tx = fence.transaction()
+    tx.create(f"{zk_root}/x", b"x")
+    with pytest.raises(FencingError, match="its latch node .* is gone"):
+        fence.commit(tx)
+    wait_for(lambda: leader.contender.revocations == 1, 5, what="the revocation the refused write caused")
 
 
 def test_connection_info_is_published_and_republished_if_overwritten(
