@@ -15,7 +15,7 @@ from kazoo.exceptions import NoNodeError
 
 from ha_flink.config import CheckpointingOptions, Configuration, ConfigurationError, HighAvailabilityOptions
 from ha_flink.fs import Storage, join_url
-from ha_flink.ha import paths
+from ha_flink.ha import job_record, paths
 from ha_flink.ha.checkpoint_id_counter import CheckpointIDCounter
 from ha_flink.ha.checkpoint_store import CompletedCheckpointStore
 from ha_flink.ha.fencing import Fence
@@ -71,12 +71,14 @@ class ZooKeeperHaServices:
         return ZooKeeperStateHandleStore(self.client, root, self.storage, self.storage_dir, prefix, fence, self.owner)
 
     def job_graph_store(self, fence: Fence) -> JobGraphStore:
-        return JobGraphStore(self._handles(paths.job_graphs(self.base_path), JOB_GRAPH_PREFIX, fence))
+        return JobGraphStore(self._handles(paths.job_graphs(self.base_path), JOB_GRAPH_PREFIX, fence),
+                             paths.join(self.base_path, paths.JOBS))
 
     def checkpoint_store(self, job_id: str, fence: Fence, max_retained: int | None = None) -> CompletedCheckpointStore:
         retained = max_retained or self.config.get(CheckpointingOptions.MAX_RETAINED_CHECKPOINTS)
         return CompletedCheckpointStore(
-            self._handles(paths.checkpoints(self.base_path, job_id), CHECKPOINT_PREFIX, fence), job_id, retained)
+            self._handles(paths.checkpoints(self.base_path, job_id), CHECKPOINT_PREFIX, fence), job_id, retained,
+            job_node=paths.job_dir(self.base_path, job_id))
 
     def checkpoint_id_counter(self, job_id: str, fence: Fence) -> CheckpointIDCounter:
         return CheckpointIDCounter(self.client, paths.checkpoint_id_counter(self.base_path, job_id), fence)
@@ -118,15 +120,23 @@ class ZooKeeperHaServices:
     def find_orphaned_files(self) -> list[str]:
         """HA files in the storage dir that no ZooKeeper pointer names (left by a crash between writing a
         file and committing its node). Collectable: nothing reads them. A file being written right now
-        looks the same, so only collect those older than a write could take."""
+        looks the same, so only collect those older than a write could take. A job graph file that a job
+        record still names (its pointer deleted behind the cluster's back) is no orphan: it is the job."""
         referenced = set()
-        for root in [paths.job_graphs(self.base_path),
-                     *(paths.checkpoints(self.base_path, job) for job in self._children(paths.join(self.base_path, paths.JOBS)))]:
+        jobs = self._children(paths.join(self.base_path, paths.JOBS))
+        for root in [paths.job_graphs(self.base_path), *(paths.checkpoints(self.base_path, job) for job in jobs)]:
             for name in self._children(root):
                 try:
                     data, _ = self.client.get(paths.join(root, name))
                     referenced.add(ZooKeeperStateHandleStore.pointer_url(data))
                 except (NoNodeError, ValueError, KeyError):
+                    continue
+        for job in jobs:
+            record = job_record.read(self.client, paths.job_dir(self.base_path, job))
+            if record is not None and record.job_graph_pointer is not None:
+                try:
+                    referenced.add(ZooKeeperStateHandleStore.pointer_url(record.job_graph_pointer))
+                except ValueError:
                     continue
         return [url for url in self.storage.list(self.storage_dir)
                 if url.rsplit("/", 1)[1].startswith((JOB_GRAPH_PREFIX, CHECKPOINT_PREFIX)) and url not in referenced]

@@ -79,6 +79,12 @@ class StandaloneJobGraphStore:
     def job_ids(self) -> list[str]:
         return []
 
+    def records_without_graph(self) -> list[str]:
+        return []
+
+    def readopt(self, job_id: str) -> str:
+        raise KeyError(f"job {job_id}: without high availability, job graphs are not kept")
+
     def release_job_graph(self, job_id: str) -> None:
         pass
 
@@ -191,9 +197,10 @@ class StandaloneHaServices:
     def collect_orphaned_files(self, older_than_s: float = 30.0) -> list[str]:
         return []  # nothing is written to an HA storage dir without ZooKeeper HA
 
-    def cleanup_job_data(self, job_id: str, fence: object = None) -> None:
+    def cleanup_job_data(self, job_id: str, fence: object = None) -> bool:
         self._checkpoint_stores.pop(job_id, None)
         self._counters.pop(job_id, None)
+        return True
 
     def close_and_cleanup_all_data(self) -> None:
         self._checkpoint_stores.clear()

@@ -1,14 +1,19 @@
 """The state handle store: payloads in the storage dir, small pointers in ZooKeeper (the commit point).
 
-Layout of one entry `<root>/<name>`: the node's data is a JSON pointer `{"path": <file URL>}`; its child
-`locks` holds one EPHEMERAL `locks/<owner>` node per process that uses the entry. An entry whose `locks`
-child is gone is marked for deletion: listings hide it, and whoever removed `locks` deletes the file,
-then the node. So an entry is only ever removed when no owner holds it, and a crash mid-removal leaves
-an entry that is already invisible and can be finished later.
+Layout of one entry `<root>/<name>`: the node's data is a JSON pointer `{"path": <file URL>, "sha256":
+<digest of the payload>}`; its child `locks` holds one EPHEMERAL `locks/<owner>` node per process that uses
+the entry. An entry whose `locks` child is gone is marked for deletion: listings hide it, and whoever
+removed `locks` deletes the file, then the node. So an entry is only ever removed when no owner holds it,
+and a crash mid-removal leaves an entry that is already invisible and can be finished later.
 
-The payload is written first under a fresh random name; only then does one fenced transaction create
-the node, `locks` and the owner's lock. A crash in between leaves a file no node points at: garbage,
-reported by `HighAvailabilityServices.find_orphaned_files`, never a node without its file."""
+The payload is written first, sealed (fs/sealed.py), under a fresh random name; only then does one fenced
+transaction create the node, `locks` and the owner's lock. A crash in between leaves a file no node points
+at: garbage, reported by `HighAvailabilityServices.find_orphaned_files`, never a node without its file. A
+failed write raises the StorageError before anything was sent to ZooKeeper.
+
+Reading checks the file against the pointer's digest: a file that is gone, truncated, altered or another
+file, and a pointer that is not one, are a `StateHandleDamagedError` naming the node and the file (damage
+that waiting will not mend); a storage that cannot be reached right now raises its StorageError."""
 
 from __future__ import annotations
 
@@ -16,19 +21,22 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
+from typing import Callable
 
-from kazoo.client import KazooClient
+from kazoo.client import KazooClient, TransactionRequest
 from kazoo.exceptions import ConnectionLoss, NodeExistsError, NoNodeError, NotEmptyError, SessionExpiredError
 
-from ha_flink.fs import Storage, StorageFileNotFoundError
+from ha_flink.fs import Storage, StorageFileCorruptError, StorageFileNotFoundError, seal
+from ha_flink.fs.sealed import digest
 from ha_flink.ha import paths
 from ha_flink.ha.fencing import Fence, FencingError
 
 logger = logging.getLogger(__name__)
 
 
-class StateHandleMissingError(RuntimeError):
-    """A pointer node whose file is missing or unreadable: names both."""
+class StateHandleDamagedError(RuntimeError):
+    """A pointer node whose file is missing, truncated or altered, or a node that holds no pointer: names
+    both. Damage, not an outage: reading again will not mend it."""
 
     def __init__(self, node: str, url: str, reason: str) -> None:
         self.node = node
@@ -54,8 +62,8 @@ class StateHandle:
     version: int
 
 
-def _pointer(url: str) -> bytes:
-    return json.dumps({"path": url}).encode()
+def _pointer(url: str, sha256: str) -> bytes:
+    return json.dumps({"path": url, "sha256": sha256}).encode()
 
 
 class ZooKeeperStateHandleStore:
@@ -73,8 +81,21 @@ class ZooKeeperStateHandleStore:
 
     @staticmethod
     def pointer_url(data: bytes) -> str:
-        """The file URL in a pointer node's data."""
-        return json.loads(data.decode())["path"]
+        """The file URL in a pointer node's data (ValueError if it holds none)."""
+        return ZooKeeperStateHandleStore.parse_pointer(data)[0]
+
+    @staticmethod
+    def parse_pointer(data: bytes) -> tuple[str, str | None]:
+        """(file URL, payload digest) of a pointer node's data; pointers of older versions have no digest.
+        Raises ValueError for data that is not a pointer."""
+        try:
+            fields = json.loads(data.decode())
+            url, sha256 = fields["path"], fields.get("sha256")
+        except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as error:
+            raise ValueError(f"not a pointer ({type(error).__name__}): {data[:80]!r}") from None
+        if not isinstance(url, str) or not (sha256 is None or isinstance(sha256, str)):
+            raise ValueError(f"not a pointer: {data[:80]!r}")
+        return url, sha256
 
     def _path(self, name: str) -> str:
         return paths.join(self.root, name)
@@ -89,29 +110,49 @@ class ZooKeeperStateHandleStore:
 
     # -- writing --------------------------------------------------------------------------------------
 
-    def add_and_lock(self, name: str, data: bytes) -> StateHandle:
-        """Write `data` to a fresh file, then commit a pointer to it named `name`, locked by this owner."""
-        url = self.storage.write_unique(self.storage_dir, self.prefix, data)
+    def add_and_lock(self, name: str, data: bytes,
+                     also: Callable[[TransactionRequest, bytes], None] | None = None) -> StateHandle:
+        """Write `data` to a fresh sealed file, then commit a pointer to it named `name`, locked by this owner.
+        `also(tx, pointer)` adds operations of the caller's to the same transaction. A failed write raises
+        its StorageError with nothing sent to ZooKeeper."""
+        url = self.storage.write_unique(self.storage_dir, self.prefix, seal(data))
+        return self._commit(name, _pointer(url, digest(data)), url, also, owns_file=True)
+
+    def restore_pointer(self, name: str, pointer: bytes) -> StateHandle:
+        """Commit the node `name` again with a `pointer` recorded elsewhere, naming a file that exists (its
+        node was deleted behind the store's back). The file is never deleted here, whatever happens."""
+        url, _ = self.parse_pointer(pointer)
+        return self._commit(name, pointer, url, None, owns_file=False)
+
+    def _commit(self, name: str, pointer: bytes, url: str, also: Callable[[TransactionRequest, bytes], None] | None,
+                owns_file: bool) -> StateHandle:
         path = self._path(name)
+
+        def drop_file() -> None:  # certainly not committed: a file of ours would only be garbage
+            if owns_file:
+                self.storage.delete(url)
+
         for attempt in (1, 2):
             self._ensure_root()
             tx = self.fence.transaction()
-            tx.create(path, _pointer(url))
+            tx.create(path, pointer)
             tx.create(paths.join(path, paths.LOCKS))
             tx.create(self._lock_path(name), ephemeral=True)
+            if also is not None:
+                also(tx, pointer)
             try:
                 self.fence.commit(tx)
                 break
             except NoNodeError:
                 if attempt == 2:
-                    self.storage.delete(url)
+                    drop_file()
                     raise
                 self._root_exists = False  # the root was removed (cleanup): create it again
             except NodeExistsError:
-                self.storage.delete(url)
+                drop_file()
                 raise AlreadyExistsError(f"{path} exists already; nothing was added") from None
             except FencingError:
-                self.storage.delete(url)  # certainly not committed: the file would only be garbage
+                drop_file()
                 raise
             except (ConnectionLoss, SessionExpiredError) as exc:
                 raise CommitUnknownError(f"adding {path} (file {url}): {type(exc).__name__}") from exc
@@ -122,10 +163,13 @@ class ZooKeeperStateHandleStore:
         """Point `name` at a new file if its node still has `expected_version`; the old file is deleted
         after the pointer moved."""
         path = self._path(name)
-        old_url = self._read_pointer(path)[0]
-        url = self.storage.write_unique(self.storage_dir, self.prefix, data)
+        try:
+            old_url: str | None = self._read_pointer(path)[0]
+        except StateHandleDamagedError:
+            old_url = None  # a garbled pointer being repaired: no old file to delete
+        url = self.storage.write_unique(self.storage_dir, self.prefix, seal(data))
         tx = self.fence.transaction()
-        tx.set_data(path, _pointer(url), version=expected_version)
+        tx.set_data(path, _pointer(url, digest(data)), version=expected_version)
         try:
             self.fence.commit(tx)
         except (ConnectionLoss, SessionExpiredError) as exc:
@@ -133,22 +177,43 @@ class ZooKeeperStateHandleStore:
         except Exception:
             self.storage.delete(url)  # refused for certain: nothing names the new file
             raise
-        self.storage.delete(old_url)
+        if old_url is not None and old_url != url:
+            self.storage.delete(old_url)
         self._known_urls[name] = url
         return StateHandle(name, url, expected_version + 1)
 
     # -- reading --------------------------------------------------------------------------------------
 
-    def _read_pointer(self, path: str) -> tuple[str, int]:
+    def _read_pointer(self, path: str) -> tuple[str, int, str | None]:
+        """(file URL, node version, payload digest); StateHandleDamagedError if the node holds no pointer."""
         data, stat = self.client.get(path)
         try:
-            return self.pointer_url(data), stat.version
-        except (ValueError, KeyError, UnicodeDecodeError):
-            raise StateHandleMissingError(path, "<unreadable pointer>", f"is not a pointer: {data[:80]!r}") from None
+            url, sha256 = self.parse_pointer(data)
+        except ValueError as error:
+            raise StateHandleDamagedError(path, "<no file: the pointer is unreadable>", str(error)) from None
+        return url, stat.version, sha256
+
+    def version(self, name: str) -> int:
+        """The entry's node version (NoNodeError if there is none), also when its pointer is damaged."""
+        stat = self.client.exists(self._path(name))
+        if stat is None:
+            raise NoNodeError(self._path(name))
+        return stat.version
+
+    def read_payload(self, url: str, sha256: str | None, node: str) -> bytes:
+        """A handle file's payload, checked against its pointer's digest; damage is a StateHandleDamagedError
+        naming `node` and the file, an unreachable storage its StorageError."""
+        try:
+            return self.storage.read_sealed(url, sha256)
+        except StorageFileNotFoundError:
+            raise StateHandleDamagedError(node, url, "does not exist") from None
+        except StorageFileCorruptError as error:
+            raise StateHandleDamagedError(node, url, f"cannot be used: {error.reason}") from None
 
     def get_and_lock(self, name: str) -> tuple[StateHandle, bytes]:
-        """Lock the entry for this owner and read its payload. A missing payload is an error naming the
-        node and the file; a missing or marked-for-deletion entry raises NoNodeError."""
+        """Lock the entry for this owner and read its payload. Damage (the file gone, truncated or altered, the
+        pointer unreadable) is a StateHandleDamagedError naming the node and the file; a missing or
+        marked-for-deletion entry raises NoNodeError; an unreachable storage its StorageError."""
         path = self._path(name)
         tx = self.fence.transaction()
         tx.create(self._lock_path(name), ephemeral=True)
@@ -156,11 +221,8 @@ class ZooKeeperStateHandleStore:
             self.fence.commit(tx)
         except NodeExistsError:
             pass  # this owner holds it already
-        url, version = self._read_pointer(path)
-        try:
-            data = self.storage.read(url)
-        except StorageFileNotFoundError:
-            raise StateHandleMissingError(path, url, "does not exist") from None
+        url, version, sha256 = self._read_pointer(path)
+        data = self.read_payload(url, sha256, path)
         self._known_urls[name] = url
         return StateHandle(name, url, version), data
 
@@ -209,7 +271,7 @@ class ZooKeeperStateHandleStore:
                 url = self._read_pointer(path)[0]
             except NoNodeError:
                 return True
-            except StateHandleMissingError as error:
+            except StateHandleDamagedError as error:
                 logger.warning("removing %s without a file to delete: %s", path, error)
         own_lock, locks = self._lock_path(name), paths.join(path, paths.LOCKS)
         holds_lock = True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+import subprocess
 import uuid
 from pathlib import Path
 from typing import Callable
@@ -9,12 +11,14 @@ from typing import Callable
 import pytest
 
 from ha_flink.config import Configuration
-from ha_flink.ha import paths
+from ha_flink.fs import StorageError
+from ha_flink.ha import job_record, paths
 from ha_flink.ha.checkpoint_store import CompletedCheckpoint
 from ha_flink.ha.fencing import Fence, FencingError
+from ha_flink.ha.job_graph_store import JobGraphLostError
 from ha_flink.ha.job_result_store import JobResult
 from ha_flink.ha.services import ZooKeeperHaServices
-from ha_flink.ha.state_handle_store import AlreadyExistsError, StateHandleMissingError, ZooKeeperStateHandleStore
+from ha_flink.ha.state_handle_store import AlreadyExistsError, StateHandleDamagedError, ZooKeeperStateHandleStore
 from ha_flink.testing.processes import wait_for
 from ha_flink.testing.zookeeper import ZooKeeperEnsemble
 
@@ -174,19 +178,142 @@ def test_missing_payload_file_is_an_error_naming_node_and_file(
     services.storage.delete(url)
 
     reader = services_factory()
-    with pytest.raises(StateHandleMissingError) as error:
+    with pytest.raises(StateHandleDamagedError) as error:
         reader.checkpoint_store(job, Fence.unfenced(reader.client)).handles.get_and_lock(paths.checkpoint_name(2))
     assert str(error.value) == f"ZooKeeper node {node} points at {url}, which does not exist"
 
-    # Recovery falls back to the latest readable checkpoint, and says which one it could not read.
+    # Recovery returns the readable checkpoints and names the damaged one by id, node and file: it is
+    # committed (its node exists), so the coordinator rebuilds it from its own folder rather than skip it.
     recovering = reader.checkpoint_store(job, Fence.unfenced(reader.client))
     assert [c.checkpoint_id for c in recovering.recover()] == [1]
-    assert [e.node for e in recovering.unreadable] == [node]
-    # Nothing readable at all: recovery raises rather than starting the job from scratch.
+    assert [(d.checkpoint_id, d.error.node, d.error.url) for d in recovering.damaged] == [(2, node, url)]
+    assert recovering.had_checkpoints
+    # Nothing readable at all: nothing to restore from the store, both named, and the job record still
+    # says the job had checkpoints (so it is never started from empty state).
     services.storage.delete(ZooKeeperStateHandleStore.pointer_url(
         services.client.get(paths.join(paths.checkpoints(services.base_path, job), paths.checkpoint_name(1)))[0]))
-    with pytest.raises(StateHandleMissingError, match="which does not exist"):
-        reader.checkpoint_store(job, Fence.unfenced(reader.client)).recover()
+    empty = reader.checkpoint_store(job, Fence.unfenced(reader.client))
+    assert empty.recover() == []
+    assert [d.checkpoint_id for d in empty.damaged] == [1, 2]
+    assert all("does not exist" in str(d.error) for d in empty.damaged)
+
+
+def _latest_handle(services: ZooKeeperHaServices, job: str, checkpoint_id: int) -> tuple[str, Path]:
+    node = paths.join(paths.checkpoints(services.base_path, job), paths.checkpoint_name(checkpoint_id))
+    url = ZooKeeperStateHandleStore.pointer_url(services.client.get(node)[0])
+    return node, Path(url.removeprefix("file://"))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "altered", "swapped", "garbled pointer", "unsealed"])
+def test_a_damaged_handle_is_found_out_by_its_seal_never_unpickled(
+    services_factory: Callable[[], ZooKeeperHaServices], damage: str
+) -> None:
+    services = services_factory()
+    job = uuid.uuid4().hex
+    store = services.checkpoint_store(job, Fence.unfenced(services.client))
+    store.add_checkpoint_and_subsume_old_ones(checkpoint(job, 1))
+    store.add_checkpoint_and_subsume_old_ones(checkpoint(job, 2))
+    node, handle = _latest_handle(services, job, 2)
+    _, older = _latest_handle(services, job, 1)
+    data = handle.read_bytes()
+    if damage == "truncated":
+        handle.write_bytes(data[:len(data) // 2])
+    elif damage == "altered":
+        handle.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    elif damage == "swapped":  # another valid handle file in its place
+        handle.write_bytes(older.read_bytes())
+    elif damage == "garbled pointer":
+        services.client.set(node, b"\x80\x04garbage")
+    else:  # a pickle as an older version wrote it, where a sealed file is expected
+        handle.write_bytes(pickle.dumps(checkpoint(job, 2)))
+
+    reader = services_factory()
+    recovering = reader.checkpoint_store(job, Fence.unfenced(reader.client))
+    assert [c.checkpoint_id for c in recovering.recover()] == [1]
+    [damaged] = recovering.damaged
+    assert damaged.checkpoint_id == 2 and damaged.error.node == node
+    expected = {"truncated": "truncated or altered", "altered": "truncated or altered",
+                "swapped": "another file than its pointer names", "garbled pointer": "not a pointer",
+                "unsealed": "not a sealed file"}[damage]
+    assert expected in str(damaged.error)
+    if damage != "garbled pointer":
+        assert str(handle) in str(damaged.error)
+
+    # Adopted (rebuilt by its caller): the handle is written anew and the next reader finds it whole.
+    recovering.adopt(checkpoint(job, 2))
+    assert [c.checkpoint_id for c in recovering.all()] == [1, 2]
+    again = services_factory().checkpoint_store(job, Fence.unfenced(services.client))
+    assert [c.checkpoint_id for c in again.recover()] == [1, 2] and again.damaged == []
+
+
+def test_a_handle_that_cannot_be_written_commits_nothing(services_factory: Callable[[], ZooKeeperHaServices],
+                                                          tmp_path: Path) -> None:
+    services = services_factory()
+    job = uuid.uuid4().hex
+    store = services.checkpoint_store(job, Fence.unfenced(services.client))
+    store.add_checkpoint_and_subsume_old_ones(checkpoint(job, 1))
+    folder = Path(services.storage_dir.removeprefix("file://"))
+    if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+        pytest.skip(f"chattr +i (an immutable folder, which even root cannot write) is not supported for {folder}")
+    try:
+        with pytest.raises(StorageError, match=r"cannot write .*completedCheckpoint"):
+            store.add_checkpoint_and_subsume_old_ones(checkpoint(job, 2))
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+    assert [c.checkpoint_id for c in store.all()] == [1]
+    root = paths.checkpoints(services.base_path, job)
+    assert services.client.get_children(root) == [paths.checkpoint_name(1)]
+
+
+def test_the_job_record_says_a_checkpoint_completed(services_factory: Callable[[], ZooKeeperHaServices]) -> None:
+    services = services_factory()
+    job = uuid.uuid4().hex
+    services.job_graph_store(Fence.unfenced(services.client)).put_job_graph(job, {"graph": job})
+    record = job_record.read(services.client, paths.job_dir(services.base_path, job))
+    assert record is not None and not record.checkpointed and record.job_graph_pointer is not None
+    store = services.checkpoint_store(job, Fence.unfenced(services.client))
+    store.recover()
+    assert not store.had_checkpoints
+    store.add_checkpoint_and_subsume_old_ones(checkpoint(job, 1))
+    record = job_record.read(services.client, paths.job_dir(services.base_path, job))
+    assert record.checkpointed and record.job_graph_pointer is not None  # the copy of the pointer is kept
+
+    # Every checkpoint node deleted behind the cluster's back: the record still says there were some.
+    services.client.delete(paths.checkpoints(services.base_path, job), recursive=True)
+    reader = services_factory().checkpoint_store(job, Fence.unfenced(services.client))
+    assert reader.recover() == [] and reader.had_checkpoints
+
+
+def test_a_deleted_job_graph_node_is_readopted_from_the_record_and_its_file_never_collected(
+    services_factory: Callable[[], ZooKeeperHaServices],
+) -> None:
+    services = services_factory()
+    store = services.job_graph_store(Fence.unfenced(services.client))
+    store.put_job_graph("kept", {"graph": "kept"})
+    store.put_job_graph("other", {"graph": "other"})
+    services.client.delete(paths.join(paths.job_graphs(services.base_path), "kept"), recursive=True)
+
+    assert store.job_ids() == ["other"]
+    assert store.records_without_graph() == ["kept"]
+    assert services.find_orphaned_files() == []  # the record names the file: it is the job, not garbage
+    assert services.collect_orphaned_files(older_than_s=0) == []
+
+    reader = services_factory().job_graph_store(Fence.unfenced(services.client))
+    url = reader.readopt("kept")
+    assert reader.job_ids() == ["kept", "other"] and reader.records_without_graph() == []
+    assert reader.recover_job_graph("kept") == {"graph": "kept"}
+    assert url in [services.storage_dir + "/" + name for name in files(services)]
+
+    # The file gone too: the readoption says so (by node and file) and creates no node.
+    services.client.delete(paths.join(paths.job_graphs(services.base_path), "kept"), recursive=True)
+    services.storage.delete(url)
+    with pytest.raises(StateHandleDamagedError, match="does not exist"):
+        reader.readopt("kept")
+    assert reader.job_ids() == ["other"]
+    # No record of a pointer at all: lost, said so.
+    services.client.set(paths.job_dir(services.base_path, "kept"), b"")
+    with pytest.raises(JobGraphLostError, match="holds no copy of its pointer"):
+        reader.readopt("kept")
 
 
 def test_adding_an_existing_name_is_refused_and_leaves_no_file(

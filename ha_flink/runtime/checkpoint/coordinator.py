@@ -13,7 +13,17 @@ counts as a failure, as one that times out.
 Incremental state (rocksdb) references files of `<jobid>/shared/` from several checkpoints: the shared
 state registry here counts, per file, the retained checkpoints that reference it, and deletes a file when
 the last of them is subsumed (or when the checkpoint that uploaded it failed). The references travel with
-each CompletedCheckpoint in ZooKeeper, so a new leader rebuilds the registry from the store."""
+each CompletedCheckpoint in ZooKeeper, so a new leader rebuilds the registry from the store. Nothing
+outside the job's own folder is ever deleted (a job started from another job's retained checkpoint
+references that job's files).
+
+Recovery never starts a job that had checkpoints from empty state, and never gives up on one silently
+(`initialize`, `restored_state`): it runs on every attempt until it succeeds; a store whose entry is
+damaged (pointer or handle file) gets the checkpoint rebuilt from its own sealed `_metadata` and the entry
+repaired; a checkpoint whose `_metadata` or state files are damaged is passed over for the next older
+retained one (`state.checkpoints.num-retained`); an outage (storage or ZooKeeper unreachable) fails the
+attempt, to be retried under the restart strategy. Each such decision is a `RecoveryNote` the JobMaster
+shows in the log and the exception history."""
 
 from __future__ import annotations
 
@@ -26,10 +36,12 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from ha_flink.fs import Storage, join_url
+from ha_flink.fs import Storage, StorageError, is_damage, join_url, unseal
 from ha_flink.ha.checkpoint_store import CompletedCheckpoint
 from ha_flink.ha.fencing import FencingError
-from ha_flink.runtime.checkpoint.restore import RestorePlan, plan_restore
+from ha_flink.runtime.checkpoint.restore import (
+    CheckpointDamagedError, CheckpointRestoreError, RestorePlan, plan_restore,
+)
 from ha_flink.runtime.checkpoint.stats import CheckpointStatsTracker
 from ha_flink.runtime.graph.job_graph import JobGraph
 
@@ -38,26 +50,50 @@ logger = logging.getLogger(__name__)
 METADATA = "_metadata"
 
 
-class CheckpointRestoreError(RuntimeError):
-    """The latest completed checkpoint (or a savepoint) cannot be read: names the file."""
-
-
 class SavepointError(RuntimeError):
     pass
+
+
+class CheckpointFallbackNeeded(CheckpointRestoreError):
+    """The latest checkpoint cannot be restored and the caller asked not to fall back on its own (a region
+    restore: falling back is for the whole job, so that every region restores the same checkpoint)."""
+
+
+@dataclass(frozen=True)
+class RecoveryNote:
+    """A decision of the checkpoint recovery that the user must hear of (log, exception history)."""
+
+    kind: str  # "CheckpointHandleRepaired", "CheckpointRestoreFallback", "CheckpointNotRestorable"
+    message: str
+
+
+def read_metadata(storage: Storage, folder: str, what: str) -> dict[str, Any]:
+    """The `_metadata` of a checkpoint or savepoint folder, checked (seal, shape). Damage is a
+    CheckpointDamagedError naming the file; a storage that cannot be reached raises its StorageError."""
+    url = join_url(folder, METADATA)
+    try:
+        data = unseal(storage.read(url), url)
+    except StorageError as error:
+        if is_damage(error):
+            raise CheckpointDamagedError(f"{what}: {url} cannot be used: {error.reason}") from None
+        raise
+    try:
+        metadata = pickle.loads(data)
+        metadata["tasks"]
+    except Exception as error:
+        raise CheckpointDamagedError(f"{what}: {url} is not a readable _metadata file "
+                                     f"({type(error).__name__}: {error})") from None
+    return metadata
 
 
 async def restored_from_savepoint(graph: JobGraph, storage: Storage, path: str, allow_non_restored: bool,
                                   loop: asyncio.AbstractEventLoop) -> tuple[int, dict[tuple[str, int], RestorePlan]]:
     """A savepoint's checkpoint id and state for `graph`, matched by vertex state keys (uids); state without
     a matching vertex is an error naming it, unless `allow_non_restored` (--allowNonRestoredState)."""
-    metadata_url = join_url(path, METADATA)
-    data = await loop.run_in_executor(None, storage.read, metadata_url)
-    try:
-        metadata = pickle.loads(data)
-        tasks = metadata["tasks"]
-    except Exception as error:
-        raise CheckpointRestoreError(f"{metadata_url} is not a readable savepoint _metadata file "
-                                     f"({type(error).__name__}: {error})") from None
+    metadata = await loop.run_in_executor(None, read_metadata, storage, path, f"the savepoint {path}")
+    if not metadata.get("savepoint"):
+        metadata = _as_savepoint(metadata, path)  # a retained checkpoint (flink run -s <its chk-N folder>)
+    tasks = metadata["tasks"]
     by_key = {v.state_key: v for v in graph.vertices.values()}
     unmatched = sorted({key for key, _ in tasks} - by_key.keys())
     if unmatched and not allow_non_restored:
@@ -68,6 +104,18 @@ async def restored_from_savepoint(graph: JobGraph, storage: Storage, path: str, 
     parallelism = {by_key[k].id: p for k, p in metadata["parallelism"].items() if k in by_key}
     restore_from_all = {by_key[k].id for k in metadata.get("restore_from_all", ()) if k in by_key}
     return int(metadata.get("checkpoint_id", -1)), plan_restore(graph, refs, parallelism, restore_from_all)
+
+
+def _as_savepoint(metadata: dict[str, Any], path: str) -> dict[str, Any]:
+    """A checkpoint's `_metadata` (keyed by the vertex ids of the job that wrote it) keyed by state keys, as
+    a savepoint's is, so another job can start from it."""
+    keys = metadata.get("state_keys")
+    if not keys:
+        raise CheckpointRestoreError(f"{join_url(path, METADATA)} is a checkpoint written by an older version, "
+                                     "without its operators' state keys; take a savepoint to move it to another job")
+    return {**metadata, "tasks": {(keys[vertex], subtask): url for (vertex, subtask), url in metadata["tasks"].items()},
+            "parallelism": {keys[v]: p for v, p in metadata.get("parallelism", {}).items() if v in keys},
+            "restore_from_all": sorted(keys[v] for v in metadata.get("restore_from_all", ()) if v in keys)}
 
 
 @dataclass
@@ -111,15 +159,63 @@ class CheckpointCoordinator:
         self._completing: set[int] = set()
         self._settled = asyncio.Event()
         self._settled.set()
+        self.initialized = False  # the store was read (recovery is tried again on every attempt until then)
+        self.unrestorable: dict[int, str] = {}  # checkpoint id -> why it cannot be restored (this JobMaster)
+        self.notes: list[RecoveryNote] = []  # for the JobMaster to show (take_notes)
+        self._fallbacks_noted: set[tuple[int, tuple[int, ...]]] = set()  # (a region restore repeats none)
 
     async def _blocking(self, function: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(None, function, *args)
 
     async def initialize(self) -> None:
-        """Create the counter if new, and read (and lock) the checkpoints a former leader completed."""
+        """Create the counter if new, read (and lock) the checkpoints a former leader completed, and rebuild
+        each damaged entry from its own folder. Raises (to be tried again at the next attempt) on an outage,
+        and when the job had checkpoints but none is left to restore."""
         await self._blocking(self.counter.start)
-        retained = await self._blocking(self.store.recover)
+        await self._blocking(self.store.recover)
+        for damaged in list(self.store.damaged):
+            folder = self.checkpoint_url(damaged.checkpoint_id)
+            try:
+                metadata = await self._blocking(read_metadata, self.storage, folder,
+                                                f"checkpoint {damaged.checkpoint_id} of job {self.graph.job_id}")
+                self._check_owner(metadata, damaged.checkpoint_id, folder)
+            except CheckpointDamagedError as error:
+                self._note("CheckpointNotRestorable", f"Checkpoint {damaged.checkpoint_id} of job {self.graph.job_id} "
+                           f"cannot be restored: {damaged.error}; and its own _metadata neither: {error}")
+                self.unrestorable[damaged.checkpoint_id] = str(error)
+                continue
+            checkpoint = CompletedCheckpoint(self.graph.job_id, damaged.checkpoint_id, metadata.get("timestamp", 0),
+                                             folder, {"shared": sorted(metadata.get("shared", ()))})
+            repaired = await self._blocking(self.store.adopt, checkpoint)
+            self._note("CheckpointHandleRepaired", f"Checkpoint {damaged.checkpoint_id} of job {self.graph.job_id}: "
+                       f"{damaged.error}; rebuilt from its own {join_url(folder, METADATA)}"
+                       + ("; its handle is repaired" if repaired else " (its handle could not be repaired)"))
+        retained = self.store.all()
+        if retained:  # ids go on after the latest, even if the counter node was lost
+            await self._blocking(self.counter.set_count, retained[-1].checkpoint_id + 1)
         self.shared_of = {c.checkpoint_id: set(c.properties.get("shared", ())) for c in retained}
+        self.initialized = True
+
+    def _check_owner(self, metadata: dict[str, Any], checkpoint_id: int, folder: str) -> None:
+        if metadata.get("job_id") != self.graph.job_id or metadata.get("checkpoint_id") != checkpoint_id:
+            raise CheckpointDamagedError(f"{join_url(folder, METADATA)} belongs to checkpoint "
+                                         f"{metadata.get('checkpoint_id')} of job {metadata.get('job_id')}, not to "
+                                         f"checkpoint {checkpoint_id} of job {self.graph.job_id}")
+
+    def _note(self, kind: str, message: str) -> None:
+        self.notes.append(RecoveryNote(kind, message))
+
+    def take_notes(self) -> list[RecoveryNote]:
+        notes, self.notes = self.notes, []
+        return notes
+
+    def mark_unrestorable(self, checkpoint_id: int, reason: str) -> None:
+        """A subtask could not restore its state of `checkpoint_id` (a state file damaged): the next
+        restore takes an older retained checkpoint."""
+        if checkpoint_id not in self.unrestorable:
+            self.unrestorable[checkpoint_id] = reason
+            self._note("CheckpointNotRestorable", f"Checkpoint {checkpoint_id} of job {self.graph.job_id} cannot be "
+                       f"restored: {reason}")
 
     def start(self, can_trigger: Any, trigger: Any, on_too_many_failures: Any = None) -> None:
         """Trigger every interval, keeping Flink's rules: at most `max_concurrent` in flight, at least
@@ -216,8 +312,15 @@ class CheckpointCoordinator:
         garbage.append(self.checkpoint_url(pending.checkpoint_id))
         asyncio.ensure_future(self._delete_all(garbage))
 
+    def _owned(self, url: str) -> bool:
+        """Whether `url` lies in this job's own checkpoint folder: nothing else is ever deleted here (a job
+        restored from another job's retained checkpoint references that job's shared files)."""
+        return url.startswith(self.job_dir.rstrip("/") + "/")
+
     async def _delete_all(self, urls: list[str]) -> None:
         for url in urls:
+            if not self._owned(url):
+                continue
             try:
                 await self._blocking(self.storage.delete, url)
             except Exception as error:  # left behind: removed with the job's folder at the latest
@@ -314,7 +417,7 @@ class CheckpointCoordinator:
         metadata = {"savepoint": True, "job_id": self.graph.job_id, "checkpoint_id": pending.checkpoint_id,
                     "tasks": tasks, "parallelism": {v.state_key: v.parallelism for v in self.graph.vertices.values()},
                     "restore_from_all": sorted(self.graph.vertices[v].state_key for v in pending.restore_from_all)}
-        await self._blocking(self.storage.write, join_url(folder, METADATA), pickle.dumps(metadata, protocol=5))
+        await self._blocking(self.storage.write_sealed, join_url(folder, METADATA), pickle.dumps(metadata, protocol=5))
         await self._blocking(self.storage.delete, self.checkpoint_url(pending.checkpoint_id))
         return folder
 
@@ -361,13 +464,15 @@ class CheckpointCoordinator:
             self._savepoints_to_notify[checkpoint_id] = pending
             return checkpoint_id  # tasks are notified (sinks commit what it covers), then `notified`
         metadata = pickle.dumps({"job_id": self.graph.job_id, "checkpoint_id": checkpoint_id,
-                                 "tasks": dict(pending.acks), "shared": sorted(pending.shared),
-                                 "restore_from_all": sorted(pending.restore_from_all),
-                                 "parallelism": {v.id: v.parallelism for v in self.graph.vertices.values()}},
+                                 "timestamp": pending.timestamp_ms, "tasks": dict(pending.acks),
+                                 "shared": sorted(pending.shared), "restore_from_all": sorted(pending.restore_from_all),
+                                 "parallelism": {v.id: v.parallelism for v in self.graph.vertices.values()},
+                                 # what `flink run -s <this folder>` of another job matches its operators by
+                                 "state_keys": {v.id: v.state_key for v in self.graph.vertices.values()}},
                                 protocol=5)
         folder = self.checkpoint_url(checkpoint_id)
         try:
-            await self._blocking(self.storage.write, join_url(folder, METADATA), metadata)
+            await self._blocking(self.storage.write_sealed, join_url(folder, METADATA), metadata)
         except Exception as error:  # storage trouble: this checkpoint fails (counted), the job runs on
             self._discard(pending, f"its _metadata could not be written: {error}")
             self.record_failure(f"checkpoint {checkpoint_id}: its _metadata could not be written: {error}",
@@ -386,6 +491,11 @@ class CheckpointCoordinator:
             logger.warning("Checkpoint %d of job %s not committed: %s", checkpoint_id, self.graph.job_id, error)
             self._discard(pending, f"not committed: {error}")
             return None
+        except StorageError as error:  # the handle was not written: nothing went to ZooKeeper
+            reason = f"its handle could not be written to the HA storage dir ({error}); nothing was committed"
+            self._discard(pending, f"declined: {reason}")
+            self.record_failure(f"checkpoint {checkpoint_id} declined: {reason}", self._on_too_many_failures)
+            return None
         except Exception as error:  # outcome unknown: its files stay (a committed one is a later leader's)
             self.stats.failed_checkpoint(checkpoint_id, int(time.time() * 1000), f"commit outcome unknown: {error}")
             logger.warning("Checkpoint %d of job %s: commit outcome unknown (%s); its files are kept",
@@ -398,7 +508,8 @@ class CheckpointCoordinator:
         self.consecutive_failures = 0
         self.last_completion = time.monotonic()
         for old in removed:
-            await self._blocking(self.storage.delete, old.external_pointer)
+            if self._owned(old.external_pointer):
+                await self._blocking(self.storage.delete, old.external_pointer)
         unreferenced = set().union(*(self.shared_of.pop(old.checkpoint_id, set()) for old in removed))
         if unreferenced:
             await self._delete_all(sorted(unreferenced - set().union(*self.shared_of.values())))
@@ -406,22 +517,43 @@ class CheckpointCoordinator:
             self._discard(self.pending.pop(older), f"subsumed by checkpoint {checkpoint_id}")
         return checkpoint_id
 
-    async def restored_state(self) -> tuple[int, dict[tuple[str, int], RestorePlan]] | None:
-        """The latest completed checkpoint as each subtask's restored state, or None (start fresh).
-        A `_metadata` or state file that cannot be read is an error naming it: never silently fresh."""
-        latest = self.store.latest()
-        if latest is None:
+    async def restored_state(self, fall_back: bool = True) -> tuple[int, dict[tuple[str, int], RestorePlan]] | None:
+        """The latest restorable retained checkpoint as each subtask's restored state, or None when the job
+        never completed one (start fresh). A checkpoint whose `_metadata` is damaged is passed over for the
+        next older one (said in a RecoveryNote), unless `fall_back` is False (CheckpointFallbackNeeded). With
+        none left it raises CheckpointRestoreError naming each: a job that had checkpoints never starts empty.
+        An unreachable storage raises its StorageError."""
+        retained = self.store.all()
+        passed_over = []
+        for checkpoint in reversed(retained):
+            checkpoint_id = checkpoint.checkpoint_id
+            if checkpoint_id in self.unrestorable:
+                passed_over.append(checkpoint_id)
+                continue
+            what = f"checkpoint {checkpoint_id} of job {self.graph.job_id}"
+            try:
+                metadata = await self._blocking(read_metadata, self.storage, checkpoint.external_pointer, what)
+            except CheckpointDamagedError as error:  # (said by the fallback's note, or by the error below)
+                self.unrestorable[checkpoint_id] = str(error)
+                if not fall_back:
+                    raise CheckpointFallbackNeeded(str(error)) from None
+                passed_over.append(checkpoint_id)
+                continue
+            if passed_over and (checkpoint_id, tuple(passed_over)) not in self._fallbacks_noted:
+                self._fallbacks_noted.add((checkpoint_id, tuple(passed_over)))
+                self._note("CheckpointRestoreFallback", f"Job {self.graph.job_id} restores checkpoint {checkpoint_id}, "
+                           f"the latest of the {len(retained)} retained that can be restored (passed over: "
+                           + "; ".join(f"{i}: {self.unrestorable[i]}" for i in passed_over) + ")")
+            tasks = {tuple(execution): url for execution, url in metadata["tasks"].items()}
+            self.stats.restored(checkpoint_id, int(time.time() * 1000), False, checkpoint.external_pointer)
+            return checkpoint_id, plan_restore(self.graph, tasks, metadata.get("parallelism"),
+                                               set(metadata.get("restore_from_all", ())))
+        if not retained and not self.unrestorable and not self.store.had_checkpoints:
             return None
-        metadata_url = join_url(latest.external_pointer, METADATA)
-        data = await self._blocking(self.storage.read, metadata_url)  # a missing file: an error naming it
-        # (the state files are read by the TaskManagers, each only those it needs)
-        try:
-            metadata = pickle.loads(data)
-            metadata["tasks"]
-        except Exception as error:
-            raise CheckpointRestoreError(f"checkpoint {latest.checkpoint_id}: {metadata_url} is not a readable "
-                                         f"_metadata file ({type(error).__name__}: {error})") from None
-        tasks = {tuple(execution): url for execution, url in metadata["tasks"].items()}
-        self.stats.restored(latest.checkpoint_id, int(time.time() * 1000), False, latest.external_pointer)
-        return latest.checkpoint_id, plan_restore(self.graph, tasks, metadata.get("parallelism"),
-                                                  set(metadata.get("restore_from_all", ())))
+        reasons = "; ".join(f"checkpoint {i}: {why}" for i, why in sorted(self.unrestorable.items(), reverse=True))
+        self.unrestorable.clear()  # the next attempt looks at every retained checkpoint again (files may be back)
+        if not reasons:
+            reasons = f"the job record says checkpoints were completed, but none is left in {self.store.location}"
+        raise CheckpointRestoreError(f"no retained checkpoint of job {self.graph.job_id} can be restored ({reasons}); "
+                                     f"the job is not started from empty state, and its checkpoint folder "
+                                     f"{self.job_dir} is kept")

@@ -7,6 +7,8 @@
    taken by key group, operator state redistributed by its mode).
 2. `materialize` (where the subtask runs: the TaskManager reads the files itself) turns the snapshots
    into the task's restored state: {"source": splits or None, "operators": [[state...] per operator]}.
+   A state file that is gone, truncated or altered is a `CheckpointStateDamagedError` naming it (the
+   JobMaster then restores an older checkpoint); one that cannot be reached now, its StorageError.
 
 A source that is not replayable (a Python SourceFunction) starts over."""
 
@@ -16,7 +18,21 @@ import pickle
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ha_flink.fs import StorageError, is_damage, unseal
 from ha_flink.runtime.graph.job_graph import JobGraph
+
+
+class CheckpointRestoreError(RuntimeError):
+    """A checkpoint (or a savepoint) cannot be restored now: names the file."""
+
+
+class CheckpointDamagedError(CheckpointRestoreError):
+    """A checkpoint's `_metadata` or one of its state files is gone, truncated or altered: restoring it will
+    never work, so an older retained checkpoint is restored instead."""
+
+
+class CheckpointStateDamagedError(CheckpointDamagedError):
+    """A state file a subtask needs is gone, truncated or altered (raised where the subtask is deployed)."""
 
 
 @dataclass(frozen=True)
@@ -42,8 +58,28 @@ def plan_restore(graph: JobGraph, tasks: dict[tuple[str, int], Any], old_paralle
     return plans
 
 
+def _snapshot(ref: Any, load: Callable[[Any], bytes], subtask: int) -> Any:
+    """One old subtask's snapshot: read, checked against its seal, unpickled; damage names the file."""
+    name = ref if isinstance(ref, str) else f"the in-memory snapshot of old subtask {subtask}"
+    try:
+        data = load(ref)
+    except StorageError as error:
+        if is_damage(error):
+            raise CheckpointStateDamagedError(f"the state file {name} of old subtask {subtask} cannot be "
+                                              f"restored: {error.reason}") from None
+        raise
+    try:
+        return pickle.loads(unseal(data, name))
+    except StorageError as error:
+        raise CheckpointStateDamagedError(f"the state file {name} of old subtask {subtask} cannot be restored: "
+                                          f"{error.reason}") from None
+    except Exception as error:
+        raise CheckpointStateDamagedError(f"the state file {name} of old subtask {subtask} is not a snapshot "
+                                          f"({type(error).__name__}: {error})") from None
+
+
 def materialize(plan: RestorePlan, load: Callable[[Any], bytes]) -> dict[str, Any]:
-    old = {subtask: pickle.loads(load(ref)) for subtask, ref in sorted(plan.refs.items())}
+    old = {subtask: _snapshot(ref, load, subtask) for subtask, ref in sorted(plan.refs.items())}
     states = list(old.values())
     chain_length = len(states[0]["operators"]) if states else plan.chain_length
     operators = [[s["operators"][k] for s in states] for k in range(chain_length)]

@@ -48,6 +48,10 @@ def checkpoints_dir(config: Configuration) -> str:
     return join_url(storage, "checkpoints") if storage else "/tmp/ha-flink-checkpoints"
 
 
+def _rpc_details(error: BaseException) -> str:
+    return f"{error.code().name}: {error.details()}" if isinstance(error, grpc.RpcError) else str(error)
+
+
 def job_metrics(job: JobMaster, now_ms: int) -> dict[str, float]:
     """Flink's job-scope metrics of one job (ms where a time): what Prometheus and the REST API show."""
     coordinator = job.coordinator
@@ -141,14 +145,16 @@ class JobMaster:
                 self.running_since = None
         self._status = value
 
-    def _record_exception(self, failure: str, failed: set[tuple[str, int]]) -> None:
+    def _record_exception(self, failure: str, failed: set[tuple[str, int]], name: str | None = None) -> None:
         """Flink's exception history entry: the root cause of one failover, with the task and its host."""
         key = min(failed) if failed else None
         vertex = self.graph.vertices[key[0]] if key else None
         info = self.placement.get(key) if key else None
         first_line = failure.strip().splitlines()[-1] if failure.strip() else failure
+        if name is None:
+            name = first_line.split(":", 1)[0] if ":" in first_line else "JobFailure"
         self.exceptions.appendleft({
-            "exceptionName": first_line.split(":", 1)[0] if ":" in first_line else "JobFailure",
+            "exceptionName": name,
             "stacktrace": failure, "timestamp": int(time.time() * 1000),
             "taskName": f"{vertex.name} ({key[1] + 1}/{vertex.parallelism})" if vertex else None,
             "endpoint": info.address if info else None, "taskManagerId": info.resource_id if info else None,
@@ -198,14 +204,17 @@ class JobMaster:
             if not await self._await_zookeeper(f"attempt {attempt}"):
                 return
         restored = None
+        self.restored_checkpoint_id = None
         if self.coordinator is not None:
-            try:
-                if attempt == 0:
+            try:  # (on every attempt until the store was read once: a storage blip must not mean empty state)
+                if not self.coordinator.initialized:
                     await self.coordinator.initialize()
                 latest = await self.coordinator.restored_state()
             except Exception as error:
+                self._show_recovery_notes()
                 self._restore_failed(f"cannot restore the latest checkpoint of job {self.job_id}: {error}")
                 return
+            self._show_recovery_notes()
             if latest is not None:
                 self.restored_checkpoint_id, restored = latest
                 logger.info("Job %s (%s) restores checkpoint %d", self.graph.name, self.job_id, latest[0])
@@ -234,13 +243,16 @@ class JobMaster:
         self.states = {key: "DEPLOYING" for key in self.placement}
         self.status = "RUNNING"
         descriptors = [self._descriptor(v, i) for v in self.graph.vertices.values() for i in range(v.parallelism)]
+        restored_id = self.restored_checkpoint_id
         results = await asyncio.gather(*(self._deploy(d) for d in descriptors), return_exceptions=True)
+        for result in results:  # (the next attempt must know, whatever failure came first)
+            self._state_damaged(result, restored_id)
         if self.attempt != attempt or self.status != "RUNNING":
             return  # a failure or cancel during deployment was handled already
         for descriptor, result in zip(descriptors, results):
             if isinstance(result, Exception):
                 self._task_failed(f"deploying {descriptor.vertex.name} ({descriptor.subtask_index + 1}/"
-                                  f"{descriptor.vertex.parallelism}) failed: {result}")
+                                  f"{descriptor.vertex.parallelism}) failed: {_rpc_details(result)}")
                 return
         logger.info("Job %s (%s) attempt %d: all %d tasks deployed", self.graph.name, self.job_id, self.attempt,
                     len(descriptors))
@@ -309,6 +321,23 @@ class JobMaster:
             logger.info("Job %s (%s) attempt %d: all %d tasks RUNNING", self.graph.name, self.job_id, self.attempt,
                         len(self.states))
 
+    def _state_damaged(self, error: BaseException, checkpoint_id: int | None) -> None:
+        """A TaskManager could not restore its state of `checkpoint_id` because a state file is damaged
+        (DATA_LOSS): the next restore passes that checkpoint over for an older one."""
+        if checkpoint_id is not None and self.coordinator is not None and isinstance(error, grpc.RpcError) \
+                and error.code() == grpc.StatusCode.DATA_LOSS:
+            self.coordinator.mark_unrestorable(checkpoint_id, error.details())
+            self._show_recovery_notes()
+
+    def _show_recovery_notes(self) -> None:
+        """What the checkpoint recovery decided (a repaired handle, an older checkpoint restored, one that
+        cannot be): in the log and the exception history, so that nothing of it happens silently."""
+        if self.coordinator is None:
+            return
+        for note in self.coordinator.take_notes():
+            logger.warning("Job %s (%s): %s", self.graph.name, self.job_id, note.message)
+            self._record_exception(note.message, set(), name=note.kind)
+
     def _restore_failed(self, failure: str) -> None:
         """Never start with wrong state: a checkpoint that cannot be read is a failure (retried under the
         restart strategy, as storage may come back), and the job FAILS with it named when that gives up."""
@@ -317,6 +346,7 @@ class JobMaster:
         self.restarts.notify_failure(int(time.time() * 1000))
         if self.restarts.can_restart():
             self._failover_started()
+            self.status = "RESTARTING"
             self.attempt += 1
             self._restart_timer = asyncio.get_running_loop().call_later(self.restarts.backoff_ms() / 1000,
                                                                         self.start)
@@ -431,8 +461,16 @@ class JobMaster:
         if not await self._await_zookeeper(f"the restart of a region of {len(region)} tasks") \
                 or self.status != "RUNNING":  # (a full failover may have come meanwhile)
             return
+        latest = None
         if self.coordinator is not None:
-            latest = await self.coordinator.restored_state()
+            try:  # (an older checkpoint, if it comes to that, is for the whole job: every region the same)
+                latest = await self.coordinator.restored_state(fall_back=False)
+            except Exception as error:
+                self._show_recovery_notes()
+                self.restarting -= region
+                self._task_failed(f"the restore of a region of {len(region)} tasks of job {self.job_id} failed: "
+                                  f"{error}")
+                return
             self._restored = latest[1] if latest is not None else None
             if latest is not None:
                 logger.info("Job %s (%s) restores checkpoint %d for a region of %d tasks", self.graph.name,
@@ -447,7 +485,10 @@ class JobMaster:
         results = await asyncio.gather(*(self._deploy(d) for d in descriptors), return_exceptions=True)
         failed = [d for d, r in zip(descriptors, results) if isinstance(r, Exception)]
         if failed and self.status == "RUNNING":
-            self._task_failed(f"redeploying {failed[0].vertex.name} failed: {results[descriptors.index(failed[0])]}")
+            error = results[descriptors.index(failed[0])]
+            self._state_damaged(error, latest[0] if latest is not None else None)
+            self._task_failed(f"redeploying {failed[0].vertex.name} failed: {_rpc_details(error)}",
+                              None if self.coordinator is not None and self.coordinator.unrestorable else failed[0])
             return
         logger.info("Job %s (%s): region of %d tasks redeployed (attempt %d)", self.graph.name, self.job_id,
                     len(region), max(self.attempts[key] for key in region))

@@ -26,9 +26,9 @@ from ha_flink.rpc import flink_pb2 as pb
 from ha_flink.rpc import flink_pb2_grpc as pb_grpc
 from ha_flink.rpc.channels import SERVER_OPTIONS, insecure_channel
 from ha_flink.rpc.fencing import LEADER_SESSION_KEY, FencingInterceptor, fencing_metadata
-from ha_flink.fs import Storage
+from ha_flink.fs import Storage, StorageError
 from ha_flink.runtime.checkpoint.barrier import TaskSnapshot
-from ha_flink.runtime.checkpoint.restore import materialize
+from ha_flink.runtime.checkpoint.restore import CheckpointStateDamagedError, materialize
 from ha_flink.runtime.checkpoint.storage import CheckpointStorageAccess
 from ha_flink.runtime.deployment import TaskDeploymentDescriptor
 from ha_flink.runtime.metrics.meter import TaskIOMeters
@@ -194,7 +194,15 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
             # Checked again here: the leader may have changed since the interceptor looked.
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
                                 f"DeployTask from leader session {offered}, but this TaskManager follows {session}")
-        await self._deploy(descriptor, session)
+        try:
+            await self._deploy(descriptor, session)
+        except CheckpointStateDamagedError as error:  # the JobMaster restores an older checkpoint then
+            await context.abort(grpc.StatusCode.DATA_LOSS, f"{descriptor.vertex.name} "
+                                f"({descriptor.subtask_index + 1}/{descriptor.vertex.parallelism}): {error}")
+        except StorageError as error:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"{descriptor.vertex.name} "
+                                f"({descriptor.subtask_index + 1}/{descriptor.vertex.parallelism}) cannot read its "
+                                f"restored state now: {error}")
         return pb.Empty()
 
     async def _deploy(self, d: TaskDeploymentDescriptor, session_id: uuid.UUID) -> None:
@@ -215,7 +223,12 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
             writers.append(RecordWriter(partitioner, channels, d.subtask_index))
         restored = None
         if d.restored is not None:  # read this subtask's snapshot files here, off the event loop
-            restored = await self.loop.run_in_executor(None, materialize, d.restored, self.storage.read)
+            try:
+                restored = await self.loop.run_in_executor(None, materialize, d.restored, self.storage.read)
+            except BaseException:
+                for partition in partitions:
+                    partition.abort()
+                raise
         holder: list[_RunningTask] = []
         snapshot_storage = (CheckpointStorageAccess(self.storage, d.checkpoint_dir, d.job_id)
                             if d.checkpoint_dir is not None else None)
@@ -263,7 +276,7 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
         with running.snapshot_write:
             if running.cancelled.is_set():
                 return  # its job may be cleaned up already: a file written now would outlive it
-            self.storage.write(url, snapshot.data, overwrite=True)
+            self.storage.write_sealed(url, snapshot.data, overwrite=True)
         self.loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._acknowledge(running, snapshot, url)))
 
     async def _acknowledge(self, running: _RunningTask, snapshot: TaskSnapshot, url: str) -> None:
