@@ -155,7 +155,7 @@ class ClusterClient:
     @staticmethod
     def _status(job: dict[str, Any]) -> pb.JobStatus:
         return pb.JobStatus(job_id=job["jid"], name=job.get("name", ""), state=job["state"],
-                            start_time=job.get("start-time") or 0, failure=job.get("failure") or "")
+                            start_time=max(0, job.get("start-time") or 0), failure=job.get("failure") or "")
 
     def submit(self, job_graph: Any) -> str:
         if self.fixed_address:

@@ -251,7 +251,17 @@ class CheckpointingOptions:
     SAVEPOINT_DIRECTORY = _option("state.savepoints.dir", STRING, None, fallback=("execution.checkpointing.savepoint-dir",),
                                   doc="default URL of the folder for savepoints")
     MAX_RETAINED_CHECKPOINTS = _option("state.checkpoints.num-retained", int_at_least(1), 1,
-                                       fallback=("execution.checkpointing.num-retained",))
+                                       fallback=("execution.checkpointing.num-retained",),
+                                       doc="completed checkpoints kept; when the latest cannot be restored, "
+                                           "the next older one is")
+    # Flink's default is NO_EXTERNALIZED_CHECKPOINTS (a FAILED job's checkpoints are deleted); here a failed
+    # job keeps them, so it can be resumed with `flink run -s <its latest chk-N folder>`.
+    EXTERNALIZED_CHECKPOINT_RETENTION = _option(
+        "execution.checkpointing.externalized-checkpoint-retention",
+        enum("DELETE_ON_CANCELLATION", "RETAIN_ON_CANCELLATION", "NO_EXTERNALIZED_CHECKPOINTS"),
+        "DELETE_ON_CANCELLATION",
+        doc="what happens to a job's checkpoints when it ends: FINISHED deletes them always; FAILED keeps them "
+            "unless NO_EXTERNALIZED_CHECKPOINTS; CANCELED keeps them only with RETAIN_ON_CANCELLATION")
     CHECKPOINTING_INTERVAL = _option("execution.checkpointing.interval", DURATION, None,
                                      doc="interval of periodic checkpoints; unset means no checkpoints")
     CHECKPOINTING_MODE = _option("execution.checkpointing.mode", enum("EXACTLY_ONCE", "AT_LEAST_ONCE"),

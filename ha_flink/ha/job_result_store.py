@@ -21,10 +21,25 @@ class JobResult:
     status: str  # FINISHED, CANCELED or FAILED
     timestamp: float
     error: str | None = None
+    checkpoints: str | None = None  # the job's checkpoint folder (<state.checkpoints.dir>/<jobid>)
+    # whether that folder outlives the job (externalized-checkpoint-retention); None in results of older
+    # versions: kept if the job FAILED
+    checkpoints_kept: bool | None = None
+    latest_checkpoint: str | None = None  # the kept folder's latest completed checkpoint, to resume from
 
     @classmethod
-    def of(cls, job_id: str, status: str, error: str | None = None) -> JobResult:
-        return cls(job_id, status, time.time(), error)
+    def of(cls, job_id: str, status: str, error: str | None = None, checkpoints: str | None = None,
+           checkpoints_kept: bool | None = None, latest_checkpoint: str | None = None) -> JobResult:
+        return cls(job_id, status, time.time(), error, checkpoints, checkpoints_kept, latest_checkpoint)
+
+    @property
+    def keeps_checkpoints(self) -> bool:
+        return self.checkpoints_kept if self.checkpoints_kept is not None else self.status == "FAILED"
+
+    @classmethod
+    def from_json(cls, text: bytes | str) -> JobResult:
+        fields = json.loads(text)
+        return cls(**{name: value for name, value in fields.items() if name in cls.__dataclass_fields__})
 
 
 class JobResultStore:
@@ -63,11 +78,11 @@ class JobResultStore:
         results = []
         for url in self.storage.list(self.folder):
             if url.endswith(DIRTY_SUFFIX):
-                results.append(JobResult(**json.loads(self.storage.read(url))))
+                results.append(JobResult.from_json(self.storage.read(url)))
         return results
 
     def get(self, job_id: str) -> JobResult | None:
         for suffix in (CLEAN_SUFFIX, DIRTY_SUFFIX):
             if self.storage.exists(self._url(job_id, suffix)):
-                return JobResult(**json.loads(self.storage.read(self._url(job_id, suffix))))
+                return JobResult.from_json(self.storage.read(self._url(job_id, suffix)))
         return None

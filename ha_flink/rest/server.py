@@ -158,6 +158,9 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
         return master
 
     def not_found(job_id: str) -> None:
+        if job_id in dispatcher().pending:
+            raise HTTPException(503, f"job {job_id} is stored, but this JobManager cannot recover it yet (tried "
+                                     f"again while it leads): {dispatcher().pending[job_id]}")
         if not dispatcher().recovered:  # a leader of a moment ago: the job may be among those it recovers
             raise HTTPException(503, f"this JobManager became the leader moments ago and is still recovering the "
                                      f"stored jobs; job {job_id} may be one of them: retry shortly")
@@ -229,12 +232,12 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
 
     @app.get("/jobs", summary="Job ids and states")
     async def jobs() -> dict[str, Any]:
-        return {"jobs": [{"id": job.job_id, "status": job.status} for job in dispatcher().jobs.values()]}
+        return {"jobs": [{"id": job["jid"], "status": job["state"]}
+                         for job in views.jobs_overview(dispatcher(), int(time.time() * 1000))]}
 
     @app.get("/jobs/overview", summary="Every job with its task counts")
     async def jobs_overview() -> dict[str, Any]:
-        now = int(time.time() * 1000)
-        return {"jobs": [views.job_overview(job, now) for job in dispatcher().jobs.values()]}
+        return {"jobs": views.jobs_overview(dispatcher(), int(time.time() * 1000))}
 
     @app.post("/jobs", status_code=202, summary="Submit a job (body: a job graph, as `flink run` sends it)")
     async def submit(request: Request) -> Any:
@@ -248,7 +251,7 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
     async def job(job_id: str) -> Any:
         master = dispatcher().jobs.get(job_id)
         if master is None:
-            if not dispatcher().recovered:
+            if not dispatcher().recovered or job_id in dispatcher().pending:
                 not_found(job_id)
             return await _finished_job(jm, job_id)
         metrics = await jm.metric_fetcher.task_metrics() if jm.metric_fetcher is not None else {}
@@ -258,7 +261,7 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
     async def cancel(job_id: str, mode: str = Query("cancel", max_length=100)) -> Any:
         if mode != "cancel":
             return _error(400, f"mode {mode!r} is not supported; accepted: cancel")
-        if job_id not in dispatcher().jobs:
+        if job_id not in dispatcher().jobs and job_id not in dispatcher().pending:
             not_found(job_id)
         dispatcher().cancel(job_id)
         return JSONResponse({}, status_code=202)

@@ -9,7 +9,9 @@ import collections
 from typing import Any
 
 from ha_flink.config import CheckpointingOptions, StateBackendOptions
+from ha_flink.ha.job_result_store import JobResult
 from ha_flink.rpc import flink_pb2 as pb
+from ha_flink.runtime.jobmanager.dispatcher import Dispatcher
 from ha_flink.runtime.jobmanager.job_master import JobMaster, job_metrics
 
 # Flink's ExecutionState names, as the dashboard and the `tasks` counts use them
@@ -52,6 +54,28 @@ def job_overview(job: JobMaster, now: int) -> dict[str, Any]:
             "last-modification": max(job.timestamps.values()), "tasks": {"total": len(states), **counts},
             # ours: why it failed, if it did (the full trace is under /jobs/<id>/exceptions)
             "failure": job.failure or None}
+
+
+def unrecovered_job_overview(job_id: str, reason: str, now: int) -> dict[str, Any]:
+    """A stored job this leader cannot recover yet (its graph unreadable): INITIALIZING, with why."""
+    return {"jid": job_id, "name": "(stored job, not recovered yet)", "state": "INITIALIZING", "start-time": -1, "end-time": -1, "duration": 0,
+            "last-modification": now, "tasks": {"total": 0, **_task_counts([])}, "failure": reason}
+
+
+def lost_job_overview(result: JobResult) -> dict[str, Any]:
+    """A job this leader found lost (its graph gone): FAILED, with why."""
+    end = int(result.timestamp * 1000)
+    return {"jid": result.job_id, "name": "(lost job)", "state": result.status, "start-time": -1, "end-time": end,
+            "duration": 0, "last-modification": end, "tasks": {"total": 0, **_task_counts([])},
+            "failure": result.error}
+
+
+def jobs_overview(dispatcher: Dispatcher, now: int) -> list[dict[str, Any]]:
+    """Every job the leader knows: those it runs or ran, those it cannot recover yet, those it found lost."""
+    return ([job_overview(job, now) for job in dispatcher.jobs.values()]
+            + [unrecovered_job_overview(job_id, reason, now) for job_id, reason in sorted(dispatcher.pending.items())]
+            + [lost_job_overview(result) for job_id, result in sorted(dispatcher.lost.items())
+               if job_id not in dispatcher.jobs])
 
 
 def job_plan(job: JobMaster) -> dict[str, Any]:
@@ -112,11 +136,13 @@ def job_details(job: JobMaster, metrics: TaskMetrics, now: int) -> dict[str, Any
 def checkpoint_config(job: JobMaster) -> dict[str, Any]:
     coordinator, config = job.coordinator, job.config
     assert coordinator is not None
+    retention = config.get(CheckpointingOptions.EXTERNALIZED_CHECKPOINT_RETENTION)
     return {
         "mode": config.get(CheckpointingOptions.CHECKPOINTING_MODE).lower(),
         "interval": int(coordinator.interval_s * 1000), "timeout": int(coordinator.timeout_s * 1000),
         "min_pause": int(coordinator.min_pause_s * 1000), "max_concurrent": coordinator.max_concurrent,
-        "externalization": {"enabled": True, "delete_on_cancellation": True},
+        "externalization": {"enabled": retention != "NO_EXTERNALIZED_CHECKPOINTS",
+                            "delete_on_cancellation": retention != "RETAIN_ON_CANCELLATION"},
         "state_backend": config.get(StateBackendOptions.STATE_BACKEND),
         "checkpoint_storage": f"FileSystemCheckpointStorage ({job.checkpoints_dir})",
         "unaligned_checkpoints": False,

@@ -61,14 +61,30 @@ class Cluster:
     def conf_dir(self) -> Path:
         return self.directory / "conf"
 
+    @property
+    def cluster_id(self) -> str:
+        return self._cluster_id
+
+    @property
+    def zookeeper_base(self) -> str:
+        """The cluster's ZooKeeper path (`/flink/<cluster-id>`)."""
+        return f"/flink{self._cluster_id}"
+
+    @property
+    def ha_storage(self) -> Path:
+        """The folder of the cluster's job-graph and checkpoint handles (`<storageDir>/<cluster-id>`)."""
+        return self.directory / "ha" / self._cluster_id.strip("/")
+
     def write_conf(self) -> None:
         self.conf_dir.mkdir(parents=True, exist_ok=True)
+        self._cluster_id = self.settings.get("high-availability.cluster-id",
+                                             f"/{self.directory.name}-{uuid.uuid4().hex[:12]}")
         settings = {
             "high-availability.type": "zookeeper",
             "high-availability.zookeeper.quorum": self.zookeeper_quorum,
             "high-availability.zookeeper.path.root": "/flink",
             # unique: tests share one ZooKeeper, and a killed leader's nodes outlive its test
-            "high-availability.cluster-id": f"/{self.directory.name}-{uuid.uuid4().hex[:12]}",
+            "high-availability.cluster-id": self._cluster_id,
             "high-availability.storageDir": f"file://{self.directory}/ha",
             "high-availability.zookeeper.client.session-timeout": "3 s",
             "jobmanager.rpc.address": "127.0.0.1",

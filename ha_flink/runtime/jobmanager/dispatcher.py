@@ -1,26 +1,44 @@
 """The Dispatcher: accepts jobs, persists each job graph in the JobGraphStore before acknowledging, starts
 a JobMaster per job, and on leadership recovers every stored job that has no result yet. A job that
 reaches a globally terminal state gets its result written (dirty), its HA data cleaned up, then its
-result marked clean; a new leader finishes any cleanup left dirty and never re-runs such a job."""
+result marked clean; a new leader finishes any cleanup left dirty and never re-runs such a job. Its
+checkpoint folder goes with it, or stays as `execution.checkpointing.externalized-checkpoint-retention`
+says (a FAILED job keeps it by default, to be resumed from), and the log says where.
+
+No job is lost without a word: a job whose graph cannot be read now (storage unreachable, the file gone)
+stays `pending` (listed as INITIALIZING, its reason on REST) and is tried again with backoff while this
+leader leads; a job whose graph node was deleted behind the cluster's back is re-adopted from the copy in
+its record; one with no copy left gets a FAILED result naming why (`lost`), its checkpoints kept."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from typing import Any
 
 import cloudpickle
 
-from ha_flink.config import Configuration
+from ha_flink.config import CheckpointingOptions, Configuration
+from ha_flink.fs import Storage, join_url
+from ha_flink.ha.job_graph_store import JobGraphLostError
 from ha_flink.ha.job_result_store import JobResult
 from ha_flink.runtime.graph.job_graph import JobGraph
-from ha_flink.runtime.jobmanager.job_master import JobMaster
+from ha_flink.runtime.jobmanager.job_master import JobMaster, checkpoints_dir
 from ha_flink.runtime.jobmanager.resource_manager import ResourceManager
 
 logger = logging.getLogger(__name__)
 
 SETTLE_TIMEOUT_SECONDS = 60
+RECOVERY_RETRY_SECONDS = (0.5, 10.0)  # first and longest wait between recovery attempts of a pending job
+
+
+def keeps_checkpoints(status: str, retention: str) -> bool:
+    """Whether a job that ended `status` keeps its checkpoint folder under `retention` (Flink's rules)."""
+    if status == "FAILED":
+        return retention != "NO_EXTERNALIZED_CHECKPOINTS"
+    return status == "CANCELED" and retention == "RETAIN_ON_CANCELLATION"
 
 
 class JobSubmissionError(ValueError):
@@ -38,8 +56,11 @@ class Dispatcher:
         self.job_graphs = ha.job_graph_store(fence)
         self.results = ha.job_result_store()
         self.jobs: dict[str, JobMaster] = {}
-        self.recovered = False  # every stored job is running again (until then a job not here may come)
+        self.recovered = False  # every stored job was looked at (until then a job not here may come)
+        self.pending: dict[str, str] = {}  # job id -> why it cannot be recovered yet (tried again)
+        self.lost: dict[str, JobResult] = {}  # jobs this leader found lost: their FAILED results
         self._submitting: set[str] = set()
+        self._retrying: asyncio.Task[None] | None = None
         resource_manager.on_task_state.append(self._route_task_state)
         resource_manager.on_lost.append(self._route_lost)
 
@@ -50,28 +71,78 @@ class Dispatcher:
         return self.fence is None or self.fence.is_valid()
 
     async def recover_jobs(self) -> None:
+        graphs = await self._blocking(self.job_graphs.job_ids)
+        without_graph = await self._blocking(self.job_graphs.records_without_graph)
         recovered = 0
-        for job_id in await self._blocking(self.job_graphs.job_ids):
-            try:  # one unreadable job must not keep the others from recovering
-                if await self._blocking(self.results.has_job_result_entry, job_id):
-                    if await self._blocking(self.results.has_dirty_job_result_entry, job_id):
-                        await self._cleanup(job_id)
-                    continue
-                graph: JobGraph = await self._blocking(self.job_graphs.recover_job_graph, job_id)
-            except Exception:
-                logger.exception("Job %s cannot be recovered; the other jobs are", job_id)
-                continue
-            logger.info("Recovered job %s (%s)", graph.name, job_id)
-            self._start(graph)
-            recovered += 1
+        for job_id in [*without_graph, *graphs]:  # one unreadable job must not keep the others from recovering
+            recovered += await self._recover(job_id, has_graph=job_id in graphs)
         for result in await self._blocking(self.results.get_dirty_results):
+            if result.job_id in self.jobs or result.job_id in self.pending:
+                continue
             try:
-                await self._cleanup(result.job_id)
+                await self._cleanup(result)
             except Exception:
                 logger.exception("Cleanup of job %s failed; a later leader retries it", result.job_id)
         self.recovered = True
-        logger.info("Job recovery done: %d job(s) recovered", recovered)
+        logger.info("Job recovery done: %d job(s) recovered%s", recovered,
+                    f"; {len(self.pending)} not yet, tried again: {', '.join(sorted(self.pending))}"
+                    if self.pending else "")
+        if self.pending:
+            self._retrying = asyncio.ensure_future(self._retry_recovery())
         await self._collect_orphans()
+
+    async def _recover(self, job_id: str, has_graph: bool) -> bool:
+        """Recover one stored job: start it, finish its cleanup, re-adopt it, or report it lost. False (and
+        the job `pending`) while it cannot be read."""
+        try:
+            result = await self._blocking(self.results.get, job_id)
+            if result is not None:  # ended: never run again; finish what its cleanup left
+                if not has_graph and await self._blocking(self.results.has_clean_job_result_entry, job_id):
+                    await self._blocking(self.ha.cleanup_job_data, job_id, self.fence)  # a record left over
+                self.pending.pop(job_id, None)
+                return False
+            if not has_graph:
+                try:
+                    url = await self._blocking(self.job_graphs.readopt, job_id)
+                except JobGraphLostError as error:
+                    self.pending.pop(job_id, None)
+                    await self._report_lost(job_id, str(error))
+                    return False
+                logger.warning("Job %s: its job graph node was gone from ZooKeeper (deleted behind the cluster's "
+                               "back); re-adopted the job graph file %s named in its record", job_id, url)
+            graph: JobGraph = await self._blocking(self.job_graphs.recover_job_graph, job_id)
+        except Exception as error:  # storage or ZooKeeper unreachable, the file gone or damaged: try again
+            reason = f"{type(error).__name__}: {error}"
+            if self.pending.get(job_id) != reason:
+                logger.error("Job %s cannot be recovered now (tried again while this JobManager leads): %s", job_id,
+                             reason)
+            self.pending[job_id] = reason
+            return False
+        self.pending.pop(job_id, None)
+        logger.info("Recovered job %s (%s)", graph.name, job_id)
+        self._start(graph)
+        return True
+
+    async def _retry_recovery(self) -> None:
+        delay, longest = RECOVERY_RETRY_SECONDS
+        while self.pending and self._leading():
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, longest)
+            graphs = set(await self._blocking(self.job_graphs.job_ids))
+            for job_id in list(self.pending):
+                if self._leading() and job_id in self.pending:
+                    await self._recover(job_id, has_graph=job_id in graphs)
+
+    async def _report_lost(self, job_id: str, reason: str) -> None:
+        """A job that cannot run again because its graph is gone: FAILED, with why, checkpoints kept."""
+        retention = self.config.get(CheckpointingOptions.EXTERNALIZED_CHECKPOINT_RETENTION)
+        folder = join_url(checkpoints_dir(self.config), job_id)
+        result = JobResult.of(job_id, "FAILED", f"Job {job_id} was lost: {reason}. It cannot run again; resubmit "
+                              f"it (flink run -s <a checkpoint of {folder}> resumes its state)",
+                              checkpoints=folder, checkpoints_kept=keeps_checkpoints("FAILED", retention))
+        logger.error("%s", result.error)
+        self.lost[job_id] = result
+        await self._complete(result, None)
 
     async def _collect_orphans(self) -> None:
         """HA files a former leader wrote but never committed (it died, or lost ZooKeeper, in between)."""
@@ -112,16 +183,24 @@ class Dispatcher:
             logger.info("Job %s ended as %s after leadership was lost; no result recorded", master.job_id,
                         master.status)
             return
-        result = JobResult.of(master.job_id, master.status, master.failure or None)
+        retention = master.config.get(CheckpointingOptions.EXTERNALIZED_CHECKPOINT_RETENTION)
+        kept = master.coordinator is not None and keeps_checkpoints(master.status, retention)
+        latest = master.coordinator.store.latest() if master.coordinator is not None else None
+        result = JobResult.of(master.job_id, master.status, master.failure or None,
+                              checkpoints=join_url(master.checkpoints_dir, master.job_id), checkpoints_kept=kept,
+                              latest_checkpoint=latest.external_pointer if kept and latest is not None else None)
         asyncio.ensure_future(self._complete(result, master))
 
-    async def _complete(self, result: JobResult, master: JobMaster) -> None:
-        if master.coordinator is not None:
+    async def _complete(self, result: JobResult, master: JobMaster | None) -> None:
+        if master is not None and master.coordinator is not None:
             try:  # a checkpoint completing as the job ended: its _metadata and handle land before the cleanup
                 await asyncio.wait_for(master.coordinator.settled(), SETTLE_TIMEOUT_SECONDS)
             except asyncio.TimeoutError:
                 logger.warning("A checkpoint of job %s was still completing %d s after the job ended; cleaning "
                                "up anyway", result.job_id, SETTLE_TIMEOUT_SECONDS)
+            latest = master.coordinator.store.latest()  # (one may have completed meanwhile)
+            if result.checkpoints_kept and latest is not None:
+                result = dataclasses.replace(result, latest_checkpoint=latest.external_pointer)
         for attempt in range(1, 6):
             if not self._leading():
                 return
@@ -130,19 +209,23 @@ class Dispatcher:
                     await self._blocking(self.results.create_dirty_result, result)
                 except FileExistsError:
                     pass
-                await self._cleanup(result.job_id)
+                await self._cleanup(result)
                 return
             except Exception:
                 logger.exception("Recording the result of job %s failed (attempt %d of 5)", result.job_id, attempt)
                 await asyncio.sleep(0.5 * attempt)
         logger.error("The result of job %s is not recorded; the next leader will run it again", result.job_id)
 
-    async def _cleanup(self, job_id: str) -> None:
-        from ha_flink.fs import Storage, join_url
-        from ha_flink.runtime.jobmanager.job_master import checkpoints_dir
-
-        # The job's checkpoint folders go with it (savepoints live elsewhere and are never deleted).
-        await self._blocking(Storage(self.config).delete, join_url(checkpoints_dir(self.config), job_id))
+    async def _cleanup(self, result: JobResult) -> None:
+        job_id = result.job_id
+        folder = result.checkpoints or join_url(checkpoints_dir(self.config), job_id)
+        if result.keeps_checkpoints:  # (savepoints live elsewhere and are never deleted)
+            resume = f"; resume from the latest with: flink run -s {result.latest_checkpoint} ..." \
+                if result.latest_checkpoint else ""
+            logger.info("Job %s ended %s; its checkpoints are kept in %s (execution.checkpointing.externalized-"
+                        "checkpoint-retention)%s", job_id, result.status, folder, resume)
+        else:
+            await self._blocking(Storage(self.config).delete, folder)
         if await self._blocking(self.ha.cleanup_job_data, job_id, self.fence):
             await self._blocking(self.results.mark_result_clean, job_id)
             await self._collect_orphans()
@@ -151,12 +234,23 @@ class Dispatcher:
 
     def cancel(self, job_id: str) -> None:
         master = self.jobs.get(job_id)
+        if master is None and job_id in self.pending:  # never recovered: it ends here, its HA data cleaned
+            reason = self.pending.pop(job_id)
+            logger.info("Job %s cancelled while it could not be recovered (%s)", job_id, reason)
+            retention = self.config.get(CheckpointingOptions.EXTERNALIZED_CHECKPOINT_RETENTION)
+            asyncio.ensure_future(self._complete(JobResult.of(
+                job_id, "CANCELED", f"cancelled before it could be recovered ({reason})",
+                checkpoints=join_url(checkpoints_dir(self.config), job_id),
+                checkpoints_kept=keeps_checkpoints("CANCELED", retention)), None))
+            return
         if master is None:
             raise KeyError(f"no job {job_id} is known to this JobManager")
         master.cancel()
 
     def suspend(self) -> list[str]:
         """Stop every running JobMaster (in memory, at once); returns the job ids whose graphs to release."""
+        if self._retrying is not None:
+            self._retrying.cancel()
         suspended = []
         for master in self.jobs.values():
             if master.status not in ("FINISHED", "CANCELED", "FAILED"):

@@ -243,7 +243,13 @@ class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer, pb
                             start_time=master.start_time, failure=master.failure)
 
     async def ListJobs(self, request: pb.Empty, context: Any) -> pb.JobList:
-        return pb.JobList(jobs=[self._status(m) for m in self.dispatcher.jobs.values()])
+        dispatcher = self.dispatcher
+        jobs = [self._status(m) for m in dispatcher.jobs.values()]
+        jobs += [pb.JobStatus(job_id=job_id, state="INITIALIZING", failure=f"cannot be recovered yet: {reason}")
+                 for job_id, reason in sorted(dispatcher.pending.items())]  # stored, tried again
+        jobs += [pb.JobStatus(job_id=job_id, state=result.status, failure=result.error or "")
+                 for job_id, result in sorted(dispatcher.lost.items()) if job_id not in dispatcher.jobs]
+        return pb.JobList(jobs=jobs)
 
     async def GetJobStatus(self, request: pb.JobId, context: Any) -> pb.JobStatus:
         master = self.dispatcher.jobs.get(request.job_id)
@@ -256,12 +262,15 @@ class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer, pb
         return self._status(master)
 
     async def _unless_recovering(self, job_id: str, context: Any) -> None:
+        if job_id in self.dispatcher.pending:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"job {job_id} is stored, but this JobManager cannot "
+                                f"recover it yet (tried again while it leads): {self.dispatcher.pending[job_id]}")
         if not self.dispatcher.recovered:  # a leader of a moment ago: the job may be among those it recovers
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"the JobManager became the leader moments ago and "
                                 f"is still recovering the stored jobs; job {job_id} may be one of them: retry shortly")
 
     async def CancelJob(self, request: pb.JobId, context: Any) -> pb.Empty:
-        if request.job_id not in self.dispatcher.jobs:
+        if request.job_id not in self.dispatcher.jobs and request.job_id not in self.dispatcher.pending:
             await self._unless_recovering(request.job_id, context)
         try:
             self.dispatcher.cancel(request.job_id)
