@@ -25,7 +25,8 @@ from ha_flink.testing.chaos.harness import run_chaos  # noqa: E402
 FLINK = {F.LEADER_SIGKILL: "median ~4.1 s", F.LEADER_SIGTERM: "2.45 s", F.TASKMANAGER_SIGKILL: "16.05 s"}
 GOALS = {F.LEADER_SIGKILL: "<= 3.3 s", F.LEADER_SIGTERM: "<= 0.5 s", F.TASKMANAGER_SIGKILL: "<= 1.5 s"}
 FROM = {F.ZOOKEEPER_QUORUM: "the quorum serving again", F.STORAGE_OUTAGE: "the folder taken away",
-        F.CLUSTER_RESTART: "stop-cluster.sh", F.LEADER_PARTITION: "the cut"}
+        F.CLUSTER_RESTART: "stop-cluster.sh", F.LEADER_PARTITION: "the cut", F.ZOOKEEPER_VANDAL: "the damage",
+        F.STORAGE_BLIP_AT_FAILOVER: "the damage, right before the leader SIGKILL"}
 
 
 def _figure(values: list[float | None]) -> str:
@@ -52,7 +53,8 @@ def main() -> int:
     counts = {F.LEADER_SIGKILL: args.leader_kills, F.LEADER_SIGTERM: args.mixed, F.TASKMANAGER_SIGKILL: args.mixed,
               F.ZOOKEEPER_QUORUM: args.mixed, F.LEADER_SIGSTOP: half, F.LEADER_PARTITION: half,
               F.ZOOKEEPER_ONE_NODE: half,
-              F.STORAGE_OUTAGE: half, F.CLUSTER_RESTART: max(1, half // 2)}
+              F.STORAGE_OUTAGE: half, F.CLUSTER_RESTART: max(1, half // 2), F.ZOOKEEPER_VANDAL: half,
+              F.STORAGE_BLIP_AT_FAILOVER: half}
     directory = args.dir or Path(tempfile.mkdtemp(prefix="ha-flink-chaos-"))
     directory.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()

@@ -35,5 +35,6 @@ def test_one_fault_of_every_kind_loses_nothing_and_counts_nothing_twice(tmp_path
     assert report.output.records > 1000, log
     # every fault was answered: the job ran and checkpointed again after each (timings came from the logs)
     assert {t.fault for t in report.timings} >= {F.LEADER_SIGKILL, F.LEADER_SIGTERM, F.LEADER_SIGSTOP,
-                                                  F.TASKMANAGER_SIGKILL, F.ZOOKEEPER_QUORUM, F.CLUSTER_RESTART}, log
+                                                  F.TASKMANAGER_SIGKILL, F.ZOOKEEPER_QUORUM, F.CLUSTER_RESTART,
+                                                  F.ZOOKEEPER_VANDAL, F.STORAGE_BLIP_AT_FAILOVER}, log
     assert all(t.running_s is not None for t in report.timings if t.fault != F.STORAGE_OUTAGE), log

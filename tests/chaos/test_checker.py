@@ -115,6 +115,15 @@ def test_the_fault_plan_is_the_same_for_the_same_seed_and_names_unknown_kinds() 
         raise AssertionError("an unknown fault kind was accepted")
 
 
+def test_the_vandal_and_the_storage_blip_name_what_they_do_and_every_act_is_picked() -> None:
+    vandal = [F.Fault(F.ZOOKEEPER_VANDAL, pick, 0.5, 2.0) for pick in range(len(F.VANDAL_ACTS))]
+    blips = [F.Fault(F.STORAGE_BLIP_AT_FAILOVER, pick, 0.5, 2.0) for pick in range(len(F.BLIP_ACTS))]
+    assert [f.act for f in vandal] == list(F.VANDAL_ACTS) and [f.act for f in blips] == list(F.BLIP_ACTS)
+    assert vandal[1].describe() == "zookeeper-vandal (after 0.5 s, pick 1: delete the latch folder)"
+    assert blips[2].describe().endswith("make the HA storage dir unreachable, outage 2.0 s)")
+    assert F.Fault(F.LEADER_SIGKILL, 3, 0.5, 2.0).act == ""
+
+
 def test_a_commit_made_before_a_pause_and_logged_after_it_is_not_a_breach() -> None:
     """Paused between its ZooKeeper commit and the log line, a leader logs the checkpoint late; the span
     from its trigger to the line overlaps its leadership, so nothing shows it acted after the new leader."""

@@ -16,9 +16,19 @@ ZOOKEEPER_ONE_NODE = "zookeeper-one-node"
 ZOOKEEPER_QUORUM = "zookeeper-quorum"
 STORAGE_OUTAGE = "storage-outage"
 CLUSTER_RESTART = "cluster-restart"
+ZOOKEEPER_VANDAL = "zookeeper-vandal"
+STORAGE_BLIP_AT_FAILOVER = "storage-blip-at-failover"
 
 KINDS = (LEADER_SIGKILL, LEADER_SIGTERM, LEADER_SIGSTOP, LEADER_PARTITION, TASKMANAGER_SIGKILL, ZOOKEEPER_ONE_NODE,
-         ZOOKEEPER_QUORUM, STORAGE_OUTAGE, CLUSTER_RESTART)
+         ZOOKEEPER_QUORUM, STORAGE_OUTAGE, CLUSTER_RESTART, ZOOKEEPER_VANDAL, STORAGE_BLIP_AT_FAILOVER)
+
+# What a stranger's ZooKeeper client does (`pick` chooses): the last two are followed by a leader SIGKILL, as
+# the damage only matters to the next leader.
+VANDAL_ACTS = ("delete the leader's latch node", "delete the latch folder", "delete the job-graph node",
+               "garble the latest checkpoint pointer")
+# What happens to the latest completed-checkpoint handle just before the leader is SIGKILLed (`pick` chooses):
+# gone or truncated for good, or the whole HA storage dir unreachable for the outage.
+BLIP_ACTS = ("delete the latest handle file", "truncate the latest handle file", "make the HA storage dir unreachable")
 
 
 @dataclass(frozen=True)
@@ -28,8 +38,18 @@ class Fault:
     delay_s: float  # the time the job runs undisturbed before the fault
     outage_s: float  # how long a storage outage, or a quorum loss, lasts
 
+    @property
+    def act(self) -> str:
+        """What exactly a vandal or a storage blip does this time."""
+        if self.kind == ZOOKEEPER_VANDAL:
+            return VANDAL_ACTS[self.pick % len(VANDAL_ACTS)]
+        if self.kind == STORAGE_BLIP_AT_FAILOVER:
+            return BLIP_ACTS[self.pick % len(BLIP_ACTS)]
+        return ""
+
     def describe(self) -> str:
-        extra = f", outage {self.outage_s:.1f} s" if self.kind in (STORAGE_OUTAGE, ZOOKEEPER_QUORUM) else ""
+        outage = self.kind in (STORAGE_OUTAGE, ZOOKEEPER_QUORUM) or self.act == BLIP_ACTS[2]
+        extra = (f": {self.act}" if self.act else "") + (f", outage {self.outage_s:.1f} s" if outage else "")
         return f"{self.kind} (after {self.delay_s:.1f} s, pick {self.pick}{extra})"
 
 

@@ -11,8 +11,10 @@ servers killed and started again by the script, the leader's ZooKeeper connectio
 ZooKeeper client reaches its server through a TCP proxy of the run's, `ha_flink.testing.proxy`, which
 can stop carrying one process's bytes while the others and the TaskManagers' links to that leader go on),
 the job's checkpoint folder taken away (a file put in its place; root ignores permission bits, so an
-unwritable folder would not stop it). Every process the run started is killed by pid at the end, whatever
-happened."""
+unwritable folder would not stop it); a stranger's ZooKeeper client deleting the latch node, the latch
+folder or the job-graph node, or garbling the latest checkpoint pointer; the latest checkpoint handle
+deleted or truncated, or the whole HA storage dir taken away, just before the leader is SIGKILLed. Every
+process the run started is killed by pid at the end, whatever happened."""
 
 from __future__ import annotations
 
@@ -38,7 +40,10 @@ from kazoo.client import KazooClient
 from ha_flink.config import Configuration
 from ha_flink.deploy.pidfile import command_line
 from ha_flink.fs import Storage, join_url
+from ha_flink.fs import unseal
 from ha_flink.ha import paths
+from ha_flink.ha.leader_election import list_contenders
+from ha_flink.ha.state_handle_store import ZooKeeperStateHandleStore
 from ha_flink.testing.chaos import faults as F
 from ha_flink.testing.chaos.checker import (
     RUNNING, FailoverTiming, OutputCheck, check_output, checkpoint_order_problems, completed_checkpoints,
@@ -50,6 +55,7 @@ from ha_flink.testing.processes import free_fixed_ports, wait_for
 from ha_flink.testing.proxy import TcpProxy
 from ha_flink.testing.s3 import MotoS3Server
 from ha_flink.testing.script_cluster import REPO, ScriptCluster
+from ha_flink.testing.zookeeper import delete_tree_at_once
 
 JOB = REPO / "integration" / "chaos_job.py"
 JOB_START, JOB_KEYS = 1, 17  # as in integration/chaos_job.py
@@ -232,6 +238,15 @@ class ChaosCluster:
         client = KazooClient(hosts=self.quorum, timeout=10)
         client.start(timeout=30)
         return client
+
+    @property
+    def base_path(self) -> str:
+        return paths.cluster_path("/flink", self.cluster_id)
+
+    @property
+    def ha_storage(self) -> Path:
+        """Where the job-graph and checkpoint handles are (`<storageDir>/<cluster-id>`)."""
+        return self.directory / "ha" / self.cluster_id.strip("/")
 
 
 def _last_until(deadline: float) -> None:
@@ -492,6 +507,88 @@ class ChaosRun:
         self._timing(fault, at, expect_new_leader=True)
         self._check_restored(started, last, fault)
 
+    def _zookeeper_vandal(self, fault: F.Fault) -> None:
+        """A stranger's ZooKeeper client damages the cluster's nodes; the job must go on exactly."""
+        base = self.cluster.base_path
+        client = self.cluster.zookeeper_client()
+        try:
+            leader = self.cluster.leader()
+            port = self.cluster.jobmanager_port(leader.pid)
+            last = self._last_completed(self.job_id)
+            killed = False
+            if fault.act == F.VANDAL_ACTS[0]:  # the leader's own latch node: it gives up, another leads
+                latch = next(c["latch"] for c in list_contenders(client, base) if c.get("pid") == str(leader.pid))
+                at = time.time()
+                client.delete(paths.join(paths.latch_dir(base), latch))
+            elif fault.act == F.VANDAL_ACTS[1]:  # every contender's node at once: all join again
+                at = time.time()
+                delete_tree_at_once(client, paths.latch_dir(base))
+            elif fault.act == F.VANDAL_ACTS[2]:  # the job is re-adopted by the next leader from its record
+                at = time.time()
+                delete_tree_at_once(client, paths.join(paths.job_graphs(base), self.job_id))
+                os.kill(leader.pid, signal.SIGKILL)
+                killed = True
+            else:  # paused first, so that its next checkpoint cannot subsume the garbled one
+                os.kill(leader.pid, signal.SIGSTOP)
+                root = paths.checkpoints(base, self.job_id)
+                at = time.time()
+                client.set(paths.join(root, max(client.get_children(root))), b"\x00garbled by a stranger")
+                os.kill(leader.pid, signal.SIGKILL)
+                killed = True
+        finally:
+            client.stop()
+            client.close()
+        self._wait_checkpoint_after(at, self.job_id)
+        self._timing(fault, at, expect_new_leader=True)
+        self._check_restored(at, last, fault)
+        if killed:
+            _wait_gone(leader.pid)
+            self.cluster.script("jobmanager.sh", "start", "127.0.0.1", str(port))  # back as a standby
+
+    def _storage_blip_at_failover(self, fault: F.Fault) -> None:
+        """The latest checkpoint handle damaged (or the HA storage dir unreachable) as the leader dies: the next
+        leader must restore that checkpoint (rebuilt from its own _metadata), or wait for the storage."""
+        leader = self.cluster.leader()
+        port = self.cluster.jobmanager_port(leader.pid)
+        os.kill(leader.pid, signal.SIGSTOP)  # no checkpoint completes (or subsumes the damaged one) from here on
+        client = self.cluster.zookeeper_client()
+        try:
+            root = paths.checkpoints(self.cluster.base_path, self.job_id)
+            latest = max(client.get_children(root))
+            url = ZooKeeperStateHandleStore.pointer_url(client.get(paths.join(root, latest))[0])
+        finally:
+            client.stop()
+            client.close()
+        handle = Path(url.removeprefix("file://"))
+        folder = self.cluster.ha_storage
+        away = folder.with_name(folder.name + ".away")
+        at = time.time()
+        if fault.act == F.BLIP_ACTS[0]:
+            handle.unlink()
+        elif fault.act == F.BLIP_ACTS[1]:
+            handle.write_bytes(handle.read_bytes()[:len(handle.read_bytes()) // 2])
+        else:
+            folder.rename(away)
+            folder.write_text("not a folder: the chaos run took the HA storage dir away\n")
+        os.kill(leader.pid, signal.SIGKILL)
+        if fault.act == F.BLIP_ACTS[2]:
+            try:  # the outage lasts into the next leadership: that leader must wait for it, then recover
+                wait_for(lambda: first_after(self.cluster.lifetimes(), re.compile("^Granted leadership"), at), 30,
+                         0.05, "a new leader")
+                _last_until(time.time() + fault.outage_s)
+            finally:
+                folder.unlink()
+                if folder.exists():  # a writer re-created the folder in the instant between: keep both
+                    shutil.copytree(away, folder, dirs_exist_ok=True)
+                    shutil.rmtree(away)
+                else:
+                    away.rename(folder)
+        self._wait_checkpoint_after(at, self.job_id)
+        self._timing(fault, at, expect_new_leader=True)
+        self._check_restored(at, int(latest), fault)  # that very checkpoint (or a later one), never an older
+        _wait_gone(leader.pid)
+        self.cluster.script("jobmanager.sh", "start", "127.0.0.1", str(port))  # back as a standby
+
     def _check_kept(self, checkpoint_id: int, when: str) -> None:
         """Nothing of the job's HA data or latest checkpoint is deleted while it is suspended."""
         metadata = join_url(self.cluster.checkpoints_dir, self.job_id, f"chk-{checkpoint_id}", "_metadata")
@@ -534,6 +631,8 @@ class ChaosRun:
             F.ZOOKEEPER_QUORUM: self._zookeeper_quorum,
             F.STORAGE_OUTAGE: self._storage_outage,
             F.CLUSTER_RESTART: self._cluster_restart,
+            F.ZOOKEEPER_VANDAL: self._zookeeper_vandal,
+            F.STORAGE_BLIP_AT_FAILOVER: self._storage_blip_at_failover,
         }
         try:
             for number, fault in enumerate(report.faults, 1):
@@ -632,7 +731,7 @@ class ChaosRun:
 def _job_of(path: Path) -> str | None:
     """The job id a job graph or completed-checkpoint file belongs to."""
     try:
-        return getattr(cloudpickle.loads(path.read_bytes()), "job_id", None)
+        return getattr(cloudpickle.loads(unseal(path.read_bytes(), str(path))), "job_id", None)
     except Exception:  # noqa: BLE001 - unreadable: reported as belonging to no job
         return None
 
