@@ -33,19 +33,21 @@ class JobGraphStore:
 
     def put_job_graph(self, job_id: str, job_graph: Any) -> None:
         data = cloudpickle.dumps(job_graph, protocol=5)
+        record_path = self._record_path(job_id)
+        also = None
+        if record_path is not None:  # the record keeps a copy of the pointer, written with it
+            self.handles.client.ensure_path(self.jobs_root)
+
+            def also(tx: TransactionRequest, pointer: bytes) -> None:
+                record = job_record.read(self.handles.client, record_path)
+                checkpointed = record is not None and record.checkpointed
+                job_record.write(tx, self.handles.client, record_path, job_record.JobRecord(pointer, checkpointed))
+
         version = self.handles.exists(job_id)
         if version is None:
-            record_path = self._record_path(job_id)
-            also = None
-            if record_path is not None:
-                self.handles.client.ensure_path(self.jobs_root)
-
-                def also(tx: TransactionRequest, pointer: bytes) -> None:
-                    job_record.write(tx, self.handles.client, record_path, job_record.JobRecord(pointer))
-
             self.handles.add_and_lock(job_id, data, also=also)
         else:
-            self.handles.replace(job_id, version, data)
+            self.handles.replace(job_id, version, data, also=also)
 
     def recover_job_graph(self, job_id: str) -> Any:
         handle, data = self.handles.get_and_lock(job_id)

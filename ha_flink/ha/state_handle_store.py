@@ -159,7 +159,8 @@ class ZooKeeperStateHandleStore:
         self._known_urls[name] = url
         return StateHandle(name, url, 0)
 
-    def replace(self, name: str, expected_version: int, data: bytes) -> StateHandle:
+    def replace(self, name: str, expected_version: int, data: bytes,
+                also: Callable[[TransactionRequest, bytes], None] | None = None) -> StateHandle:
         """Point `name` at a new file if its node still has `expected_version`; the old file is deleted
         after the pointer moved."""
         path = self._path(name)
@@ -168,8 +169,11 @@ class ZooKeeperStateHandleStore:
         except StateHandleDamagedError:
             old_url = None  # a garbled pointer being repaired: no old file to delete
         url = self.storage.write_unique(self.storage_dir, self.prefix, seal(data))
+        pointer = _pointer(url, digest(data))
         tx = self.fence.transaction()
-        tx.set_data(path, _pointer(url, digest(data)), version=expected_version)
+        tx.set_data(path, pointer, version=expected_version)
+        if also is not None:
+            also(tx, pointer)
         try:
             self.fence.commit(tx)
         except (ConnectionLoss, SessionExpiredError) as exc:

@@ -380,6 +380,21 @@ def test_dirty_result_is_seen_by_a_new_leader_and_cleanup_removes_every_node_and
     assert results.get_dirty_results() == []
 
 
+def test_a_result_says_where_the_kept_checkpoints_are_and_results_of_older_versions_still_read(
+    services_factory: Callable[[], ZooKeeperHaServices],
+) -> None:
+    results = services_factory().job_result_store()
+    results.create_dirty_result(JobResult.of("a", "FAILED", "boom", checkpoints="file:///c/a", checkpoints_kept=True,
+                                             latest_checkpoint="file:///c/a/chk-7"))
+    got = results.get("a")
+    assert (got.keeps_checkpoints, got.latest_checkpoint, got.error) == (True, "file:///c/a/chk-7", "boom")
+    # A result written before these fields (and one with a field of a newer version): read, and a FAILED
+    # job's checkpoints are taken as kept (never deleted on a guess).
+    legacy = JobResult.from_json('{"job_id": "b", "status": "FAILED", "timestamp": 1.0, "error": null, "new": 1}')
+    assert legacy.keeps_checkpoints and legacy.checkpoints is None
+    assert not JobResult.from_json('{"job_id": "c", "status": "CANCELED", "timestamp": 1.0}').keeps_checkpoints
+
+
 def test_whole_cluster_cleanup(services_factory: Callable[[], ZooKeeperHaServices], ha_config: Configuration) -> None:
     services = services_factory()
     services.job_graph_store(Fence.unfenced(services.client)).put_job_graph("j", 1)

@@ -169,8 +169,8 @@ class CheckpointCoordinator:
 
     async def initialize(self) -> None:
         """Create the counter if new, read (and lock) the checkpoints a former leader completed, and rebuild
-        each damaged entry from its own folder. Raises (to be tried again at the next attempt) on an outage,
-        and when the job had checkpoints but none is left to restore."""
+        each damaged entry from its own folder. Raises on an outage (ZooKeeper or storage unreachable): the
+        next attempt calls it again."""
         await self._blocking(self.counter.start)
         await self._blocking(self.store.recover)
         for damaged in list(self.store.damaged):
@@ -548,10 +548,12 @@ class CheckpointCoordinator:
             self.stats.restored(checkpoint_id, int(time.time() * 1000), False, checkpoint.external_pointer)
             return checkpoint_id, plan_restore(self.graph, tasks, metadata.get("parallelism"),
                                                set(metadata.get("restore_from_all", ())))
-        if not retained and not self.unrestorable and not self.store.had_checkpoints:
+        if not retained and not self.unrestorable and not self.store.damaged and not self.store.had_checkpoints:
             return None
         reasons = "; ".join(f"checkpoint {i}: {why}" for i, why in sorted(self.unrestorable.items(), reverse=True))
-        self.unrestorable.clear()  # the next attempt looks at every retained checkpoint again (files may be back)
+        # the next attempt reads the store again and looks at every checkpoint anew (files may be back)
+        self.unrestorable.clear()
+        self.initialized = False
         if not reasons:
             reasons = f"the job record says checkpoints were completed, but none is left in {self.store.location}"
         raise CheckpointRestoreError(f"no retained checkpoint of job {self.graph.job_id} can be restored ({reasons}); "

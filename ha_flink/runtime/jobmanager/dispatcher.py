@@ -61,6 +61,7 @@ class Dispatcher:
         self.lost: dict[str, JobResult] = {}  # jobs this leader found lost: their FAILED results
         self._submitting: set[str] = set()
         self._retrying: asyncio.Task[None] | None = None
+        self._cancelled: set[str] = set()  # pending jobs cancelled: a recovery under way must not start them
         resource_manager.on_task_state.append(self._route_task_state)
         resource_manager.on_lost.append(self._route_lost)
 
@@ -117,6 +118,8 @@ class Dispatcher:
                 logger.error("Job %s cannot be recovered now (tried again while this JobManager leads): %s", job_id,
                              reason)
             self.pending[job_id] = reason
+            return False
+        if job_id in self._cancelled:  # cancelled while its graph was being read
             return False
         self.pending.pop(job_id, None)
         logger.info("Recovered job %s (%s)", graph.name, job_id)
@@ -236,6 +239,7 @@ class Dispatcher:
         master = self.jobs.get(job_id)
         if master is None and job_id in self.pending:  # never recovered: it ends here, its HA data cleaned
             reason = self.pending.pop(job_id)
+            self._cancelled.add(job_id)
             logger.info("Job %s cancelled while it could not be recovered (%s)", job_id, reason)
             retention = self.config.get(CheckpointingOptions.EXTERNALIZED_CHECKPOINT_RETENTION)
             asyncio.ensure_future(self._complete(JobResult.of(

@@ -321,13 +321,15 @@ class JobMaster:
             logger.info("Job %s (%s) attempt %d: all %d tasks RUNNING", self.graph.name, self.job_id, self.attempt,
                         len(self.states))
 
-    def _state_damaged(self, error: BaseException, checkpoint_id: int | None) -> None:
-        """A TaskManager could not restore its state of `checkpoint_id` because a state file is damaged
-        (DATA_LOSS): the next restore passes that checkpoint over for an older one."""
-        if checkpoint_id is not None and self.coordinator is not None and isinstance(error, grpc.RpcError) \
-                and error.code() == grpc.StatusCode.DATA_LOSS:
-            self.coordinator.mark_unrestorable(checkpoint_id, error.details())
-            self._show_recovery_notes()
+    def _state_damaged(self, error: BaseException | None, checkpoint_id: int | None) -> bool:
+        """Whether a TaskManager could not restore its state of `checkpoint_id` because a state file is
+        damaged (DATA_LOSS): then the next restore passes that checkpoint over for an older one."""
+        if checkpoint_id is None or self.coordinator is None or not isinstance(error, grpc.RpcError) \
+                or error.code() != grpc.StatusCode.DATA_LOSS:
+            return False
+        self.coordinator.mark_unrestorable(checkpoint_id, error.details())
+        self._show_recovery_notes()
+        return True
 
     def _show_recovery_notes(self) -> None:
         """What the checkpoint recovery decided (a repaired handle, an older checkpoint restored, one that
@@ -486,9 +488,10 @@ class JobMaster:
         failed = [d for d, r in zip(descriptors, results) if isinstance(r, Exception)]
         if failed and self.status == "RUNNING":
             error = results[descriptors.index(failed[0])]
-            self._state_damaged(error, latest[0] if latest is not None else None)
+            damaged = self._state_damaged(error, latest[0] if latest is not None else None)
+            # a damaged checkpoint: the whole job goes back to an older one, never this region alone
             self._task_failed(f"redeploying {failed[0].vertex.name} failed: {_rpc_details(error)}",
-                              None if self.coordinator is not None and self.coordinator.unrestorable else failed[0])
+                              None if damaged else (failed[0].vertex.id, failed[0].subtask_index))
             return
         logger.info("Job %s (%s): region of %d tasks redeployed (attempt %d)", self.graph.name, self.job_id,
                     len(region), max(self.attempts[key] for key in region))
