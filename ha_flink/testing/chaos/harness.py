@@ -256,6 +256,23 @@ def _last_until(deadline: float) -> None:
         time.sleep(remaining)
 
 
+def _take_away(folder: Path, what: str) -> Path:
+    """A folder unreachable: moved aside, a file in its place (root ignores permission bits). Returns where."""
+    away = folder.with_name(folder.name + ".away")
+    folder.rename(away)
+    folder.write_text(f"not a folder: the chaos run took {what} away\n")
+    return away
+
+
+def _put_back(folder: Path, away: Path) -> None:
+    folder.unlink()
+    if folder.exists():  # a writer re-created the folder in the instant between: keep both
+        shutil.copytree(away, folder, dirs_exist_ok=True)
+        shutil.rmtree(away)
+    else:
+        away.rename(folder)
+
+
 def _wait_gone(pid: int, timeout: float = 30) -> None:
     wait_for(lambda: command_line(pid) is None, timeout, 0.02, f"process {pid} to end")
 
@@ -466,19 +483,12 @@ class ChaosRun:
             self._s3_outage(fault)
             return
         folder = self.cluster.directory / "checkpoints" / self.job_id
-        away = folder.with_name(folder.name + ".away")
         at = time.time()
-        folder.rename(away)
-        folder.write_text("not a folder: the chaos run took the checkpoint folder away\n")
+        away = _take_away(folder, "the checkpoint folder")
         try:
             _last_until(at + fault.outage_s)
         finally:
-            folder.unlink()
-            if folder.exists():  # a writer re-created the folder in the instant between: keep both
-                shutil.copytree(away, folder, dirs_exist_ok=True)
-                shutil.rmtree(away)
-            else:
-                away.rename(folder)
+            _put_back(folder, away)
         restored = time.time()
         self._wait_checkpoint_after(restored, self.job_id, after_running=False)
         self._timing(fault, at, expect_new_leader=False)
@@ -560,29 +570,22 @@ class ChaosRun:
             client.stop()
             client.close()
         handle = Path(url.removeprefix("file://"))
-        folder = self.cluster.ha_storage
-        away = folder.with_name(folder.name + ".away")
         at = time.time()
+        away = None
         if fault.act == F.BLIP_ACTS[0]:
             handle.unlink()
         elif fault.act == F.BLIP_ACTS[1]:
             handle.write_bytes(handle.read_bytes()[:len(handle.read_bytes()) // 2])
         else:
-            folder.rename(away)
-            folder.write_text("not a folder: the chaos run took the HA storage dir away\n")
+            away = _take_away(self.cluster.ha_storage, "the HA storage dir")
         os.kill(leader.pid, signal.SIGKILL)
-        if fault.act == F.BLIP_ACTS[2]:
+        if away is not None:
             try:  # the outage lasts into the next leadership: that leader must wait for it, then recover
                 wait_for(lambda: first_after(self.cluster.lifetimes(), re.compile("^Granted leadership"), at), 30,
                          0.05, "a new leader")
                 _last_until(time.time() + fault.outage_s)
             finally:
-                folder.unlink()
-                if folder.exists():  # a writer re-created the folder in the instant between: keep both
-                    shutil.copytree(away, folder, dirs_exist_ok=True)
-                    shutil.rmtree(away)
-                else:
-                    away.rename(folder)
+                _put_back(self.cluster.ha_storage, away)
         self._wait_checkpoint_after(at, self.job_id)
         self._timing(fault, at, expect_new_leader=True)
         self._check_restored(at, int(latest), fault)  # that very checkpoint (or a later one), never an older
