@@ -9,7 +9,7 @@ DEBIAN_PACKAGES := zookeeper openssh-server default-jre-headless chromium
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: install system-packages test run chaos bench proto clean
+.PHONY: install system-packages lint test run chaos bench proto clean
 
 install: system-packages $(STAMP)
 
@@ -31,6 +31,9 @@ $(STAMP): pyproject.toml
 	$(VPY) -m pip install -q --upgrade pip
 	$(VPY) -m pip install -q -e '.[test,dev]'
 	@touch $(STAMP)
+
+lint: install
+	$(VENV)/bin/ruff check .
 
 test: install
 	$(VPY) -m pytest $(PYTEST_ARGS)
@@ -75,6 +78,7 @@ bench: install
 	$(VPY) bench/state_backends.py
 	$(VPY) bench/windows.py
 	$(VPY) bench/rest.py
+	$(VPY) bench/sealed_files.py
 
 # The generated modules are committed; regenerate them after editing ha_flink/rpc/flink.proto.
 proto: install
