@@ -146,6 +146,29 @@ def test_the_latch_folder_deleted_the_election_goes_on_and_the_next_leader_kill_
     assert final_counts(out) == {k: 30000 // 10 for k in range(10)}
 
 
+def test_a_leader_whose_latch_node_is_deleted_lives_on_holding_nothing_the_next_leader_needs(
+    cluster_factory: Callable[..., Cluster], kazoo_factory: Callable[..., KazooClient],
+    zookeeper: ZooKeeperEnsemble, tmp_path: Path,
+) -> None:
+    cluster = cluster_factory(**RESTARTS)
+    out = tmp_path / "out"
+    first, standby, job_id = start(cluster, out)
+    client = kazoo_factory(zookeeper)
+    latch = paths.latch_dir(cluster.zookeeper_base)
+    [own] = [name for name in client.get_children(latch) if client.get(f"{latch}/{name}")[0].find(
+        f'"pid": "{first.pid}"'.encode()) >= 0]
+    client.delete(f"{latch}/{own}")  # it gives up and joins again behind the standby, which leads
+    wait_for(lambda: finished(cluster, job_id), 60, what="the job to finish under the standby")
+    assert restored(standby) and final_counts(out) == {k: N // 10 for k in range(10)}
+    # The old leader, still alive with its ZooKeeper session, let go of its locks on the job graph and the
+    # checkpoints: the new leader subsumes those checkpoints and cleans the finished job up completely.
+    wait_for(lambda: list((cluster.directory / "ha" / "job-result-store").rglob(f"{job_id}.json")), 30,
+             what="the job's clean result")
+    assert client.exists(paths.job_dir(cluster.zookeeper_base, job_id)) is None
+    assert not list(cluster.ha_storage.glob("completedCheckpoint*"))
+    assert "still held" not in standby.output() and "still locked" not in standby.output()
+
+
 def test_read_only_ha_storage_declines_checkpoints_counted_then_they_complete_again(
     cluster_factory: Callable[..., Cluster], tmp_path: Path,
 ) -> None:

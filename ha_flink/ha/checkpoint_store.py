@@ -65,6 +65,9 @@ class RetainedCheckpoints:
         """Whether a checkpoint of this job was ever committed, as far as the store can tell."""
         return bool(self._checkpoints)
 
+    def release(self) -> None:
+        """Leadership lost: let go of every checkpoint held, without deleting any (nothing to do here)."""
+
     def latest(self) -> CompletedCheckpoint | None:
         return self._checkpoints[-1] if self._checkpoints else None
 
@@ -174,6 +177,11 @@ class CompletedCheckpointStore(RetainedCheckpoints):
                 logger.warning("Could not remove the damaged entry of checkpoint %d of job %s: %s",
                                damaged.checkpoint_id, self.job_id, error)
         return removed
+
+    def release(self) -> None:
+        """Leadership lost: drop this owner's lock on every entry (the damaged ones too), deleting nothing, so
+        the next leader can subsume and clean them up."""
+        self.handles.release_all()
 
     def shutdown(self, globally_terminal: bool) -> None:
         """Terminal job: remove every checkpoint this store may remove. Otherwise: release, keep all."""

@@ -262,13 +262,22 @@ class Dispatcher:
                 suspended.append(master.job_id)
         return suspended
 
-    def release_job_graphs(self, job_ids: list[str]) -> None:
-        """Blocking (ZooKeeper): drop our locks on suspended jobs' graphs, one failure not stopping the rest."""
+    def release_suspended_jobs(self, job_ids: list[str]) -> None:
+        """Blocking (ZooKeeper): drop our locks on suspended jobs' graphs and checkpoints, one failure not
+        stopping the rest. A JobManager that stops leading but lives on (its latch node deleted behind its
+        back, say) would otherwise hold them for as long as its session lasts, and the next leader could
+        neither subsume those checkpoints nor clean up the job when it ends."""
         for job_id in job_ids:
             try:
                 self.job_graphs.release_job_graph(job_id)
             except Exception as error:  # an expired session dropped the lock already
                 logger.info("Lock on the job graph of %s not released: %s", job_id, error)
+            master = self.jobs.get(job_id)
+            if master is not None and master.coordinator is not None:
+                try:
+                    master.coordinator.store.release()
+                except Exception as error:
+                    logger.info("Locks on the checkpoints of %s not released: %s", job_id, error)
 
     def _route_task_state(self, state: Any, resource_id: str) -> None:
         master = self.jobs.get(state.job_id)

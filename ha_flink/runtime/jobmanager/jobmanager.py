@@ -225,7 +225,7 @@ class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer, pb
                 suspended = dispatcher.suspend()
                 # In the background: with ZooKeeper unreachable it would wait, and the locks are
                 # ephemeral (they go with the session) anyway.
-                self.loop.run_in_executor(None, dispatcher.release_job_graphs, suspended)
+                self.loop.run_in_executor(None, dispatcher.release_suspended_jobs, suspended)
         finally:
             if resource_manager is not None:
                 resource_manager.close()
