@@ -122,6 +122,11 @@ def test_the_vandal_and_the_storage_blip_name_what_they_do_and_every_act_is_pick
     assert vandal[1].describe() == "zookeeper-vandal (after 0.5 s, pick 1: delete the latch folder)"
     assert blips[2].describe().endswith("make the HA storage dir unreachable, outage 2.0 s)")
     assert F.Fault(F.LEADER_SIGKILL, 3, 0.5, 2.0).act == ""
+    # a plan does every act of a kind in turn
+    plan = F.plan(5, {F.ZOOKEEPER_VANDAL: 8, F.STORAGE_BLIP_AT_FAILOVER: 3, F.LEADER_SIGKILL: 2})
+    vandal_acts = [f.act for f in plan if f.kind == F.ZOOKEEPER_VANDAL]
+    assert sorted(vandal_acts) == sorted(F.VANDAL_ACTS * 2)
+    assert sorted(f.act for f in plan if f.kind == F.STORAGE_BLIP_AT_FAILOVER) == sorted(F.BLIP_ACTS)
 
 
 def test_a_commit_made_before_a_pause_and_logged_after_it_is_not_a_breach() -> None:

@@ -4,6 +4,7 @@ so a failing run is repeated by its printed seed. Pure code."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ VANDAL_ACTS = ("delete the leader's latch node", "delete the latch folder", "del
 # What happens to the latest completed-checkpoint handle just before the leader is SIGKILLed (`pick` chooses):
 # gone or truncated for good, or the whole HA storage dir unreachable for the outage.
 BLIP_ACTS = ("delete the latest handle file", "truncate the latest handle file", "make the HA storage dir unreachable")
+ACTS = {ZOOKEEPER_VANDAL: VANDAL_ACTS, STORAGE_BLIP_AT_FAILOVER: BLIP_ACTS}
 
 
 @dataclass(frozen=True)
@@ -41,11 +43,8 @@ class Fault:
     @property
     def act(self) -> str:
         """What exactly a vandal or a storage blip does this time."""
-        if self.kind == ZOOKEEPER_VANDAL:
-            return VANDAL_ACTS[self.pick % len(VANDAL_ACTS)]
-        if self.kind == STORAGE_BLIP_AT_FAILOVER:
-            return BLIP_ACTS[self.pick % len(BLIP_ACTS)]
-        return ""
+        acts = ACTS.get(self.kind)
+        return acts[self.pick % len(acts)] if acts else ""
 
     def describe(self) -> str:
         outage = self.kind in (STORAGE_OUTAGE, ZOOKEEPER_QUORUM) or self.act == BLIP_ACTS[2]
@@ -61,5 +60,15 @@ def plan(seed: int, counts: dict[str, int]) -> list[Fault]:
     if unknown:
         raise ValueError(f"unknown fault kinds {sorted(unknown)}; known: {', '.join(KINDS)}")
     rng.shuffle(kinds)
-    return [Fault(kind, rng.randrange(1000), round(rng.uniform(0.3, 1.5), 2), round(rng.uniform(1.0, 4.0), 1))
-            for kind in kinds]
+    faults = [Fault(kind, rng.randrange(1000), round(rng.uniform(0.3, 1.5), 2), round(rng.uniform(1.0, 4.0), 1))
+              for kind in kinds]
+    # A kind with several acts does each in turn (from a seeded first one), so a long run does them all.
+    first = {kind: rng.randrange(len(acts)) for kind, acts in ACTS.items()}
+    seen: dict[str, int] = {}
+    for index, fault in enumerate(faults):
+        if fault.kind in ACTS:
+            n = len(ACTS[fault.kind])
+            turn = (first[fault.kind] + seen.setdefault(fault.kind, 0)) % n
+            seen[fault.kind] += 1
+            faults[index] = dataclasses.replace(fault, pick=fault.pick - fault.pick % n + turn)
+    return faults
