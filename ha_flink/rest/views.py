@@ -11,7 +11,7 @@ from typing import Any
 from ha_flink.config import CheckpointingOptions, StateBackendOptions
 from ha_flink.ha.job_result_store import JobResult
 from ha_flink.rpc import flink_pb2 as pb
-from ha_flink.runtime.jobmanager.dispatcher import Dispatcher
+from ha_flink.runtime.jobmanager.dispatcher import LOST_JOB_NAME, UNRECOVERED_JOB_NAME, Dispatcher
 from ha_flink.runtime.jobmanager.job_master import JobMaster, job_metrics
 
 # Flink's ExecutionState names, as the dashboard and the `tasks` counts use them
@@ -58,15 +58,16 @@ def job_overview(job: JobMaster, now: int) -> dict[str, Any]:
 
 def unrecovered_job_overview(job_id: str, reason: str, now: int) -> dict[str, Any]:
     """A stored job this leader cannot recover yet (its graph unreadable): INITIALIZING, with why."""
-    return {"jid": job_id, "name": "(stored job, not recovered yet)", "state": "INITIALIZING", "start-time": -1, "end-time": -1, "duration": 0,
-            "last-modification": now, "tasks": {"total": 0, **_task_counts([])}, "failure": reason}
+    return {"jid": job_id, "name": UNRECOVERED_JOB_NAME, "state": "INITIALIZING", "start-time": -1,
+            "end-time": -1, "duration": 0, "last-modification": now, "tasks": {"total": 0, **_task_counts([])},
+            "failure": reason}
 
 
 def lost_job_overview(result: JobResult) -> dict[str, Any]:
     """A job this leader found lost (its graph gone): FAILED, with why."""
     end = int(result.timestamp * 1000)
-    return {"jid": result.job_id, "name": "(lost job)", "state": result.status, "start-time": -1, "end-time": end,
-            "duration": 0, "last-modification": end, "tasks": {"total": 0, **_task_counts([])},
+    return {"jid": result.job_id, "name": LOST_JOB_NAME, "state": result.status, "start-time": -1,
+            "end-time": end, "duration": 0, "last-modification": end, "tasks": {"total": 0, **_task_counts([])},
             "failure": result.error}
 
 

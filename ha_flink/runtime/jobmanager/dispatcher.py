@@ -32,6 +32,9 @@ logger = logging.getLogger(__name__)
 
 SETTLE_TIMEOUT_SECONDS = 60
 RECOVERY_RETRY_SECONDS = (0.5, 10.0)  # first and longest wait between recovery attempts of a pending job
+# the names listings show for jobs without a readable graph (the graph holds the job's name)
+UNRECOVERED_JOB_NAME = "(stored job, not recovered yet)"
+LOST_JOB_NAME = "(lost job)"
 
 
 def keeps_checkpoints(status: str, retention: str) -> bool:

@@ -24,7 +24,9 @@ from ha_flink.rpc import flink_pb2 as pb
 from ha_flink.rpc import flink_pb2_grpc as pb_grpc
 from ha_flink.rpc.channels import SERVER_OPTIONS
 from ha_flink.rpc.fencing import FencingInterceptor
-from ha_flink.runtime.jobmanager.dispatcher import Dispatcher, JobSubmissionError
+from ha_flink.runtime.jobmanager.dispatcher import (
+    LOST_JOB_NAME, UNRECOVERED_JOB_NAME, Dispatcher, JobSubmissionError,
+)
 from ha_flink.runtime.jobmanager.job_master import TERMINAL, checkpoints_dir, job_metrics
 from ha_flink.runtime.jobmanager.metric_fetcher import MetricFetcher
 from ha_flink.runtime.metrics.prometheus import MetricSample
@@ -224,7 +226,7 @@ class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer, pb
             if dispatcher is not None:
                 suspended = dispatcher.suspend()
                 # In the background: with ZooKeeper unreachable it would wait, and the locks are
-                # ephemeral (they go with the session) anyway.
+                # ephemeral (they go with the session, if that is what was lost) anyway.
                 self.loop.run_in_executor(None, dispatcher.release_suspended_jobs, suspended)
         finally:
             if resource_manager is not None:
@@ -245,9 +247,10 @@ class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer, pb
     async def ListJobs(self, request: pb.Empty, context: Any) -> pb.JobList:
         dispatcher = self.dispatcher
         jobs = [self._status(m) for m in dispatcher.jobs.values()]
-        jobs += [pb.JobStatus(job_id=job_id, state="INITIALIZING", failure=f"cannot be recovered yet: {reason}")
+        jobs += [pb.JobStatus(job_id=job_id, name=UNRECOVERED_JOB_NAME, state="INITIALIZING",
+                              failure=f"cannot be recovered yet: {reason}")
                  for job_id, reason in sorted(dispatcher.pending.items())]  # stored, tried again
-        jobs += [pb.JobStatus(job_id=job_id, state=result.status, failure=result.error or "")
+        jobs += [pb.JobStatus(job_id=job_id, name=LOST_JOB_NAME, state=result.status, failure=result.error or "")
                  for job_id, result in sorted(dispatcher.lost.items()) if job_id not in dispatcher.jobs]
         return pb.JobList(jobs=jobs)
 
