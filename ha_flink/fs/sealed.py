@@ -23,15 +23,25 @@ def digest(payload: bytes) -> str:
     return hashlib.sha256(payload).hexdigest()
 
 
+# A payload read back: the bytes after the seal, as a view (copying 100 MB costs as much as hashing it here);
+# pickle and everything else that reads bytes take either.
+Payload = bytes | memoryview
+
+
+def seal_header(payload: bytes) -> bytes:
+    """What goes before `payload` in its sealed file."""
+    return MAGIC + hashlib.sha256(payload).digest()
+
+
 def seal(payload: bytes) -> bytes:
-    return MAGIC + hashlib.sha256(payload).digest() + payload
+    return seal_header(payload) + payload
 
 
 def is_sealed(data: bytes) -> bool:
     return data[:len(MAGIC)] == MAGIC
 
 
-def unseal(data: bytes, url: str, expected_sha256: str | None = None) -> bytes:
+def unseal(data: bytes, url: str, expected_sha256: str | None = None) -> Payload:
     """The payload of a sealed file read from `url`; raises StorageFileCorruptError naming the file when it
     is truncated, altered, or not the file `expected_sha256` names. Unsealed data (a file of an older
     version) is returned as it is, unless a digest was expected."""
@@ -43,7 +53,7 @@ def unseal(data: bytes, url: str, expected_sha256: str | None = None) -> bytes:
     if len(data) < HEADER:
         raise StorageFileCorruptError("read", url, f"it is truncated ({len(data)} bytes, shorter than its header)")
     stored = data[len(MAGIC):HEADER]
-    payload = data[HEADER:]
+    payload = memoryview(data)[HEADER:]
     actual = hashlib.sha256(payload).digest()
     if actual != stored:
         raise StorageFileCorruptError("read", url, f"it is truncated or altered ({len(payload)} payload bytes, "

@@ -21,7 +21,7 @@ from fsspec.implementations.local import LocalFileSystem
 from ha_flink.config import Configuration
 from ha_flink.fs.errors import StorageError, StorageFileExistsError, StorageFileNotFoundError
 from ha_flink.fs.filesystems import filesystem_for
-from ha_flink.fs.sealed import seal, unseal
+from ha_flink.fs.sealed import Payload, seal_header, unseal
 
 T = TypeVar("T")
 
@@ -66,20 +66,25 @@ class Storage:
 
     def write(self, url: str, data: bytes, *, overwrite: bool = False) -> None:
         """Publish `data` at `url` whole or not at all; without `overwrite` an existing file is an error."""
-        self._call("write", url, lambda fs, path: self._write(fs, path, data, overwrite))
+        self._call("write", url, lambda fs, path: self._write(fs, path, (data,), overwrite))
 
-    def write_unique(self, folder_url: str, prefix: str, data: bytes) -> str:
-        """Write `data` under a fresh random name in `folder_url`; returns the new file's URL."""
+    def write_unique(self, folder_url: str, prefix: str, data: bytes, *, sealed: bool = False) -> str:
+        """Write `data` (`sealed`: as a sealed file) under a fresh random name in `folder_url`; returns the
+        new file's URL."""
         url = join_url(folder_url, unique_name(prefix))
-        self.write(url, data)
+        if sealed:
+            self.write_sealed(url, data)
+        else:
+            self.write(url, data)
         return url
 
-    def _write(self, fs: AbstractFileSystem, path: str, data: bytes, overwrite: bool) -> None:
+    def _write(self, fs: AbstractFileSystem, path: str, chunks: tuple[bytes, ...], overwrite: bool) -> None:
         if isinstance(fs, LocalFileSystem):
-            _write_local(path, data, overwrite)
+            _write_local(path, chunks, overwrite)
             return
         if not overwrite and fs.exists(path):
             raise FileExistsError(path)
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         if type(fs).__name__ == "S3FileSystem":
             fs.pipe_file(path, data)
             return
@@ -97,10 +102,11 @@ class Storage:
         return self._call("read", url, lambda fs, path: fs.cat_file(path))
 
     def write_sealed(self, url: str, payload: bytes, *, overwrite: bool = False) -> None:
-        """`write` of a sealed file (fs/sealed.py): a reader finds out if it is ever truncated or altered."""
-        self.write(url, seal(payload), overwrite=overwrite)
+        """`write` of a sealed file (fs/sealed.py): a reader finds out if it is ever truncated or altered. (The
+        seal and the payload go out one after the other: a local file never copies the payload.)"""
+        self._call("write", url, lambda fs, path: self._write(fs, path, (seal_header(payload), payload), overwrite))
 
-    def read_sealed(self, url: str, expected_sha256: str | None = None) -> bytes:
+    def read_sealed(self, url: str, expected_sha256: str | None = None) -> Payload:
         """The payload of a sealed file; StorageFileCorruptError names the file if it is not what was written."""
         return unseal(self.read(url), url, expected_sha256)
 
@@ -149,13 +155,14 @@ class Storage:
         self._call("create folder", url, lambda fs, path: fs.makedirs(path, exist_ok=True))
 
 
-def _write_local(path: str, data: bytes, overwrite: bool) -> None:
+def _write_local(path: str, chunks: tuple[bytes, ...], overwrite: bool) -> None:
     folder = os.path.dirname(path)
     os.makedirs(folder, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".inprogress")
     try:
         with os.fdopen(fd, "wb") as out:
-            out.write(data)
+            for chunk in chunks:
+                out.write(chunk)
             out.flush()
             os.fsync(out.fileno())
         if overwrite:

@@ -26,8 +26,8 @@ from typing import Callable
 from kazoo.client import KazooClient, TransactionRequest
 from kazoo.exceptions import ConnectionLoss, NodeExistsError, NoNodeError, NotEmptyError, SessionExpiredError
 
-from ha_flink.fs import Storage, StorageFileCorruptError, StorageFileNotFoundError, seal
-from ha_flink.fs.sealed import digest
+from ha_flink.fs import Storage, StorageFileCorruptError, StorageFileNotFoundError
+from ha_flink.fs.sealed import Payload, digest
 from ha_flink.ha import paths
 from ha_flink.ha.fencing import Fence, FencingError
 
@@ -115,7 +115,7 @@ class ZooKeeperStateHandleStore:
         """Write `data` to a fresh sealed file, then commit a pointer to it named `name`, locked by this owner.
         `also(tx, pointer)` adds operations of the caller's to the same transaction. A failed write raises
         its StorageError with nothing sent to ZooKeeper."""
-        url = self.storage.write_unique(self.storage_dir, self.prefix, seal(data))
+        url = self.storage.write_unique(self.storage_dir, self.prefix, data, sealed=True)
         return self._commit(name, _pointer(url, digest(data)), url, also, owns_file=True)
 
     def restore_pointer(self, name: str, pointer: bytes) -> StateHandle:
@@ -168,7 +168,7 @@ class ZooKeeperStateHandleStore:
             old_url: str | None = self._read_pointer(path)[0]
         except StateHandleDamagedError:
             old_url = None  # a garbled pointer being repaired: no old file to delete
-        url = self.storage.write_unique(self.storage_dir, self.prefix, seal(data))
+        url = self.storage.write_unique(self.storage_dir, self.prefix, data, sealed=True)
         pointer = _pointer(url, digest(data))
         tx = self.fence.transaction()
         tx.set_data(path, pointer, version=expected_version)
@@ -204,7 +204,7 @@ class ZooKeeperStateHandleStore:
             raise NoNodeError(self._path(name))
         return stat.version
 
-    def read_payload(self, url: str, sha256: str | None, node: str) -> bytes:
+    def read_payload(self, url: str, sha256: str | None, node: str) -> Payload:
         """A handle file's payload, checked against its pointer's digest; damage is a StateHandleDamagedError
         naming `node` and the file, an unreachable storage its StorageError."""
         try:
@@ -214,7 +214,7 @@ class ZooKeeperStateHandleStore:
         except StorageFileCorruptError as error:
             raise StateHandleDamagedError(node, url, f"cannot be used: {error.reason}") from None
 
-    def get_and_lock(self, name: str) -> tuple[StateHandle, bytes]:
+    def get_and_lock(self, name: str) -> tuple[StateHandle, Payload]:
         """Lock the entry for this owner and read its payload. Damage (the file gone, truncated or altered, the
         pointer unreadable) is a StateHandleDamagedError naming the node and the file; a missing or
         marked-for-deletion entry raises NoNodeError; an unreachable storage its StorageError."""

@@ -80,11 +80,11 @@ class _HeldMetadataStorage(Storage):
         self.writing = threading.Event()
         self.release = threading.Event()
 
-    def write(self, url: str, data: bytes, *, overwrite: bool = False) -> None:
+    def write_sealed(self, url: str, payload: bytes, *, overwrite: bool = False) -> None:
         if url.endswith("/_metadata"):
             self.writing.set()
             self.release.wait(10)
-        super().write(url, data, overwrite=overwrite)
+        super().write_sealed(url, payload, overwrite=overwrite)
 
 
 def test_a_checkpoint_whose_metadata_is_written_as_the_job_stops_is_not_committed_and_the_cleanup_waits(
