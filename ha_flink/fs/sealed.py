@@ -18,11 +18,6 @@ _DIGEST = 32
 HEADER = len(MAGIC) + _DIGEST
 
 
-def digest(payload: bytes) -> str:
-    """The hex SHA-256 of a payload: what a pointer records to name exactly one file's content."""
-    return hashlib.sha256(payload).hexdigest()
-
-
 # A payload read back: the bytes after the seal, as a view (copying 100 MB costs as much as hashing it here);
 # pickle and everything else that reads bytes take either.
 Payload = bytes | memoryview

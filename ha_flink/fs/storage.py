@@ -21,7 +21,7 @@ from fsspec.implementations.local import LocalFileSystem
 from ha_flink.config import Configuration
 from ha_flink.fs.errors import StorageError, StorageFileExistsError, StorageFileNotFoundError
 from ha_flink.fs.filesystems import filesystem_for
-from ha_flink.fs.sealed import Payload, seal_header, unseal
+from ha_flink.fs.sealed import MAGIC, Payload, seal_header, unseal
 
 T = TypeVar("T")
 
@@ -68,14 +68,10 @@ class Storage:
         """Publish `data` at `url` whole or not at all; without `overwrite` an existing file is an error."""
         self._call("write", url, lambda fs, path: self._write(fs, path, (data,), overwrite))
 
-    def write_unique(self, folder_url: str, prefix: str, data: bytes, *, sealed: bool = False) -> str:
-        """Write `data` (`sealed`: as a sealed file) under a fresh random name in `folder_url`; returns the
-        new file's URL."""
+    def write_unique(self, folder_url: str, prefix: str, data: bytes) -> str:
+        """Write `data` under a fresh random name in `folder_url`; returns the new file's URL."""
         url = join_url(folder_url, unique_name(prefix))
-        if sealed:
-            self.write_sealed(url, data)
-        else:
-            self.write(url, data)
+        self.write(url, data)
         return url
 
     def _write(self, fs: AbstractFileSystem, path: str, chunks: tuple[bytes, ...], overwrite: bool) -> None:
@@ -101,10 +97,13 @@ class Storage:
     def read(self, url: str) -> bytes:
         return self._call("read", url, lambda fs, path: fs.cat_file(path))
 
-    def write_sealed(self, url: str, payload: bytes, *, overwrite: bool = False) -> None:
+    def write_sealed(self, url: str, payload: bytes, *, overwrite: bool = False) -> str:
         """`write` of a sealed file (fs/sealed.py): a reader finds out if it is ever truncated or altered. (The
-        seal and the payload go out one after the other: a local file never copies the payload.)"""
-        self._call("write", url, lambda fs, path: self._write(fs, path, (seal_header(payload), payload), overwrite))
+        seal and the payload go out one after the other: a local file never copies the payload.) Returns the
+        payload's hex SHA-256, for a pointer to record."""
+        header = seal_header(payload)
+        self._call("write", url, lambda fs, path: self._write(fs, path, (header, payload), overwrite))
+        return header[len(MAGIC):].hex()
 
     def read_sealed(self, url: str, expected_sha256: str | None = None) -> Payload:
         """The payload of a sealed file; StorageFileCorruptError names the file if it is not what was written."""

@@ -26,8 +26,8 @@ from typing import Callable
 from kazoo.client import KazooClient, TransactionRequest
 from kazoo.exceptions import ConnectionLoss, NodeExistsError, NoNodeError, NotEmptyError, SessionExpiredError
 
-from ha_flink.fs import Storage, StorageFileCorruptError, StorageFileNotFoundError
-from ha_flink.fs.sealed import Payload, digest
+from ha_flink.fs import Storage, StorageFileCorruptError, StorageFileNotFoundError, join_url, unique_name
+from ha_flink.fs.sealed import Payload
 from ha_flink.ha import paths
 from ha_flink.ha.fencing import Fence, FencingError
 
@@ -115,8 +115,9 @@ class ZooKeeperStateHandleStore:
         """Write `data` to a fresh sealed file, then commit a pointer to it named `name`, locked by this owner.
         `also(tx, pointer)` adds operations of the caller's to the same transaction. A failed write raises
         its StorageError with nothing sent to ZooKeeper."""
-        url = self.storage.write_unique(self.storage_dir, self.prefix, data, sealed=True)
-        return self._commit(name, _pointer(url, digest(data)), url, also, owns_file=True)
+        url = join_url(self.storage_dir, unique_name(self.prefix))
+        sha256 = self.storage.write_sealed(url, data)
+        return self._commit(name, _pointer(url, sha256), url, also, owns_file=True)
 
     def restore_pointer(self, name: str, pointer: bytes) -> StateHandle:
         """Commit the node `name` again with a `pointer` recorded elsewhere, naming a file that exists (its
@@ -168,8 +169,8 @@ class ZooKeeperStateHandleStore:
             old_url: str | None = self._read_pointer(path)[0]
         except StateHandleDamagedError:
             old_url = None  # a garbled pointer being repaired: no old file to delete
-        url = self.storage.write_unique(self.storage_dir, self.prefix, data, sealed=True)
-        pointer = _pointer(url, digest(data))
+        url = join_url(self.storage_dir, unique_name(self.prefix))
+        pointer = _pointer(url, self.storage.write_sealed(url, data))
         tx = self.fence.transaction()
         tx.set_data(path, pointer, version=expected_version)
         if also is not None:
