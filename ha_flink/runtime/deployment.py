@@ -21,6 +21,8 @@ class InputChannelDescriptor:
 class OutputDescriptor:
     partition_id: str
     subpartitions: int  # consuming subtasks (1 for a forward edge)
+    # the TaskManager address of each subpartition's consumer: one of this TaskManager is fed in-process
+    consumer_addresses: tuple[str, ...] = ()
 
 
 @dataclass

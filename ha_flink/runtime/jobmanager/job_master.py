@@ -109,6 +109,7 @@ class JobMaster:
                                                   config.get(StateBackendOptions.INCREMENTAL_CHECKPOINTS))
         self._status = "CREATED"
         self.failure = ""
+        self.task_failure: tuple[str, str] | None = None  # the latest failed subtask and its traceback
         self.start_time = getattr(graph, "submission_time", 0) or int(time.time() * 1000)  # (older graphs lack it)
         self.end_time = -1
         self.timestamps: dict[str, int] = {"CREATED": int(time.time() * 1000)}  # when it last switched to each state
@@ -265,8 +266,10 @@ class JobMaster:
         outputs = []
         for edge_index, edge in enumerate(vertex.outputs):
             target = graph.vertices[edge.target]
+            consumers = [index] if edge.partitioner.is_pointwise else range(target.parallelism)
             outputs.append(OutputDescriptor(partition_id(self.job_id, vertex.id, index, attempt, edge_index),
-                                            1 if edge.partitioner.is_pointwise else target.parallelism))
+                                            len(consumers),
+                                            tuple(self.placement[(target.id, c)].address for c in consumers)))
         inputs = []
         for edge in vertex.inputs:
             producer = graph.vertices[edge.source]
@@ -301,8 +304,8 @@ class JobMaster:
         self.states[key] = state.state
         if state.state == "FAILED":
             vertex = self.graph.vertices[state.vertex_id]
-            self._task_failed(f"{vertex.name} ({state.subtask_index + 1}/{vertex.parallelism}) failed:\n"
-                              f"{state.failure}", key)
+            self.task_failure = (f"{vertex.name} ({state.subtask_index + 1}/{vertex.parallelism})", state.failure)
+            self._task_failed(f"{self.task_failure[0]} failed:\n{state.failure}", key)
         elif all(s == "FINISHED" for s in self.states.values()):
             self._terminate("FINISHED")
         elif state.state == "FINISHED" and self.coordinator is not None:

@@ -72,8 +72,11 @@ class InputGate:
         self._space_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
         self._waiters_lock = threading.Lock()
 
-    def put(self, channel: int, item: Any, clock: BackPressureClock | None = None) -> None:
-        """Waits while the gate is full; `clock` (the sender's) runs meanwhile."""
+    def put(self, channel: int, item: Any, clock: BackPressureClock | None = None,
+            cancelled: threading.Event | None = None) -> None:
+        """Waits while the gate is full; `clock` (the sender's) runs meanwhile. The wait ends with
+        TaskCancelled once `cancelled` is set: the sender's own flag where sender and receiver are
+        separate tasks (the receiver's, by default, where one job shares one flag)."""
         try:
             self.queue.put_nowait((channel, item))
             return
@@ -86,7 +89,7 @@ class InputGate:
                     self.queue.put((channel, item), timeout=POLL_SECONDS)
                     return
                 except queue.Full:
-                    if self.cancelled.is_set():
+                    if (cancelled or self.cancelled).is_set():
                         raise TaskCancelled() from None
         finally:
             if clock is not None:

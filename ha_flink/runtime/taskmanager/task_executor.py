@@ -34,6 +34,7 @@ from ha_flink.runtime.deployment import TaskDeploymentDescriptor
 from ha_flink.runtime.metrics.meter import TaskIOMeters
 from ha_flink.runtime.metrics.prometheus import MetricSample
 from ha_flink.runtime.network.exchange import read_channel, serve_partition
+from ha_flink.runtime.network.local import LocalChannelKey, LocalGates, LocalOutputChannel
 from ha_flink.runtime.network.partition import NetworkChannel, PartitionRegistry, ResultPartition
 from ha_flink.runtime.partitioner import ForwardPartitioner
 from ha_flink.runtime.task.channels import InputGate, RecordWriter, TaskCancelled
@@ -44,6 +45,7 @@ logger = logging.getLogger(__name__)
 GATE_CAPACITY = 32
 SUBPARTITION_CAPACITY = 8
 METER_SAMPLE_SECONDS = 1.0
+TASK_STOP_SECONDS = 5.0  # how long a stopping TaskManager waits for its cancelled tasks' threads
 
 
 class _RunningTask:
@@ -58,16 +60,20 @@ class _RunningTask:
         self.failure = ""
         self.readers: list[asyncio.Future[None]] = []
         self.partitions: list[ResultPartition] = []
+        self.local_inputs: list[LocalChannelKey] = []  # gate channels fed in-process (LocalGates)
+        self.thread: threading.Thread | None = None
         self.meters = TaskIOMeters()
 
 
 class TaskExecutor(pb_grpc.TaskExecutorServicer):
-    def __init__(self, config: Configuration, ha_services: Any, host: str | None = None, port: int = 0) -> None:
+    def __init__(self, config: Configuration, ha_services: Any, host: str | None = None, port: int = 0,
+                 bind_host: str = "0.0.0.0", slots: int | None = None) -> None:
         self.config = config
         self.ha = ha_services
         self.host = host or config.get(TaskManagerOptions.HOST) or socket.gethostname()
+        self.bind_host = bind_host
         self.bind_port = port
-        self.slots = config.get(TaskManagerOptions.NUM_TASK_SLOTS)
+        self.slots = slots or config.get(TaskManagerOptions.NUM_TASK_SLOTS)
         self.resource_id = f"{self.host}-{uuid.uuid4().hex[:8]}"
         self.heartbeat_interval = config.get(HeartbeatManagerOptions.HEARTBEAT_INTERVAL).total_seconds()
         self.tasks: dict[tuple[str, str, int, int], _RunningTask] = {}
@@ -89,11 +95,12 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
         self.loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
         self.partitions = PartitionRegistry()
+        self.local_gates = LocalGates()
         interceptor = FencingInterceptor(self._followed_session, {"TaskExecutor"}, {"TaskExecutor"},
                                          role="TaskManager")
         self.server = grpc.aio.server(interceptors=[_ExceptReadPartition(interceptor)], options=SERVER_OPTIONS)
         pb_grpc.add_TaskExecutorServicer_to_server(self, self.server)
-        self.port = self.server.add_insecure_port(f"0.0.0.0:{self.bind_port}")
+        self.port = self.server.add_insecure_port(f"{self.bind_host}:{self.bind_port}")
         if self.port == 0:
             raise OSError(f"cannot bind the TaskManager's RPC port {self.bind_port}")
         await self.server.start()
@@ -109,7 +116,12 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
         self._meter_sampler.cancel()
         if self._retrieval is not None:
             self._retrieval.stop()
+        running = [t.thread for t in self.tasks.values() if t.thread is not None]
         self._cancel_all("the TaskManager is shutting down")
+        # their threads end at the next poll of the cancel flag (user code that blocks longer is left)
+        deadline = time.monotonic() + TASK_STOP_SECONDS
+        for thread in running:
+            await self.loop.run_in_executor(None, thread.join, max(0.0, deadline - time.monotonic()))
         await self.server.stop(1)
 
     def _followed_session(self) -> uuid.UUID | None:
@@ -216,7 +228,9 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
                                         cancelled)
             await self.partitions.register(partition)
             partitions.append(partition)
-            channels = [NetworkChannel(sp) for sp in partition.subpartitions]
+            channels = [LocalOutputChannel(self.local_gates, (session_id, output.partition_id, index), cancelled)
+                        if index < len(output.consumer_addresses) and output.consumer_addresses[index] == self.address
+                        else NetworkChannel(sp) for index, sp in enumerate(partition.subpartitions)]
             partitioner = cloudpickle.loads(cloudpickle.dumps(edge.partitioner))
             if isinstance(partitioner, ForwardPartitioner):
                 channels = channels[:1]
@@ -255,12 +269,18 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
             self._finish(previous, "CANCELED", "")
         self.tasks[d.execution_id] = running
         for index, channel in enumerate(d.inputs):
+            if channel.producer_address == self.address:  # its producer's thread puts into the gate itself
+                key = (session_id, channel.partition_id, channel.subpartition)
+                self.local_gates.register(key, gate, index)
+                running.local_inputs.append(key)
+                continue
             stub = pb_grpc.TaskExecutorStub(self._channel(channel.producer_address))
             future = asyncio.ensure_future(read_channel(stub, channel.partition_id, channel.subpartition, gate, index))
             future.add_done_callback(lambda f, r=running: self._on_reader_done(f, r))
             running.readers.append(future)
         running.state = "RUNNING"
-        threading.Thread(target=self._run_task, args=(running,), name=task.display_name, daemon=True).start()
+        running.thread = threading.Thread(target=self._run_task, args=(running,), name=task.display_name, daemon=True)
+        running.thread.start()
         await self._report(running)
 
     # -- checkpoints ------------------------------------------------------------------------------------
@@ -339,12 +359,17 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
             outcome, failure = "CANCELED", ""
         except BaseException:
             outcome, failure = "FAILED", traceback.format_exc()
-        self.loop.call_soon_threadsafe(self._finish, running, outcome, failure)
+        try:
+            self.loop.call_soon_threadsafe(self._finish, running, outcome, failure)
+        except RuntimeError:  # the loop is closed: the TaskManager stopped, nobody awaits this report
+            pass
 
     def _finish(self, running: _RunningTask, state: str, failure: str) -> None:
         if running.state in ("FINISHED", "CANCELED", "FAILED"):
             return
         running.state, running.failure = state, failure
+        for key in running.local_inputs:
+            self.local_gates.unregister(key, running.task.gate)
         if state != "FINISHED":
             with running.snapshot_write:  # so no snapshot file of it is written after a cancel returns
                 running.cancelled.set()
