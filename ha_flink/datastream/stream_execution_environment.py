@@ -19,7 +19,7 @@ from ha_flink.runtime.partitioner import DEFAULT_MAX_PARALLELISM
 
 
 if TYPE_CHECKING:
-    from ha_flink.runtime.minicluster import JobExecutionResult, LocalJob
+    from ha_flink.runtime.minicluster import JobExecutionResult, LocalJobClient
 
 logger = logging.getLogger(__name__)
 
@@ -38,14 +38,19 @@ class RuntimeExecutionMode(enum.Enum):
 class JobClient:
     """What `execute_async` returns: the running job's id, status, and a way to cancel or wait for it."""
 
-    def __init__(self, job: LocalJob) -> None:
+    def __init__(self, job: LocalJobClient) -> None:
         self._job = job
 
+    @property
+    def mini_cluster(self) -> Any:
+        """The local mini cluster the job runs on (its JobMaster, TaskExecutors and tasks)."""
+        return self._job.cluster
+
     def get_job_id(self) -> str:
-        return self._job.graph.job_id
+        return self._job.job_id
 
     def get_job_status(self) -> str:
-        return self._job.status
+        return self._job.status()
 
     def cancel(self) -> None:
         self._job.cancel()
@@ -196,11 +201,9 @@ class StreamExecutionEnvironment:
         return execute_locally(self._take_job_graph(job_name))
 
     def execute_async(self, job_name: str | None = None) -> JobClient:
-        from ha_flink.runtime.minicluster import LocalJob
+        from ha_flink.runtime.minicluster import LocalJobClient
 
-        job = LocalJob(self._take_job_graph(job_name))
-        job.start()
-        return JobClient(job)
+        return JobClient(LocalJobClient(self._take_job_graph(job_name)))
 
 
 def _sources(sinks: list[Transformation]) -> list[SourceTransformation]:

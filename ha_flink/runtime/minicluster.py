@@ -1,27 +1,45 @@
-"""The local mini cluster: runs a JobGraph inside this process, one thread per subtask, joined by bounded
-in-memory channels. This is what `python job.py` uses when no cluster is involved (PyFlink's local
-execution), and the reference the distributed runtime must agree with.
+"""The local mini cluster: the real JobManager (Dispatcher, ResourceManager, one JobMaster per job) and a
+real TaskExecutor in this process, as Flink's `MiniCluster`. This is what `python job.py` runs on when no
+cluster is involved (PyFlink's local execution), so a local run and `flink run` are one engine: the same
+scheduling, region failover, checkpoint coordination, timeouts and tolerable failures.
 
-A failing task fails the job: every other task is cancelled and `execute()` raises `JobExecutionError`
-naming the task and carrying the user's traceback."""
+The components talk gRPC over loopback (127.0.0.1, ports picked by the OS), on one event loop thread
+that this module owns; the tasks run on threads of their own, and subtasks exchange records in-process
+(`runtime/network/local.py`). High availability is `NONE` (`ha/standalone.py`): nothing outlives the
+process. Checkpoints go to `state.checkpoints.dir` when the job sets it, else to a temporary folder that
+goes with the mini cluster (Flink's local default keeps them in the JobManager's memory). REST and the
+dashboard are served only when the job's configuration sets `rest.port` (Flink's
+`create_local_environment_with_web_ui`).
+
+A failing job raises `JobExecutionError` naming the failing task and carrying the user's traceback."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import shutil
+import tempfile
 import threading
-import time
-import traceback
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable, Coroutine, TypeVar
 
-from ha_flink.runtime.checkpoint.barrier import TaskSnapshot
+import cloudpickle
+
+from ha_flink.config import CheckpointingOptions, Configuration, JobManagerOptions, RestOptions
+from ha_flink.ha.job_result_store import JobResult
+from ha_flink.ha.standalone import StandaloneHaServices
 from ha_flink.runtime.graph.job_graph import JobGraph
-from ha_flink.runtime.task.channels import InputGate, LocalChannel, RecordWriter, TaskCancelled
+from ha_flink.runtime.jobmanager.dispatcher import Dispatcher
+from ha_flink.runtime.jobmanager.job_master import JobMaster
+from ha_flink.runtime.jobmanager.jobmanager import JobManager
 from ha_flink.runtime.task.task import Task
+from ha_flink.runtime.taskmanager.task_executor import TaskExecutor
 
 logger = logging.getLogger(__name__)
 
-GATE_CAPACITY = 32  # batches buffered per receiving subtask before its producers block
+LOOPBACK = "127.0.0.1"
+START_SECONDS = 30.0  # for the JobManager to lead and the TaskExecutor to register
+T = TypeVar("T")
 
 
 class JobExecutionError(RuntimeError):
@@ -56,240 +74,202 @@ class JobExecutionResult:
         return dict(self.accumulators)
 
 
-class LocalJob:
-    """One job running in this process, with checkpoints when the job enables them, and restarts from
-    the latest completed checkpoint under its restart strategy (as PyFlink's local mini cluster)."""
+class MiniCluster:
+    """A JobManager and `task_managers` TaskExecutors of `slots` slots each, in this process."""
 
-    def __init__(self, graph: JobGraph, on_done: Callable[[LocalJob], None] | None = None) -> None:
-        from ha_flink.config import Configuration
-        from ha_flink.runtime.scheduler.restart_strategies import restart_strategy_from_config
+    def __init__(self, config: Configuration, task_managers: int = 1, slots: int = 1) -> None:
+        self.config = config.copy()
+        self.config.set(JobManagerOptions.RPC_ADDRESS, LOOPBACK, source="mini cluster")
+        self._temp_dir: str | None = None
+        if not self.config.get(CheckpointingOptions.CHECKPOINTS_DIRECTORY):
+            self._temp_dir = tempfile.mkdtemp(prefix="ha-flink-local-")
+            self.config.set(CheckpointingOptions.CHECKPOINTS_DIRECTORY, f"file://{self._temp_dir}/checkpoints",
+                            source="mini cluster")
+        self.num_task_managers = task_managers
+        self.slots = slots
+        self.ha = StandaloneHaServices(self.config)
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="mini-cluster", daemon=True)
+        self.job_manager: JobManager | None = None
+        self.task_executors: list[TaskExecutor] = []
+        self._dispatcher: Dispatcher | None = None
 
-        self.graph = graph
-        self.status = "CREATED"
-        self.failure: JobExecutionError | None = None
-        self._lock = threading.Lock()
-        self._done = threading.Event()
-        self._on_done = on_done
-        self._cancel_requested = False
-        self.attempt = 0
-        self.interval_ms = graph.checkpoint_interval_ms
-        from ha_flink.config import StateBackendOptions
-        from ha_flink.runtime.state.backend import StateBackendSettings
+    # -- lifecycle ------------------------------------------------------------------------------------
 
-        config = Configuration(graph.settings)
-        self.restarts = restart_strategy_from_config(config, self.interval_ms is not None)
-        # Snapshots stay in this process's memory (canonical format): no checkpoint storage is involved.
-        self.state_backend = StateBackendSettings(config.get(StateBackendOptions.STATE_BACKEND), False,
-                                                  config.get(StateBackendOptions.ROCKSDB_LOCAL_DIR))
-        # (id, snapshot per subtask, parallelism per vertex, vertices whose subtasks restore from all)
-        self.latest_checkpoint: tuple[int, dict[tuple[str, int], bytes], dict[str, int], set[str]] | None = None
-        self.restored_checkpoint_id: int | None = None
-        self._next_checkpoint_id = 1
-        self._pending: dict[int, dict[tuple[str, int], bytes]] = {}
-        self._restore_from_all: dict[int, set[str]] = {}  # per pending checkpoint: vertices with union state
-        self._expected: dict[int, set[tuple[str, int]]] = {}
-        self._soon = threading.Event()
-        self.cancelled = threading.Event()
-        self.tasks: list[Task] = []
-
-    def _build_tasks(self, restored: dict[tuple[str, int], dict] | None) -> list[Task]:
-        graph = self.graph
-        gates: dict[tuple[str, int], InputGate] = {}
-        for vertex in graph.vertices.values():
-            channels = sum(1 if edge.partitioner.is_pointwise else graph.vertices[edge.source].parallelism
-                           for edge in vertex.inputs)
-            for index in range(vertex.parallelism):
-                if channels:
-                    gates[(vertex.id, index)] = InputGate(channels, GATE_CAPACITY, self.cancelled)
-        tasks = []
-        attempt = self.attempt
-        for vertex in graph.vertices.values():
-            for index in range(vertex.parallelism):
-                writers = []
-                for edge in vertex.outputs:
-                    target = graph.vertices[edge.target]
-                    offset = self._channel_offset(target, edge)
-                    if edge.partitioner.is_pointwise:
-                        channels = [LocalChannel(gates[(target.id, index)], offset)]
-                    else:
-                        channels = [LocalChannel(gates[(target.id, t)], offset + index) for t in range(target.parallelism)]
-                    writers.append(RecordWriter(_copy(edge.partitioner), channels, index))
-                tasks.append(Task(vertex, index, gates.get((vertex.id, index)), writers, self.cancelled,
-                                  graph.runtime_mode, attempt, graph.config,
-                                  restored=None if restored is None else restored[(vertex.id, index)],
-                                  on_snapshot=lambda snapshot, a=attempt: self._acknowledge(a, snapshot),
-                                  checkpointing=self.interval_ms is not None,
-                                  aligned=graph.settings.get("execution.checkpointing.mode", "EXACTLY_ONCE").upper()
-                                  != "AT_LEAST_ONCE", on_data_ended=self._data_ended,
-                                  state_backend=self.state_backend))
-        return tasks
-
-    def _channel_offset(self, target: object, edge: object) -> int:
-        """Channel numbers of a gate: each input edge's channels follow the previous edge's."""
-        offset = 0
-        for other in target.inputs:  # type: ignore[attr-defined]
-            if other is edge:
-                return offset
-            offset += 1 if other.partitioner.is_pointwise else self.graph.vertices[other.source].parallelism
-        raise AssertionError("edge is not an input of its target")
-
-    def start(self) -> None:
-        self.status = "RUNNING"
-        self.started = time.monotonic()
-        self._launch(None)
-        if self.interval_ms:
-            threading.Thread(target=self._coordinate, name=f"checkpoint-coordinator-{self.graph.job_id[:8]}",
-                             daemon=True).start()
-
-    def _launch(self, restored: dict[tuple[str, int], dict] | None) -> None:
-        self.cancelled = threading.Event()
-        self.tasks = self._build_tasks(restored)
-        self._remaining = len(self.tasks)
-        self._attempt_failure: JobExecutionError | None = None
-        for task in self.tasks:
-            threading.Thread(target=self._run_task, args=(task,), name=task.display_name, daemon=True).start()
-
-    # -- checkpoints --------------------------------------------------------------------------------
-
-    def _data_ended(self) -> None:
-        if all(t.data_ended for t in self.tasks if t.vertex.is_source):
-            self._soon.set()  # every source ended: the final checkpoint need not wait for the interval
-
-    def _coordinate(self) -> None:
-        while not self._done.is_set():
-            self._soon.wait(self.interval_ms / 1000)
-            self._soon.clear()
-            if self._done.is_set():
-                return
-            with self._lock:
-                if self.status != "RUNNING" or self.cancelled.is_set():
-                    continue
-                running = [t for t in self.tasks if not t.finished]
-                if not running:
-                    continue
-                checkpoint_id = self._next_checkpoint_id
-                self._next_checkpoint_id += 1
-                self._pending[checkpoint_id] = {}
-                self._expected[checkpoint_id] = {(t.vertex.id, t.subtask_index) for t in running}
-                sources = [t for t in running if t.vertex.is_source]
-            now = int(time.time() * 1000)
-            for task in sources:
-                task.trigger_checkpoint(checkpoint_id, now)
-
-    def _acknowledge(self, attempt: int, snapshot: TaskSnapshot) -> None:
-        with self._lock:
-            acks = self._pending.get(snapshot.checkpoint_id)
-            if acks is None or attempt != self.attempt:
-                return  # given up, or from an attempt that was restarted since
-            acks[(snapshot.vertex_id, snapshot.subtask_index)] = snapshot.data
-            if snapshot.restore_from_all:
-                self._restore_from_all.setdefault(snapshot.checkpoint_id, set()).add(snapshot.vertex_id)
-            if not self._expected.get(snapshot.checkpoint_id, set()) <= acks.keys():
-                return
-            del self._pending[snapshot.checkpoint_id]
-            self._expected.pop(snapshot.checkpoint_id, None)
-            for older in [c for c in self._pending if c < snapshot.checkpoint_id]:
-                del self._pending[older]  # subsumed
-            self.latest_checkpoint = (snapshot.checkpoint_id, acks,
-                                      {v.id: v.parallelism for v in self.graph.vertices.values()},
-                                      self._restore_from_all.pop(snapshot.checkpoint_id, set()))
-            tasks = list(self.tasks)
-        logger.info("Completed checkpoint %d of job %s", snapshot.checkpoint_id, self.graph.job_id)
-        for task in tasks:
-            task.notify_checkpoint_complete(snapshot.checkpoint_id)
-
-    # -- task ends, failures, restarts ----------------------------------------------------------------
-
-    def _run_task(self, task: Task) -> None:
+    def start(self) -> MiniCluster:
+        self._thread.start()
         try:
-            task.run()
-        except TaskCancelled:
-            pass
+            self._run(self._start(), START_SECONDS + 5)
         except BaseException:
-            with self._lock:
-                if self._attempt_failure is None:
-                    self._attempt_failure = JobExecutionError(self.graph.job_id, task.display_name,
-                                                              traceback.format_exc())
-            self.cancelled.set()
-        finally:
-            with self._lock:
-                self._remaining -= 1
-                finished = self._remaining == 0
-            if finished:
-                self._attempt_ended()
+            self.close()
+            raise
+        return self
 
-    def _attempt_ended(self) -> None:
-        failure = self._attempt_failure
-        if failure is not None and not self._cancel_requested:
-            self.restarts.notify_failure(int(time.time() * 1000))
-            if self.restarts.can_restart():
-                delay = self.restarts.backoff_ms() / 1000
-                logger.info("Job %s failed (%s); restarting in %.3f s under the %s restart strategy",
-                            self.graph.job_id, failure.task, delay, self.restarts.name)
-                threading.Timer(delay, self._restart).start()
-                return
-            self.failure = failure
-        self._finish("FAILED" if self.failure else "CANCELED" if self._cancel_requested else "FINISHED")
+    async def _start(self) -> None:
+        serve_rest = self.config.contains(RestOptions.PORT)
+        self.job_manager = JobManager(self.config, self.ha, LOOPBACK, 0, bind_host=LOOPBACK, rest=serve_rest)
+        await self.job_manager.start()
+        self.ha.job_manager_address = self.job_manager.address  # (known once bound) what TaskExecutors follow
+        for _ in range(self.num_task_managers):
+            executor = TaskExecutor(self.config, self.ha, LOOPBACK, 0, bind_host=LOOPBACK, slots=self.slots)
+            await executor.start()
+            self.task_executors.append(executor)
+        await self._until(lambda: self.job_manager.resource_manager is not None and len(
+            self.job_manager.resource_manager.task_managers) == self.num_task_managers, "the TaskExecutors to register")
+        await self._until(lambda: self.job_manager.dispatcher is not None and self.job_manager.dispatcher.recovered,
+                          "the Dispatcher to start")
+        self._dispatcher = self.job_manager.dispatcher  # (kept: its jobs are read after the cluster stopped)
 
-    def _restart(self) -> None:
-        with self._lock:
-            if self._cancel_requested:
-                self._finish("CANCELED")
-                return
-            self.attempt += 1
-            self._pending.clear()
-            self._restore_from_all.clear()
-            latest = self.latest_checkpoint
-        restored = None
-        if latest is not None:
-            from ha_flink.runtime.checkpoint.restore import restored_states
+    async def _until(self, condition: Callable[[], bool], what: str) -> None:
+        deadline = self.loop.time() + START_SECONDS
+        while not condition():
+            if self.loop.time() > deadline:
+                raise TimeoutError(f"the mini cluster did not start: waited {START_SECONDS:.0f} s for {what}")
+            await asyncio.sleep(0.005)
 
-            self.restored_checkpoint_id = latest[0]
-            restored = restored_states(self.graph, latest[1], latest[2], latest[3])
-            logger.info("Restoring job %s from checkpoint %d", self.graph.job_id, latest[0])
-        self._launch(restored)
+    def close(self) -> None:
+        """Stop every component (a running job is cancelled with its tasks) and the event loop."""
+        if self._thread.is_alive():
+            try:
+                self._run(self._stop(), 30)
+            finally:
+                self.loop.call_soon_threadsafe(self.loop.stop)
+                self._thread.join(10)
+        if not self.loop.is_running():
+            self.loop.close()
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
 
-    def _finish(self, status: str) -> None:
-        self.status = status
-        self.net_runtime_ms = int((time.monotonic() - self.started) * 1000)
-        self._done.set()
-        if self._on_done is not None:
-            self._on_done(self)
+    async def _stop(self) -> None:
+        for executor in self.task_executors:
+            await executor.stop()
+        if self.job_manager is not None and getattr(self.job_manager, "server", None) is not None:
+            await self.job_manager.stop()
+        await self.loop.shutdown_default_executor()
+
+    def __enter__(self) -> MiniCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _run(self, coroutine: Coroutine[Any, Any, T], timeout: float | None) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    # -- jobs -----------------------------------------------------------------------------------------
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        assert self._dispatcher is not None, "the mini cluster was started"
+        return self._dispatcher
+
+    def submit(self, graph: JobGraph) -> str:
+        async def submit() -> str:
+            return await self.dispatcher.submit(cloudpickle.dumps(graph))
+
+        return self._run(submit(), 30)
+
+    def job_master(self, job_id: str) -> JobMaster:
+        return self.dispatcher.jobs[job_id]
+
+    def job_status(self, job_id: str) -> str:
+        return self.job_master(job_id).status
+
+    def cancel(self, job_id: str) -> None:
+        async def cancel() -> None:
+            self.dispatcher.cancel(job_id)
+
+        self._run(cancel(), 30)
+
+    def restored_checkpoint(self, job_id: str) -> int | None:
+        """The id of the checkpoint (or savepoint) the job last restored, as REST's `latest.restored`."""
+        coordinator = self.job_master(job_id).coordinator
+        restored = coordinator.stats.latest_restored if coordinator is not None else None
+        return restored.checkpoint_id if restored is not None else None
+
+    def tasks(self, job_id: str) -> list[Task]:
+        """The subtasks of `job_id` running in this mini cluster's TaskExecutors now."""
+        return [running.task for executor in self.task_executors for running in list(executor.tasks.values())
+                if running.descriptor.job_id == job_id]
+
+    def wait(self, job_id: str, timeout: float | None = None) -> JobExecutionResult:
+        """The job's result once it ended (raises JobExecutionError if it failed, JobCancelledError if it
+        was cancelled, TimeoutError if it did not end within `timeout` seconds)."""
+        async def result() -> JobResult:
+            return await asyncio.shield(self.dispatcher.job_result(job_id))
+
+        try:
+            outcome = self._run(result(), timeout)
+        except TimeoutError:
+            raise TimeoutError(f"job {job_id} did not end within {timeout} s") from None
+        master = self.job_master(job_id)
+        if outcome.status == "FAILED":
+            cause = master.task_failure
+            if cause is not None and master.failure == f"{cause[0]} failed:\n{cause[1]}":
+                raise JobExecutionError(job_id, cause[0], cause[1])
+            raise JobExecutionError(job_id, "(the JobMaster)", master.failure or outcome.error or "")
+        if outcome.status == "CANCELED":
+            raise JobCancelledError(f"Job {job_id} ({master.graph.name}) was cancelled")
+        return JobExecutionResult(job_id, master.graph.name, max(0, master.end_time - master.start_time))
+
+
+def mini_cluster_for(graph: JobGraph) -> MiniCluster:
+    """A mini cluster sized for one job (Flink's per-job mini cluster): one TaskExecutor with as many
+    slots as the job's highest parallelism, configured by the job's own settings."""
+    slots = max(vertex.parallelism for vertex in graph.vertices.values())
+    return MiniCluster(Configuration(graph.settings, source=f"job {graph.job_id}"), 1, slots)
+
+
+class LocalJobClient:
+    """One job on its own mini cluster, which stops when the job has ended and its result was taken."""
+
+    def __init__(self, graph: JobGraph) -> None:
+        self.graph = graph
+        self.cluster = mini_cluster_for(graph).start()
+        try:
+            self.job_id = self.cluster.submit(graph)
+        except BaseException:
+            self.cluster.close()
+            raise
+        self._closed = False
+        self._final_status: str | None = None
+
+    def status(self) -> str:
+        if self._final_status is not None:
+            return self._final_status
+        return self.cluster.job_status(self.job_id)
 
     def cancel(self) -> None:
-        if not self._done.is_set():
-            self._cancel_requested = True
-            self.status = "CANCELLING"
-            self.cancelled.set()
+        if self._final_status is None:
+            self.cluster.cancel(self.job_id)
 
     def wait(self, timeout: float | None = None) -> JobExecutionResult:
-        if not self._done.wait(timeout):
-            raise TimeoutError(f"job {self.graph.job_id} did not end within {timeout} s")
-        if self.failure is not None:
-            raise self.failure
-        if self.status == "CANCELED":
-            raise JobCancelledError(f"Job {self.graph.job_id} ({self.graph.name}) was cancelled")
-        return JobExecutionResult(self.graph.job_id, self.graph.name, self.net_runtime_ms)
+        """The job's result (see `MiniCluster.wait`); once the job ended, its mini cluster stops."""
+        try:
+            result = self.cluster.wait(self.job_id, timeout)
+        except (JobExecutionError, JobCancelledError):
+            self._shut_down()
+            raise
+        self._shut_down()
+        return result
 
-    def done(self) -> bool:
-        return self._done.is_set()
-
-
-def _copy(partitioner: object) -> object:
-    import cloudpickle
-
-    return cloudpickle.loads(cloudpickle.dumps(partitioner))
+    def _shut_down(self) -> None:
+        if not self._closed:
+            self._final_status = self.cluster.job_status(self.job_id)
+            self._closed = True
+            self.cluster.close()
 
 
 def execute_locally(graph: JobGraph) -> JobExecutionResult:
-    job = LocalJob(graph)
-    job.start()
+    job = LocalJobClient(graph)
     try:
         return job.wait()
     except KeyboardInterrupt:
         job.cancel()
         try:
             job.wait(30)
-        except JobCancelledError:
+        except (JobCancelledError, TimeoutError):
             pass
         raise
+    finally:
+        job._shut_down()

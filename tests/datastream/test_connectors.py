@@ -204,7 +204,7 @@ def test_continuous_file_source_into_file_sink_is_exactly_once_across_a_restart(
                 expected += lines
             # committed output: checkpoints completed (the second wave fails once, then restores)
             wait_for(lambda: set(committed_lines(out)) == set(expected), 20, what=f"wave {wave} to be committed")
-        assert client._job.restored_checkpoint_id is not None  # it did fail and restore
+        assert client.mini_cluster.restored_checkpoint(client.get_job_id()) is not None  # it did fail and restore
         assert collections.Counter(committed_lines(out)) == collections.Counter(expected)
     finally:
         client.cancel()
@@ -276,7 +276,7 @@ def test_on_checkpoint_rolling_rolls_at_checkpoints_only(tmp_path: Path, caplog:
     assert len(finished_parts(tmp_path / "plain")) == 1
     assert len(committed_lines(tmp_path / "plain")) == 400
 
-    with caplog.at_level(logging.INFO, logger="ha_flink.runtime.minicluster"):
+    with caplog.at_level(logging.INFO, logger="ha_flink.runtime"):
         job(tmp_path / "checkpointed", RollingPolicy.on_checkpoint_rolling_policy(), 100).execute()
     completed = len([r for r in caplog.records if r.getMessage().startswith("Completed checkpoint")])
     parts = finished_parts(tmp_path / "checkpointed")
@@ -285,7 +285,7 @@ def test_on_checkpoint_rolling_rolls_at_checkpoints_only(tmp_path: Path, caplog:
 
     # the default policy keeps a part open across checkpoints (local files), as Flink: far fewer parts
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="ha_flink.runtime.minicluster"):
+    with caplog.at_level(logging.INFO, logger="ha_flink.runtime"):
         job(tmp_path / "default", RollingPolicy.default_rolling_policy(), 50).execute()
     assert len([r for r in caplog.records if r.getMessage().startswith("Completed checkpoint")]) >= 3
     assert len(finished_parts(tmp_path / "default")) == 1

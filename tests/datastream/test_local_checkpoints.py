@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ha_flink.common import Configuration, WatermarkStrategy
+from ha_flink.config import CheckpointingOptions
 from ha_flink.datastream import StreamExecutionEnvironment
 from ha_flink.datastream.connectors.number_seq import RateLimitedNumberSequenceSource
 from ha_flink.runtime.minicluster import JobExecutionError
@@ -42,7 +43,7 @@ def final_counts(out: Path) -> dict[int, int]:
 
 def test_checkpoints_complete_while_the_job_runs(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     env = counting_job(tmp_path / "out", {}, None)
-    with caplog.at_level(logging.INFO, logger="ha_flink.runtime.minicluster"):
+    with caplog.at_level(logging.INFO, logger="ha_flink.runtime"):
         client = env.execute_async()
         client.get_job_execution_result(60)
     completed = [int(r.getMessage().split()[2]) for r in caplog.records if r.getMessage().startswith("Completed checkpoint")]
@@ -57,13 +58,14 @@ def test_a_failure_restores_the_latest_checkpoint_and_the_counts_stay_exact(
     settings = {"restart-strategy.type": "fixed-delay", "restart-strategy.fixed-delay.attempts": "2",
                 "restart-strategy.fixed-delay.delay": "10 ms"}
     env = counting_job(tmp_path / "out", settings, fail_at=N * 2 // 3)
-    with caplog.at_level(logging.INFO, logger="ha_flink.runtime.minicluster"):
+    with caplog.at_level(logging.INFO, logger="ha_flink.runtime"):
         client = env.execute_async()
         client.get_job_execution_result(60)
-    job = client._job
-    assert job.attempt == 1
-    assert job.restored_checkpoint_id is not None and job.restored_checkpoint_id >= 1
-    assert f"Restoring job {job.graph.job_id} from checkpoint {job.restored_checkpoint_id}" in caplog.text
+    job_id = client.get_job_id()
+    assert client.mini_cluster.job_master(job_id).num_restarts == 1  # keyed: one region, the whole job restarted
+    restored = client.mini_cluster.restored_checkpoint(job_id)
+    assert restored is not None and restored >= 1
+    assert f"({job_id}) restores checkpoint {restored}" in caplog.text
     # Keyed state came back with the checkpoint and the source resumed after it: every key's final count is
     # exact although the output holds the updates replayed since the checkpoint.
     assert final_counts(tmp_path / "out") == {k: N // 10 for k in range(10)}
@@ -97,7 +99,7 @@ def test_file_sink_output_is_exactly_once_across_a_restart(tmp_path: Path) -> No
     env.enable_checkpointing(50)
     client = env.execute_async()
     client.get_job_execution_result(60)
-    assert client._job.restored_checkpoint_id is not None
+    assert client.mini_cluster.restored_checkpoint(client.get_job_id()) is not None
     numbers = sorted(int(line) for p in out.iterdir() if p.name.startswith("part-") for line in p.read_text().split())
     assert numbers == list(range(1, N + 1))
     assert not [p for p in out.iterdir() if ".inprogress." in p.name]
@@ -111,9 +113,11 @@ def test_at_least_once_mode_checkpoints_without_alignment_and_restores(tmp_path:
     env.enable_checkpointing(50, CheckpointingMode.AT_LEAST_ONCE)
     client = env.execute_async()
     client.get_job_execution_result(60)
-    assert client._job.graph.settings["execution.checkpointing.mode"] == "AT_LEAST_ONCE"
-    assert all(not t.aligned for t in client._job.tasks)
-    assert client._job.restored_checkpoint_id is not None
+    master = client.mini_cluster.job_master(client.get_job_id())
+    assert master.graph.settings["execution.checkpointing.mode"] == "AT_LEAST_ONCE"
+    # what each subtask was deployed with: barriers not aligned
+    assert master.config.get(CheckpointingOptions.CHECKPOINTING_MODE) == "AT_LEAST_ONCE"
+    assert client.mini_cluster.restored_checkpoint(client.get_job_id()) is not None
     # at least once: nothing is lost (counts may exceed the exact ones, never fall short)
     assert all(count >= N // 10 for count in final_counts(tmp_path / "out").values())
     assert len(final_counts(tmp_path / "out")) == 10

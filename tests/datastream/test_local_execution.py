@@ -250,9 +250,10 @@ def test_a_slow_sink_back_pressures_the_source(tmp_path: Path) -> None:
         .rebalance().map(lambda x: x).disable_chaining().add_sink(Slow())
     client = env.execute_async()
     try:
-        job = client._job
-        source_task = next(t for t in job.tasks if t.vertex.is_source)
-        sink_task = next(t for t in job.tasks if not t.vertex.is_source and "Sink" in t.vertex.name)
+        tasks = wait_for(lambda: len(t := client.mini_cluster.tasks(client.get_job_id())) == 3 and t, 10,
+                         what="the three tasks to be deployed")
+        source_task = next(t for t in tasks if t.vertex.is_source)
+        sink_task = next(t for t in tasks if not t.vertex.is_source and "Sink" in t.vertex.name)
         wait_for(lambda: sink_task.records_in > 1000, 10, what="the sink to receive records")
         samples = []
         deadline = time.monotonic() + 1.5

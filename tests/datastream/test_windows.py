@@ -580,7 +580,7 @@ def test_a_checkpointed_window_job_restarts_with_exact_window_results(tmp_path: 
         .aggregate(Count(), KeyStartResult()).add_sink(CollectSink(tmp_path)))
     client = env.execute_async()
     client.get_job_execution_result(60)
-    assert client._job.restored_checkpoint_id is not None
+    assert client.mini_cluster.restored_checkpoint(client.get_job_id()) is not None
     results = read_collected(tmp_path)
     expected = {((key, start), 100) for key in range(5) for start in range(0, n, 500)}
     # windows fired again after the restart may repeat, but every result is the exact count

@@ -104,10 +104,10 @@ def test_a_checkpointed_function_restores_its_operator_state_exactly(
     (env.from_source(RateLimitedNumberSequenceSource(1, n, records_per_second=4000),
                      WatermarkStrategy.no_watermarks(), "numbers")
         .map(FailOnceAt(n // 2)).map(CountingMap()).add_sink(CollectSink(tmp_path)))
-    with caplog.at_level(logging.INFO, logger="ha_flink.runtime.minicluster"):
+    with caplog.at_level(logging.INFO, logger="ha_flink.runtime"):
         client = env.execute_async()
         client.get_job_execution_result(60)
-    assert client._job.restored_checkpoint_id is not None
+    assert client.mini_cluster.restored_checkpoint(client.get_job_id()) is not None
     finals: dict[int, int] = {}
     ones = 0
     for subtask, count in read_collected(tmp_path):

@@ -65,6 +65,7 @@ class Dispatcher:
         self._submitting: set[str] = set()
         self._retrying: asyncio.Task[None] | None = None
         self._cancelled: set[str] = set()  # pending jobs cancelled: a recovery under way must not start them
+        self._results: dict[str, asyncio.Future[JobResult]] = {}  # per job: its result, once recorded
         resource_manager.on_task_state.append(self._route_task_state)
         resource_manager.on_lost.append(self._route_lost)
 
@@ -197,7 +198,22 @@ class Dispatcher:
                               latest_checkpoint=latest.external_pointer if kept and latest is not None else None)
         asyncio.ensure_future(self._complete(result, master))
 
+    def job_result(self, job_id: str) -> asyncio.Future[JobResult]:
+        """The result of a job this Dispatcher runs, once it is recorded and the job's data cleaned up (or
+        kept, as its retention says)."""
+        return self._results.setdefault(job_id, asyncio.get_running_loop().create_future())
+
     async def _complete(self, result: JobResult, master: JobMaster | None) -> None:
+        recorded = [result]
+        try:
+            await self._record(recorded, master)
+        finally:
+            future = self.job_result(result.job_id)
+            if not future.done():
+                future.set_result(recorded[-1])
+
+    async def _record(self, recorded: list[JobResult], master: JobMaster | None) -> None:
+        result = recorded[-1]
         if master is not None and master.coordinator is not None:
             try:  # a checkpoint completing as the job ended: its _metadata and handle land before the cleanup
                 await asyncio.wait_for(master.coordinator.settled(), SETTLE_TIMEOUT_SECONDS)
@@ -207,6 +223,7 @@ class Dispatcher:
             latest = master.coordinator.store.latest()  # (one may have completed meanwhile)
             if result.checkpoints_kept and latest is not None:
                 result = dataclasses.replace(result, latest_checkpoint=latest.external_pointer)
+                recorded.append(result)
         for attempt in range(1, 6):
             if not self._leading():
                 return

@@ -39,11 +39,16 @@ REST_SHUTDOWN_SECONDS = 2  # in-flight requests get this long to be answered whe
 
 
 class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer, pb_grpc.JobMasterGatewayServicer):
-    def __init__(self, config: Configuration, ha_services: Any, host: str | None = None, port: int = 0) -> None:
+    def __init__(self, config: Configuration, ha_services: Any, host: str | None = None, port: int = 0,
+                 bind_host: str = "0.0.0.0", rest: bool = True) -> None:
         self.config = config
         self.ha = ha_services
         self.host = host or socket.gethostname()
+        self.bind_host = bind_host
         self.bind_port = port
+        self.serves_rest = rest  # (a local mini cluster serves none unless asked for a port)
+        self.rest_address = ""
+        self.rest_leader: str | None = None
         self.session_id: uuid.UUID | None = None
         self.dispatcher: Dispatcher | None = None
         self.resource_manager: ResourceManager | None = None
@@ -65,15 +70,16 @@ class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer, pb
         pb_grpc.add_DispatcherServicer_to_server(self, self.server)
         pb_grpc.add_ResourceManagerServicer_to_server(self, self.server)
         pb_grpc.add_JobMasterGatewayServicer_to_server(self, self.server)
-        self.port = self.server.add_insecure_port(f"0.0.0.0:{self.bind_port}")
+        self.port = self.server.add_insecure_port(f"{self.bind_host}:{self.bind_port}")
         if self.port == 0:
             raise OSError(f"cannot bind the JobManager's RPC port {self.bind_port} (in use?)")
         await self.server.start()
-        await self._start_rest()
+        if self.serves_rest:
+            await self._start_rest()
         self.election = self._new_election()
         self.election.start(self)
         logger.info("JobManager serving RPC at %s and REST at %s, contending for leadership", self.address,
-                    self.rest_address)
+                    self.rest_address or "(none)")
         # A standby that takes over reads its jobs' checkpoints at once: open the storage clients now rather
         # than then (a fresh process's first S3 call costs 0.4-0.7 s: client session, credentials, connection)
         self.loop.run_in_executor(None, self._warm_up_storage)
@@ -153,7 +159,6 @@ class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer, pb
         bind = self.config.get(RestOptions.BIND_ADDRESS) or "0.0.0.0"
         sock = bind_socket(bind, self.config.get(RestOptions.PORT))
         self.rest_address = f"http://{self.host}:{sock.getsockname()[1]}"
-        self.rest_leader: str | None = None
         server = uvicorn.Server(uvicorn.Config(create_app(self, self.config), log_level="warning",
                                                lifespan="off", timeout_graceful_shutdown=REST_SHUTDOWN_SECONDS))
         self._rest = asyncio.ensure_future(server.serve(sockets=[sock]))
@@ -165,14 +170,15 @@ class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer, pb
         """Graceful: leave the election at once (a standby takes over without a session timeout)."""
         await self.loop.run_in_executor(None, self.election.close)
         await self._on_revoke()
-        self._rest_retrieval.stop()
-        self._rest_server.should_exit = True
-        # answer the requests in progress before the loop and its executor go: a request still arriving
-        # after the daemon's main returned would fail with a 500 instead of finding the port closed
-        try:
-            await asyncio.wait_for(asyncio.shield(self._rest), REST_SHUTDOWN_SECONDS + 1)
-        except asyncio.TimeoutError:
-            logger.warning("The REST server did not stop within %d s", REST_SHUTDOWN_SECONDS + 1)
+        if self.serves_rest:
+            self._rest_retrieval.stop()
+            self._rest_server.should_exit = True
+            # answer the requests in progress before the loop and its executor go: a request still arriving
+            # after the daemon's main returned would fail with a 500 instead of finding the port closed
+            try:
+                await asyncio.wait_for(asyncio.shield(self._rest), REST_SHUTDOWN_SECONDS + 1)
+            except asyncio.TimeoutError:
+                logger.warning("The REST server did not stop within %d s", REST_SHUTDOWN_SECONDS + 1)
         await self.server.stop(1)
 
     # -- leadership (called from the election's thread) ------------------------------------------------
@@ -211,7 +217,7 @@ class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer, pb
                                             self.config.get(MetricOptions.FETCHER_UPDATE_INTERVAL).total_seconds())
         self.session_id = session_id
         for component, address in ((paths.DISPATCHER, self.address), (paths.RESOURCE_MANAGER, self.address),
-                                   (paths.REST_SERVER, self.rest_address)):
+                                   *(((paths.REST_SERVER, self.rest_address),) if self.serves_rest else ())):
             await self.loop.run_in_executor(None, self.election.publish, component, address, session_id)
         await self.dispatcher.recover_jobs()
 
