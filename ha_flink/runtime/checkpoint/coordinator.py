@@ -1,4 +1,4 @@
-"""The CheckpointCoordinator of one job, inside its JobMaster (DESIGN.md, "Checkpoints").
+"""The CheckpointCoordinator of one job, inside its JobMaster (ARCHITECTURE.md, "Checkpoints").
 
 Every interval, while all tasks run: take the next id from the ZooKeeper CheckpointIDCounter, ask the
 TaskManagers to trigger it at the job's sources, and collect one acknowledgement per subtask (each names
@@ -33,7 +33,7 @@ import pickle
 import secrets
 import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ha_flink.fs import Storage, StorageError, is_damage, join_url, unseal
@@ -43,6 +43,7 @@ from ha_flink.runtime.checkpoint.restore import (
     CheckpointDamagedError, CheckpointRestoreError, RestorePlan, plan_restore,
 )
 from ha_flink.runtime.checkpoint.stats import CheckpointStatsTracker
+from ha_flink.runtime.checkpoint.tracker import CheckpointTracker, PendingCheckpoint
 from ha_flink.runtime.graph.job_graph import JobGraph
 
 logger = logging.getLogger(__name__)
@@ -118,20 +119,10 @@ def _as_savepoint(metadata: dict[str, Any], path: str) -> dict[str, Any]:
             "restore_from_all": sorted(keys[v] for v in metadata.get("restore_from_all", ()) if v in keys)}
 
 
-@dataclass
-class PendingCheckpoint:
-    checkpoint_id: int
-    timestamp_ms: int
-    expected: set[tuple[str, int]]  # the subtasks running when it was triggered (finished ones do not ack)
-    acks: dict[tuple[str, int], str] = field(default_factory=dict)
-    shared: set[str] = field(default_factory=set)  # shared files the acknowledged snapshots reference
-    restore_from_all: set[str] = field(default_factory=set)  # vertices whose subtasks restore from all
-    savepoint_dir: str | None = None  # a savepoint: copied there, not kept as a checkpoint
-    done: asyncio.Future[str] | None = None
-    savepoint_path: str | None = None  # the savepoint's folder, once written
-
-
 class CheckpointCoordinator:
+    """The I/O driver of the job's CheckpointTracker (tracker.py, where the rules are): ids from the
+    counter, triggers to the tasks, files and handles written, discarded ones deleted, statistics."""
+
     def __init__(self, graph: JobGraph, ha: Any, fence: Any, storage: Storage, checkpoints_dir: str,
                  interval_s: float, max_retained: int, timeout_s: float = 600.0, min_pause_s: float = 0.0,
                  max_concurrent: int = 1, tolerable_failures: int = 0) -> None:
@@ -141,14 +132,8 @@ class CheckpointCoordinator:
         self.interval_s = interval_s
         self.store = ha.checkpoint_store(graph.job_id, fence, max_retained)
         self.counter = ha.checkpoint_id_counter(graph.job_id, fence)
-        self.pending: dict[int, PendingCheckpoint] = {}
         self.timeout_s = timeout_s
-        self.min_pause_s = min_pause_s
-        self.max_concurrent = max_concurrent
-        self.tolerable_failures = tolerable_failures
-        self.consecutive_failures = 0
-        self.last_completion = 0.0  # monotonic time of the last completed checkpoint
-        self.shared_of: dict[int, set[str]] = {}  # retained checkpoint -> the shared files it references
+        self.tracker = CheckpointTracker(timeout_s * 1000, min_pause_s, max_concurrent, tolerable_failures)
         self._loop_task: asyncio.Task[None] | None = None
         self._savepoints_to_notify: dict[int, PendingCheckpoint] = {}
         self._on_too_many_failures: Any = None  # set by start()
@@ -163,6 +148,10 @@ class CheckpointCoordinator:
         self.unrestorable: dict[int, str] = {}  # checkpoint id -> why it cannot be restored (this JobMaster)
         self.notes: list[RecoveryNote] = []  # for the JobMaster to show (take_notes)
         self._fallbacks_noted: set[tuple[int, tuple[int, ...]]] = set()  # (a region restore repeats none)
+
+    @property
+    def pending(self) -> dict[int, PendingCheckpoint]:
+        return self.tracker.pending
 
     async def _blocking(self, function: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(None, function, *args)
@@ -193,7 +182,7 @@ class CheckpointCoordinator:
         retained = self.store.all()
         if retained:  # ids go on after the latest, even if the counter node was lost
             await self._blocking(self.counter.set_count, retained[-1].checkpoint_id + 1)
-        self.shared_of = {c.checkpoint_id: set(c.properties.get("shared", ())) for c in retained}
+        self.tracker.recovered({c.checkpoint_id: set(c.properties.get("shared", ())) for c in retained})
         self.initialized = True
 
     def _check_owner(self, metadata: dict[str, Any], checkpoint_id: int, folder: str) -> None:
@@ -239,9 +228,7 @@ class CheckpointCoordinator:
                 pass
             self._soon.clear()
             self._expire(on_too_many_failures)
-            if len([p for p in self.pending.values() if p.savepoint_dir is None]) >= self.max_concurrent:
-                return
-            if time.monotonic() - self.last_completion < self.min_pause_s:
+            if not self.tracker.may_trigger(time.monotonic()):
                 return
             expected = can_trigger()
             if expected:
@@ -258,7 +245,7 @@ class CheckpointCoordinator:
                     self._soon.set()
                     return
                 now = int(time.time() * 1000)
-                self.pending[checkpoint_id] = PendingCheckpoint(checkpoint_id, now, set(expected))
+                self.tracker.begin(checkpoint_id, now, expected)
                 self.stats.triggered(checkpoint_id, now, len(expected))
                 await trigger(checkpoint_id, now)
 
@@ -272,13 +259,10 @@ class CheckpointCoordinator:
             self._soon.set()
 
     def _expire(self, on_too_many_failures: Any) -> None:
-        now = int(time.time() * 1000)
-        for checkpoint_id, pending in list(self.pending.items()):
-            if pending.savepoint_dir is None and now - pending.timestamp_ms > self.timeout_s * 1000:
-                del self.pending[checkpoint_id]
-                self._discard(pending, f"expired after {self.timeout_s:g} s")
-                self.record_failure(f"checkpoint {checkpoint_id} expired after {self.timeout_s:g} s",
-                                    on_too_many_failures)
+        for pending in self.tracker.expire(int(time.time() * 1000)):
+            self._discard(pending, f"expired after {self.timeout_s:g} s")
+            self.record_failure(f"checkpoint {pending.checkpoint_id} expired after {self.timeout_s:g} s",
+                                on_too_many_failures)
 
     def decline(self, checkpoint_id: int, reason: str, on_too_many_failures: Any = None) -> None:
         """A subtask could not take its part: give the checkpoint up now, counted as a failure."""
@@ -291,7 +275,7 @@ class CheckpointCoordinator:
 
     def _give_up(self, checkpoint_id: int, verb: str, reason: str, on_too_many_failures: Any,
                  counted: bool = True) -> None:
-        pending = self.pending.pop(checkpoint_id, None)
+        pending = self.tracker.take(checkpoint_id)
         if pending is None:
             return
         self._discard(pending, f"{verb}: {reason}")
@@ -307,9 +291,7 @@ class CheckpointCoordinator:
         """A checkpoint that will not complete: its folder, and the shared files no completed checkpoint
         references (the backends reuse only files of confirmed checkpoints, so nobody else will)."""
         self.stats.failed_checkpoint(pending.checkpoint_id, int(time.time() * 1000), reason)
-        referenced = set().union(*self.shared_of.values())
-        garbage = [url for url in pending.shared if url not in referenced]
-        garbage.append(self.checkpoint_url(pending.checkpoint_id))
+        garbage = [*self.tracker.garbage_of(pending), self.checkpoint_url(pending.checkpoint_id)]
         asyncio.ensure_future(self._delete_all(garbage))
 
     def _owned(self, url: str) -> bool:
@@ -327,11 +309,10 @@ class CheckpointCoordinator:
                 logger.warning("Could not delete %s of job %s: %s", url, self.graph.job_id, error)
 
     def record_failure(self, reason: str, on_too_many_failures: Any = None) -> None:
-        self.consecutive_failures += 1
+        tracker = self.tracker
         logger.warning("Checkpoint failure of job %s (%d in a row, %d tolerated): %s", self.graph.job_id,
-                       self.consecutive_failures, self.tolerable_failures, reason)
-        if self.consecutive_failures > self.tolerable_failures and on_too_many_failures is not None:
-            self.consecutive_failures = 0
+                       tracker.consecutive_failures + 1, tracker.tolerable_failures, reason)
+        if tracker.failed() and on_too_many_failures is not None:
             on_too_many_failures(f"Exceeded checkpoint tolerable failure threshold ({reason})")
 
     def stop(self) -> None:
@@ -342,7 +323,7 @@ class CheckpointCoordinator:
             self._loop_task.cancel()
         for checkpoint_id in list(self._savepoints_to_notify):  # written: done, told or not
             self.notified(checkpoint_id)
-        self.pending.clear()
+        self.tracker.take_all()
         self.stats.fail_all_pending(int(time.time() * 1000), "the job stopped running here", keep=self._completing)
 
     async def settled(self) -> None:
@@ -354,26 +335,23 @@ class CheckpointCoordinator:
         written stays done, whether or not its notification reached the tasks."""
         for checkpoint_id in list(self._savepoints_to_notify):
             self.notified(checkpoint_id)
-        for pending in self.pending.values():
+        for pending in self.tracker.take_all():
             if pending.savepoint_dir is not None and pending.done is not None and not pending.done.done():
                 self.stats.failed_checkpoint(pending.checkpoint_id, int(time.time() * 1000), "aborted by a failover")
                 pending.done.set_exception(SavepointError(
                     f"savepoint {pending.checkpoint_id} of job {self.graph.job_id} aborted by a failover"))
             else:
                 self._discard(pending, "aborted by a failover")
-        self.pending.clear()
 
     def task_finished(self, execution: tuple[str, int], name: str) -> None:
         """A subtask finished: a checkpoint in flight that still waits for its snapshot never gets it (the
         task ended after its own final checkpoint, before this one's trigger reached it). Drop such
         checkpoints, not counted as failures, and take the next one now without it."""
-        for checkpoint_id, pending in list(self.pending.items()):
-            if pending.savepoint_dir is None and execution in pending.expected and execution not in pending.acks:
-                logger.info("Checkpoint %d of job %s dropped: %s finished before taking part; the next one "
-                            "follows now", checkpoint_id, self.graph.job_id, name)
-                del self.pending[checkpoint_id]
-                self._discard(pending, f"{name} finished before taking part")
-                self.trigger_soon()
+        for pending in self.tracker.task_finished(execution):
+            logger.info("Checkpoint %d of job %s dropped: %s finished before taking part; the next one "
+                        "follows now", pending.checkpoint_id, self.graph.job_id, name)
+            self._discard(pending, f"{name} finished before taking part")
+            self.trigger_soon()
 
     def notified(self, checkpoint_id: int) -> None:
         """The tasks have been told that `checkpoint_id` completed. A savepoint's caller learns only now
@@ -393,14 +371,13 @@ class CheckpointCoordinator:
         checkpoint_id = await self._blocking(self.counter.get_and_increment)
         now = int(time.time() * 1000)
         done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self.pending[checkpoint_id] = PendingCheckpoint(checkpoint_id, now, set(expected), savepoint_dir=target_dir,
-                                                        done=done)
+        self.tracker.begin(checkpoint_id, now, expected, savepoint_dir=target_dir, done=done)
         self.stats.triggered(checkpoint_id, now, len(expected), is_savepoint=True)
         await trigger(checkpoint_id, now, True)
         try:
             return await asyncio.wait_for(done, timeout)
         except asyncio.TimeoutError:
-            self.pending.pop(checkpoint_id, None)
+            self.tracker.take(checkpoint_id)
             self.stats.failed_checkpoint(checkpoint_id, int(time.time() * 1000), f"not complete within {timeout:g} s")
             raise SavepointError(f"savepoint {checkpoint_id} of job {self.graph.job_id} did not complete within "
                                  f"{timeout:g} s") from None
@@ -426,18 +403,12 @@ class CheckpointCoordinator:
                           state_size: int = 0, checkpointed_size: int = 0) -> int | None:
         """Record one subtask's acknowledgement; returns the id once the checkpoint is complete and
         committed (the caller then notifies the tasks)."""
-        pending = self.pending.get(checkpoint_id)
+        outcome = self.tracker.acknowledge(execution, checkpoint_id, state_url, shared_urls or (), restore_from_all)
+        if outcome.first:
+            self.stats.acknowledged(checkpoint_id, int(time.time() * 1000), state_size, checkpointed_size)
+        pending = outcome.complete
         if pending is None:
             return None
-        if execution not in pending.acks:
-            self.stats.acknowledged(checkpoint_id, int(time.time() * 1000), state_size, checkpointed_size)
-        pending.acks[execution] = state_url
-        pending.shared.update(shared_urls or ())
-        if restore_from_all:
-            pending.restore_from_all.add(execution[0])
-        if not pending.expected <= pending.acks.keys():
-            return None
-        del self.pending[checkpoint_id]
         self._completing.add(checkpoint_id)
         self._settled.clear()
         try:
@@ -501,20 +472,17 @@ class CheckpointCoordinator:
             logger.warning("Checkpoint %d of job %s: commit outcome unknown (%s); its files are kept",
                            checkpoint_id, self.graph.job_id, error)
             return None
-        self.shared_of[checkpoint_id] = set(pending.shared)
+        committed = self.tracker.committed(pending, [old.checkpoint_id for old in removed], time.monotonic())
         self.stats.completed_checkpoint(checkpoint_id, int(time.time() * 1000), folder)
         logger.info("Completed checkpoint %d of job %s (%d tasks, %d ms)", checkpoint_id, self.graph.job_id,
                     len(pending.acks), int(time.time() * 1000) - pending.timestamp_ms)  # right after the commit
-        self.consecutive_failures = 0
-        self.last_completion = time.monotonic()
         for old in removed:
             if self._owned(old.external_pointer):
                 await self._blocking(self.storage.delete, old.external_pointer)
-        unreferenced = set().union(*(self.shared_of.pop(old.checkpoint_id, set()) for old in removed))
-        if unreferenced:
-            await self._delete_all(sorted(unreferenced - set().union(*self.shared_of.values())))
-        for older in [c for c in self.pending if c < checkpoint_id and self.pending[c].savepoint_dir is None]:
-            self._discard(self.pending.pop(older), f"subsumed by checkpoint {checkpoint_id}")
+        if committed.unreferenced_shared:
+            await self._delete_all(committed.unreferenced_shared)
+        for older in committed.subsumed:
+            self._discard(older, f"subsumed by checkpoint {checkpoint_id}")
         return checkpoint_id
 
     async def restored_state(self, fall_back: bool = True) -> tuple[int, dict[tuple[str, int], RestorePlan]] | None:
