@@ -132,8 +132,17 @@ class Cluster:
         return submitted.stdout.split("JobID ")[1].split()[0]
 
     def job_result(self, job_id: str) -> str:
-        """The job's recorded result (JSON text), or '' while it has none."""
-        return "".join(p.read_text() for p in (self.directory / "ha" / "job-result-store").rglob(f"{job_id}*.json"))
+        """The job's recorded result (JSON text), or '' while it has none. While the result is marked
+        clean, both its files exist for a moment (the clean one written, the dirty one not yet deleted):
+        the clean one is read then."""
+        found = sorted((self.directory / "ha" / "job-result-store").rglob(f"{job_id}*.json"),
+                       key=lambda path: path.name.endswith("_DIRTY.json"))
+        for path in found:
+            try:
+                return path.read_text()
+            except FileNotFoundError:  # the dirty one, deleted since the listing
+                continue
+        return ""
 
     def flink(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """Run the `flink` CLI against this cluster."""
