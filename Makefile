@@ -34,6 +34,7 @@ $(STAMP): pyproject.toml
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 test: install
 	$(VPY) -m pytest $(PYTEST_ARGS)
