@@ -1,3 +1,3 @@
 """ZooKeeper high availability: leader election and retrieval, fenced writes, the state handle store and
 the stores on it (job graphs, completed checkpoints, checkpoint ids), the job result store, cleanup.
-See DESIGN.md, "ZooKeeper layout" and "Lifecycle of HA data"."""
+See ARCHITECTURE.md, "ZooKeeper layout" and "Lifecycle of HA data"."""

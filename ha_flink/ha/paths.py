@@ -1,4 +1,4 @@
-"""The ZooKeeper layout of one cluster, in one place (see DESIGN.md, "ZooKeeper layout").
+"""The ZooKeeper layout of one cluster, in one place (see ARCHITECTURE.md, "ZooKeeper layout").
 
 Everything lives under `<path.root>/<cluster-id>` (defaults `/flink/default`)."""
 
