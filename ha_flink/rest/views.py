@@ -141,13 +141,13 @@ def checkpoint_config(job: JobMaster) -> dict[str, Any]:
     return {
         "mode": config.get(CheckpointingOptions.CHECKPOINTING_MODE).lower(),
         "interval": int(coordinator.interval_s * 1000), "timeout": int(coordinator.timeout_s * 1000),
-        "min_pause": int(coordinator.min_pause_s * 1000), "max_concurrent": coordinator.max_concurrent,
+        "min_pause": int(coordinator.tracker.min_pause_s * 1000), "max_concurrent": coordinator.tracker.max_concurrent,
         "externalization": {"enabled": retention != "NO_EXTERNALIZED_CHECKPOINTS",
                             "delete_on_cancellation": retention != "RETAIN_ON_CANCELLATION"},
         "state_backend": config.get(StateBackendOptions.STATE_BACKEND),
         "checkpoint_storage": f"FileSystemCheckpointStorage ({job.checkpoints_dir})",
         "unaligned_checkpoints": False,
-        "tolerable_failed_checkpoints": coordinator.tolerable_failures,
+        "tolerable_failed_checkpoints": coordinator.tracker.tolerable_failures,
         "aligned_checkpoint_timeout": 0, "checkpoints_after_tasks_finish": True,
         "state_changelog_enabled": False,
     }
