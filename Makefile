@@ -9,7 +9,7 @@ DEBIAN_PACKAGES := zookeeper openssh-server default-jre-headless chromium
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: install system-packages lint test run chaos bench proto clean
+.PHONY: install system-packages lint test test-fast run chaos bench proto clean
 
 install: system-packages $(STAMP)
 
@@ -38,6 +38,11 @@ lint: install
 
 test: install
 	$(VPY) -m pytest $(PYTEST_ARGS)
+
+# The pure cores and single-component tests, for the edit-test loop (about 40 s here): tests/ without the
+# ZooKeeper-ensemble and sshd tests of tests/ha and tests/deploy, and nothing of integration/.
+test-fast: install
+	$(VPY) -m pytest tests --ignore=tests/ha --ignore=tests/deploy -m "not chaos" $(PYTEST_ARGS)
 
 # A local HA cluster from conf/ with the bin/ scripts: ZooKeeper (conf/zoo.cfg), the JobManagers of
 # conf/masters, the TaskManagers of conf/slaves, and an unbounded example job. Run again, it starts only
