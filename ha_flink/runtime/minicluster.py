@@ -204,9 +204,9 @@ class MiniCluster:
             raise TimeoutError(f"job {job_id} did not end within {timeout} s") from None
         master = self.job_master(job_id)
         if outcome.status == "FAILED":
-            cause = master.task_failure
-            if cause is not None and master.failure == f"{cause[0]} failed:\n{cause[1]}":
-                raise JobExecutionError(job_id, cause[0], cause[1])
+            cause = master.failed_task()
+            if cause is not None:
+                raise JobExecutionError(job_id, *cause)
             raise JobExecutionError(job_id, "(the JobMaster)", master.failure or outcome.error or "")
         if outcome.status == "CANCELED":
             raise JobCancelledError(f"Job {job_id} ({master.graph.name}) was cancelled")
@@ -232,15 +232,12 @@ class LocalJobClient:
             self.cluster.close()
             raise
         self._closed = False
-        self._final_status: str | None = None
 
     def status(self) -> str:
-        if self._final_status is not None:
-            return self._final_status
-        return self.cluster.job_status(self.job_id)
+        return self.cluster.job_status(self.job_id)  # (readable after the stop: the job ended before it)
 
     def cancel(self) -> None:
-        if self._final_status is None:
+        if not self._closed:
             self.cluster.cancel(self.job_id)
 
     def wait(self, timeout: float | None = None) -> JobExecutionResult:
@@ -255,7 +252,6 @@ class LocalJobClient:
 
     def _shut_down(self) -> None:
         if not self._closed:
-            self._final_status = self.cluster.job_status(self.job_id)
             self._closed = True
             self.cluster.close()
 

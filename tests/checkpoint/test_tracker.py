@@ -40,8 +40,10 @@ def test_late_acks_after_expiry_are_ignored_and_the_expiry_counts_as_a_failure()
 def test_a_completed_checkpoint_resets_the_failure_count() -> None:
     tracker = CheckpointTracker(timeout_ms=1000, tolerable_failures=1)
     assert tracker.failed() is False
-    pending = tracker.begin(1, 0, {SOURCE})
-    tracker.committed(tracker.acknowledge(SOURCE, 1, "s").complete or pending, [], now_s=5.0)
+    tracker.begin(1, 0, {SOURCE})
+    complete = tracker.acknowledge(SOURCE, 1, "s").complete
+    assert complete is not None
+    tracker.committed(complete, [], now_s=5.0)
     assert tracker.failed() is False  # one in a row again, not two
 
 

@@ -204,16 +204,15 @@ class Dispatcher:
         return self._results.setdefault(job_id, asyncio.get_running_loop().create_future())
 
     async def _complete(self, result: JobResult, master: JobMaster | None) -> None:
-        recorded = [result]
+        future = self.job_result(result.job_id)
         try:
-            await self._record(recorded, master)
+            result = await self._record(result, master)
         finally:
-            future = self.job_result(result.job_id)
             if not future.done():
-                future.set_result(recorded[-1])
+                future.set_result(result)
 
-    async def _record(self, recorded: list[JobResult], master: JobMaster | None) -> None:
-        result = recorded[-1]
+    async def _record(self, result: JobResult, master: JobMaster | None) -> JobResult:
+        """Record `result` and clean up the job's data (with up to 5 tries); returns the result recorded."""
         if master is not None and master.coordinator is not None:
             try:  # a checkpoint completing as the job ended: its _metadata and handle land before the cleanup
                 await asyncio.wait_for(master.coordinator.settled(), SETTLE_TIMEOUT_SECONDS)
@@ -223,21 +222,21 @@ class Dispatcher:
             latest = master.coordinator.store.latest()  # (one may have completed meanwhile)
             if result.checkpoints_kept and latest is not None:
                 result = dataclasses.replace(result, latest_checkpoint=latest.external_pointer)
-                recorded.append(result)
         for attempt in range(1, 6):
             if not self._leading():
-                return
+                return result
             try:
                 try:
                     await self._blocking(self.results.create_dirty_result, result)
                 except FileExistsError:
                     pass
                 await self._cleanup(result)
-                return
+                return result
             except Exception:
                 logger.exception("Recording the result of job %s failed (attempt %d of 5)", result.job_id, attempt)
                 await asyncio.sleep(0.5 * attempt)
         logger.error("The result of job %s is not recorded; the next leader will run it again", result.job_id)
+        return result
 
     async def _cleanup(self, result: JobResult) -> None:
         job_id = result.job_id

@@ -52,6 +52,10 @@ def _rpc_details(error: BaseException) -> str:
     return f"{error.code().name}: {error.details()}" if isinstance(error, grpc.RpcError) else str(error)
 
 
+def _task_failure_text(task: str, traceback: str) -> str:
+    return f"{task} failed:\n{traceback}"
+
+
 def job_metrics(job: JobMaster, now_ms: int) -> dict[str, float]:
     """Flink's job-scope metrics of one job (ms where a time): what Prometheus and the REST API show."""
     coordinator = job.coordinator
@@ -305,7 +309,7 @@ class JobMaster:
         if state.state == "FAILED":
             vertex = self.graph.vertices[state.vertex_id]
             self.task_failure = (f"{vertex.name} ({state.subtask_index + 1}/{vertex.parallelism})", state.failure)
-            self._task_failed(f"{self.task_failure[0]} failed:\n{state.failure}", key)
+            self._task_failed(_task_failure_text(*self.task_failure), key)
         elif all(s == "FINISHED" for s in self.states.values()):
             self._terminate("FINISHED")
         elif state.state == "FINISHED" and self.coordinator is not None:
@@ -323,6 +327,11 @@ class JobMaster:
                 self.running_since = now
             logger.info("Job %s (%s) attempt %d: all %d tasks RUNNING", self.graph.name, self.job_id, self.attempt,
                         len(self.states))
+
+    def failed_task(self) -> tuple[str, str] | None:
+        """The subtask (its name, the user's traceback) whose failure the job FAILED with, if it was one."""
+        cause = self.task_failure
+        return cause if cause is not None and self.failure == _task_failure_text(*cause) else None
 
     def _state_damaged(self, error: BaseException | None, checkpoint_id: int | None) -> bool:
         """Whether a TaskManager could not restore its state of `checkpoint_id` because a state file is

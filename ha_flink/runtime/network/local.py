@@ -46,9 +46,6 @@ class LocalGates:
                 self._changed.wait(POLL_SECONDS)
             return self._gates[key]
 
-    def __len__(self) -> int:
-        return len(self._gates)
-
 
 class LocalOutputChannel:
     """The `send` side of one subpartition whose consumer runs in this TaskManager (like `LocalChannel`,

@@ -116,11 +116,11 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
         self._meter_sampler.cancel()
         if self._retrieval is not None:
             self._retrieval.stop()
-        running = [t.thread for t in self.tasks.values() if t.thread is not None]
+        threads = [t.thread for t in self.tasks.values() if t.thread is not None]
         self._cancel_all("the TaskManager is shutting down")
         # their threads end at the next poll of the cancel flag (user code that blocks longer is left)
         deadline = time.monotonic() + TASK_STOP_SECONDS
-        for thread in running:
+        for thread in threads:
             await self.loop.run_in_executor(None, thread.join, max(0.0, deadline - time.monotonic()))
         await self.server.stop(1)
 
