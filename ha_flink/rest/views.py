@@ -154,7 +154,9 @@ def checkpoint_config(job: JobMaster) -> dict[str, Any]:
 
 
 def job_exceptions(job: JobMaster, max_exceptions: int = 20) -> dict[str, Any]:
-    entries = list(job.exceptions)[:max_exceptions]
+    entries = [{"exceptionName": e.exception_name, "stacktrace": e.stacktrace, "timestamp": e.timestamp,
+                "taskName": e.task_name, "endpoint": e.endpoint, "taskManagerId": e.task_manager_id,
+                "failureLabels": {}, "concurrentExceptions": []} for e in list(job.exceptions)[:max_exceptions]]
     root = entries[0] if entries else None
     return {
         "root-exception": root["stacktrace"] if root else None, "timestamp": root["timestamp"] if root else None,

@@ -72,7 +72,7 @@ def test_a_local_run_expires_checkpoints_and_fails_over_past_the_tolerable_failu
     client = env.execute_async()
     client.get_job_execution_result(60)
     master = client.mini_cluster.job_master(client.get_job_id())
-    causes = [entry["stacktrace"] for entry in master.exceptions]
+    causes = [entry.stacktrace for entry in master.exceptions]
     assert any("Exceeded checkpoint tolerable failure threshold" in cause and "expired after 0.1 s" in cause
                for cause in causes), causes
     assert master.num_restarts >= 1

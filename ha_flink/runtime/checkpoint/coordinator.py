@@ -136,6 +136,7 @@ class CheckpointCoordinator:
         self.tracker = CheckpointTracker(timeout_s * 1000, min_pause_s, max_concurrent, tolerable_failures)
         self._loop_task: asyncio.Task[None] | None = None
         self._savepoints_to_notify: dict[int, PendingCheckpoint] = {}
+        self._savepoint_callers: dict[int, asyncio.Future[str]] = {}  # savepoint id -> its caller's answer
         self._on_too_many_failures: Any = None  # set by start()
         self.stats = CheckpointStatsTracker()
         self.stopped = False
@@ -280,8 +281,7 @@ class CheckpointCoordinator:
             return
         self._discard(pending, f"{verb}: {reason}")
         if pending.savepoint_dir is not None:  # a savepoint's caller gets the reason
-            if pending.done is not None and not pending.done.done():
-                pending.done.set_exception(SavepointError(f"savepoint {checkpoint_id} {verb}: {reason}"))
+            self._answer_savepoint(checkpoint_id, SavepointError(f"savepoint {checkpoint_id} {verb}: {reason}"))
         elif counted:
             self.record_failure(f"checkpoint {checkpoint_id} {verb}: {reason}", on_too_many_failures)
         else:
@@ -336,9 +336,9 @@ class CheckpointCoordinator:
         for checkpoint_id in list(self._savepoints_to_notify):
             self.notified(checkpoint_id)
         for pending in self.tracker.take_all():
-            if pending.savepoint_dir is not None and pending.done is not None and not pending.done.done():
+            if pending.savepoint_dir is not None and self._awaits_answer(pending.checkpoint_id):
                 self.stats.failed_checkpoint(pending.checkpoint_id, int(time.time() * 1000), "aborted by a failover")
-                pending.done.set_exception(SavepointError(
+                self._answer_savepoint(pending.checkpoint_id, SavepointError(
                     f"savepoint {pending.checkpoint_id} of job {self.graph.job_id} aborted by a failover"))
             else:
                 self._discard(pending, "aborted by a failover")
@@ -357,8 +357,22 @@ class CheckpointCoordinator:
         """The tasks have been told that `checkpoint_id` completed. A savepoint's caller learns only now
         that it is done, so a stop or cancel that follows cannot overtake the commit of its sinks."""
         pending = self._savepoints_to_notify.pop(checkpoint_id, None)
-        if pending is not None and pending.done is not None and not pending.done.done():
-            pending.done.set_result(pending.savepoint_path or "")
+        if pending is not None:
+            self._answer_savepoint(checkpoint_id, pending.savepoint_path or "")
+
+    def _awaits_answer(self, checkpoint_id: int) -> bool:
+        caller = self._savepoint_callers.get(checkpoint_id)
+        return caller is not None and not caller.done()
+
+    def _answer_savepoint(self, checkpoint_id: int, answer: str | SavepointError) -> None:
+        """Tell a savepoint's caller its path, or why there is none (once; later answers are dropped)."""
+        caller = self._savepoint_callers.pop(checkpoint_id, None)
+        if caller is None or caller.done():
+            return
+        if isinstance(answer, SavepointError):
+            caller.set_exception(answer)
+        else:
+            caller.set_result(answer)
 
     def checkpoint_url(self, checkpoint_id: int) -> str:
         return join_url(self.job_dir, f"chk-{checkpoint_id}")
@@ -371,16 +385,19 @@ class CheckpointCoordinator:
         checkpoint_id = await self._blocking(self.counter.get_and_increment)
         now = int(time.time() * 1000)
         done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self.tracker.begin(checkpoint_id, now, expected, savepoint_dir=target_dir, done=done)
+        self._savepoint_callers[checkpoint_id] = done
+        self.tracker.begin(checkpoint_id, now, expected, savepoint_dir=target_dir)
         self.stats.triggered(checkpoint_id, now, len(expected), is_savepoint=True)
-        await trigger(checkpoint_id, now, True)
         try:
+            await trigger(checkpoint_id, now, True)
             return await asyncio.wait_for(done, timeout)
         except asyncio.TimeoutError:
             self.tracker.take(checkpoint_id)
             self.stats.failed_checkpoint(checkpoint_id, int(time.time() * 1000), f"not complete within {timeout:g} s")
             raise SavepointError(f"savepoint {checkpoint_id} of job {self.graph.job_id} did not complete within "
                                  f"{timeout:g} s") from None
+        finally:
+            self._savepoint_callers.pop(checkpoint_id, None)
 
     async def _write_savepoint(self, pending: PendingCheckpoint) -> str:
         """Copy the tasks' files into a self-contained savepoint folder, keyed by vertex state keys."""
@@ -426,8 +443,7 @@ class CheckpointCoordinator:
                 path = await self._write_savepoint(pending)
             except Exception as error:
                 self.stats.failed_checkpoint(checkpoint_id, int(time.time() * 1000), f"not written: {error}")
-                if pending.done is not None and not pending.done.done():
-                    pending.done.set_exception(SavepointError(f"savepoint {checkpoint_id} not written: {error}"))
+                self._answer_savepoint(checkpoint_id, SavepointError(f"savepoint {checkpoint_id} not written: {error}"))
                 return None
             self.stats.completed_checkpoint(checkpoint_id, int(time.time() * 1000), path)
             logger.info("Completed savepoint %d of job %s at %s", checkpoint_id, self.graph.job_id, path)

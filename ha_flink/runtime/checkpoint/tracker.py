@@ -13,7 +13,6 @@ tested with event sequences alone (tests/checkpoint/test_tracker.py)."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 
 ExecutionKey = tuple[str, int]  # (vertex id, subtask index)
@@ -28,7 +27,6 @@ class PendingCheckpoint:
     shared: set[str] = field(default_factory=set)  # shared files the acknowledged snapshots reference
     restore_from_all: set[str] = field(default_factory=set)  # vertices whose subtasks restore from all
     savepoint_dir: str | None = None  # a savepoint: copied there, not kept as a checkpoint
-    done: asyncio.Future[str] | None = None  # (a savepoint's caller waits on it; the driver resolves it)
     savepoint_path: str | None = None  # the savepoint's folder, once written
 
     @property
@@ -73,9 +71,8 @@ class CheckpointTracker:
         return in_flight < self.max_concurrent and now_s - self.last_completion_s >= self.min_pause_s
 
     def begin(self, checkpoint_id: int, timestamp_ms: int, expected: set[ExecutionKey],
-              savepoint_dir: str | None = None, done: asyncio.Future[str] | None = None) -> PendingCheckpoint:
-        pending = PendingCheckpoint(checkpoint_id, timestamp_ms, set(expected), savepoint_dir=savepoint_dir,
-                                    done=done)
+              savepoint_dir: str | None = None) -> PendingCheckpoint:
+        pending = PendingCheckpoint(checkpoint_id, timestamp_ms, set(expected), savepoint_dir=savepoint_dir)
         self.pending[checkpoint_id] = pending
         return pending
 

@@ -1,9 +1,17 @@
-"""The JobMaster of one job: takes slots, deploys every subtask, follows their states, drives the job's
-checkpoint coordinator, and answers failures: a failed task or a lost TaskManager restarts every task
-(`full`) or only the affected pipelined regions (`region`, scheduler/failover.py), from the latest
-completed checkpoint, after the backoff of the restart strategy (scheduler/restart_strategies.py); when
-the strategy gives up the job FAILS. Slot sharing as in Flink: slot i runs subtask i of every vertex, so a
-job needs as many slots as its highest parallelism; a region whose TaskManager was lost gets new slots."""
+"""The JobMaster of one job: the driver of its pure state machine (`scheduler/job_scheduler.py`).
+
+It turns what happens (gRPC reports of task states, checkpoint acks, a lost TaskManager, a restart timer,
+the end of a deployment) into the scheduler's events, and carries out the instructions the scheduler
+returns: restoring state through the checkpoint coordinator, taking slots from the ResourceManager,
+deploying and cancelling subtasks over gRPC, starting timers. What to do on a failure (restart every task,
+`full`, or only the affected pipelined regions, `region`; after which backoff; when to give up) is decided
+in the scheduler, never here. Slot sharing as in Flink: slot i runs subtask i of every vertex, so a job
+needs as many slots as its highest parallelism; a region whose TaskManager was lost gets new slots.
+
+Everything here runs on the JobManager's event loop. Work it does not await at once runs in one of two
+task groups: `_scheduling` (preparations, deployments: cancelled when the job ends or is suspended) and
+`_tasks` (cancels and notifications, which must still reach the TaskManagers after the job ended: closed
+with the JobManager)."""
 
 from __future__ import annotations
 
@@ -17,25 +25,26 @@ from typing import Any, Callable
 import cloudpickle
 import grpc
 
+from ha_flink.aio.tasks import TaskGroup
+from ha_flink.common.job_status import GLOBALLY_TERMINAL, JobStatus
 from ha_flink.config import (
     CheckpointingOptions, Configuration, HighAvailabilityOptions, JobManagerOptions, StateBackendOptions,
 )
 from ha_flink.fs import Storage, join_url
 from ha_flink.rpc import flink_pb2 as pb
+from ha_flink.runtime.checkpoint.coordinator import CheckpointCoordinator, SavepointError, restored_from_savepoint
 from ha_flink.runtime.deployment import InputChannelDescriptor, OutputDescriptor, TaskDeploymentDescriptor
-from ha_flink.runtime.graph.job_graph import JobGraph
+from ha_flink.runtime.execution_state import ExecutionState
+from ha_flink.runtime.graph.job_graph import JobGraph, JobVertex
 from ha_flink.runtime.jobmanager.resource_manager import ResourceManager, TaskManagerInfo
 from ha_flink.runtime.network.partition import partition_id
-from ha_flink.runtime.checkpoint.coordinator import CheckpointCoordinator, SavepointError, restored_from_savepoint
-from ha_flink.runtime.scheduler.failover import tasks_to_restart
-from ha_flink.runtime.state.backend import StateBackendSettings
+from ha_flink.runtime.scheduler import job_scheduler as js
+from ha_flink.runtime.scheduler.job_scheduler import ExceptionEntry, JobScheduler, SubtaskKey
 from ha_flink.runtime.scheduler.restart_strategies import restart_strategy_from_config
+from ha_flink.runtime.state.backend import StateBackendSettings
 
 logger = logging.getLogger(__name__)
 
-TERMINAL = ("FINISHED", "CANCELED", "FAILED")
-EXCEPTION_HISTORY_SIZE = 16  # Flink's web.exception-history-size
-STOPPING = ("SUSPENDED", "CANCELLING")  # no (re)deployment may start any more
 DRAINED_FINISH_SECONDS = 10.0  # after a drained savepoint, the tasks' own finish is awaited this long
 
 
@@ -52,8 +61,8 @@ def _rpc_details(error: BaseException) -> str:
     return f"{error.code().name}: {error.details()}" if isinstance(error, grpc.RpcError) else str(error)
 
 
-def _task_failure_text(task: str, traceback: str) -> str:
-    return f"{task} failed:\n{traceback}"
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def job_metrics(job: JobMaster, now_ms: int) -> dict[str, float]:
@@ -61,12 +70,14 @@ def job_metrics(job: JobMaster, now_ms: int) -> dict[str, float]:
     coordinator = job.coordinator
     stats = coordinator.stats if coordinator is not None else None
     last = stats.latest_completed if stats is not None else None
-    outage = job.outage_since if job.status not in TERMINAL else None
+    scheduler = job.scheduler
+    outage = scheduler.outage_since if job.status not in GLOBALLY_TERMINAL else None
+    running = scheduler.running_since
     return {
-        "numRestarts": job.num_restarts,
-        "uptime": now_ms - job.running_since if job.running_since is not None and job.status == "RUNNING" else 0,
+        "numRestarts": scheduler.num_restarts,
+        "uptime": now_ms - running if running is not None and job.status == JobStatus.RUNNING else 0,
         "downtime": now_ms - outage if outage is not None else 0,
-        "restartingTime": now_ms - outage if outage is not None else job.last_restart_ms,
+        "restartingTime": now_ms - outage if outage is not None else scheduler.last_restart_ms,
         "numberOfCompletedCheckpoints": stats.completed if stats else 0,
         "numberOfFailedCheckpoints": stats.failed if stats else 0,
         "numberOfInProgressCheckpoints": stats.in_progress if stats else 0,
@@ -81,7 +92,8 @@ def job_metrics(job: JobMaster, now_ms: int) -> dict[str, float]:
 
 class JobMaster:
     def __init__(self, graph: JobGraph, resource_manager: ResourceManager, session_id: Any, config: Configuration,
-                 on_terminal: Callable[[JobMaster], None], ha: Any = None, fence: Any = None) -> None:
+                 on_terminal: Callable[[JobMaster], None], ha: Any = None, fence: Any = None,
+                 tasks: TaskGroup | None = None) -> None:
         self.graph = graph
         self.rm = resource_manager
         self.session_id = session_id
@@ -93,7 +105,6 @@ class JobMaster:
         checkpointing = graph.checkpoint_interval_ms is not None or \
             config.get(CheckpointingOptions.CHECKPOINTING_INTERVAL) is not None
         self.config = config
-        self.restarts = restart_strategy_from_config(config, checkpointing)
         self.checkpoints_dir = checkpoints_dir(config)
         self.coordinator: CheckpointCoordinator | None = None
         interval = graph.checkpoint_interval_ms or (
@@ -106,82 +117,172 @@ class JobMaster:
                 min_pause_s=config.get(CheckpointingOptions.MIN_PAUSE_BETWEEN_CHECKPOINTS).total_seconds(),
                 max_concurrent=config.get(CheckpointingOptions.MAX_CONCURRENT_CHECKPOINTS),
                 tolerable_failures=config.get(CheckpointingOptions.TOLERABLE_FAILED_CHECKPOINTS))
-        self.restored_checkpoint_id: int | None = None
-        self._restored: dict[tuple[str, int], Any] | None = None  # restore plans for the next deployment
-        self.failover = config.get(JobManagerOptions.FAILOVER_STRATEGY)
+        self.scheduler = JobScheduler(
+            graph, restart_strategy_from_config(config, checkpointing),
+            failover=config.get(JobManagerOptions.FAILOVER_STRATEGY), checkpointing=self.coordinator is not None,
+            created_ms=_now_ms())
+        self._restored: dict[SubtaskKey, Any] | None = None  # restore plans for the next deployment
         self.state_backend = StateBackendSettings(config.get(StateBackendOptions.STATE_BACKEND),
                                                   config.get(StateBackendOptions.INCREMENTAL_CHECKPOINTS))
-        self._status = "CREATED"
-        self.failure = ""
-        self.task_failure: tuple[str, str] | None = None  # the latest failed subtask and its traceback
-        self.start_time = getattr(graph, "submission_time", 0) or int(time.time() * 1000)  # (older graphs lack it)
-        self.end_time = -1
-        self.timestamps: dict[str, int] = {"CREATED": int(time.time() * 1000)}  # when it last switched to each state
-        self.num_restarts = 0  # full and region restarts under this leader (Flink's numRestarts)
-        self.running_since: int | None = None  # every task RUNNING since (ms)
-        self.outage_since: int | None = None  # a failure's restart not finished since (ms)
-        self.last_restart_ms = 0  # how long the last restart took, from the failure to every task RUNNING
-        self.exceptions: collections.deque[dict[str, Any]] = collections.deque(maxlen=EXCEPTION_HISTORY_SIZE)
-        self.attempt = 0
-        self.states: dict[tuple[str, int], str] = {}
-        self.placement: dict[tuple[str, int], TaskManagerInfo] = {}
-        self.slot_of: dict[tuple[str, int], int] = {}
-        self.attempts: dict[tuple[str, int], int] = {}  # per subtask: region failover restarts some only
-        self.restarting: set[tuple[str, int]] = set()
-        self._scheduling: asyncio.Task[None] | None = None
-        self._restart_timer: asyncio.TimerHandle | None = None
+        self.start_time = graph.submission_time or _now_ms()
+        self._events: collections.deque[js.Event] = collections.deque()
+        self._handling = False
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._scheduling = TaskGroup(f"job {graph.job_id} scheduling")
+        self._tasks = tasks or TaskGroup(f"job {graph.job_id}")
+        self._cancelling: asyncio.Task[None] | None = None  # the CancelJob that ends the job (cancel, stop)
+
+    # -- what the scheduler owns, for the views and the Dispatcher ------------------------------------
 
     @property
     def job_id(self) -> str:
         return self.graph.job_id
 
     @property
-    def status(self) -> str:
-        return self._status
+    def status(self) -> JobStatus:
+        return self.scheduler.status
 
-    @status.setter
-    def status(self, value: str) -> None:
-        if value != self._status:
-            now = int(time.time() * 1000)
-            self.timestamps[value] = now
-            if value in TERMINAL:
-                self.end_time = now
-            if value != "RUNNING":
-                self.running_since = None
-        self._status = value
+    @property
+    def failure(self) -> str:
+        return self.scheduler.failure
 
-    def _record_exception(self, failure: str, failed: set[tuple[str, int]], name: str | None = None) -> None:
-        """Flink's exception history entry: the root cause of one failover, with the task and its host."""
-        key = min(failed) if failed else None
-        vertex = self.graph.vertices[key[0]] if key else None
-        info = self.placement.get(key) if key else None
-        first_line = failure.strip().splitlines()[-1] if failure.strip() else failure
-        if name is None:
-            name = first_line.split(":", 1)[0] if ":" in first_line else "JobFailure"
-        self.exceptions.appendleft({
-            "exceptionName": name,
-            "stacktrace": failure, "timestamp": int(time.time() * 1000),
-            "taskName": f"{vertex.name} ({key[1] + 1}/{vertex.parallelism})" if vertex else None,
-            "endpoint": info.address if info else None, "taskManagerId": info.resource_id if info else None,
-            "failureLabels": {}, "concurrentExceptions": []})
+    @property
+    def attempt(self) -> int:
+        return self.scheduler.attempt
 
-    def _failover_started(self, whole_job: bool = True) -> None:
-        """A restart begins. Only a restart of the whole job is an outage (downtime, restartingTime, uptime
-        from 0 again); a region failover leaves the job RUNNING, as Flink counts it."""
-        self.num_restarts += 1
-        if whole_job:
-            if self.outage_since is None:
-                self.outage_since = int(time.time() * 1000)
-            self.running_since = None
+    @property
+    def states(self) -> dict[SubtaskKey, ExecutionState]:
+        return self.scheduler.states
+
+    @property
+    def attempts(self) -> dict[SubtaskKey, int]:
+        return self.scheduler.attempts
+
+    @property
+    def placement(self) -> dict[SubtaskKey, TaskManagerInfo]:
+        return self.scheduler.placement  # type: ignore[return-value]  # (the slots it was given are TaskManagerInfos)
+
+    @property
+    def num_restarts(self) -> int:
+        return self.scheduler.num_restarts
+
+    @property
+    def restored_checkpoint_id(self) -> int | None:
+        return self.scheduler.restored_checkpoint_id
+
+    @property
+    def timestamps(self) -> dict[JobStatus, int]:
+        return self.scheduler.timestamps
+
+    @property
+    def end_time(self) -> int:
+        return self.scheduler.end_time
+
+    @property
+    def exceptions(self) -> collections.deque[ExceptionEntry]:
+        return self.scheduler.exceptions
+
+    @property
+    def restarts(self) -> Any:
+        return self.scheduler.restarts
+
+    def failed_task(self) -> tuple[str, str] | None:
+        """The subtask (its name, the user's traceback) whose failure the job FAILED with, if it was one."""
+        return self.scheduler.failed_task()
 
     def required_slots(self) -> int:
-        return max(vertex.parallelism for vertex in self.graph.vertices.values())
+        return self.scheduler.required_slots()
+
+    # -- the driver loop ------------------------------------------------------------------------------
+
+    def _handle(self, event: js.Event) -> None:
+        """Feed one event to the scheduler and carry out its instructions. Events that arrive while
+        instructions are carried out (a callback of the coordinator, say) queue behind them, so the scheduler
+        always sees one event at a time, after the instructions of the one before."""
+        self._events.append(event)
+        if self._handling:
+            return
+        self._handling = True
+        try:
+            while self._events:
+                for instruction in self.scheduler.handle(self._events.popleft(), _now_ms()):
+                    self._execute(instruction)
+        finally:
+            self._handling = False
+
+    def _execute(self, instruction: js.Instruction) -> None:
+        match instruction:
+            case js.PrepareAttempt():
+                self._scheduling.spawn(self._prepare_attempt(instruction), f"attempt {instruction.attempt}")
+            case js.Deploy():
+                self._scheduling.spawn(self._deploy_all(instruction), f"deploy {len(instruction.subtasks)} tasks")
+            case js.PrepareRegion():
+                self._scheduling.spawn(self._prepare_region(instruction.region), "region restart")
+            case js.StartTimer():
+                self._start_timer(instruction.delay_s, instruction.event)
+            case js.CancelJob():
+                task = self._tasks.spawn(self._cancel_job(instruction), "cancel")
+                if instruction.final is not None:
+                    self._cancelling = task
+            case js.CancelSubtasks():
+                for key, owner in instruction.subtasks:
+                    self._tasks.spawn(self._cancel_subtask(key, owner), f"cancel {key}")  # type: ignore[arg-type]
+            case js.ReleaseSlots():
+                self.rm.release(self.job_id)
+            case js.StartCheckpointing():
+                if self.coordinator is not None and self.coordinator._loop_task is None:
+                    self.coordinator.start(self._can_checkpoint, self._trigger_checkpoint, self._job_failed)
+            case js.AbortPendingCheckpoints():
+                if self.coordinator is not None:
+                    self.coordinator.abort_pending()
+            case js.TriggerCheckpointSoon():
+                if self.coordinator is not None:
+                    self.coordinator.trigger_soon()
+            case js.TaskFinished():
+                if self.coordinator is not None:
+                    self.coordinator.task_finished(instruction.subtask, instruction.name)
+            case js.StopScheduling():
+                if self.coordinator is not None:
+                    self.coordinator.stop()
+                for timer in self._timers:
+                    timer.cancel()
+                self._timers.clear()
+                self._scheduling.cancel()
+            case js.JobTerminated():
+                self.on_terminal(self)
+
+    def _start_timer(self, delay_s: float, event: js.ScheduleDue | js.RegionRestartDue) -> None:
+        def fire() -> None:
+            self._timers.discard(handle)
+            self._handle(event)
+
+        handle = asyncio.get_running_loop().call_later(delay_s, fire)
+        self._timers.add(handle)
+
+    # -- commands -------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._restart_timer = None
-        if self.status in TERMINAL or self.status in STOPPING:
-            return
-        self._scheduling = asyncio.ensure_future(self._schedule())
+        self._handle(js.ScheduleDue(self.scheduler.attempt))
+
+    def cancel(self) -> None:
+        self._handle(js.CancelRequested())
+
+    def suspend(self) -> None:
+        """Leadership lost: stop without touching HA data (the TaskManagers cancel the tasks themselves)."""
+        self._handle(js.LeadershipLost())
+
+    def on_task_state(self, state: pb.TaskExecutionState) -> None:
+        if state.job_id == self.job_id:
+            self._handle(js.TaskStateChanged((state.vertex_id, state.subtask_index), state.attempt,
+                                             ExecutionState(state.state), state.failure))
+
+    def on_task_manager_lost(self, resource_id: str, reason: str) -> None:
+        self._handle(js.TaskManagerLost(resource_id, reason))
+
+    def _job_failed(self, failure: str) -> None:
+        self._handle(js.JobFailed(failure))
+
+    # -- carrying out instructions --------------------------------------------------------------------
 
     def _can_reach_zookeeper(self) -> bool:
         """Whether this leader can still commit anything (always, without ZooKeeper HA)."""
@@ -197,19 +298,15 @@ class JobMaster:
                     self.job_id, what)
         while not self._can_reach_zookeeper():
             await asyncio.sleep(0.1)
-            if self.status in TERMINAL or self.status in STOPPING:
+            if self.status in GLOBALLY_TERMINAL or self.status in js.STOPPING:
                 return False
         return True
 
-    async def _schedule(self) -> None:
-        attempt = self.attempt
-        self.status = "CREATED" if self.attempt == 0 else "RESTARTING"
-        if attempt > 0:
-            logger.info("Job %s (%s) attempt %d: scheduling", self.graph.name, self.job_id, attempt)
-            if not await self._await_zookeeper(f"attempt {attempt}"):
-                return
-        restored = None
-        self.restored_checkpoint_id = None
+    async def _prepare_attempt(self, instruction: js.PrepareAttempt) -> None:
+        attempt = instruction.attempt
+        if instruction.wait_for_zookeeper and not await self._await_zookeeper(f"attempt {attempt}"):
+            return
+        restored, checkpoint_id = None, None
         if self.coordinator is not None:
             try:  # (on every attempt until the store was read once: a storage blip must not mean empty state)
                 if not self.coordinator.initialized:
@@ -217,63 +314,79 @@ class JobMaster:
                 latest = await self.coordinator.restored_state()
             except Exception as error:
                 self._show_recovery_notes()
-                self._restore_failed(f"cannot restore the latest checkpoint of job {self.job_id}: {error}")
+                self._handle(js.AttemptPreparationFailed(
+                    attempt, f"cannot restore the latest checkpoint of job {self.job_id}: {error}"))
                 return
             self._show_recovery_notes()
             if latest is not None:
-                self.restored_checkpoint_id, restored = latest
-                logger.info("Job %s (%s) restores checkpoint %d", self.graph.name, self.job_id, latest[0])
+                checkpoint_id, restored = latest
+                logger.info("Job %s (%s) restores checkpoint %d", self.graph.name, self.job_id, checkpoint_id)
         if restored is None and self.graph.savepoint_path:
             try:
                 savepoint_id, restored = await restored_from_savepoint(
                     self.graph, Storage(self.config), self.graph.savepoint_path, self.graph.allow_non_restored_state,
                     asyncio.get_running_loop())
             except Exception as error:
-                self._restore_failed(f"cannot restore the savepoint of job {self.job_id}: {error}")
+                self._handle(js.AttemptPreparationFailed(
+                    attempt, f"cannot restore the savepoint of job {self.job_id}: {error}"))
                 return
             logger.info("Job %s (%s) restores savepoint %s", self.graph.name, self.job_id, self.graph.savepoint_path)
             if self.coordinator is not None:
-                self.coordinator.stats.restored(savepoint_id, int(time.time() * 1000), True,
-                                                self.graph.savepoint_path)
+                self.coordinator.stats.restored(savepoint_id, _now_ms(), True, self.graph.savepoint_path)
         self._restored = restored
-        while (slots := self.rm.allocate(self.job_id, self.required_slots())) is None:
+        while (slots := self.rm.allocate(self.job_id, instruction.slots)) is None:
             await self.rm.changed.wait()
-        if self.status in TERMINAL or self.status in STOPPING:  # cancelled or suspended while waiting
-            self.rm.release(self.job_id)
-            return
-        self.placement = {(v.id, i): slots[i][0] for v in self.graph.vertices.values() for i in range(v.parallelism)}
-        self.slot_of = {key: slots[key[1]][1] for key in self.placement}
-        self.attempts = {key: self.attempt for key in self.placement}
-        self.restarting = set()
-        self.states = {key: "DEPLOYING" for key in self.placement}
-        self.status = "RUNNING"
-        descriptors = [self._descriptor(v, i) for v in self.graph.vertices.values() for i in range(v.parallelism)]
-        restored_id = self.restored_checkpoint_id
-        results = await asyncio.gather(*(self._deploy(d) for d in descriptors), return_exceptions=True)
-        for result in results:  # (the next attempt must know, whatever failure came first)
-            self._state_damaged(result, restored_id)
-        if self.attempt != attempt or self.status != "RUNNING":
-            return  # a failure or cancel during deployment was handled already
-        for descriptor, result in zip(descriptors, results):
-            if isinstance(result, Exception):
-                self._task_failed(f"deploying {descriptor.vertex.name} ({descriptor.subtask_index + 1}/"
-                                  f"{descriptor.vertex.parallelism}) failed: {_rpc_details(result)}")
-                return
-        logger.info("Job %s (%s) attempt %d: all %d tasks deployed", self.graph.name, self.job_id, self.attempt,
-                    len(descriptors))
-        if self.coordinator is not None and self.coordinator._loop_task is None:
-            self.coordinator.start(self._can_checkpoint, self._trigger_checkpoint, self._task_failed)
+        self._handle(js.AttemptPrepared(attempt, checkpoint_id, tuple(slots)))
 
-    def _descriptor(self, vertex: Any, index: int) -> TaskDeploymentDescriptor:
-        graph = self.graph
-        attempt = self.attempts[(vertex.id, index)]
+    async def _prepare_region(self, region: frozenset[SubtaskKey]) -> None:
+        if not await self._await_zookeeper(f"the restart of a region of {len(region)} tasks"):
+            return
+        checkpoint_id = None
+        if self.coordinator is not None:
+            try:  # (an older checkpoint, if it comes to that, is for the whole job: every region the same)
+                latest = await self.coordinator.restored_state(fall_back=False)
+            except Exception as error:
+                self._show_recovery_notes()
+                self._handle(js.RegionPreparationFailed(
+                    region, f"the restore of a region of {len(region)} tasks of job {self.job_id} failed: {error}"))
+                return
+            self._restored = latest[1] if latest is not None else None
+            if latest is not None:
+                checkpoint_id = latest[0]
+                logger.info("Job %s (%s) restores checkpoint %d for a region of %d tasks", self.graph.name,
+                            self.job_id, checkpoint_id, len(region))
+        replaced = await self._replace_lost_slots(region)
+        if replaced is not None:
+            self._handle(js.RegionPrepared(region, checkpoint_id, replaced))
+
+    async def _replace_lost_slots(self, region: frozenset[SubtaskKey]) -> tuple[tuple[SubtaskKey, js.Slot], ...] | None:
+        """A new slot for the subtasks of `region` whose TaskManager is gone (one per lost slot, as they
+        shared it); waits for free slots. None: the job stopped running meanwhile."""
+        lost: dict[tuple[str, int], list[SubtaskKey]] = {}
+        for key in sorted(region):
+            info = self.placement[key]
+            if self.rm.task_managers.get(info.resource_id) is not info:
+                lost.setdefault((info.resource_id, self.scheduler.slot_of[key]), []).append(key)
+        if not lost:
+            return ()
+        while (slots := self.rm.allocate(self.job_id, len(lost))) is None:
+            logger.info("Job %s: waiting for %d free slots to replace those of a lost TaskManager", self.job_id,
+                        len(lost))
+            await self.rm.changed.wait()
+            if self.status != JobStatus.RUNNING:
+                return None
+        return tuple((key, slot) for keys, slot in zip(lost.values(), slots) for key in keys)
+
+    def _descriptor(self, vertex: JobVertex, index: int) -> TaskDeploymentDescriptor:
+        graph, placement, attempts = self.graph, self.placement, self.attempts
+        attempt = attempts[(vertex.id, index)]
         outputs = []
         for edge_index, edge in enumerate(vertex.outputs):
             target = graph.vertices[edge.target]
             consumers = [index] if edge.partitioner.is_pointwise else range(target.parallelism)
             outputs.append(OutputDescriptor(partition_id(self.job_id, vertex.id, index, attempt, edge_index),
                                             len(consumers),
-                                            tuple(self.placement[(target.id, c)].address for c in consumers)))
+                                            tuple(placement[(target.id, c)].address for c in consumers)))
         inputs = []
         for edge in vertex.inputs:
             producer = graph.vertices[edge.source]
@@ -281,11 +394,12 @@ class JobMaster:
             producers = [index] if edge.partitioner.is_pointwise else range(producer.parallelism)
             for p in producers:
                 inputs.append(InputChannelDescriptor(
-                    partition_id(self.job_id, producer.id, p, self.attempts[(producer.id, p)], edge_index),
+                    partition_id(self.job_id, producer.id, p, attempts[(producer.id, p)], edge_index),
                     0 if edge.partitioner.is_pointwise else index,
-                    self.placement[(producer.id, p)].address))
+                    placement[(producer.id, p)].address))
         restored = (self._restored or {}).get((vertex.id, index))
-        return TaskDeploymentDescriptor(self.job_id, graph.name, vertex, index, attempt, self.slot_of[(vertex.id, index)],
+        return TaskDeploymentDescriptor(self.job_id, graph.name, vertex, index, attempt,
+                                        self.scheduler.slot_of[(vertex.id, index)],
                                         inputs, outputs, graph.runtime_mode, graph.config, restored,
                                         self.checkpoints_dir if self.coordinator is not None else None,
                                         self.config.get(CheckpointingOptions.CHECKPOINTING_MODE) == "EXACTLY_ONCE",
@@ -296,42 +410,40 @@ class JobMaster:
         request = pb.DeployTaskRequest(job_id=self.job_id, deployment=cloudpickle.dumps(descriptor))
         await info.call("DeployTask", request, self.session_id, timeout=10)
 
-    # -- events ---------------------------------------------------------------------------------------
+    async def _deploy_all(self, instruction: js.Deploy) -> None:
+        keys = instruction.subtasks
+        attempts = [self.attempts[key] for key in keys]
+        descriptors = [self._descriptor(self.graph.vertices[v], i) for v, i in keys]
+        results = await asyncio.gather(*(self._deploy(d) for d in descriptors), return_exceptions=True)
+        # (every damaged file is marked, whatever failure the scheduler sees first: the next attempt must know)
+        damaged = [self._state_damaged(result, instruction.checkpoint_id) for result in results]
+        for key, attempt, result, was_damaged in zip(keys, attempts, results, damaged):
+            if isinstance(result, Exception):
+                self._handle(js.DeploymentFailed(key, attempt, _rpc_details(result), was_damaged, instruction.region))
+                return
+        if instruction.region:
+            logger.info("Job %s (%s): region of %d tasks redeployed (attempt %d)", self.graph.name, self.job_id,
+                        len(keys), max(attempts))
+        else:
+            self._handle(js.AttemptDeployed(instruction.attempt))
 
-    def on_task_state(self, state: pb.TaskExecutionState) -> None:
-        key = (state.vertex_id, state.subtask_index)
-        if state.job_id != self.job_id or self.status != "RUNNING" or key in self.restarting \
-                or state.attempt != self.attempts.get(key):
-            return  # another job, or a report of an attempt that is no longer current
-        if key not in self.states or self.states[key] == state.state or self.states[key] in TERMINAL:
-            return  # unknown, repeated, or a stale report after the task ended
-        self.states[key] = state.state
-        if state.state == "FAILED":
-            vertex = self.graph.vertices[state.vertex_id]
-            self.task_failure = (f"{vertex.name} ({state.subtask_index + 1}/{vertex.parallelism})", state.failure)
-            self._task_failed(_task_failure_text(*self.task_failure), key)
-        elif all(s == "FINISHED" for s in self.states.values()):
-            self._terminate("FINISHED")
-        elif state.state == "FINISHED" and self.coordinator is not None:
-            vertex = self.graph.vertices[state.vertex_id]
-            self.coordinator.task_finished(key, f"{vertex.name} ({state.subtask_index + 1}/{vertex.parallelism})")
-        elif state.state == "FINISHING" and self.coordinator is not None and all(
-                s in ("FINISHING", "FINISHED") for key, s in self.states.items()
-                if self.graph.vertices[key[0]].is_source):
-            self.coordinator.trigger_soon()  # every source ended: the final checkpoint need not wait
-        elif state.state == "RUNNING" and all(s in ("RUNNING", "FINISHED") for s in self.states.values()):
-            now = int(time.time() * 1000)
-            if self.outage_since is not None:
-                self.last_restart_ms, self.outage_since = now - self.outage_since, None
-            if self.running_since is None:  # (a region back after its failover: the job ran on meanwhile)
-                self.running_since = now
-            logger.info("Job %s (%s) attempt %d: all %d tasks RUNNING", self.graph.name, self.job_id, self.attempt,
-                        len(self.states))
+    async def _cancel_subtask(self, key: SubtaskKey, info: TaskManagerInfo) -> None:
+        try:
+            await info.call("CancelTask", pb.CancelTaskRequest(job_id=self.job_id, vertex_id=key[0],
+                                                               subtask_index=key[1]), self.session_id, timeout=5)
+        except Exception as error:  # a lost TaskManager: its tasks are gone anyway
+            logger.debug("Cancel of %s on %s not delivered: %s", key, info.address, error)
 
-    def failed_task(self) -> tuple[str, str] | None:
-        """The subtask (its name, the user's traceback) whose failure the job FAILED with, if it was one."""
-        cause = self.task_failure
-        return cause if cause is not None and self.failure == _task_failure_text(*cause) else None
+    async def _cancel_job(self, instruction: js.CancelJob) -> None:
+        await asyncio.gather(*(self._cancel_on(info) for info in instruction.task_managers))  # type: ignore[arg-type]
+        if instruction.final is not None:
+            self._handle(js.TasksCancelled(instruction.final))
+
+    async def _cancel_on(self, info: TaskManagerInfo) -> None:
+        try:
+            await info.call("CancelJob", pb.JobId(job_id=self.job_id), self.session_id, timeout=5)
+        except Exception as error:  # RpcError, or the closed channel of a lost TaskManager
+            logger.debug("Cancel of job %s on %s not delivered: %s", self.job_id, info.address, error)
 
     def _state_damaged(self, error: BaseException | None, checkpoint_id: int | None) -> bool:
         """Whether a TaskManager could not restore its state of `checkpoint_id` because a state file is
@@ -350,38 +462,16 @@ class JobMaster:
             return
         for note in self.coordinator.take_notes():
             logger.warning("Job %s (%s): %s", self.graph.name, self.job_id, note.message)
-            self._record_exception(note.message, set(), name=note.kind)
-
-    def _restore_failed(self, failure: str) -> None:
-        """Never start with wrong state: a checkpoint that cannot be read is a failure (retried under the
-        restart strategy, as storage may come back), and the job FAILS with it named when that gives up."""
-        logger.error("%s", failure)
-        self._record_exception(failure, set())
-        self.restarts.notify_failure(int(time.time() * 1000))
-        if self.restarts.can_restart():
-            self._failover_started()
-            self.status = "RESTARTING"
-            self.attempt += 1
-            self._restart_timer = asyncio.get_running_loop().call_later(self.restarts.backoff_ms() / 1000,
-                                                                        self.start)
-            return
-        self.failure = failure
-        self._terminate("FAILED")
+            self._handle(js.RecoveryNoted(note.kind, note.message))
 
     # -- checkpoints ----------------------------------------------------------------------------------
 
-    def _can_checkpoint(self) -> set[tuple[str, int]]:
-        """The subtasks a checkpoint now would wait for (empty: not now). Finished subtasks take no part,
-        so the final checkpoint of a partly finished job can still complete (as Flink's FLIP-147)."""
-        if self.status != "RUNNING" or self.restarting or \
-                any(s not in ("RUNNING", "FINISHING", "FINISHED") for s in self.states.values()):
-            return set()
-        return {key for key, s in self.states.items() if s in ("RUNNING", "FINISHING")}
+    def _can_checkpoint(self) -> set[SubtaskKey]:
+        return self.scheduler.checkpoint_participants()
 
     async def _trigger_checkpoint(self, checkpoint_id: int, timestamp: int, savepoint: bool = False,
                                   drain: bool = False) -> None:
-        hosts = {info.address: info for key, info in self.placement.items()
-                 if self.graph.vertices[key[0]].is_source and self.states.get(key) in ("RUNNING", "FINISHING")}
+        hosts = {info.address: info for info in (self.placement[key] for key in self.scheduler.live_sources())}
         request = pb.CheckpointRequest(job_id=self.job_id, checkpoint_id=checkpoint_id, timestamp=timestamp,
                                        savepoint=savepoint, drain=drain)
         delivered = await asyncio.gather(*(self._call(info, "TriggerCheckpoint", request) for info in hosts.values()))
@@ -415,21 +505,22 @@ class JobMaster:
         path = await self.coordinator.trigger_savepoint(target, self._can_checkpoint(), trigger)
         if then == "drain":  # drained: the tasks finish on the savepoint's notification, after their commit
             deadline = time.monotonic() + DRAINED_FINISH_SECONDS
-            while self.status == "RUNNING" and time.monotonic() < deadline:
+            while self.status == JobStatus.RUNNING and time.monotonic() < deadline:
                 await asyncio.sleep(0.02)
-            if self.status == "FINISHED":
+            if self.status == JobStatus.FINISHED:
                 return path
-        if then in ("cancel", "stop", "drain") and self.status != "RUNNING":  # a failover or cancel came meanwhile
-            raise SavepointError(f"savepoint {path} was written, but job {self.job_id} is {self.status} now, so "
-                                 f"it was not {'cancelled' if then == 'cancel' else 'stopped'}")
         if then in ("cancel", "stop", "drain"):
-            self.status = "CANCELLING"
-            await self._cancel_and_terminate("CANCELED" if then == "cancel" else "FINISHED")
+            if self.status != JobStatus.RUNNING:  # a failover or cancel came meanwhile
+                raise SavepointError(f"savepoint {path} was written, but job {self.job_id} is {self.status} now, "
+                                     f"so it was not {'cancelled' if then == 'cancel' else 'stopped'}")
+            self._handle(js.CancelRequested(JobStatus.CANCELED if then == "cancel" else JobStatus.FINISHED))
+            if self._cancelling is not None:
+                await asyncio.shield(self._cancelling)
         return path
 
     async def on_checkpoint_ack(self, ack: pb.CheckpointAck) -> None:
         key = (ack.vertex_id, ack.subtask_index)
-        if self.coordinator is None or self.attempts.get(key) != ack.attempt or key in self.restarting:
+        if self.coordinator is None or not self.scheduler.is_current(key, ack.attempt):
             return
         completed = await self.coordinator.acknowledge(key, ack.checkpoint_id, ack.state_url, list(ack.shared_urls),
                                                        ack.restore_from_all, ack.state_size, ack.checkpointed_size)
@@ -441,182 +532,6 @@ class JobMaster:
 
     def on_checkpoint_decline(self, decline: pb.CheckpointDecline) -> None:
         key = (decline.vertex_id, decline.subtask_index)
-        if self.coordinator is None or self.attempts.get(key) != decline.attempt or key in self.restarting:
+        if self.coordinator is None or not self.scheduler.is_current(key, decline.attempt):
             return
-        self.coordinator.decline(decline.checkpoint_id, decline.reason, self._task_failed)
-
-    def _restart_region(self, region: set[tuple[str, int]], failure: str) -> None:
-        """Region failover: only `region` stops and comes back, on the same slots (new ones where its
-        TaskManager was lost); the rest runs on."""
-        self.restarts.notify_failure(int(time.time() * 1000))
-        if self.restarts.can_restart():
-            self._failover_started(whole_job=False)
-        else:
-            logger.info("Job %s: the %s restart strategy gives up", self.job_id, self.restarts.name)
-            self._cancel_tasks()
-            self.failure = failure
-            self._terminate("FAILED")
-            return
-        self.restarting |= region
-        if self.coordinator is not None:
-            self.coordinator.abort_pending()
-        for key in region:
-            asyncio.ensure_future(self._cancel_subtask(key))
-        delay = self.restarts.backoff_ms() / 1000
-        logger.info("Job %s: restarting a region of %d of %d tasks in %.3f s under the %s restart strategy",
-                    self.job_id, len(region), len(self.placement), delay, self.restarts.name)
-        self._restart_timer = asyncio.get_running_loop().call_later(
-            delay, lambda: asyncio.ensure_future(self._redeploy(region)))
-
-    async def _redeploy(self, region: set[tuple[str, int]]) -> None:
-        self._restart_timer = None
-        if self.status != "RUNNING":
-            return
-        if not await self._await_zookeeper(f"the restart of a region of {len(region)} tasks") \
-                or self.status != "RUNNING":  # (a full failover may have come meanwhile)
-            return
-        latest = None
-        if self.coordinator is not None:
-            try:  # (an older checkpoint, if it comes to that, is for the whole job: every region the same)
-                latest = await self.coordinator.restored_state(fall_back=False)
-            except Exception as error:
-                self._show_recovery_notes()
-                self.restarting -= region
-                self._task_failed(f"the restore of a region of {len(region)} tasks of job {self.job_id} failed: "
-                                  f"{error}")
-                return
-            self._restored = latest[1] if latest is not None else None
-            if latest is not None:
-                logger.info("Job %s (%s) restores checkpoint %d for a region of %d tasks", self.graph.name,
-                            self.job_id, latest[0], len(region))
-        if not await self._replace_lost_slots(region):
-            return
-        for key in region:
-            self.attempts[key] += 1
-            self.states[key] = "DEPLOYING"
-        descriptors = [self._descriptor(self.graph.vertices[v], i) for v, i in sorted(region)]
-        self.restarting -= region
-        results = await asyncio.gather(*(self._deploy(d) for d in descriptors), return_exceptions=True)
-        failed = [d for d, r in zip(descriptors, results) if isinstance(r, Exception)]
-        if failed and self.status == "RUNNING":
-            error = results[descriptors.index(failed[0])]
-            damaged = self._state_damaged(error, latest[0] if latest is not None else None)
-            # a damaged checkpoint: the whole job goes back to an older one, never this region alone
-            self._task_failed(f"redeploying {failed[0].vertex.name} failed: {_rpc_details(error)}",
-                              None if damaged else (failed[0].vertex.id, failed[0].subtask_index))
-            return
-        logger.info("Job %s (%s): region of %d tasks redeployed (attempt %d)", self.graph.name, self.job_id,
-                    len(region), max(self.attempts[key] for key in region))
-
-    async def _replace_lost_slots(self, region: set[tuple[str, int]]) -> bool:
-        """Give the subtasks of `region` whose TaskManager is gone a new slot each (one per lost slot, as
-        they shared it); waits for free slots. False: the job stopped running meanwhile."""
-        lost: dict[tuple[str, int], list[tuple[str, int]]] = {}
-        for key in sorted(region):
-            info = self.placement[key]
-            if self.rm.task_managers.get(info.resource_id) is not info:
-                lost.setdefault((info.resource_id, self.slot_of[key]), []).append(key)
-        if not lost:
-            return True
-        while (slots := self.rm.allocate(self.job_id, len(lost))) is None:
-            logger.info("Job %s: waiting for %d free slots to replace those of a lost TaskManager", self.job_id,
-                        len(lost))
-            await self.rm.changed.wait()
-            if self.status != "RUNNING":
-                return False
-        for keys, (info, slot) in zip(lost.values(), slots):
-            for key in keys:
-                self.placement[key], self.slot_of[key] = info, slot
-        return self.status == "RUNNING"
-
-    async def _cancel_subtask(self, key: tuple[str, int]) -> None:
-        info = self.placement[key]
-        try:
-            await info.call("CancelTask", pb.CancelTaskRequest(job_id=self.job_id, vertex_id=key[0],
-                                                               subtask_index=key[1]), self.session_id, timeout=5)
-        except Exception as error:  # a lost TaskManager: its tasks are gone anyway
-            logger.debug("Cancel of %s on %s not delivered: %s", key, info.address, error)
-
-    def on_task_manager_lost(self, resource_id: str, reason: str) -> None:
-        lost = {key for key, info in self.placement.items() if info.resource_id == resource_id}
-        if self.status == "RUNNING" and lost:
-            self._task_failed(f"TaskManager {resource_id} was lost: {reason}", lost)
-
-    def _task_failed(self, failure: str, failed: tuple[str, int] | set[tuple[str, int]] | None = None) -> None:
-        """`failed`: the subtask that failed, or those of a lost TaskManager (None: the whole job)."""
-        failed_set = {failed} if isinstance(failed, tuple) else set(failed or ())
-        if self.status != "RUNNING" or (failed_set and failed_set <= self.restarting):
-            return  # one failover per attempt (or per region), however many tasks report it
-        logger.info("Job %s: %s", self.job_id, failure.splitlines()[0])
-        self._record_exception(failure, failed_set)
-        if failed_set and self.failover == "region":
-            region = set().union(*(tasks_to_restart("region", self.graph, key) for key in failed_set))
-            region -= self.restarting
-            if len(region | self.restarting) < len(self.placement):
-                self._restart_region(region, failure)
-                return
-        self._cancel_tasks()
-        self.rm.release(self.job_id)
-        if self.coordinator is not None:
-            self.coordinator.abort_pending()
-        self.restarts.notify_failure(int(time.time() * 1000))
-        if self.restarts.can_restart():
-            self._failover_started()
-            self.attempt += 1
-            self.status = "RESTARTING"
-            delay = self.restarts.backoff_ms() / 1000
-            logger.info("Job %s restarts (attempt %d) in %.3f s under the %s restart strategy", self.job_id,
-                        self.attempt, delay, self.restarts.name)
-            self._restart_timer = asyncio.get_running_loop().call_later(delay, self.start)
-        else:
-            logger.info("Job %s: the %s restart strategy gives up", self.job_id, self.restarts.name)
-            self.failure = failure
-            self._terminate("FAILED")
-
-    def _stop_pending(self) -> None:
-        if self.coordinator is not None and (self.status in TERMINAL or self.status == "SUSPENDED"):
-            self.coordinator.stop()
-        if self._restart_timer is not None:
-            self._restart_timer.cancel()
-            self._restart_timer = None
-        if self._scheduling is not None:
-            self._scheduling.cancel()
-
-    def cancel(self) -> None:
-        if self.status not in TERMINAL and self.status != "CANCELLING":
-            self.status = "CANCELLING"  # (no checkpoint is triggered, no restart deploys any more)
-            asyncio.ensure_future(self._cancel_and_terminate("CANCELED"))
-
-    async def _cancel_and_terminate(self, status: str) -> None:
-        """Terminal once every TaskManager has taken the cancel (and finished any snapshot write of the
-        job's tasks): the cleanup that follows must not race a late checkpoint file into the job's folder."""
-        await asyncio.gather(*(self._cancel_on(info) for info in self._task_managers()))
-        if self.status == "CANCELLING":  # (not suspended meanwhile by a lost leadership)
-            self._terminate(status)
-
-    def suspend(self) -> None:
-        """Leadership lost: stop without touching HA data (the TaskManagers cancel the tasks themselves)."""
-        self.status = "SUSPENDED"
-        self._stop_pending()
-        self.rm.release(self.job_id)
-
-    def _task_managers(self) -> list[TaskManagerInfo]:
-        """Each TaskManager the job's subtasks are placed on, once."""
-        return list({id(info): info for info in self.placement.values()}.values())
-
-    def _cancel_tasks(self) -> None:
-        for info in self._task_managers():
-            asyncio.ensure_future(self._cancel_on(info))
-
-    async def _cancel_on(self, info: TaskManagerInfo) -> None:
-        try:
-            await info.call("CancelJob", pb.JobId(job_id=self.job_id), self.session_id, timeout=5)
-        except Exception as error:  # RpcError, or the closed channel of a lost TaskManager
-            logger.debug("Cancel of job %s on %s not delivered: %s", self.job_id, info.address, error)
-
-    def _terminate(self, status: str) -> None:
-        self.status = status
-        self._stop_pending()
-        self.rm.release(self.job_id)
-        logger.info("Job %s (%s) switched to %s", self.graph.name, self.job_id, status)
-        self.on_terminal(self)
+        self.coordinator.decline(decline.checkpoint_id, decline.reason, self._job_failed)

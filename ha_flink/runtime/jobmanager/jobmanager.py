@@ -27,7 +27,7 @@ from ha_flink.rpc.fencing import FencingInterceptor
 from ha_flink.runtime.jobmanager.dispatcher import (
     LOST_JOB_NAME, UNRECOVERED_JOB_NAME, Dispatcher, JobSubmissionError,
 )
-from ha_flink.runtime.jobmanager.job_master import TERMINAL, checkpoints_dir, job_metrics
+from ha_flink.runtime.jobmanager.job_master import checkpoints_dir, job_metrics
 from ha_flink.runtime.jobmanager.metric_fetcher import MetricFetcher
 from ha_flink.runtime.metrics.prometheus import MetricSample
 from ha_flink.runtime.jobmanager.resource_manager import ResourceManager
@@ -144,7 +144,7 @@ class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer, pb
         samples += [MetricSample("jobmanager_numRegisteredTaskManagers", len(rm.task_managers)),
                     MetricSample("jobmanager_taskSlotsTotal", rm.total_slots()),
                     MetricSample("jobmanager_taskSlotsAvailable", len(rm.free_slots())),
-                    MetricSample("jobmanager_numRunningJobs", sum(j.status not in TERMINAL for j in jobs))]
+                    MetricSample("jobmanager_numRunningJobs", sum(not j.status.is_globally_terminal_state() for j in jobs))]
         for job in jobs:
             labels = {"job_id": job.job_id, "job_name": job.graph.name}
             for name, value in job_metrics(job, now).items():
