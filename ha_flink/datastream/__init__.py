@@ -1,46 +1,81 @@
 """The DataStream API, shaped like `pyflink.datastream`: a PyFlink program ports by changing its import
 root from `pyflink.` to `ha_flink.`.
 
-Names are resolved on first use (PEP 562): the runtime imports `ha_flink.datastream.functions` and
-`.state`, and the API modules import the runtime, so eager imports here would be circular."""
+The function interfaces, state descriptors, windows and `OutputTag` are defined in `ha_flink.core` (the
+runtime is written against them) and re-exported here and under PyFlink's module names."""
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ha_flink.datastream.data_stream import (  # noqa: F401
+    BroadcastConnectedStream, BroadcastStream, ConnectedStreams, DataStream, DataStreamSink, IntervalJoin, IntervalJoined, KeyedStream,
+)
+from ha_flink.datastream.functions import (  # noqa: F401
+    AggregateFunction, AllWindowFunction, BroadcastProcessFunction, CheckpointedFunction, CoFlatMapFunction, CoMapFunction, CoProcessFunction, FilterFunction, FlatMapFunction, FunctionInitializationContext, FunctionSnapshotContext, KeySelector, KeyedBroadcastProcessFunction, KeyedCoProcessFunction, KeyedProcessFunction, MapFunction, ProcessAllWindowFunction, ProcessFunction, ProcessJoinFunction, ProcessWindowFunction, ReduceFunction, RuntimeContext, SinkFunction, SourceFunction, TimeDomain, TimerService, WindowFunction,
+)
+from ha_flink.datastream.output_tag import (  # noqa: F401
+    OutputTag,
+)
+from ha_flink.datastream.stream_execution_environment import (  # noqa: F401
+    CheckpointingMode, JobClient, RuntimeExecutionMode, StreamExecutionEnvironment,
+)
+from ha_flink.datastream.window import (  # noqa: F401
+    CountWindow, CountWindowSerializer, GlobalWindow, MergingWindowAssigner, TimeWindow, TimeWindowSerializer, Trigger, TriggerResult, Window, WindowAssigner,
+)
+from ha_flink.datastream.windowed_stream import (  # noqa: F401
+    AllWindowedStream, WindowedStream,
+)
 
-_EXPORTS = {
-    "DataStream": "data_stream", "DataStreamSink": "data_stream", "KeyedStream": "data_stream",
-    "ConnectedStreams": "data_stream", "BroadcastStream": "data_stream", "BroadcastConnectedStream": "data_stream",
-    "IntervalJoin": "data_stream", "IntervalJoined": "data_stream", "OutputTag": "output_tag",
-    "CoMapFunction": "functions", "CoFlatMapFunction": "functions", "CoProcessFunction": "functions",
-    "KeyedCoProcessFunction": "functions", "BroadcastProcessFunction": "functions",
-    "KeyedBroadcastProcessFunction": "functions", "ProcessJoinFunction": "functions",
-    "AggregateFunction": "functions", "FilterFunction": "functions", "FlatMapFunction": "functions",
-    "CheckpointedFunction": "functions", "FunctionInitializationContext": "functions",
-    "FunctionSnapshotContext": "functions",
-    "KeyedProcessFunction": "functions", "KeySelector": "functions", "MapFunction": "functions",
-    "ProcessFunction": "functions", "ReduceFunction": "functions", "RuntimeContext": "functions",
-    "SinkFunction": "functions", "SourceFunction": "functions", "TimeDomain": "functions",
-    "TimerService": "functions",
-    "WindowFunction": "functions", "AllWindowFunction": "functions", "ProcessWindowFunction": "functions",
-    "ProcessAllWindowFunction": "functions",
-    "WindowedStream": "windowed_stream", "AllWindowedStream": "windowed_stream",
-    **{name: "window" for name in (
-        "Window", "TimeWindow", "CountWindow", "GlobalWindow", "WindowAssigner", "MergingWindowAssigner",
-        "TriggerResult", "Trigger", "TimeWindowSerializer", "CountWindowSerializer")},
-    "JobClient": "stream_execution_environment", "RuntimeExecutionMode": "stream_execution_environment",
-    "CheckpointingMode": "stream_execution_environment",
-    "StreamExecutionEnvironment": "stream_execution_environment",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'ha_flink.datastream' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"ha_flink.datastream.{module}"), name)
-    globals()[name] = value
-    return value
+__all__ = [
+    "AggregateFunction",
+    "AllWindowFunction",
+    "AllWindowedStream",
+    "BroadcastConnectedStream",
+    "BroadcastProcessFunction",
+    "BroadcastStream",
+    "CheckpointedFunction",
+    "CheckpointingMode",
+    "CoFlatMapFunction",
+    "CoMapFunction",
+    "CoProcessFunction",
+    "ConnectedStreams",
+    "CountWindow",
+    "CountWindowSerializer",
+    "DataStream",
+    "DataStreamSink",
+    "FilterFunction",
+    "FlatMapFunction",
+    "FunctionInitializationContext",
+    "FunctionSnapshotContext",
+    "GlobalWindow",
+    "IntervalJoin",
+    "IntervalJoined",
+    "JobClient",
+    "KeySelector",
+    "KeyedBroadcastProcessFunction",
+    "KeyedCoProcessFunction",
+    "KeyedProcessFunction",
+    "KeyedStream",
+    "MapFunction",
+    "MergingWindowAssigner",
+    "OutputTag",
+    "ProcessAllWindowFunction",
+    "ProcessFunction",
+    "ProcessJoinFunction",
+    "ProcessWindowFunction",
+    "ReduceFunction",
+    "RuntimeContext",
+    "RuntimeExecutionMode",
+    "SinkFunction",
+    "SourceFunction",
+    "StreamExecutionEnvironment",
+    "TimeDomain",
+    "TimeWindow",
+    "TimeWindowSerializer",
+    "TimerService",
+    "Trigger",
+    "TriggerResult",
+    "Window",
+    "WindowAssigner",
+    "WindowFunction",
+    "WindowedStream",
+]

@@ -9,16 +9,24 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ha_flink.common.time import to_milliseconds
 from ha_flink.datastream.connectors.base import Sink
-from ha_flink.datastream.functions import KeySelector, KeyedProcessFunction, ProcessFunction, SinkFunction
+from ha_flink.core.functions import (
+    BroadcastProcessFunction, KeyedBroadcastProcessFunction, KeyedCoProcessFunction, KeyedProcessFunction,
+    KeySelector, ProcessFunction, SinkFunction,
+)
+from ha_flink.core.output_tag import OutputTag
 from ha_flink.runtime.graph.transformations import (
     OneInputTransformation, PartitionTransformation, SideOutputTransformation, Transformation,
     TwoInputTransformation, UnionTransformation,
 )
 from ha_flink.runtime.operators.base import StreamOperator
+from ha_flink.runtime.operators.co import (
+    BroadcastProcessOperator, CoFlatMapOperator, CoMapOperator, CoProcessOperator, IntervalJoinOperator,
+)
 from ha_flink.runtime.operators.basic import (
     FilterOperator, FlatMapOperator, KeyedProcessOperator, KeyedReduceOperator, MapOperator, PrintSinkOperator,
     ProcessOperator, SinkOperator, field_aggregation,
 )
+from ha_flink.runtime.operators.watermarks import TimestampsAndWatermarksOperator
 from ha_flink.runtime.partitioner import (
     BroadcastPartitioner, ForwardPartitioner, KeyGroupStreamPartitioner, Partitioner, RebalancePartitioner,
     ShufflePartitioner,
@@ -113,8 +121,6 @@ class DataStream:
 
     def assign_timestamps_and_watermarks(self, watermark_strategy: Any) -> DataStream:
         """Stamps records with event time (the strategy's timestamp assigner) and emits watermarks."""
-        from ha_flink.runtime.operators.watermarks import TimestampsAndWatermarksOperator
-
         name = "Timestamps/Watermarks"
         stream = self._one_input(name, TimestampsAndWatermarksOperator(watermark_strategy, name), self.get_type())
         stream._transformation.parallelism_of_input = True  # chains with its input
@@ -123,8 +129,6 @@ class DataStream:
     def get_side_output(self, output_tag: Any) -> DataStream:
         """The records this stream's operator emitted to `output_tag` (yielded `(output_tag, value)`,
         `ctx.output`, or a window's late data)."""
-        from ha_flink.datastream.output_tag import OutputTag
-
         if not isinstance(output_tag, OutputTag):
             raise TypeError(f"get_side_output needs an OutputTag, got {output_tag!r}")
         t = SideOutputTransformation(f"Side output {output_tag.tag_id}", [self._transformation],
@@ -314,19 +318,12 @@ class ConnectedStreams:
                           operator, output_type)
 
     def map(self, func: Any, output_type: Any = None) -> DataStream:
-        from ha_flink.runtime.operators.co import CoMapOperator
-
         return self._build("Co-Map", CoMapOperator(func, "Co-Map"), output_type)
 
     def flat_map(self, func: Any, output_type: Any = None) -> DataStream:
-        from ha_flink.runtime.operators.co import CoFlatMapOperator
-
         return self._build("Co-Flat Map", CoFlatMapOperator(func, "Co-Flat Map"), output_type)
 
     def process(self, func: Any, output_type: Any = None) -> DataStream:
-        from ha_flink.datastream.functions import KeyedCoProcessFunction
-        from ha_flink.runtime.operators.co import CoProcessOperator
-
         if isinstance(func, KeyedCoProcessFunction) and not self._keyed():
             raise TypeError("a KeyedCoProcessFunction needs two keyed streams: key_by both streams before "
                             "connect, or call ConnectedStreams.key_by(key_selector1, key_selector2)")
@@ -349,9 +346,6 @@ class BroadcastConnectedStream:
         self.broadcast_stream = broadcast_stream
 
     def process(self, func: Any, output_type: Any = None) -> DataStream:
-        from ha_flink.datastream.functions import BroadcastProcessFunction, KeyedBroadcastProcessFunction
-        from ha_flink.runtime.operators.co import BroadcastProcessOperator
-
         keyed = isinstance(self.non_broadcast_stream, KeyedStream)
         if keyed and isinstance(func, BroadcastProcessFunction):
             raise TypeError("a keyed stream connected to a broadcast stream needs a KeyedBroadcastProcessFunction")
@@ -404,8 +398,6 @@ class IntervalJoined:
         return self
 
     def process(self, process_join_function: Any, output_type: Any = None) -> DataStream:
-        from ha_flink.runtime.operators.co import IntervalJoinOperator
-
         name = "IntervalJoin"
         operator = IntervalJoinOperator(process_join_function, name, self.lower, self.upper, self.lower_inclusive,
                                         self.upper_inclusive, self.left_late_tag, self.right_late_tag)

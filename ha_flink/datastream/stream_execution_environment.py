@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from ha_flink.datastream.connectors.base import Boundedness, CollectionSource, Source, SourceReader
 from ha_flink.datastream.data_stream import DataStream
-from ha_flink.datastream.functions import SourceContext, SourceFunction
+from ha_flink.core.functions import SourceContext, SourceFunction
 from ha_flink.runtime.graph.job_graph import JobGraph, build_job_graph
 from ha_flink.runtime.graph.transformations import SourceTransformation, Transformation
 from ha_flink.runtime.partitioner import DEFAULT_MAX_PARALLELISM

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ha_flink.common.time import to_milliseconds
 from ha_flink.datastream.data_stream import DataStream
-from ha_flink.datastream.functions import (
+from ha_flink.core.functions import (
     AggregateFunction, AllWindowFunction, ProcessAllWindowFunction, ProcessWindowFunction, ReduceFunction,
     WindowFunction,
 )
-from ha_flink.datastream.output_tag import OutputTag
-from ha_flink.datastream.window import (
+from ha_flink.core.output_tag import OutputTag
+from ha_flink.core.window import (
     CountEvictor, CountTrigger, Evictor, GlobalWindows, MergingWindowAssigner, PurgingTrigger, Trigger,
     WindowAssigner,
 )
@@ -44,7 +44,7 @@ class _WindowedBase:
 
     def __init__(self, keyed_stream: KeyedStream, window_assigner: WindowAssigner) -> None:
         if not isinstance(window_assigner, WindowAssigner):
-            raise TypeError(f"window() needs a WindowAssigner (ha_flink.datastream.window), got {window_assigner!r}")
+            raise TypeError(f"window() needs a WindowAssigner (ha_flink.core.window), got {window_assigner!r}")
         self._keyed_stream = keyed_stream
         self._window_assigner = window_assigner
         self._allowed_lateness = 0

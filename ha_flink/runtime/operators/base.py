@@ -11,12 +11,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
-from ha_flink.datastream.functions import RuntimeContext
-from ha_flink.datastream.output_tag import OutputTag
-from ha_flink.runtime.state.backend import (
-    KeyedStateBackend, SnapshotStorage, StateBackendSettings, create_keyed_state_backend,
-)
-
+from ha_flink.core.functions import RuntimeContext
+from ha_flink.core.output_tag import OutputTag
+from ha_flink.runtime.partitioner import key_group_range
+from ha_flink.runtime.state.backend import KeyedStateBackend, SnapshotStorage, StateBackendSettings
+from ha_flink.runtime.state.factory import create_keyed_state_backend
 from ha_flink.runtime.streamrecord import MAX_WATERMARK, MIN_WATERMARK  # noqa: F401 - re-exported
 
 
@@ -143,8 +142,6 @@ class StreamOperator:
         self.output = output
         self.backend: KeyedStateBackend | None = None
         if self.key_selector is not None:
-            from ha_flink.runtime.partitioner import key_group_range
-
             info = context.info
             self.backend = create_keyed_state_backend(
                 context.state_backend, key_group_range(info.max_parallelism, info.parallelism, info.subtask_index),

@@ -9,13 +9,14 @@ import sys
 from typing import Any, Callable, MutableMapping
 
 from ha_flink.common.types import Row
-from ha_flink.datastream.functions import (
+from ha_flink.core.functions import (
     CheckpointedFunction, FunctionInitializationContext, FunctionSnapshotContext, KeyedProcessFunction,
     ProcessFunction, SinkFunction, TimeDomain, TimerService, as_callable,
 )
 from ha_flink.runtime.operators.base import (
     MAX_WATERMARK, MIN_WATERMARK, OperatorContext, Output, StreamOperator, emit_all, route_outputs,
 )
+from ha_flink.runtime.state.backend import ValueStateTable
 from ha_flink.runtime.state.operator_state import OperatorStateBackend
 from ha_flink.runtime.streamrecord import split_stamped
 
@@ -338,8 +339,6 @@ class KeyedReduceOperator(_UserFunctionOperator):
         name = f"_reduce_{self.name}"
         self.values: MutableMapping[Any, Any] = self.backend.raw_table(name)
         if self.values is None:
-            from ha_flink.runtime.state.backend import ValueStateTable
-
             self.values = ValueStateTable(self.backend, name)
         self.emit_updates = self.context.runtime_mode != "BATCH"
 

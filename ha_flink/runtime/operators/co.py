@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
-from ha_flink.datastream.functions import (
+from ha_flink.core.functions import (
     BaseBroadcastProcessFunction, KeyedCoProcessFunction, ProcessJoinFunction, TimeDomain, as_callable,
 )
-from ha_flink.datastream.state import BroadcastState, MapStateDescriptor
+from ha_flink.core.state import BroadcastState, MapStateDescriptor
 from ha_flink.runtime.operators.base import MAX_WATERMARK, MIN_WATERMARK, OperatorContext, Output, emit_all
 from ha_flink.runtime.operators.basic import (
     EventTimeTimers, FlatMapOperator, _Context, _ProcessOperatorBase, _UserFunctionOperator,

@@ -29,16 +29,17 @@ import copy
 import heapq
 from typing import Any, Callable, Iterable
 
-from ha_flink.datastream.functions import Function, ProcessAllWindowFunction, ProcessWindowFunction, as_callable
-from ha_flink.datastream.state import (
+from ha_flink.core.functions import Function, ProcessAllWindowFunction, ProcessWindowFunction, as_callable
+from ha_flink.core.state import (
     AggregatingState, AggregatingStateDescriptor, ListState, ListStateDescriptor, MapState, MapStateDescriptor,
     ReducingState, ReducingStateDescriptor, ValueState, ValueStateDescriptor,
 )
-from ha_flink.datastream.window import (
+from ha_flink.core.window import (
     MAX_LONG_VALUE, EventTimeTrigger, Evictor, MergingWindowAssigner, SlidingEventTimeWindows, TimestampedValue,
     TimeWindow, Trigger, TumblingEventTimeWindows, WindowAssigner,
 )
 from ha_flink.runtime.operators.base import MAX_WATERMARK, MIN_WATERMARK, StreamOperator, emit_all, route_outputs
+from ha_flink.runtime.state.heap import HeapKeyedStateBackend
 
 CONTENTS = "window-contents"
 MERGING_SET = "window-merging-set"
@@ -483,8 +484,6 @@ class WindowOperator(StreamOperator):
         self._owned: set[int] = set()  # ids of contents created since the last snapshot: safe to change in place
         self.contents = self.backend.get_map_state(MapStateDescriptor(CONTENTS))
         self.raw = self.backend.raw_map_table(CONTENTS)
-        from ha_flink.runtime.state.heap import HeapKeyedStateBackend
-
         # Heap snapshots copy the {window: contents} dicts but share the contents: copy before changing in place.
         self._copy_on_write = isinstance(self.backend, HeapKeyedStateBackend)
         self.merging_state = self.backend.get_map_state(MapStateDescriptor(MERGING_SET)) if self.merging else None

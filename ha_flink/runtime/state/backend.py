@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, MutableMapping, Protocol
 
-from ha_flink.datastream.state import (
+from ha_flink.core.state import (
     AggregatingState, AggregatingStateDescriptor, ListState, ListStateDescriptor, MapState, MapStateDescriptor,
     ReducingState, ReducingStateDescriptor, ValueState, ValueStateDescriptor,
 )
+from ha_flink.runtime.partitioner import assign_to_key_group
 
 # State kinds, as recorded in canonical snapshots (a restore needs them before the state is registered).
 VALUE, LIST, MAP, REDUCING, AGGREGATING = "value", "list", "map", "reducing", "aggregating"
@@ -104,8 +105,6 @@ class KeyedStateBackend(ABC):
     def owns(self, key: Any) -> bool:
         """Whether `key` falls in this subtask's key groups (what a restore keeps of timers and other
         per-key entries every old subtask's snapshot holds after rescaling)."""
-        from ha_flink.runtime.partitioner import assign_to_key_group
-
         return assign_to_key_group(key, self.max_parallelism) in self.key_groups
 
     def raw_table(self, name: str) -> MutableMapping[Any, Any] | None:
@@ -245,16 +244,3 @@ class StateBackendSettings:
     kind: str = "hashmap"  # state.backend.type
     incremental: bool = False  # state.backend.incremental (rocksdb only)
     local_dir: str | None = None  # state.backend.rocksdb.localdir, else a temp folder
-
-
-def create_keyed_state_backend(settings: StateBackendSettings, key_groups: range, max_parallelism: int,
-                               owner: str, clock: Callable[[], float] = time.time) -> KeyedStateBackend:
-    """`owner` names the operator's subtask (unique within the job), for file names."""
-    if settings.kind == "rocksdb":
-        from ha_flink.runtime.state.rocksdb import RocksDBKeyedStateBackend
-
-        return RocksDBKeyedStateBackend(key_groups, max_parallelism, owner, settings.local_dir,
-                                        settings.incremental, clock)
-    from ha_flink.runtime.state.heap import HeapKeyedStateBackend
-
-    return HeapKeyedStateBackend(key_groups, max_parallelism, clock)

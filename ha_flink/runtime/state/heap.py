@@ -13,10 +13,11 @@ from __future__ import annotations
 import time
 from typing import Any, Callable, Iterable, MutableMapping
 
-from ha_flink.datastream.state import (
+from ha_flink.core.state import (
     AggregatingState, AggregatingStateDescriptor, ListState, ListStateDescriptor, MapState, MapStateDescriptor,
     ReducingState, ReducingStateDescriptor, StateDescriptor, StateTtlConfig, ValueState, ValueStateDescriptor,
 )
+from ha_flink.runtime.partitioner import assign_to_key_group
 from ha_flink.runtime.state.backend import (
     ABSENT, AGGREGATING, LIST, MAP, REDUCING, VALUE, CanonicalKeyedState, EntryAggregatingState, EntryListState,
     EntryReducingState, EntryValueState, KeyedStateBackend, KeyedStateSnapshot, SnapshotStorage,
@@ -114,8 +115,6 @@ class _HeapSnapshot(KeyedStateSnapshot):
         self.shared_urls = []
 
     def materialize(self, storage: SnapshotStorage | None) -> CanonicalKeyedState:
-        from ha_flink.runtime.partitioner import assign_to_key_group
-
         groups: dict[int, dict[str, dict[Any, Any]]] = {}
         for name, table in self.tables.items():
             for key, value in table.items():

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from ha_flink.datastream.state import (
+from ha_flink.core.state import (
     BroadcastState, ListState, ListStateDescriptor, MapStateDescriptor, OperatorStateStore,
 )
 

@@ -60,7 +60,7 @@ from rocksdict import (
     AccessType, BlockBasedOptions, Checkpoint, DbClosedError, Options, Rdict, WriteBatch, WriteOptions,
 )
 
-from ha_flink.datastream.state import (
+from ha_flink.core.state import (
     AggregatingState, AggregatingStateDescriptor, ListState, ListStateDescriptor, MapState, MapStateDescriptor,
     ReducingState, ReducingStateDescriptor, StateDescriptor, StateTtlConfig, ValueState, ValueStateDescriptor,
 )
