@@ -129,3 +129,58 @@ def test_a_checkpoint_whose_metadata_is_written_as_the_job_stops_is_not_committe
     assert result is None and committed == []
     assert not folder_left
     assert failure == "the job stopped running here"
+
+
+class _HeldSecondMetadataStorage(_HeldMetadataStorage):
+    def write_sealed(self, url: str, payload: bytes, *, overwrite: bool = False) -> None:
+        if "/chk-2/" in url:
+            super().write_sealed(url, payload, overwrite=overwrite)
+        else:
+            Storage.write_sealed(self, url, payload, overwrite=overwrite)
+
+
+def test_a_restore_after_a_failover_waits_for_the_checkpoint_still_committing_and_restores_it(
+    tmp_path: Path,
+) -> None:
+    """Seen in the suite: a task failed while checkpoint 11 (every ack in) was committing; the new attempt
+    read checkpoint 10 as the latest, then 11's commit subsumed 10 and deleted its files, and the deployment
+    failed with DATA_LOSS. The restore must wait for the commit and take 11."""
+    from ha_flink.runtime.jobmanager.job_master import JobMaster
+    from ha_flink.runtime.jobmanager.resource_manager import ResourceManager
+
+    env = StreamExecutionEnvironment.get_execution_environment().set_parallelism(1)
+    env.enable_checkpointing(3_600_000)
+    env.from_collection([1, 2]).print()
+    graph = env.get_job_graph()
+    task = (list(graph.vertices)[0], 0)
+    storage = _HeldSecondMetadataStorage()
+
+    async def scenario() -> tuple[bool, int | None, list[int]]:
+        config = Configuration({"state.checkpoints.dir": f"file://{tmp_path}"})
+        master = JobMaster(graph, ResourceManager(1, 10), None, config, lambda _: None, create_ha_services(config))
+        coordinator = master.coordinator
+        assert coordinator is not None
+        coordinator.storage = storage
+        await coordinator.initialize()
+        for checkpoint_id in (1, 2):
+            url = f"{coordinator.checkpoint_url(checkpoint_id)}/task-0"
+            storage.write(url, b"state")
+            coordinator.pending[checkpoint_id] = PendingCheckpoint(checkpoint_id, 0, {task})
+            coordinator.stats.triggered(checkpoint_id, 0, 1, is_savepoint=False)
+            completing = asyncio.ensure_future(coordinator.acknowledge(task, checkpoint_id, url))
+            if checkpoint_id == 1:
+                assert await completing == 1
+        while not storage.writing.is_set():  # checkpoint 2: every ack in, its _metadata being written
+            await asyncio.sleep(0.01)
+        restoring = asyncio.ensure_future(master._latest_checkpoint(fall_back=True))  # the failover's restore
+        await asyncio.sleep(0.1)
+        waited = not restoring.done()
+        storage.release.set()
+        assert await asyncio.wait_for(completing, 10) == 2
+        latest = await asyncio.wait_for(restoring, 10)
+        master.rm.close()
+        return waited, latest[0] if latest else None, [c.checkpoint_id for c in coordinator.store.all()]
+
+    waited, restored, retained = asyncio.run(scenario())
+    assert waited, "the restore read the store while checkpoint 2 was committing"
+    assert restored == 2 and retained == [2]

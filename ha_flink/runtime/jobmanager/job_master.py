@@ -311,7 +311,7 @@ class JobMaster:
             try:  # (on every attempt until the store was read once: a storage blip must not mean empty state)
                 if not self.coordinator.initialized:
                     await self.coordinator.initialize()
-                latest = await self.coordinator.restored_state()
+                latest = await self._latest_checkpoint(fall_back=True)
             except Exception as error:
                 self._show_recovery_notes()
                 self._handle(js.AttemptPreparationFailed(
@@ -344,7 +344,7 @@ class JobMaster:
         checkpoint_id = None
         if self.coordinator is not None:
             try:  # (an older checkpoint, if it comes to that, is for the whole job: every region the same)
-                latest = await self.coordinator.restored_state(fall_back=False)
+                latest = await self._latest_checkpoint(fall_back=False)
             except Exception as error:
                 self._show_recovery_notes()
                 self._handle(js.RegionPreparationFailed(
@@ -358,6 +358,13 @@ class JobMaster:
         replaced = await self._replace_lost_slots(region)
         if replaced is not None:
             self._handle(js.RegionPrepared(region, checkpoint_id, replaced))
+
+    async def _latest_checkpoint(self, fall_back: bool) -> tuple[int, dict[SubtaskKey, Any]] | None:
+        """The checkpoint to restore, read once no completion is under way: a checkpoint whose last ack came
+        before the failure may still be committing, and its commit subsumes (deletes) the one read before."""
+        assert self.coordinator is not None
+        await self.coordinator.settled()
+        return await self.coordinator.restored_state(fall_back=fall_back)
 
     async def _replace_lost_slots(self, region: frozenset[SubtaskKey]) -> tuple[tuple[SubtaskKey, js.Slot], ...] | None:
         """A new slot for the subtasks of `region` whose TaskManager is gone (one per lost slot, as they
