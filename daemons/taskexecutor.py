@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ha_flink.runtime.entrypoint import main  # noqa: E402
+from ha_flink.deploy.entrypoint import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main("taskexecutor"))

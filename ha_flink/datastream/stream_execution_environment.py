@@ -196,14 +196,17 @@ class StreamExecutionEnvironment:
             if context.parallelism is not None and self._parallelism == 1:
                 self._parallelism = context.parallelism
             return submission.submit(self._take_job_graph(job_name))
+        # (imported on use: the mini cluster and REST pull in gRPC and FastAPI, which `flink run` never needs here)
+        from ha_flink.rest.server import start_rest_endpoint
         from ha_flink.runtime.minicluster import execute_locally
 
-        return execute_locally(self._take_job_graph(job_name))
+        return execute_locally(self._take_job_graph(job_name), start_rest_endpoint)
 
     def execute_async(self, job_name: str | None = None) -> JobClient:
+        from ha_flink.rest.server import start_rest_endpoint
         from ha_flink.runtime.minicluster import LocalJobClient
 
-        return JobClient(LocalJobClient(self._take_job_graph(job_name)))
+        return JobClient(LocalJobClient(self._take_job_graph(job_name), start_rest_endpoint))
 
 
 def _sources(sinks: list[Transformation]) -> list[SourceTransformation]:

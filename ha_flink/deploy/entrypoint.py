@@ -24,7 +24,11 @@ from ha_flink.config import (
     TaskManagerOptions, install_dir, load_configuration,
 )
 from ha_flink.config.loader import split_dynamic_properties
+from ha_flink.ha.services import create_ha_services
+from ha_flink.rest.server import start_rest_endpoint
+from ha_flink.runtime.jobmanager.jobmanager import JobManager
 from ha_flink.runtime.metrics.prometheus import PrometheusReporter
+from ha_flink.runtime.taskmanager.task_executor import TaskExecutor
 
 logger = logging.getLogger("ha_flink.entrypoint")
 
@@ -105,24 +109,18 @@ def main(daemon: str, argv: list[str] | None = None) -> int:
         logger.info("Starting %s (pid %d); logging to %s", daemon, os.getpid(), log_path)
         if args.webui_port is not None:
             config.set(RestOptions.PORT, args.webui_port, source="--webui-port")
-        from ha_flink.ha.services import create_ha_services
-
         ha = create_ha_services(config)
     except (ConfigurationError, ConnectionError, OSError) as error:
         print(f"{daemon}: cannot start: {error}", file=sys.stderr)
         return 1
     try:
         if daemon == "standalonesession":
-            from ha_flink.runtime.jobmanager.jobmanager import JobManager
-
             zookeeper = config.get(HighAvailabilityOptions.HA_MODE) == "zookeeper"
             port = config.get(HighAvailabilityOptions.HA_JOB_MANAGER_PORT) if zookeeper \
                 else config.get(JobManagerOptions.RPC_PORT)
             host = args.host or config.get(JobManagerOptions.RPC_ADDRESS)
-            component: Any = JobManager(config, ha, host, port)
+            component: JobManager | TaskExecutor = JobManager(config, ha, host, port, rest=start_rest_endpoint)
         elif daemon == "taskexecutor":
-            from ha_flink.runtime.taskmanager.task_executor import TaskExecutor
-
             component = TaskExecutor(config, ha, args.host, config.get(TaskManagerOptions.RPC_PORT))
         else:
             print(f"unknown daemon {daemon!r}; known: standalonesession, taskexecutor", file=sys.stderr)

@@ -25,7 +25,9 @@ import urllib.parse
 import urllib.request
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import uvicorn
 
 from fastapi import Body, FastAPI, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -34,18 +36,16 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ha_flink.config import Configuration, HighAvailabilityOptions
+from ha_flink.config import Configuration, HighAvailabilityOptions, RestOptions
 from ha_flink.rest import views
-from ha_flink.runtime.jobmanager.dispatcher import JobSubmissionError
-
-if TYPE_CHECKING:
-    from ha_flink.runtime.jobmanager.dispatcher import Dispatcher
-    from ha_flink.runtime.jobmanager.job_master import JobMaster
-    from ha_flink.runtime.jobmanager.jobmanager import JobManager
+from ha_flink.runtime.jobmanager.dispatcher import Dispatcher, JobSubmissionError
+from ha_flink.runtime.jobmanager.job_master import JobMaster
+from ha_flink.runtime.jobmanager.jobmanager import JobManager
 
 logger = logging.getLogger(__name__)
 
 FORWARD_TIMEOUT = 10.0
+REST_SHUTDOWN_SECONDS = 2  # in-flight requests get this long to be answered when the daemon stops
 FORWARDED_HEADER = "x-flink-forwarded-by"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # answered by every JobManager itself, leader or not
@@ -421,6 +421,30 @@ async def _forward(jm: JobManager, request: Request) -> Response:
     except (OSError, http.client.HTTPException) as error:  # refused, timed out, or died while answering
         return _error(503, f"the leading JobManager at {leader} does not answer: {type(error).__name__} {error}")
     return Response(content, status_code=status, media_type=media_type)
+
+
+class UvicornRestEndpoint:
+    """The REST API and dashboard of one JobManager, served by uvicorn on the JobManager's event loop."""
+
+    def __init__(self, jm: JobManager) -> None:
+        bind = jm.config.get(RestOptions.BIND_ADDRESS) or "0.0.0.0"
+        sock = bind_socket(bind, jm.config.get(RestOptions.PORT))
+        self.address = f"http://{jm.host}:{sock.getsockname()[1]}"
+        self._server = uvicorn.Server(uvicorn.Config(create_app(jm, jm.config), log_level="warning", lifespan="off",
+                                                     timeout_graceful_shutdown=REST_SHUTDOWN_SECONDS))
+        self._serving = asyncio.ensure_future(self._server.serve(sockets=[sock]))
+
+    async def close(self) -> None:
+        self._server.should_exit = True
+        try:
+            await asyncio.wait_for(asyncio.shield(self._serving), REST_SHUTDOWN_SECONDS + 1)
+        except asyncio.TimeoutError:
+            logger.warning("The REST server did not stop within %d s", REST_SHUTDOWN_SECONDS + 1)
+
+
+async def start_rest_endpoint(jm: JobManager) -> UvicornRestEndpoint:
+    """The `RestEndpointFactory` of every JobManager that serves REST (`rest.port`, `rest.bind-address`)."""
+    return UvicornRestEndpoint(jm)
 
 
 def bind_socket(host: str, port: int) -> socket.socket:

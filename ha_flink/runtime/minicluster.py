@@ -25,13 +25,13 @@ from typing import Any, Callable, Coroutine, TypeVar
 
 import cloudpickle
 
-from ha_flink.config import CheckpointingOptions, Configuration, JobManagerOptions, RestOptions
+from ha_flink.config import CheckpointingOptions, Configuration, ConfigurationError, JobManagerOptions, RestOptions
 from ha_flink.ha.job_result_store import JobResult
 from ha_flink.ha.standalone import StandaloneHaServices
 from ha_flink.runtime.graph.job_graph import JobGraph
 from ha_flink.runtime.jobmanager.dispatcher import Dispatcher
 from ha_flink.runtime.jobmanager.job_master import JobMaster
-from ha_flink.runtime.jobmanager.jobmanager import JobManager
+from ha_flink.runtime.jobmanager.jobmanager import JobManager, RestEndpointFactory
 from ha_flink.runtime.task.task import Task
 from ha_flink.runtime.taskmanager.task_executor import TaskExecutor
 
@@ -77,7 +77,14 @@ class JobExecutionResult:
 class MiniCluster:
     """A JobManager and `task_managers` TaskExecutors of `slots` slots each, in this process."""
 
-    def __init__(self, config: Configuration, task_managers: int = 1, slots: int = 1) -> None:
+    def __init__(self, config: Configuration, task_managers: int = 1, slots: int = 1,
+                 rest: RestEndpointFactory | None = None) -> None:
+        """`rest`: how to serve REST and the dashboard when the configuration sets `rest.port` (the REST
+        layer sits above the runtime, so the caller hands it in: `ha_flink.rest.server.start_rest_endpoint`)."""
+        if config.contains(RestOptions.PORT) and rest is None:
+            raise ConfigurationError(f"rest.port is set ({config.get(RestOptions.PORT)}) but this mini cluster "
+                                     "was given no REST endpoint to serve it with")
+        self._rest = rest if config.contains(RestOptions.PORT) else None
         self.config = config.copy()
         self.config.set(JobManagerOptions.RPC_ADDRESS, LOOPBACK, source="mini cluster")
         self._temp_dir: str | None = None
@@ -106,8 +113,7 @@ class MiniCluster:
         return self
 
     async def _start(self) -> None:
-        serve_rest = self.config.contains(RestOptions.PORT)
-        self.job_manager = JobManager(self.config, self.ha, LOOPBACK, 0, bind_host=LOOPBACK, rest=serve_rest)
+        self.job_manager = JobManager(self.config, self.ha, LOOPBACK, 0, bind_host=LOOPBACK, rest=self._rest)
         await self.job_manager.start()
         self.ha.job_manager_address = self.job_manager.address  # (known once bound) what TaskExecutors follow
         for _ in range(self.num_task_managers):
@@ -213,19 +219,19 @@ class MiniCluster:
         return JobExecutionResult(job_id, master.graph.name, max(0, master.end_time - master.start_time))
 
 
-def mini_cluster_for(graph: JobGraph) -> MiniCluster:
+def mini_cluster_for(graph: JobGraph, rest: RestEndpointFactory | None = None) -> MiniCluster:
     """A mini cluster sized for one job (Flink's per-job mini cluster): one TaskExecutor with as many
     slots as the job's highest parallelism, configured by the job's own settings."""
     slots = max(vertex.parallelism for vertex in graph.vertices.values())
-    return MiniCluster(Configuration(graph.settings, source=f"job {graph.job_id}"), 1, slots)
+    return MiniCluster(Configuration(graph.settings, source=f"job {graph.job_id}"), 1, slots, rest)
 
 
 class LocalJobClient:
     """One job on its own mini cluster, which stops when the job has ended and its result was taken."""
 
-    def __init__(self, graph: JobGraph) -> None:
+    def __init__(self, graph: JobGraph, rest: RestEndpointFactory | None = None) -> None:
         self.graph = graph
-        self.cluster = mini_cluster_for(graph).start()
+        self.cluster = mini_cluster_for(graph, rest).start()
         try:
             self.job_id = self.cluster.submit(graph)
         except BaseException:
@@ -256,8 +262,8 @@ class LocalJobClient:
             self.cluster.close()
 
 
-def execute_locally(graph: JobGraph) -> JobExecutionResult:
-    job = LocalJobClient(graph)
+def execute_locally(graph: JobGraph, rest: RestEndpointFactory | None = None) -> JobExecutionResult:
+    job = LocalJobClient(graph, rest)
     try:
         return job.wait()
     except KeyboardInterrupt:

@@ -1,6 +1,9 @@
 """One JobManager process: a gRPC endpoint that always runs, and a leader contender. While it leads it
 runs the ResourceManager and the Dispatcher (with its JobMasters) and publishes their address; when
-leadership is revoked it suspends every job and keeps all HA data, so the next leader recovers them."""
+leadership is revoked it suspends every job and keeps all HA data, so the next leader recovers them.
+
+The REST endpoint is not built here (REST is a layer above the runtime and reads it): whoever starts a
+JobManager passes a `RestEndpointFactory` (`ha_flink.rest.server.start_rest_endpoint`), or none."""
 
 from __future__ import annotations
 
@@ -10,12 +13,12 @@ import os
 import socket
 import time
 import uuid
-from typing import Any
+from typing import Any, Awaitable, Callable, Protocol
 
 import grpc
 
 from ha_flink.config import (
-    Configuration, HeartbeatManagerOptions, HighAvailabilityOptions, MetricOptions, RestOptions,
+    Configuration, HeartbeatManagerOptions, HighAvailabilityOptions, MetricOptions,
 )
 from ha_flink.fs import Storage
 from ha_flink.fs.filesystems import scheme_of
@@ -35,18 +38,31 @@ from ha_flink.runtime.jobmanager.resource_manager import ResourceManager
 logger = logging.getLogger(__name__)
 
 LEADER_HISTORY_SIZE = 100
-REST_SHUTDOWN_SECONDS = 2  # in-flight requests get this long to be answered when the daemon stops
+
+
+class RestEndpoint(Protocol):
+    """A REST server that a JobManager's owner started for it."""
+
+    address: str  # the URL it answers at, http://<host>:<port>
+
+    async def close(self) -> None:
+        """Stop taking requests; answer those in progress first."""
+
+
+RestEndpointFactory = Callable[["JobManager"], Awaitable[RestEndpoint]]
 
 
 class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer, pb_grpc.JobMasterGatewayServicer):
     def __init__(self, config: Configuration, ha_services: Any, host: str | None = None, port: int = 0,
-                 bind_host: str = "0.0.0.0", rest: bool = True) -> None:
+                 bind_host: str = "0.0.0.0", rest: RestEndpointFactory | None = None) -> None:
         self.config = config
         self.ha = ha_services
         self.host = host or socket.gethostname()
         self.bind_host = bind_host
         self.bind_port = port
-        self.serves_rest = rest  # (a local mini cluster serves none unless asked for a port)
+        self._rest_factory = rest
+        self.serves_rest = rest is not None  # (a local mini cluster serves none unless asked for a port)
+        self._rest: RestEndpoint | None = None
         self.rest_address = ""
         self.rest_leader: str | None = None
         self.session_id: uuid.UUID | None = None
@@ -152,17 +168,9 @@ class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer, pb
         return samples
 
     async def _start_rest(self) -> None:
-        import uvicorn
-
-        from ha_flink.rest.server import bind_socket, create_app
-
-        bind = self.config.get(RestOptions.BIND_ADDRESS) or "0.0.0.0"
-        sock = bind_socket(bind, self.config.get(RestOptions.PORT))
-        self.rest_address = f"http://{self.host}:{sock.getsockname()[1]}"
-        server = uvicorn.Server(uvicorn.Config(create_app(self, self.config), log_level="warning",
-                                               lifespan="off", timeout_graceful_shutdown=REST_SHUTDOWN_SECONDS))
-        self._rest = asyncio.ensure_future(server.serve(sockets=[sock]))
-        self._rest_server = server
+        assert self._rest_factory is not None
+        self._rest = await self._rest_factory(self)
+        self.rest_address = self._rest.address
         self._rest_retrieval = self.ha.leader_retrieval(paths.REST_SERVER)
         self._rest_retrieval.start(self._on_rest_leader)
 
@@ -170,15 +178,11 @@ class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer, pb
         """Graceful: leave the election at once (a standby takes over without a session timeout)."""
         await self.loop.run_in_executor(None, self.election.close)
         await self._on_revoke()
-        if self.serves_rest:
+        if self._rest is not None:
             self._rest_retrieval.stop()
-            self._rest_server.should_exit = True
             # answer the requests in progress before the loop and its executor go: a request still arriving
             # after the daemon's main returned would fail with a 500 instead of finding the port closed
-            try:
-                await asyncio.wait_for(asyncio.shield(self._rest), REST_SHUTDOWN_SECONDS + 1)
-            except asyncio.TimeoutError:
-                logger.warning("The REST server did not stop within %d s", REST_SHUTDOWN_SECONDS + 1)
+            await self._rest.close()
         await self.server.stop(1)
 
     # -- leadership (called from the election's thread) ------------------------------------------------
