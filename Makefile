@@ -35,6 +35,7 @@ $(STAMP): pyproject.toml
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy ha_flink
 
 test: install
 	$(VPY) -m pytest $(PYTEST_ARGS)
@@ -86,9 +87,12 @@ bench: install
 	$(VPY) bench/rest.py
 	$(VPY) bench/sealed_files.py
 
-# The generated modules are committed; regenerate them after editing ha_flink/rpc/flink.proto.
+# The generated modules and their mypy stubs (.pyi, from mypy-protobuf) are committed; regenerate them after
+# editing ha_flink/rpc/flink.proto.
 proto: install
-	$(VPY) -m grpc_tools.protoc -I . --python_out=. --grpc_python_out=. ha_flink/rpc/flink.proto
+	$(VPY) -m grpc_tools.protoc -I . --python_out=. --grpc_python_out=. \
+	  --plugin=protoc-gen-mypy=$(VENV)/bin/protoc-gen-mypy --plugin=protoc-gen-mypy_grpc=$(VENV)/bin/protoc-gen-mypy_grpc \
+	  --mypy_out=. --mypy_grpc_out=. ha_flink/rpc/flink.proto
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

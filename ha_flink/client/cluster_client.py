@@ -219,9 +219,10 @@ class ClusterClient:
             time.sleep(0.1)
 
     def _trigger_again(self, job_id: str, path: str, body: dict[str, Any], then: str, deadline: float,
-                       tell: Callable[[str], None]) -> str:
+                       tell: Callable[[str], None]) -> str | None:
         """The JobManager that had the operation is gone or no longer leads: make the request again to the
-        leader there is now, once it runs the job; returns the REST address that took it."""
+        leader there is now, once it runs the job; returns the REST address that took it (None: the one
+        `_rest` looks up at each call)."""
         while True:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"no leading JobManager took the savepoint of job {job_id} again in time")
@@ -249,13 +250,13 @@ class ClusterClient:
                     raise
             time.sleep(0.2)
 
-    def _job_state(self, job_id: str, base: str) -> str:
+    def _job_state(self, job_id: str, base: str | None) -> str:
         try:
             return str(self._rest("GET", f"/jobs/{job_id}", base=base)["state"])
         except (RestError, ClusterUnavailableError):
             return ""
 
-    def _savepoint_progress(self, job_id: str, base: str) -> str:
+    def _savepoint_progress(self, job_id: str, base: str | None) -> str:
         try:
             history = self._rest("GET", f"/jobs/{job_id}/checkpoints", base=base)["history"]
         except (RestError, ClusterUnavailableError) as error:

@@ -13,7 +13,7 @@ from ha_flink.client.cluster_client import ClusterClient
 
 @dataclass
 class SubmissionContext:
-    client: ClusterClient | None
+    client: ClusterClient | None  # None only with `plans` (`flink info` submits nothing)
     detached: bool
     parallelism: int | None
     submitted: list[str]
@@ -45,19 +45,21 @@ def submit(graph: Any) -> Any:
         context.plans.append(f"{graph.name}\n{graph.describe()}")
         context.submitted.append(graph.job_id)
         return JobExecutionResult(graph.job_id, graph.name, 0)
+    client = context.client
+    assert client is not None  # (only a context with plans has none)
     started = time.monotonic()
     if context.savepoint_path:
         graph.savepoint_path = context.savepoint_path
         graph.allow_non_restored_state = context.allow_non_restored_state
-    job_id = context.client.submit(graph)
+    job_id = client.submit(graph)
     context.submitted.append(job_id)
     print(f"Job has been submitted with JobID {job_id}", flush=True)
-    dashboard = context.client.rest_address() if hasattr(context.client, "rest_address") else None
+    dashboard = client.rest_address() if hasattr(client, "rest_address") else None
     if dashboard:
         print(f"Dashboard: {dashboard}/#/jobs/{job_id}", flush=True)
     if context.detached:
         return JobExecutionResult(job_id, graph.name, 0)
-    status = context.client.wait(job_id)
+    status = client.wait(job_id)
     if status.state == "FAILED":
         raise JobExecutionError(job_id, "(see the failure)", status.failure)
     if status.state == "CANCELED":

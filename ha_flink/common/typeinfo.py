@@ -132,7 +132,7 @@ class _ElementTypeInfo(TypeInformation):
         return [conform(v) for v in value]
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self._element_type == other._element_type  # type: ignore
+        return type(other) is type(self) and self._element_type == other._element_type
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, self._element_type))
@@ -211,7 +211,7 @@ class _CompositeTypeInfo(TypeInformation):
     def get_arity(self) -> int:
         return self._arity
 
-    def _values(self, value: Sequence[Any]) -> List[Any]:
+    def _values(self, value: Sequence[Any] | Row) -> List[Any]:
         if len(value) != self._arity:
             raise _arity_error(self, self._arity, value)
         values = list(value)

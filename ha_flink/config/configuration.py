@@ -9,11 +9,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Iterator, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, TypeVar, overload
 
 from ha_flink.config.errors import ConfigurationError
 from ha_flink.config.options import OPTIONS_BY_KEY, ConfigOption
 from ha_flink.config.units import format_duration
+
+if TYPE_CHECKING:
+    from ha_flink.config.options import DefaultedConfigOption
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +63,15 @@ class Configuration:
             except ValueError as exc:
                 raise ConfigurationError(f"{exc}; accepted: {option.type.accepted}", source=source, key=key) from None
         self._entries[key] = ConfigEntry(key, value, parsed, source)
+
+    @overload
+    def get(self, option: DefaultedConfigOption[T], default: T | None = None) -> T: ...
+
+    @overload
+    def get(self, option: ConfigOption[T], default: T) -> T: ...
+
+    @overload
+    def get(self, option: ConfigOption[T], default: None = None) -> T | None: ...
 
     def get(self, option: ConfigOption[T], default: T | None = None) -> T | None:
         """The option's value: its own key first, then its deprecated keys, then `default` or its default."""

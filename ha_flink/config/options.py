@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Callable, Generic, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Generic, Iterator, TypeVar, overload
 
 from ha_flink.config.units import DURATION_FORMS, MEMORY_FORMS, parse_duration, parse_memory_size
 
@@ -159,6 +159,24 @@ class ConfigOption(Generic[T]):
     @property
     def keys(self) -> tuple[str, ...]:
         return (self.key, *self.fallback_keys)
+
+
+if TYPE_CHECKING:
+    class DefaultedConfigOption(ConfigOption[T]):
+        """For the type checker only: an option with a default, so that reading it always gives a value
+        (the parsers never return None). At run time every option is a plain ConfigOption."""
+
+        default: T
+
+
+@overload
+def _option(key: str, type_: OptionType[T], default: T, *, fallback: tuple[str, ...] = (),
+            doc: str = "") -> DefaultedConfigOption[T]: ...
+
+
+@overload
+def _option(key: str, type_: OptionType[T], default: None = None, *, fallback: tuple[str, ...] = (),
+            doc: str = "") -> ConfigOption[T]: ...
 
 
 def _option(key: str, type_: OptionType[T], default: T | None = None, *, fallback: tuple[str, ...] = (),

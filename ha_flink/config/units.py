@@ -8,6 +8,7 @@ from datetime import timedelta
 
 # Flink's TimeUtils accepts these labels (case-insensitive); a bare number means milliseconds.
 _DURATION_UNITS: dict[str, float] = {}
+_labels: tuple[str, ...]  # (both tables' loops: their label tuples differ in length)
 for _labels, _seconds in (
     (("d", "day", "days"), 86400.0),
     (("h", "hour", "hours"), 3600.0),

@@ -36,6 +36,7 @@ MIN_LONG_VALUE = -(2**63)
 
 T = TypeVar("T")
 W = TypeVar("W")
+M = TypeVar("M")  # what a merge callback merges (windows)
 
 
 # -- windows ------------------------------------------------------------------------------------------
@@ -580,9 +581,9 @@ class WindowAssigner(ABC, Generic[T, W]):
 class MergingWindowAssigner(WindowAssigner[T, W]):
     """An assigner whose windows may merge (sessions)."""
 
-    class MergeCallback(ABC, Generic[T]):
+    class MergeCallback(ABC, Generic[M]):
         @abstractmethod
-        def merge(self, to_be_merged: Iterable[T], merge_result: T) -> None: ...
+        def merge(self, to_be_merged: Iterable[M], merge_result: M) -> None: ...
 
     @abstractmethod
     def merge_windows(self, windows: Iterable[W], callback: MergingWindowAssigner.MergeCallback) -> None: ...

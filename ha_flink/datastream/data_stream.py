@@ -263,7 +263,7 @@ class KeyedStream(DataStream):
 
 
 class DataStreamSink:
-    def __init__(self, transformation: Transformation) -> None:
+    def __init__(self, transformation: OneInputTransformation) -> None:
         self._transformation = transformation
 
     def name(self, name: str) -> DataStreamSink:
@@ -308,10 +308,12 @@ class ConnectedStreams:
     def _keyed(self) -> bool:
         return isinstance(self.stream1, KeyedStream) and isinstance(self.stream2, KeyedStream)
 
-    def _build(self, name: str, operator: StreamOperator, output_type: Any) -> DataStream:
-        if self._keyed():
-            operator.key_selector = self.stream1._key_selector
-            operator.key_selector2 = self.stream2._key_selector
+    def _build(self, name: str, operator: CoMapOperator | CoFlatMapOperator | CoProcessOperator,
+               output_type: Any) -> DataStream:
+        stream1, stream2 = self.stream1, self.stream2
+        if isinstance(stream1, KeyedStream) and isinstance(stream2, KeyedStream):  # (self._keyed())
+            operator.key_selector = stream1._key_selector
+            operator.key_selector2 = stream2._key_selector
         else:
             operator.key_selector = None
         return _two_input(self.stream1._env, name, self.stream1._transformation, self.stream2._transformation,
@@ -353,7 +355,8 @@ class BroadcastConnectedStream:
             raise TypeError("a KeyedBroadcastProcessFunction needs a keyed stream (key_by before connect)")
         name = "Co-Process-Broadcast-Keyed" if keyed else "Co-Process-Broadcast"
         operator = BroadcastProcessOperator(func, name, self.broadcast_stream.broadcast_state_descriptors)
-        operator.key_selector = self.non_broadcast_stream._key_selector if keyed else None
+        stream = self.non_broadcast_stream
+        operator.key_selector = stream._key_selector if isinstance(stream, KeyedStream) else None  # (keyed)
         return _two_input(self.non_broadcast_stream._env, name, self.non_broadcast_stream._transformation,
                           self.broadcast_stream.stream._transformation, operator, output_type)
 

@@ -58,6 +58,14 @@ class _WindowedBase:
     def get_input_type(self) -> Any:
         return self._keyed_stream.get_type()
 
+    def _count(self, size: int, slide: int) -> Any:
+        """The count window of WindowedStream.count and AllWindowedStream.count."""
+        if size <= 0 or slide < 0:
+            raise ValueError(f"count windows need size > 0 and slide >= 0, got size {size}, slide {slide}")
+        if slide == 0:
+            return self.trigger(PurgingTrigger.of(CountTrigger.of(size)))
+        return self.evictor(CountEvictor.of(size)).trigger(CountTrigger.of(slide))
+
     def trigger(self, trigger: Trigger) -> Any:
         """The trigger that decides when windows fire (instead of the assigner's default)."""
         if not isinstance(trigger, Trigger):
@@ -162,13 +170,6 @@ class WindowedStream(_WindowedBase):
         firing, sliding fires every `slide` elements over the last `size` (a CountEvictor)."""
         return WindowedStream(keyed_stream, GlobalWindows.create())._count(size, slide)
 
-    def _count(self, size: int, slide: int) -> Any:
-        if size <= 0 or slide < 0:
-            raise ValueError(f"count windows need size > 0 and slide >= 0, got size {size}, slide {slide}")
-        if slide == 0:
-            return self.trigger(PurgingTrigger.of(CountTrigger.of(size)))
-        return self.evictor(CountEvictor.of(size)).trigger(CountTrigger.of(slide))
-
 
 class AllWindowedStream(_WindowedBase):
     """The whole stream cut into windows, computed by one subtask."""
@@ -181,8 +182,6 @@ class AllWindowedStream(_WindowedBase):
     @staticmethod
     def count(data_stream: DataStream, size: int, slide: int = 0) -> AllWindowedStream:
         return AllWindowedStream(data_stream, GlobalWindows.create())._count(size, slide)
-
-    _count = WindowedStream._count
 
     def _build(self, kind: str, function: Any, window_function: Any, output_type: Any) -> DataStream:
         stream = super()._build(kind, function, window_function, output_type)

@@ -56,7 +56,7 @@ class QuorumServer:
     def client_probe_address(self) -> tuple[str, int]:
         """Where a client reaches this server (its own client address, else its host)."""
         host = self.client_address if self.client_address not in (None, "0.0.0.0") else self.host
-        return host.strip("[]"), self.client_port  # type: ignore[union-attr]
+        return host.strip("[]"), self.client_port
 
     @property
     def connect_address(self) -> str:

@@ -135,6 +135,7 @@ class CompletedCheckpointStore(RetainedCheckpoints):
             return False
 
     def _mark_checkpointed(self, tx: TransactionRequest, pointer: bytes) -> None:
+        assert self.job_node is not None  # (used only with a job node)
         record = job_record.read(self.handles.client, self.job_node)
         if record is not None and record.readable:
             job_record.write(tx, self.handles.client, self.job_node,
@@ -155,8 +156,8 @@ class CompletedCheckpointStore(RetainedCheckpoints):
         self._checkpoints.append(checkpoint)
         # The new checkpoint is committed: from here on nothing may raise, or the caller would take a
         # completed checkpoint for a failed one. A subsumption that fails is retried at the next add.
-        removed = []
-        kept = []
+        removed: list[CompletedCheckpoint] = []
+        kept: list[CompletedCheckpoint] = []
         while len(self._checkpoints) - len(kept) > self.max_retained:
             oldest = self._checkpoints.pop(len(kept))
             try:

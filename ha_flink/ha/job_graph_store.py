@@ -85,6 +85,7 @@ class JobGraphStore:
             raise JobGraphLostError(f"the job graph node {paths.join(self.handles.root, job_id)} of job {job_id} "
                                     f"is gone and its record {record_path} {why}")
         pointer = record.job_graph_pointer
+        assert record_path is not None  # (the record was read from it)
         try:
             url, sha256 = self.handles.parse_pointer(pointer)
         except ValueError as error:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Generator, Iterator
 
 import pytest
 from kazoo.client import KazooClient
@@ -26,7 +26,8 @@ _CLUSTERS_KEY = pytest.StashKey[list[Cluster]]()
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+def pytest_runtest_makereport(item: pytest.Item,
+                              call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     if report.failed and report.when in ("call", "setup"):
         daemon_logs = [path for cluster in item.stash.get(_CLUSTERS_KEY, []) for path in cluster.logs()]

@@ -57,7 +57,7 @@ def free_port(host: str = "127.0.0.1") -> int:
     return free_ports(1, host)[0]
 
 
-def wait_for(condition: Callable[[], T], timeout: float = 10.0, interval: float = 0.02, what: str = "") -> T:
+def wait_for(condition: Callable[[], T | None], timeout: float = 10.0, interval: float = 0.02, what: str = "") -> T:
     """Poll `condition` until it returns a truthy value (returned) or `timeout` seconds pass."""
     deadline = time.monotonic() + timeout
     while True:

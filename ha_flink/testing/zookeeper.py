@@ -136,7 +136,7 @@ class ZooKeeperEnsemble:
         """A started kazoo client on this ensemble (the caller stops it). Reconnect attempts back off to
         at most 0.5 s (kazoo's default grows to an hour), so a restarted server is found at once."""
         kwargs.setdefault("connection_retry", KazooRetry(max_tries=-1, delay=0.05, backoff=2, max_delay=0.5))
-        client = KazooClient(hosts=self.connect_string, **kwargs)  # type: ignore[arg-type]
+        client = KazooClient(hosts=self.connect_string, **kwargs)
         client.start(timeout=15)
         return client
 

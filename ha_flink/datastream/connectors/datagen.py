@@ -286,4 +286,5 @@ class _GeneratorReader(SourceReader):
     def close(self) -> None:
         if self.opened:
             self.opened = False
+            assert self.function is not None  # (opened only with a GeneratorFunction)
             self.function.close()

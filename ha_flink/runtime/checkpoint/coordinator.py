@@ -401,6 +401,7 @@ class CheckpointCoordinator:
 
     async def _write_savepoint(self, pending: PendingCheckpoint) -> str:
         """Copy the tasks' files into a self-contained savepoint folder, keyed by vertex state keys."""
+        assert pending.savepoint_dir is not None  # (a savepoint's pending checkpoint has its folder)
         folder = join_url(pending.savepoint_dir, f"savepoint-{self.graph.job_id[:6]}-{secrets.token_hex(6)}")
         tasks = {}
         for (vertex_id, subtask), url in pending.acks.items():

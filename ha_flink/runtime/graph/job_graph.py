@@ -141,9 +141,9 @@ def build_job_graph(sinks: list[Transformation], *, job_name: str, default_paral
             parallelism = min(parallelism, source_limit)
         node = _Node(t, parallelism, t.max_parallelism or default_max_parallelism)
         if t.parallelism is None and t.parallelism_of_input and t.inputs:
-            upstream = physical_inputs(t.inputs[0], None, None, 0)
-            if upstream:
-                node.parallelism = upstream[0].node.parallelism
+            first_inputs = physical_inputs(t.inputs[0], None, None, 0)
+            if first_inputs:
+                node.parallelism = first_inputs[0].node.parallelism
         two_inputs = isinstance(t, TwoInputTransformation)
         node.inputs = [p for number, upstream in enumerate(t.inputs)
                        for p in physical_inputs(upstream, None, None, number if two_inputs else 0)]

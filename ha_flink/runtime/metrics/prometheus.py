@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import GaugeMetricFamily
@@ -19,6 +19,9 @@ from prometheus_client.registry import Collector
 
 from ha_flink.config import Configuration, MetricOptions
 from ha_flink.config.options import parse_port_range
+
+if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +71,7 @@ class PrometheusReporter:
         self.config = config
         self.collect = collect
         self.port: int | None = None
-        self._server = None
+        self._server: WSGIServer | None = None
 
     def start(self) -> int | None:
         """Serve on the first free port of the range; None when no reporter is configured."""

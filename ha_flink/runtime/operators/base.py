@@ -241,11 +241,11 @@ def route_outputs(output: Output, out: list[Any], stamps: list[int] | None) -> N
         if type(record) is tuple and len(record) == 2 and isinstance(record[0], OutputTag):
             values, side_stamps = sides.setdefault(record[0].tag_id, ([], None if stamps is None else []))
             values.append(record[1])
-            if side_stamps is not None:
+            if side_stamps is not None and stamps is not None:  # (either both or neither)
                 side_stamps.append(stamps[index])
         else:
             main.append(record)
-            if main_stamps is not None:
+            if main_stamps is not None and stamps is not None:  # (either both or neither)
                 main_stamps.append(stamps[index])
     if main:
         output.collect_batch(main, main_stamps)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import sys
-from typing import Any, Callable, MutableMapping
+from typing import Any, Callable, MutableMapping, cast
 
 from ha_flink.common.types import Row
 from ha_flink.core.functions import (
@@ -16,7 +16,7 @@ from ha_flink.core.functions import (
 from ha_flink.runtime.operators.base import (
     MAX_WATERMARK, MIN_WATERMARK, OperatorContext, Output, StreamOperator, emit_all, route_outputs,
 )
-from ha_flink.runtime.state.backend import ValueStateTable
+from ha_flink.runtime.state.backend import KeyedStateBackend, ValueStateTable
 from ha_flink.runtime.state.operator_state import OperatorStateBackend
 from ha_flink.runtime.streamrecord import split_stamped
 
@@ -209,8 +209,7 @@ class _Timers(TimerService):
         if entry not in self.processing:
             self.processing.add(entry)
             if self.operator.context.runtime_mode != "BATCH":  # BATCH: they fire at the end of input
-                self.operator.context.processing_time.register(timestamp,
-                                                               lambda ts, e=entry: self._fire_processing(e))
+                self.operator.context.processing_time.register(timestamp, _ignoring_time(self._fire_processing, entry))
 
     def delete_processing_time_timer(self, timestamp: int) -> None:
         self.processing.discard((timestamp, self._key()))
@@ -246,7 +245,8 @@ class _ProcessOperatorBase(_UserFunctionOperator):
                   select: Callable[[Any], Any] | None, *extra: Any) -> None:
         """`call(record, *extra, ctx)` per record, with the record's key and timestamp set; whatever
         the calls emit goes on with the timestamp of the record that made it."""
-        ctx, backend = self.ctx, self.backend
+        # (backend is used only with a key selector, i.e. on a keyed stream, where setup() made one)
+        ctx, backend = self.ctx, cast(KeyedStateBackend, self.backend)
         out = ctx.pending = []
         stamps: list[int] | None = None
         what = f"{self.name} (process_element)"
@@ -311,8 +311,8 @@ class _ProcessOperatorBase(_UserFunctionOperator):
                     entry = (timestamp, key)
                     self.timers.processing.add(entry)
                     if self.context.runtime_mode != "BATCH":
-                        self.context.processing_time.register(timestamp,
-                                                              lambda ts, e=entry: self.timers._fire_processing(e))
+                        self.context.processing_time.register(
+                            timestamp, _ignoring_time(self.timers._fire_processing, entry))
             for timestamp, key in timers["event"]:
                 if owns(key):
                     self.timers.event.add(timestamp, key)
@@ -333,13 +333,15 @@ class KeyedReduceOperator(_UserFunctionOperator):
     the end of input (as Flink's batch execution does)."""
 
     method = "reduce"
+    # KeyedStream.reduce/sum/min/max set the key selector, so setup() makes the keyed backend.
+    backend: KeyedStateBackend
+    key_selector: Callable[[Any], Any]
 
     def open(self) -> None:
         super().open()
         name = f"_reduce_{self.name}"
-        self.values: MutableMapping[Any, Any] = self.backend.raw_table(name)
-        if self.values is None:
-            self.values = ValueStateTable(self.backend, name)
+        raw = self.backend.raw_table(name)
+        self.values: MutableMapping[Any, Any] = raw if raw is not None else ValueStateTable(self.backend, name)
         self.emit_updates = self.context.runtime_mode != "BATCH"
 
     def process_batch(self, batch: list[Any], timestamps: list[int] | None = None) -> None:
@@ -365,22 +367,29 @@ class KeyedReduceOperator(_UserFunctionOperator):
 _NONE = object()
 
 
+def _ignoring_time(callback: Callable[[Any], None], argument: Any) -> Callable[[int], None]:
+    """A processing-time callback that calls `callback(argument)` (bound now, not when the timer fires)."""
+    return lambda _timestamp: callback(argument)
+
+
 def field_aggregation(kind: str, field: int | str) -> Callable[[Any, Any], Any]:
     """The reduce function of KeyedStream.sum/min/max on a field position or name (or on the value itself
     when records are plain numbers). The other fields are those of the first record of the key, as in
     Flink's sum/min/max (not min_by/max_by)."""
-    pick = {"sum": lambda a, b: a + b, "min": min, "max": max}[kind]
+    picks: dict[str, Callable[[Any, Any], Any]] = {"sum": lambda a, b: a + b, "min": min, "max": max}
+    pick = picks[kind]
 
     def aggregate(current: Any, new: Any) -> Any:
         if isinstance(current, (int, float)) and not isinstance(current, bool):
             return pick(current, new)
-        index = field
         if isinstance(field, str):
             names = getattr(current, "_fields", None)
             if not names or field not in names:
                 raise KeyError(f"{kind}({field!r}): the record {current!r} has no field named {field!r}; "
                                "name fields with Types.ROW_NAMED or give a position")
             index = names.index(field)
+        else:
+            index = field
         values = list(current)
         values[index] = pick(current[index], new[index])
         if isinstance(current, Row):

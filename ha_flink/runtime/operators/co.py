@@ -6,7 +6,7 @@ watermark they see is the minimum over both inputs, as in Flink."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, NoReturn
 
 from ha_flink.core.functions import (
     BaseBroadcastProcessFunction, KeyedCoProcessFunction, ProcessJoinFunction, TimeDomain, as_callable,
@@ -16,6 +16,7 @@ from ha_flink.runtime.operators.base import MAX_WATERMARK, MIN_WATERMARK, Operat
 from ha_flink.runtime.operators.basic import (
     EventTimeTimers, FlatMapOperator, _Context, _ProcessOperatorBase, _UserFunctionOperator,
 )
+from ha_flink.runtime.state.backend import KeyedStateBackend
 from ha_flink.runtime.state.operator_state import OperatorStateBackend
 
 
@@ -84,11 +85,21 @@ class _ReadOnlyBroadcastState(BroadcastState):
         self._state = state
         self._name = name
 
-    def _refuse(self, *args: Any) -> None:
+    def _refuse(self) -> NoReturn:
         raise RuntimeError(f"broadcast state {self._name!r} is read-only in process_element; change it in "
                            "process_broadcast_element, which every subtask runs for every broadcast element")
 
-    put = put_all = remove = clear = _refuse
+    def put(self, key: Any, value: Any) -> None:
+        self._refuse()
+
+    def put_all(self, dict_value: dict[Any, Any]) -> None:
+        self._refuse()
+
+    def remove(self, key: Any) -> None:
+        self._refuse()
+
+    def clear(self) -> None:
+        self._refuse()
 
     def get(self, key: Any) -> Any:
         return self._state.get(key)
@@ -134,6 +145,7 @@ class BroadcastProcessOperator(_ProcessOperatorBase):
     subtask takes subtask 0's copy (they are equal)."""
 
     method = "process_element"
+    operator_state: OperatorStateBackend  # setup() always makes one
 
     def __init__(self, function: Any, name: str, descriptors: list[MapStateDescriptor]) -> None:
         super().__init__(function, name)
@@ -192,6 +204,10 @@ class IntervalJoinOperator(_UserFunctionOperator):
     dropped (or go to the side output of their side)."""
 
     method = "process_element"
+    # Both inputs are keyed streams (KeyedStream.interval_join sets both selectors), so setup() makes the
+    # keyed backend.
+    backend: KeyedStateBackend
+    key_selector: Callable[[Any], Any]
     key_selector2: Callable[[Any], Any] | None = None
 
     def __init__(self, function: Any, name: str, lower: int, upper: int, lower_inclusive: bool = True,
@@ -228,6 +244,7 @@ class IntervalJoinOperator(_UserFunctionOperator):
         if is_left:
             ours, others, low, high, select = self.left, self.right, self.lower, self.upper, self.key_selector
         else:
+            assert self.key_selector2 is not None  # (set with key_selector by interval_join)
             ours, others, low, high, select = self.right, self.left, -self.upper, -self.lower, self.key_selector2
         timers = self.cleanup["left" if is_left else "right"]
         late_tag = self.left_late_tag if is_left else self.right_late_tag

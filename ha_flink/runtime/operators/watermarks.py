@@ -41,11 +41,15 @@ class TimestampsAndWatermarksOperator(StreamOperator):
             self._schedule_idle_check()
 
     def _schedule_idle_check(self) -> None:
+        idle_ms = self.idle_ms
+        assert idle_ms is not None  # (idle checks run only with an idle timeout)
         clock = self.context.processing_time
-        clock.register(clock.now_ms() + max(1, self.idle_ms // 2), self._check_idle)
+        clock.register(clock.now_ms() + max(1, idle_ms // 2), self._check_idle)
 
     def _check_idle(self, _timestamp: int) -> None:
-        if not self.idle and self.context.processing_time.now_ms() - self.last_record_ms >= self.idle_ms:
+        idle_ms = self.idle_ms
+        assert idle_ms is not None  # (idle checks run only with an idle timeout)
+        if not self.idle and self.context.processing_time.now_ms() - self.last_record_ms >= idle_ms:
             self.idle = True
             self.output.emit_watermark_status(True)
         self._schedule_idle_check()

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import copy
 import heapq
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, cast
 
 from ha_flink.core.functions import Function, ProcessAllWindowFunction, ProcessWindowFunction, as_callable
 from ha_flink.core.state import (
@@ -39,6 +39,7 @@ from ha_flink.core.window import (
     TimeWindow, Trigger, TumblingEventTimeWindows, WindowAssigner,
 )
 from ha_flink.runtime.operators.base import MAX_WATERMARK, MIN_WATERMARK, StreamOperator, emit_all, route_outputs
+from ha_flink.runtime.state.backend import KeyedStateBackend
 from ha_flink.runtime.state.heap import HeapKeyedStateBackend
 
 CONTENTS = "window-contents"
@@ -448,6 +449,11 @@ class WindowOperator(StreamOperator):
     window function gets every element). `window_function`: a WindowFunction, ProcessWindowFunction (keyed)
     or AllWindowFunction, ProcessAllWindowFunction (`all_windows`), or None after reduce/aggregate."""
 
+    # open() refuses to run without a keyed backend, which setup() creates exactly when there is a key
+    # selector: every other method runs after open().
+    backend: KeyedStateBackend
+    key_selector: Callable[[Any], Any]
+
     def __init__(self, name: str, assigner: WindowAssigner, trigger: Trigger, evictor: Evictor | None,
                  allowed_lateness: int, late_data_tag: Any, kind: str, function: Any, window_function: Any,
                  all_windows: bool = False) -> None:
@@ -589,7 +595,9 @@ class WindowOperator(StreamOperator):
                 contents = self._writable(contents)
                 contents.append(value)
         elif self.kind == REDUCE:
-            contents = value if contents is None else self._own(self._reduce(self._writable(contents), value))
+            reduce = self._reduce
+            assert reduce is not None  # (set by open() for REDUCE)
+            contents = value if contents is None else self._own(reduce(self._writable(contents), value))
         else:
             if contents is None:
                 contents = self.function.create_accumulator()
@@ -615,7 +623,9 @@ class WindowOperator(StreamOperator):
         if self.evictor is not None or self.kind == LIST:
             return self._own([*a, *b])
         if self.kind == REDUCE:
-            return self._own(self._reduce(self._writable(a), b))
+            reduce = self._reduce
+            assert reduce is not None  # (set by open() for REDUCE)
+            return self._own(reduce(self._writable(a), b))
         return self._own(self.function.merge(self._writable(a), b))
 
     # -- evaluation -----------------------------------------------------------------------------------
@@ -654,14 +664,18 @@ class WindowOperator(StreamOperator):
         self._out_stamps.extend([window.max_timestamp()] * (len(out) - before))
 
     def _emit_evicting(self, key: Any, window: Any, contents: list[tuple[Any, int]], state_window: Any) -> None:
+        evictor = self.evictor
+        assert evictor is not None  # (called only with an evictor)
         elements = [TimestampedValue(v, None if t == MIN_WATERMARK else t) for v, t in contents]
-        self.evictor.evict_before(elements, len(elements), window, self.evictor_ctx)
+        evictor.evict_before(elements, len(elements), window, self.evictor_ctx)
         values = [element.value for element in elements]
         if self.kind == REDUCE:
             if values:  # (Java would hand the window function a null; nothing is left to reduce)
+                reduce = self._reduce
+                assert reduce is not None  # (set by open() for REDUCE)
                 reduced = values[0] if type(values[0]) in _IMMUTABLE else copy.deepcopy(values[0])  # (in state)
                 for value in values[1:]:
-                    reduced = self._reduce(reduced, value)
+                    reduced = reduce(reduced, value)
                 self._call_window_function(key, window, [reduced])
         elif self.kind == AGGREGATE:
             accumulator = self.function.create_accumulator()
@@ -670,7 +684,7 @@ class WindowOperator(StreamOperator):
             self._call_window_function(key, window, [self.function.get_result(accumulator)])
         else:
             self._call_window_function(key, window, values)
-        self.evictor.evict_after(elements, len(elements), window, self.evictor_ctx)
+        evictor.evict_after(elements, len(elements), window, self.evictor_ctx)
         # what the evictor left is the window's contents from now on
         if elements:
             self.contents.put(state_window, self._own(
@@ -782,13 +796,18 @@ class WindowOperator(StreamOperator):
         return skipped
 
     def _merging_set(self) -> MergingWindowSet:
-        return MergingWindowSet(self.assigner, dict(self.merging_state.items()))
+        # (called only when self.merging: a merging assigner, and open() made the merging state)
+        assigner, merging_state = self.assigner, self.merging_state
+        assert isinstance(assigner, MergingWindowAssigner) and merging_state is not None
+        return MergingWindowSet(assigner, dict(merging_state.items()))
 
     def _persist(self, window_set: MergingWindowSet) -> None:
         if window_set.changed():
-            self.merging_state.clear()
+            merging_state = self.merging_state
+            assert merging_state is not None  # (called only when self.merging)
+            merging_state.clear()
             if window_set.mapping:
-                self.merging_state.put_all(window_set.mapping)
+                merging_state.put_all(window_set.mapping)
 
     # -- the fast path: aligned event-time windows, default trigger, heap state ------------------------
 
@@ -801,7 +820,9 @@ class WindowOperator(StreamOperator):
 
     def _update_contents(self, contents: Any, value: Any) -> Any:
         if self.kind == REDUCE:
-            return self._own(self._reduce(self._writable(contents), value))
+            reduce = self._reduce
+            assert reduce is not None  # (set by open() for REDUCE)
+            return self._own(reduce(self._writable(contents), value))
         contents = self._writable(contents)
         if self.kind == LIST:
             contents.append(value)
@@ -811,13 +832,15 @@ class WindowOperator(StreamOperator):
     def _process_tumbling(self, batch: list[Any], timestamps: list[int]) -> None:
         # The hot loop of the common case: locals only, the state's dicts directly, no call per record but
         # the key selector and the user's function.
-        table, select = self.raw, self.key_selector
-        size, offset = self.assigner._size, self.assigner._offset
+        table, select, assigner = self.raw, self.key_selector, self.assigner
+        # (the fast path runs only with the raw table and this exact assigner type: see open())
+        assert table is not None and isinstance(assigner, TumblingEventTimeWindows)
+        size, offset = assigner._size, assigner._offset
         watermark, lateness = self.watermark, self.allowed_lateness
         window_late = watermark - lateness  # a window whose end - 1 is at or before this is late
         buckets, add_timer = self.event_timers.buckets, self.event_timers.add
         kind = self.kind
-        reduce = self._reduce
+        reduce = cast("Callable[[Any, Any], Any]", self._reduce)  # called only for REDUCE, where open() set it
         if kind == AGGREGATE:
             add, create = self.function.add, self.function.create_accumulator
         immutable, owned, cow = _IMMUTABLE, self._owned, self._copy_on_write
@@ -870,8 +893,10 @@ class WindowOperator(StreamOperator):
             self._side_output_late(late, late_stamps)
 
     def _process_sliding(self, batch: list[Any], timestamps: list[int]) -> None:
-        table, select = self.raw, self.key_selector
-        size, slide, offset = self.assigner._size, self.assigner._slide, self.assigner._offset
+        table, select, assigner = self.raw, self.key_selector, self.assigner
+        # (the fast path runs only with the raw table and this exact assigner type: see open())
+        assert table is not None and isinstance(assigner, SlidingEventTimeWindows)
+        size, slide, offset = assigner._size, assigner._slide, assigner._offset
         watermark, lateness = self.watermark, self.allowed_lateness
         window_late = watermark - lateness
         add_timer = self.event_timers.add
@@ -913,6 +938,7 @@ class WindowOperator(StreamOperator):
         """The timers the watermark passed, for the fast path: the trigger's (fire) at a window's end - 1, the
         cleanup one (drop the window) at end - 1 + lateness; without lateness they are one and the same."""
         table, lateness = self.raw, self.allowed_lateness
+        assert table is not None  # (the fast path runs only with the raw table)
         next_due = self.event_timers.next_due
         out, stamps = self._out, self._out_stamps
         plain = self._wf_call is None and self.kind != LIST  # the value itself is the result
@@ -932,6 +958,7 @@ class WindowOperator(StreamOperator):
                         self._emit(key, window, contents)
                 if time == last + lateness:  # the cleanup time
                     if contents is not _ABSENT:
+                        assert windows is not None  # (contents came from it)
                         del windows[window]
                         if not windows:
                             del table[key]  # the raw table must not keep empty dicts
@@ -939,9 +966,11 @@ class WindowOperator(StreamOperator):
                         self._clear_process_function(key, window)
 
     def _clear_process_function(self, key: Any, window: Any) -> None:
+        clear = self._wf_clear
+        assert clear is not None  # (called only when the process function has clear())
         self.backend.current_key = key
         self.process_ctx.current_window = window
-        self._wf_clear(self.process_ctx)
+        clear(self.process_ctx)
 
     # -- timers ---------------------------------------------------------------------------------------
 

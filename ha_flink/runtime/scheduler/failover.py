@@ -58,10 +58,10 @@ def tasks_to_restart(strategy: str, graph: JobGraph, failed: Execution) -> set[E
     region_of = {execution: region for region in regions for execution in region}
     consumers: dict[Execution, set[Execution]] = {}
     for edge in graph.edges():
-        producer, consumer = graph.vertices[edge.source], graph.vertices[edge.target]
+        producer, consumer_vertex = graph.vertices[edge.source], graph.vertices[edge.target]
         for p in range(producer.parallelism):
-            targets = [p] if edge.partitioner.is_pointwise else range(consumer.parallelism)
-            consumers.setdefault((producer.id, p), set()).update((consumer.id, c) for c in targets)
+            targets = [p] if edge.partitioner.is_pointwise else range(consumer_vertex.parallelism)
+            consumers.setdefault((producer.id, p), set()).update((consumer_vertex.id, c) for c in targets)
     restart: set[Execution] = set()
     pending = [region_of[failed]]
     while pending:

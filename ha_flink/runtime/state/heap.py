@@ -11,7 +11,7 @@ expired entry reads as absent and is dropped on access."""
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Iterable, MutableMapping
+from typing import Any, Callable, Iterable, Literal, MutableMapping, overload
 
 from ha_flink.core.state import (
     AggregatingState, AggregatingStateDescriptor, ListState, ListStateDescriptor, MapState, MapStateDescriptor,
@@ -167,6 +167,12 @@ class HeapListState(_HeapState, EntryListState):
 
 
 class HeapMapState(_HeapState, MapState):
+    @overload
+    def _map(self, create: Literal[True]) -> dict[Any, Any]: ...
+
+    @overload
+    def _map(self, create: bool = False) -> dict[Any, Any] | None: ...
+
     def _map(self, create: bool = False) -> dict[Any, Any] | None:
         value = self._get()
         if value is ABSENT:

@@ -54,7 +54,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, cast
 
 from rocksdict import (
     AccessType, BlockBasedOptions, Checkpoint, DbClosedError, Options, Rdict, WriteBatch, WriteOptions,
@@ -76,6 +76,13 @@ _loads = pickle.loads
 _NEVER_RETURN_EXPIRED = StateTtlConfig.StateVisibility.NeverReturnExpired
 _ON_READ_AND_WRITE = StateTtlConfig.UpdateType.OnReadAndWrite
 _BATCH = 10_000  # entries per write batch when bulk loading (restore)
+
+
+def _raw_items(db: Rdict, from_key: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+    """`db.items()` of a raw-mode database: its keys and values are bytes (rocksdict's stub types the keys
+    of every mode, str | int | float | bytes | bool)."""
+    items = db.items() if from_key is None else db.items(from_key=from_key)
+    return cast("Iterator[tuple[bytes, bytes]]", items)
 
 
 def _serialize(key: Any) -> bytes:
@@ -159,7 +166,8 @@ class RocksDBKeyedStateBackend(KeyedStateBackend):
         # No write-ahead log (as Flink): state is durable through checkpoints only, and a RocksDB checkpoint
         # flushes the memtables first.
         self._write_options = WriteOptions()
-        self._write_options.disable_wal = True
+        # rocksdict's stub declares disable_wal a method; it is a settable property.
+        self._write_options.disable_wal = True  # type: ignore[method-assign, assignment]
         self.db = self._open(self.db_path)
         self._ids: dict[str, int] = {}  # state name -> id
         self.kinds: dict[str, str] = {}
@@ -356,7 +364,7 @@ class RocksDBKeyedStateBackend(KeyedStateBackend):
             source = Rdict(str(folder), Options(raw_mode=True), access_type=AccessType.read_only())
             try:
                 end = self._key_groups_bytes[groups.stop] if groups.stop < self.max_parallelism else None
-                entries = source.items(from_key=self._key_groups_bytes[groups.start])  # one range scan
+                entries = _raw_items(source, self._key_groups_bytes[groups.start])  # one range scan
                 with _BulkWriter(self.db) as writer:
                     for db_key, value in entries:
                         if end is not None and db_key >= end:
@@ -427,7 +435,7 @@ def _scan_state(db: Rdict, sid: bytes) -> Iterator[tuple[bytes, bytes]]:
     group = 0
     while group <= 0xFFFF:
         head = group.to_bytes(2, "big") + sid
-        for db_key, value in db.items(from_key=head):
+        for db_key, value in _raw_items(db, head):
             if not db_key.startswith(head):
                 # The first key past this group's part of the state: continue from its group.
                 next_group = int.from_bytes(db_key[:2], "big")
@@ -527,7 +535,7 @@ class RocksDBSnapshot(KeyedStateSnapshot):
             last_prefix = b""
             mapping: dict[Any, Any] = {}
             is_map = False
-            entries = db.items()
+            entries = _raw_items(db)
             for db_key, value in entries:
                 head = db_key[:4]
                 if head != table_head:
@@ -620,6 +628,7 @@ class RocksDBMapState(_RocksState, MapState):
         """With TTL: whether the map exists and is visible (dropping it when expired and never returned,
         refreshing its stamp on read when so configured), as the hashmap backend's `_get`."""
         ttl = self.ttl
+        assert ttl is not None  # called only with TTL
         header = self.db.get(prefix)
         if header is None:
             return False
@@ -640,7 +649,7 @@ class RocksDBMapState(_RocksState, MapState):
         """(serialized user key, pickled value) of the map, in key order, without the header."""
         size = len(prefix)
         entries = []
-        for db_key, value in self.db.items(from_key=prefix):
+        for db_key, value in _raw_items(self.db, prefix):
             if not db_key.startswith(prefix):
                 break
             if len(db_key) > size:

@@ -9,7 +9,7 @@ import asyncio
 import queue
 import threading
 import time
-from typing import Any
+from typing import Any, Protocol, Sequence
 
 from ha_flink.runtime.partitioner import Partitioner
 from ha_flink.runtime.streamrecord import StampedBatch
@@ -132,6 +132,13 @@ class InputGate:
         return item
 
 
+class OutputChannel(Protocol):
+    """The `send` side of one channel as a RecordWriter sees it: LocalChannel here, the TaskManager's
+    LocalOutputChannel and NetworkChannel."""
+
+    def send(self, item: Any, clock: BackPressureClock | None = None) -> None: ...
+
+
 class LocalChannel:
     def __init__(self, gate: InputGate, channel_index: int) -> None:
         self.gate = gate
@@ -145,7 +152,7 @@ class RecordWriter:
     """The output of one task toward one job edge: partitions each batch over the edge's channels.
     Counts what it sends (numRecordsOut) and the seconds it waited for a full channel (back-pressure)."""
 
-    def __init__(self, partitioner: Partitioner, channels: list[LocalChannel], subtask_index: int) -> None:
+    def __init__(self, partitioner: Partitioner, channels: Sequence[OutputChannel], subtask_index: int) -> None:
         self.partitioner = partitioner
         self.channels = channels
         self.records_out = 0

@@ -26,7 +26,7 @@ from typing import Any, Callable
 from ha_flink.runtime.checkpoint.barrier import CheckpointBarrier, TaskSnapshot
 from ha_flink.runtime.graph.job_graph import JobVertex
 from ha_flink.runtime.operators.base import (
-    MAX_WATERMARK, MIN_WATERMARK, OperatorContext, ProcessingTimeService, StreamOperator, TaskInfo,
+    MAX_WATERMARK, MIN_WATERMARK, OperatorContext, Output, ProcessingTimeService, StreamOperator, TaskInfo,
 )
 from ha_flink.runtime.state.backend import KeyedStateSnapshot, SnapshotStorage, StateBackendSettings
 from ha_flink.runtime.state.operator_state import OperatorStateBackend
@@ -85,7 +85,8 @@ class _WritersOutput:
         self.writers = [writer for writer, tag in zip(writers, tags) if tag is None]
         self.collect_side = sides.collect_side
         if len(self.writers) == 1:
-            self.collect_batch = self.writers[0].emit  # the common case without a loop
+            # the common case without a loop (an instance attribute shadowing the method, which mypy refuses)
+            self.collect_batch = self.writers[0].emit  # type: ignore[method-assign]
 
     def collect_batch(self, batch: list[Any], timestamps: list[int] | None = None) -> None:
         if batch:
@@ -108,8 +109,8 @@ class Task:
                  cancelled: threading.Event, runtime_mode: str = "STREAMING", attempt: int = 0,
                  job_parameters: dict[str, str] | None = None, restored: dict[str, Any] | None = None,
                  on_snapshot: Callable[[TaskSnapshot], None] | None = None, checkpointing: bool = False,
-                 aligned: bool = True, on_data_ended: Callable[[], None] | None = None,
-                 on_decline: Callable[[int, str], None] | None = None,
+                 aligned: bool = True, on_data_ended: Callable[[], object] | None = None,
+                 on_decline: Callable[[int, str], object] | None = None,
                  state_backend: StateBackendSettings | None = None,
                  snapshot_storage: SnapshotStorage | None = None) -> None:
         self.vertex = vertex
@@ -169,7 +170,7 @@ class Task:
         source, operators = self.vertex.instantiate()
         edges = self.vertex.outputs
         tags = [edge.output_tag for edge in edges]
-        output = _WritersOutput(self.writers, tags, _SideOutputs(self.writers, edges, len(operators) - 1))
+        output: Output = _WritersOutput(self.writers, tags, _SideOutputs(self.writers, edges, len(operators) - 1))
         context = self.context = OperatorContext(
             self.info, self.timers, self.runtime_mode, self.checkpointing, self.state_backend,
             self.snapshot_storage, f"{self.vertex.id}-{self.subtask_index}-{self.info.attempt_number}")
@@ -340,6 +341,7 @@ class Task:
 
     def _run_inputs(self, head: Any) -> None:
         gate = self.gate
+        assert gate is not None  # (a task without a source has inputs, so a gate)
         open_channels = gate.channels
         timers = self.timers
         # Which input of the head operator each channel feeds (two-input operators: connect, joins).

@@ -81,7 +81,7 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
         self.registered = asyncio.Event()
         self.storage = Storage(config)
         self._channels: dict[str, grpc.aio.Channel] = {}  # one per peer address
-        self.loop: asyncio.AbstractEventLoop | None = None
+        self.loop: asyncio.AbstractEventLoop  # set by start(), before anything else runs
         self._retrieval: Any = None
         self._stopped: asyncio.Event | None = None
 
@@ -206,6 +206,7 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
             # Checked again here: the leader may have changed since the interceptor looked.
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
                                 f"DeployTask from leader session {offered}, but this TaskManager follows {session}")
+        assert session is not None  # (context.abort raised otherwise)
         try:
             await self._deploy(descriptor, session)
         except CheckpointStateDamagedError as error:  # the JobMaster restores an older checkpoint then
@@ -269,6 +270,7 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
             self._finish(previous, "CANCELED", "")
         self.tasks[d.execution_id] = running
         for index, channel in enumerate(d.inputs):
+            assert gate is not None  # (made when there are inputs)
             if channel.producer_address == self.address:  # its producer's thread puts into the gate itself
                 key = (session_id, channel.partition_id, channel.subpartition)
                 self.local_gates.register(key, gate, index)
@@ -276,7 +278,7 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
                 continue
             stub = pb_grpc.TaskExecutorStub(self._channel(channel.producer_address))
             future = asyncio.ensure_future(read_channel(stub, channel.partition_id, channel.subpartition, gate, index))
-            future.add_done_callback(lambda f, r=running: self._on_reader_done(f, r))
+            future.add_done_callback(lambda f: self._on_reader_done(f, running))
             running.readers.append(future)
         running.state = "RUNNING"
         running.thread = threading.Thread(target=self._run_task, args=(running,), name=task.display_name, daemon=True)
@@ -292,6 +294,7 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
         if d.checkpoint_dir is None:
             return
         access = running.task.snapshot_storage
+        assert isinstance(access, CheckpointStorageAccess)  # (what _deploy gives a task with a checkpoint dir)
         url = access.task_snapshot_url(snapshot.checkpoint_id, d.vertex.id, d.subtask_index, d.attempt)
         with running.snapshot_write:
             if running.cancelled.is_set():
@@ -369,7 +372,9 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
             return
         running.state, running.failure = state, failure
         for key in running.local_inputs:
-            self.local_gates.unregister(key, running.task.gate)
+            gate = running.task.gate
+            assert gate is not None  # (a task with local inputs has a gate)
+            self.local_gates.unregister(key, gate)
         if state != "FINISHED":
             with running.snapshot_write:  # so no snapshot file of it is written after a cancel returns
                 running.cancelled.set()

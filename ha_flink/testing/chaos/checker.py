@@ -109,15 +109,16 @@ def leadership_problems(lifetimes: list[Lifetime]) -> list[str]:
         for line in lifetime.lines:
             if any(pattern.search(line.message) for pattern in ACTING):
                 # (a commit sent while leading may be logged just after a revoke: its span counts)
-                session = lifetime.session_at(line.time) or lifetime.session_at(earliest(line))
-                if session is None:
+                session_id = lifetime.session_at(line.time) or lifetime.session_at(earliest(line))
+                if session_id is None:
                     problems.append(f"{lifetime.label} acted without leadership at {line.time:.3f}: {line.message}")
                 else:
-                    acts.append((line.time, earliest(line), grant_order[session], session, lifetime.label,
+                    acts.append((line.time, earliest(line), grant_order[session_id], session_id, lifetime.label,
                                  line.message))
     acts.sort()
     times = [act[0] for act in acts]
-    leading = []  # leading[i]: the act of the latest-granted session among acts[:i + 1]
+    # leading[i]: the act of the latest-granted session among acts[:i + 1]
+    leading: list[tuple[float, float, float, str, str, str]] = []
     for act in acts:
         leading.append(act if not leading or act[2] >= leading[-1][2] else leading[-1])
     for act in acts:

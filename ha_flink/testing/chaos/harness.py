@@ -94,8 +94,7 @@ class ChaosCluster:
         zoo_cfg = f"tickTime=200\ninitLimit=20\nsyncLimit=10\ndataDir={directory}/zookeeper\n{servers}"
         # clients reach each server through a proxy: a partition of one process is cut there; a server
         # that does not serve (starting, or without a quorum) is refused at once, as a client would be
-        self.proxies = [TcpProxy(("127.0.0.1", port),
-                                 ready=lambda port=port: server_mode("127.0.0.1", port) is not None)
+        self.proxies = [TcpProxy(("127.0.0.1", port), ready=_serving(port))
                         for port in (zk_ports[2], zk_ports[5], zk_ports[8])]
         quorum = ",".join(proxy.address for proxy in self.proxies)
         self.cluster_id = f"/chaos-{uuid.uuid4().hex[:12]}"
@@ -218,10 +217,11 @@ class ChaosCluster:
 
     def busy_taskmanagers(self) -> list[int]:
         """Pids of the TaskManagers running tasks (no free slot), as the leader's REST API tells."""
-        answer = None
+        answer: dict[str, Any] | None = None
         for port in self.rest_ports:
-            answer = self.scripts.rest(port, "/taskmanagers")
-            if isinstance(answer, dict):
+            reply = self.scripts.rest(port, "/taskmanagers")
+            if isinstance(reply, dict):
+                answer = reply
                 break
         busy = {tm["path"] for tm in (answer or {}).get("taskmanagers", []) if tm["freeSlots"] == 0}
         pids = []
@@ -247,6 +247,11 @@ class ChaosCluster:
     def ha_storage(self) -> Path:
         """Where the job-graph and checkpoint handles are (`<storageDir>/<cluster-id>`)."""
         return self.directory / "ha" / self.cluster_id.strip("/")
+
+
+def _serving(port: int) -> Callable[[], bool]:
+    """Whether the ZooKeeper server at `port` serves (a proxy's `ready`)."""
+    return lambda: server_mode("127.0.0.1", port) is not None
 
 
 def _last_until(deadline: float) -> None:
@@ -495,12 +500,14 @@ class ChaosRun:
 
     def _s3_outage(self, fault: F.Fault) -> None:
         """The S3 endpoint unreachable for a while: every connection to it cut, new ones refused."""
+        proxy = self.cluster.s3_proxy
+        assert proxy is not None  # (_storage_outage calls this only with S3 storage)
         at = time.time()
-        self.cluster.s3_proxy.cut()
+        proxy.cut()
         try:
             _last_until(at + fault.outage_s)
         finally:
-            self.cluster.s3_proxy.heal()
+            proxy.heal()
         self._wait_checkpoint_after(time.time(), self.job_id, after_running=False)
         self._timing(fault, at, expect_new_leader=False)
 
@@ -603,7 +610,8 @@ class ChaosRun:
 
     def _check_restored(self, since: float, expected: int, fault: F.Fault) -> None:
         line = first_after(self.cluster.lifetimes(), RESTORES, since, self.job_id)
-        restored = int(RESTORES.search(line.message).group(1)) if line else None
+        match = RESTORES.search(line.message) if line else None  # (first_after found it by this pattern)
+        restored = int(match.group(1)) if match else None
         if restored is None or restored < expected:
             self._problem(f"{fault.describe()}: restored checkpoint {restored}, expected {expected} (the latest "
                           "completed before the fault) or later")
