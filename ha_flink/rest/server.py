@@ -25,7 +25,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import uvicorn
 
@@ -36,11 +36,13 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ha_flink.common.job_status import JobStatus
 from ha_flink.config import Configuration, HighAvailabilityOptions, RestOptions
 from ha_flink.rest import views
 from ha_flink.runtime.jobmanager.dispatcher import Dispatcher, JobSubmissionError
 from ha_flink.runtime.jobmanager.job_master import JobMaster
 from ha_flink.runtime.jobmanager.jobmanager import JobManager
+from ha_flink.runtime.jobmanager.resource_manager import ResourceManager, TaskManagerInfo
 
 logger = logging.getLogger(__name__)
 
@@ -151,13 +153,18 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
             raise HTTPException(503, "this JobManager just lost its leadership; retry shortly")
         return jm.dispatcher
 
+    def resource_manager() -> ResourceManager:
+        if jm.resource_manager is None:
+            raise HTTPException(503, "this JobManager just lost its leadership; retry shortly")
+        return jm.resource_manager
+
     def job_master(job_id: str) -> JobMaster:
         master = dispatcher().jobs.get(job_id)
         if master is None:
             not_found(job_id)
         return master
 
-    def not_found(job_id: str) -> None:
+    def not_found(job_id: str) -> NoReturn:
         if job_id in dispatcher().pending:
             raise HTTPException(503, f"job {job_id} is stored, but this JobManager cannot recover it yet (tried "
                                      f"again while it leads): {dispatcher().pending[job_id]}")
@@ -178,16 +185,16 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
 
     @app.get("/overview", summary="Cluster overview")
     async def overview() -> dict[str, Any]:
-        rm, jobs = jm.resource_manager, list(dispatcher().jobs.values())
+        rm, jobs = resource_manager(), list(dispatcher().jobs.values())
         states = [job.status for job in jobs]
         return {
             "taskmanagers": len(rm.task_managers),
             "slots-total": rm.total_slots(),
             "slots-available": len(rm.free_slots()),
-            "jobs-running": sum(s not in ("FINISHED", "CANCELED", "FAILED") for s in states),
-            "jobs-finished": states.count("FINISHED"),
-            "jobs-cancelled": states.count("CANCELED"),
-            "jobs-failed": states.count("FAILED"),
+            "jobs-running": sum(not s.is_globally_terminal_state() for s in states),
+            "jobs-finished": states.count(JobStatus.FINISHED),
+            "jobs-cancelled": states.count(JobStatus.CANCELED),
+            "jobs-failed": states.count(JobStatus.FAILED),
             "flink-version": "ha-flink",
             "flink-commit": "ha-flink",
             "leader": jm.address,
@@ -213,12 +220,14 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
     @app.get("/taskmanagers", summary="The registered TaskManagers")
     async def taskmanagers() -> dict[str, Any]:
         dispatcher()
-        return {"taskmanagers": [_taskmanager(jm, info) for info in jm.resource_manager.task_managers.values()]}
+        rm = resource_manager()
+        return {"taskmanagers": [_taskmanager(rm, info) for info in rm.task_managers.values()]}
 
     @app.get("/taskmanagers/{taskmanager_id}", summary="One TaskManager, with the tasks it runs")
     async def taskmanager(taskmanager_id: str) -> dict[str, Any]:
         jobs = dispatcher().jobs.values()
-        info = jm.resource_manager.task_managers.get(taskmanager_id)
+        rm = resource_manager()
+        info = rm.task_managers.get(taskmanager_id)
         if info is None:
             raise HTTPException(404, f"TaskManager {taskmanager_id} is not registered")
         tasks = [{"job-id": job.job_id, "job-name": job.graph.name, "vertex-id": key[0],
@@ -226,7 +235,7 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
                   "status": job.states.get(key, "CREATED")}
                  for job in jobs if job.status == "RUNNING" for key, placed in job.placement.items()
                  if placed is info]
-        return {**_taskmanager(jm, info), "tasks": tasks}
+        return {**_taskmanager(rm, info), "tasks": tasks}
 
     # -- jobs ------------------------------------------------------------------------------------------
 
@@ -303,12 +312,12 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
 
     @app.post("/jobs/{job_id}/savepoints", status_code=202, summary="Trigger a savepoint (then cancel, if asked)")
     async def trigger_savepoint(job_id: str, body: SavepointTriggerRequest | None = Body(None)) -> Any:
-        body = body or SavepointTriggerRequest()
+        body = body or SavepointTriggerRequest.model_validate({})
         return start_savepoint(job_id, body.target_directory, "cancel" if body.cancel_job else "", body.trigger_id)
 
     @app.post("/jobs/{job_id}/stop", status_code=202, summary="Stop a job with a savepoint")
     async def stop_with_savepoint(job_id: str, body: StopWithSavepointRequest | None = Body(None)) -> Any:
-        body = body or StopWithSavepointRequest()
+        body = body or StopWithSavepointRequest.model_validate({})
         return start_savepoint(job_id, body.targetDirectory, "drain" if body.drain else "stop", body.triggerId)
 
     @app.get("/jobs/{job_id}/savepoints/{trigger_id}", summary="Status of a savepoint or stop operation")
@@ -329,8 +338,7 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
     return app
 
 
-def _taskmanager(jm: JobManager, info: Any) -> dict[str, Any]:
-    rm = jm.resource_manager
+def _taskmanager(rm: ResourceManager, info: TaskManagerInfo) -> dict[str, Any]:
     free = sum(1 for owner, _ in rm.free_slots() if owner is info)
     return {"id": info.resource_id, "path": info.address, "dataPort": int(info.address.rsplit(":", 1)[-1]),
             "timeSinceLastHeartbeat": int((time.monotonic() - info.last_heartbeat) * 1000),

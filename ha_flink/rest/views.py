@@ -8,6 +8,7 @@ from __future__ import annotations
 import collections
 from typing import Any
 
+from ha_flink.common.job_status import JobStatus
 from ha_flink.config import CheckpointingOptions, StateBackendOptions
 from ha_flink.ha.job_result_store import JobResult
 from ha_flink.rpc import flink_pb2 as pb
@@ -47,7 +48,8 @@ def _vertex_status(states: list[str]) -> str:
 
 
 def job_overview(job: JobMaster, now: int) -> dict[str, Any]:
-    states = list(job.states.values()) or ["CREATED"] * sum(v.parallelism for v in job.graph.vertices.values())
+    states: list[str] = list(job.states.values()) or \
+        ["CREATED"] * sum(v.parallelism for v in job.graph.vertices.values())
     counts = _task_counts(states)
     return {"jid": job.job_id, "name": job.graph.name, "state": job.status, "start-time": job.start_time,
             "end-time": job.end_time, "duration": _duration(job.start_time, job.end_time, now),
@@ -102,8 +104,8 @@ def job_details(job: JobMaster, metrics: TaskMetrics, now: int) -> dict[str, Any
         vertices.append({
             "id": vertex.id, "name": vertex.name, "maxParallelism": vertex.max_parallelism,
             "parallelism": vertex.parallelism, "status": _vertex_status(states),
-            "start-time": job.timestamps.get("RUNNING", -1), "end-time": -1,
-            "duration": _duration(job.timestamps.get("RUNNING", now), -1, now),
+            "start-time": job.timestamps.get(JobStatus.RUNNING, -1), "end-time": -1,
+            "duration": _duration(job.timestamps.get(JobStatus.RUNNING, now), -1, now),
             "tasks": {**dict.fromkeys(TASK_STATES, 0), **collections.Counter(_task_state(s) for s in states)},
             "metrics": {
                 "read-records": sum(m.records_in for m in current), "read-records-complete": complete,
@@ -122,9 +124,7 @@ def job_details(job: JobMaster, metrics: TaskMetrics, now: int) -> dict[str, Any
         "jid": job.job_id, "name": job.graph.name, "isStoppable": job.status == "RUNNING", "state": job.status,
         "job-type": job.graph.runtime_mode, "start-time": job.start_time, "end-time": job.end_time,
         "duration": _duration(job.start_time, job.end_time, now), "maxParallelism": -1, "now": now,
-        "timestamps": {state: job.timestamps.get(state, 0) for state in
-                       ("INITIALIZING", "CREATED", "RUNNING", "FAILING", "FAILED", "CANCELLING", "CANCELED",
-                        "FINISHED", "RESTARTING", "SUSPENDED", "RECONCILING")},
+        "timestamps": {str(state): job.timestamps.get(state, 0) for state in JobStatus},
         "vertices": vertices, "status-counts": {k.upper(): v for k, v in _task_counts(all_states).items()},
         "plan": job_plan(job),
         # ours
@@ -154,7 +154,7 @@ def checkpoint_config(job: JobMaster) -> dict[str, Any]:
 
 
 def job_exceptions(job: JobMaster, max_exceptions: int = 20) -> dict[str, Any]:
-    entries = [{"exceptionName": e.exception_name, "stacktrace": e.stacktrace, "timestamp": e.timestamp,
+    entries: list[dict[str, Any]] = [{"exceptionName": e.exception_name, "stacktrace": e.stacktrace, "timestamp": e.timestamp,
                 "taskName": e.task_name, "endpoint": e.endpoint, "taskManagerId": e.task_manager_id,
                 "failureLabels": {}, "concurrentExceptions": []} for e in list(job.exceptions)[:max_exceptions]]
     root = entries[0] if entries else None

@@ -120,11 +120,11 @@ class MiniCluster:
             executor = TaskExecutor(self.config, self.ha, LOOPBACK, 0, bind_host=LOOPBACK, slots=self.slots)
             await executor.start()
             self.task_executors.append(executor)
-        await self._until(lambda: self.job_manager.resource_manager is not None and len(
-            self.job_manager.resource_manager.task_managers) == self.num_task_managers, "the TaskExecutors to register")
-        await self._until(lambda: self.job_manager.dispatcher is not None and self.job_manager.dispatcher.recovered,
-                          "the Dispatcher to start")
-        self._dispatcher = self.job_manager.dispatcher  # (kept: its jobs are read after the cluster stopped)
+        jm = self.job_manager
+        await self._until(lambda: jm.resource_manager is not None and len(
+            jm.resource_manager.task_managers) == self.num_task_managers, "the TaskExecutors to register")
+        await self._until(lambda: jm.dispatcher is not None and jm.dispatcher.recovered, "the Dispatcher to start")
+        self._dispatcher = jm.dispatcher  # (kept: its jobs are read after the cluster stopped)
 
     async def _until(self, condition: Callable[[], bool], what: str) -> None:
         deadline = self.loop.time() + START_SECONDS

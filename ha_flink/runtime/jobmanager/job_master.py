@@ -102,13 +102,13 @@ class JobMaster:
         config = config.copy()
         for key, value in graph.settings.items():  # the job's own settings win over the cluster's
             config.set(key, value, source=f"job {graph.job_id}")
-        checkpointing = graph.checkpoint_interval_ms is not None or \
-            config.get(CheckpointingOptions.CHECKPOINTING_INTERVAL) is not None
+        configured_interval = config.get(CheckpointingOptions.CHECKPOINTING_INTERVAL)
+        checkpointing = graph.checkpoint_interval_ms is not None or configured_interval is not None
         self.config = config
         self.checkpoints_dir = checkpoints_dir(config)
         self.coordinator: CheckpointCoordinator | None = None
         interval = graph.checkpoint_interval_ms or (
-            config.get(CheckpointingOptions.CHECKPOINTING_INTERVAL).total_seconds() * 1000 if checkpointing else None)
+            configured_interval.total_seconds() * 1000 if configured_interval is not None else None)
         if interval and ha is not None:
             self.coordinator = CheckpointCoordinator(
                 graph, ha, fence, Storage(config), self.checkpoints_dir, interval / 1000,

@@ -129,7 +129,7 @@ class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer, pb
             return
         if last is None and session_id is None:
             return
-        if session_id is not None and len(history) >= 2 and last["session_id"] is None \
+        if session_id is not None and last is not None and len(history) >= 2 and last["session_id"] is None \
                 and history[-2]["session_id"] == session_id:
             history.pop()
             return
@@ -150,13 +150,14 @@ class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer, pb
     def metric_samples(self) -> list[MetricSample]:
         """For the Prometheus reporter (on the event loop): Flink's JobManager and job metrics."""
         now = int(time.time() * 1000)
-        leading = self.dispatcher is not None
+        rm, dispatcher = self.resource_manager, self.dispatcher
+        leading = dispatcher is not None and rm is not None
         samples = [MetricSample("jobmanager_isLeader", float(leading)),
                    MetricSample("jobmanager_leaderChanges", self.leader_changes),
                    MetricSample("jobmanager_zooKeeperConnected", float(self.zookeeper_state == "CONNECTED"))]
-        if not leading:
+        if dispatcher is None or rm is None:
             return samples
-        rm, jobs = self.resource_manager, list(self.dispatcher.jobs.values())
+        jobs = list(dispatcher.jobs.values())
         samples += [MetricSample("jobmanager_numRegisteredTaskManagers", len(rm.task_managers)),
                     MetricSample("jobmanager_taskSlotsTotal", rm.total_slots()),
                     MetricSample("jobmanager_taskSlotsAvailable", len(rm.free_slots())),
@@ -244,18 +245,28 @@ class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer, pb
 
     # -- Dispatcher service -----------------------------------------------------------------------------
 
-    async def SubmitJob(self, request: pb.SubmitJobRequest, context: Any) -> pb.JobId:
+    async def _leading(self, context: grpc.aio.ServicerContext) -> tuple[Dispatcher, ResourceManager]:
+        """The leader's components (a fenced call may still arrive in the moment leadership goes)."""
+        dispatcher, rm = self.dispatcher, self.resource_manager
+        if dispatcher is None or rm is None:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"JobManager {self.address} does not lead any more")
+            raise AssertionError("unreachable: context.abort raises")
+        return dispatcher, rm
+
+    async def SubmitJob(self, request: pb.SubmitJobRequest, context: grpc.aio.ServicerContext) -> pb.JobId:
+        dispatcher, _ = await self._leading(context)
         try:
-            return pb.JobId(job_id=await self.dispatcher.submit(request.job_graph))
+            return pb.JobId(job_id=await dispatcher.submit(request.job_graph))
         except JobSubmissionError as error:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+            raise AssertionError("unreachable: context.abort raises") from error
 
     def _status(self, master: Any) -> pb.JobStatus:
         return pb.JobStatus(job_id=master.job_id, name=master.graph.name, state=master.status,
                             start_time=master.start_time, failure=master.failure)
 
-    async def ListJobs(self, request: pb.Empty, context: Any) -> pb.JobList:
-        dispatcher = self.dispatcher
+    async def ListJobs(self, request: pb.Empty, context: grpc.aio.ServicerContext) -> pb.JobList:
+        dispatcher, _ = await self._leading(context)
         jobs = [self._status(m) for m in dispatcher.jobs.values()]
         jobs += [pb.JobStatus(job_id=job_id, name=UNRECOVERED_JOB_NAME, state="INITIALIZING",
                               failure=f"cannot be recovered yet: {reason}")
@@ -264,43 +275,52 @@ class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer, pb
                  for job_id, result in sorted(dispatcher.lost.items()) if job_id not in dispatcher.jobs]
         return pb.JobList(jobs=jobs)
 
-    async def GetJobStatus(self, request: pb.JobId, context: Any) -> pb.JobStatus:
-        master = self.dispatcher.jobs.get(request.job_id)
+    async def GetJobStatus(self, request: pb.JobId, context: grpc.aio.ServicerContext) -> pb.JobStatus:
+        dispatcher, _ = await self._leading(context)
+        master = dispatcher.jobs.get(request.job_id)
         if master is None:
-            await self._unless_recovering(request.job_id, context)
-            result = await self.loop.run_in_executor(None, self.dispatcher.results.get, request.job_id)
+            await self._unless_recovering(dispatcher, request.job_id, context)
+            result = await self.loop.run_in_executor(None, dispatcher.results.get, request.job_id)
             if result is None:
                 await context.abort(grpc.StatusCode.NOT_FOUND, f"no job {request.job_id}")
+                raise AssertionError("unreachable: context.abort raises")
             return pb.JobStatus(job_id=result.job_id, state=result.status, failure=result.error or "")
         return self._status(master)
 
-    async def _unless_recovering(self, job_id: str, context: Any) -> None:
-        if job_id in self.dispatcher.pending:
+    async def _unless_recovering(self, dispatcher: Dispatcher, job_id: str, context: grpc.aio.ServicerContext) -> None:
+        if job_id in dispatcher.pending:
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"job {job_id} is stored, but this JobManager cannot "
-                                f"recover it yet (tried again while it leads): {self.dispatcher.pending[job_id]}")
-        if not self.dispatcher.recovered:  # a leader of a moment ago: the job may be among those it recovers
+                                f"recover it yet (tried again while it leads): {dispatcher.pending[job_id]}")
+        if not dispatcher.recovered:  # a leader of a moment ago: the job may be among those it recovers
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"the JobManager became the leader moments ago and "
                                 f"is still recovering the stored jobs; job {job_id} may be one of them: retry shortly")
 
-    async def CancelJob(self, request: pb.JobId, context: Any) -> pb.Empty:
-        if request.job_id not in self.dispatcher.jobs and request.job_id not in self.dispatcher.pending:
-            await self._unless_recovering(request.job_id, context)
+    async def CancelJob(self, request: pb.JobId, context: grpc.aio.ServicerContext) -> pb.Empty:
+        dispatcher, _ = await self._leading(context)
+        if request.job_id not in dispatcher.jobs and request.job_id not in dispatcher.pending:
+            await self._unless_recovering(dispatcher, request.job_id, context)
         try:
-            self.dispatcher.cancel(request.job_id)
+            dispatcher.cancel(request.job_id)
         except KeyError as error:
             await context.abort(grpc.StatusCode.NOT_FOUND, str(error.args[0]))
         return pb.Empty()
 
     # -- ResourceManager service ------------------------------------------------------------------------
 
-    async def RegisterTaskManager(self, request: pb.RegisterTaskManagerRequest, context: Any) -> Any:
-        return self.resource_manager.register(request)
+    async def RegisterTaskManager(self, request: pb.RegisterTaskManagerRequest,
+                                  context: grpc.aio.ServicerContext) -> pb.RegisterTaskManagerResponse:
+        _, rm = await self._leading(context)
+        return rm.register(request)
 
-    async def Heartbeat(self, request: pb.TaskManagerHeartbeat, context: Any) -> pb.HeartbeatResponse:
-        return pb.HeartbeatResponse(registered=self.resource_manager.heartbeat(request))
+    async def Heartbeat(self, request: pb.TaskManagerHeartbeat,
+                        context: grpc.aio.ServicerContext) -> pb.HeartbeatResponse:
+        _, rm = await self._leading(context)
+        return pb.HeartbeatResponse(registered=rm.heartbeat(request))
 
-    async def UpdateTaskExecutionState(self, request: pb.TaskExecutionState, context: Any) -> pb.Empty:
-        self.resource_manager.task_state(request)
+    async def UpdateTaskExecutionState(self, request: pb.TaskExecutionState,
+                                       context: grpc.aio.ServicerContext) -> pb.Empty:
+        _, rm = await self._leading(context)
+        rm.task_state(request)
         return pb.Empty()
 
     # -- JobMaster gateway ------------------------------------------------------------------------------
