@@ -36,6 +36,8 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
+from ha_flink.aio.owner import LoopOwner
+from ha_flink.aio.tasks import TaskGroup
 from ha_flink.fs import Storage, StorageError, is_damage, join_url, unseal
 from ha_flink.ha.checkpoint_store import CompletedCheckpoint
 from ha_flink.ha.fencing import FencingError
@@ -134,7 +136,10 @@ class CheckpointCoordinator:
         self.counter = ha.checkpoint_id_counter(graph.job_id, fence)
         self.timeout_s = timeout_s
         self.tracker = CheckpointTracker(timeout_s * 1000, min_pause_s, max_concurrent, tolerable_failures)
-        self._loop_task: asyncio.Task[None] | None = None
+        self._loop_task: asyncio.Task[None] | None = None  # the periodic trigger: cancelled by stop()
+        # deletions of checkpoints that will not complete: left to finish after stop (nothing else removes them)
+        self._deletes = TaskGroup(f"checkpoints of job {graph.job_id}")
+        self._owner = LoopOwner(f"the checkpoint coordinator of job {graph.job_id}")
         self._savepoints_to_notify: dict[int, PendingCheckpoint] = {}
         self._savepoint_callers: dict[int, asyncio.Future[str]] = {}  # savepoint id -> its caller's answer
         self._on_too_many_failures: Any = None  # set by start()
@@ -292,7 +297,7 @@ class CheckpointCoordinator:
         references (the backends reuse only files of confirmed checkpoints, so nobody else will)."""
         self.stats.failed_checkpoint(pending.checkpoint_id, int(time.time() * 1000), reason)
         garbage = [*self.tracker.garbage_of(pending), self.checkpoint_url(pending.checkpoint_id)]
-        asyncio.ensure_future(self._delete_all(garbage))
+        self._deletes.spawn(self._delete_all(garbage), f"delete checkpoint {pending.checkpoint_id}")
 
     def _owned(self, url: str) -> bool:
         """Whether `url` lies in this job's own checkpoint folder: nothing else is ever deleted here (a job
@@ -333,6 +338,7 @@ class CheckpointCoordinator:
     def abort_pending(self) -> None:
         """A failover: checkpoints in flight cannot complete (their tasks are gone). A savepoint already
         written stays done, whether or not its notification reached the tasks."""
+        self._owner.check()
         for checkpoint_id in list(self._savepoints_to_notify):
             self.notified(checkpoint_id)
         for pending in self.tracker.take_all():
@@ -421,6 +427,7 @@ class CheckpointCoordinator:
                           state_size: int = 0, checkpointed_size: int = 0) -> int | None:
         """Record one subtask's acknowledgement; returns the id once the checkpoint is complete and
         committed (the caller then notifies the tasks)."""
+        self._owner.check()
         outcome = self.tracker.acknowledge(execution, checkpoint_id, state_url, shared_urls or (), restore_from_all)
         if outcome.first:
             self.stats.acknowledged(checkpoint_id, int(time.time() * 1000), state_size, checkpointed_size)

@@ -20,6 +20,7 @@ from typing import Any
 
 import cloudpickle
 
+from ha_flink.aio.tasks import TaskGroup
 from ha_flink.config import CheckpointingOptions, Configuration
 from ha_flink.fs import Storage, join_url
 from ha_flink.ha.job_graph_store import JobGraphLostError
@@ -63,7 +64,10 @@ class Dispatcher:
         self.pending: dict[str, str] = {}  # job id -> why it cannot be recovered yet (tried again)
         self.lost: dict[str, JobResult] = {}  # jobs this leader found lost: their FAILED results
         self._submitting: set[str] = set()
-        self._retrying: asyncio.Task[None] | None = None
+        # the recovery retries and the JobMasters' cancel RPCs: cancelled when leadership goes
+        self._background = TaskGroup("Dispatcher")
+        # recording results and cleaning up: fenced writes, left to finish (a next leader redoes a dirty one)
+        self._recording = TaskGroup("Dispatcher results")
         self._cancelled: set[str] = set()  # pending jobs cancelled: a recovery under way must not start them
         self._results: dict[str, asyncio.Future[JobResult]] = {}  # per job: its result, once recorded
         resource_manager.on_task_state.append(self._route_task_state)
@@ -93,7 +97,7 @@ class Dispatcher:
                     f"; {len(self.pending)} not yet, tried again: {', '.join(sorted(self.pending))}"
                     if self.pending else "")
         if self.pending:
-            self._retrying = asyncio.ensure_future(self._retry_recovery())
+            self._background.spawn(self._retry_recovery(), "recovery retries")
         await self._collect_orphans()
 
     async def _recover(self, job_id: str, has_graph: bool) -> bool:
@@ -180,7 +184,8 @@ class Dispatcher:
         return graph.job_id
 
     def _start(self, graph: JobGraph) -> None:
-        master = JobMaster(graph, self.rm, self.session_id, self.config, self._on_terminal, self.ha, self.fence)
+        master = JobMaster(graph, self.rm, self.session_id, self.config, self._on_terminal, self.ha, self.fence,
+                           tasks=self._background)
         self.jobs[graph.job_id] = master
         master.start()
 
@@ -196,7 +201,7 @@ class Dispatcher:
         result = JobResult.of(master.job_id, master.status, master.failure or None,
                               checkpoints=join_url(master.checkpoints_dir, master.job_id), checkpoints_kept=kept,
                               latest_checkpoint=latest.external_pointer if kept and latest is not None else None)
-        asyncio.ensure_future(self._complete(result, master))
+        self._recording.spawn(self._complete(result, master), f"result of {master.job_id}")
 
     def job_result(self, job_id: str) -> asyncio.Future[JobResult]:
         """The result of a job this Dispatcher runs, once it is recorded and the job's data cleaned up (or
@@ -261,10 +266,10 @@ class Dispatcher:
             self._cancelled.add(job_id)
             logger.info("Job %s cancelled while it could not be recovered (%s)", job_id, reason)
             retention = self.config.get(CheckpointingOptions.EXTERNALIZED_CHECKPOINT_RETENTION)
-            asyncio.ensure_future(self._complete(JobResult.of(
+            self._recording.spawn(self._complete(JobResult.of(
                 job_id, "CANCELED", f"cancelled before it could be recovered ({reason})",
                 checkpoints=join_url(checkpoints_dir(self.config), job_id),
-                checkpoints_kept=keeps_checkpoints("CANCELED", retention)), None))
+                checkpoints_kept=keeps_checkpoints("CANCELED", retention)), None), f"result of {job_id}")
             return
         if master is None:
             raise KeyError(f"no job {job_id} is known to this JobManager")
@@ -272,8 +277,7 @@ class Dispatcher:
 
     def suspend(self) -> list[str]:
         """Stop every running JobMaster (in memory, at once); returns the job ids whose graphs to release."""
-        if self._retrying is not None:
-            self._retrying.cancel()
+        self._background.cancel()
         suspended = []
         for master in self.jobs.values():
             if master.status not in ("FINISHED", "CANCELED", "FAILED"):

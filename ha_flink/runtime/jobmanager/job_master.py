@@ -25,6 +25,7 @@ from typing import Any, Callable
 import cloudpickle
 import grpc
 
+from ha_flink.aio.owner import LoopOwner
 from ha_flink.aio.tasks import TaskGroup
 from ha_flink.common.job_status import GLOBALLY_TERMINAL, JobStatus
 from ha_flink.config import (
@@ -130,6 +131,7 @@ class JobMaster:
         self._timers: set[asyncio.TimerHandle] = set()
         self._scheduling = TaskGroup(f"job {graph.job_id} scheduling")
         self._tasks = tasks or TaskGroup(f"job {graph.job_id}")
+        self._owner = LoopOwner(f"the JobMaster of job {graph.job_id}")
         self._cancelling: asyncio.Task[None] | None = None  # the CancelJob that ends the job (cancel, stop)
 
     # -- what the scheduler owns, for the views and the Dispatcher ------------------------------------
@@ -199,6 +201,7 @@ class JobMaster:
         """Feed one event to the scheduler and carry out its instructions. Events that arrive while
         instructions are carried out (a callback of the coordinator, say) queue behind them, so the scheduler
         always sees one event at a time, after the instructions of the one before."""
+        self._owner.check()
         self._events.append(event)
         if self._handling:
             return

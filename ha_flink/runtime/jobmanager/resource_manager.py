@@ -13,6 +13,8 @@ from typing import Any, Callable
 
 import grpc
 
+from ha_flink.aio.owner import LoopOwner
+from ha_flink.aio.tasks import TaskGroup
 from ha_flink.rpc import flink_pb2 as pb
 from ha_flink.rpc import flink_pb2_grpc as pb_grpc
 from ha_flink.rpc.channels import complete, insecure_channel
@@ -46,27 +48,31 @@ class ResourceManager:
         self.changed = asyncio.Event()
         self.on_lost: list[Callable[[str, str], None]] = []
         self.on_task_state: list[Callable[[pb.TaskExecutionState, str], None]] = []
-        self._monitor = asyncio.ensure_future(self._monitor_heartbeats())
+        self._owner = LoopOwner("the ResourceManager")
+        self._background = TaskGroup("ResourceManager")  # the heartbeat monitor, connection watchers, closes
+        self._background.spawn(self._monitor_heartbeats(), "heartbeat monitor")
 
     def close(self) -> None:
-        self._monitor.cancel()
+        self._background.cancel()
         for info in self.task_managers.values():
-            asyncio.ensure_future(info.channel.close())
+            self._background.spawn(info.channel.close(), f"close {info.address}")
         self.task_managers.clear()
 
     def register(self, request: pb.RegisterTaskManagerRequest) -> pb.RegisterTaskManagerResponse:
+        self._owner.check()
         old = self.task_managers.pop(request.resource_id, None)
         if old is not None:
-            asyncio.ensure_future(old.channel.close())
+            self._background.spawn(old.channel.close(), f"close {old.address}")
         info = TaskManagerInfo(request.resource_id, request.address, request.slots, insecure_channel(request.address))
         self.task_managers[request.resource_id] = info
-        asyncio.ensure_future(self._watch_connection(info))
+        self._background.spawn(self._watch_connection(info), f"watch {info.address}")
         logger.info("Registered TaskManager %s at %s with %d slots", info.resource_id, info.address, info.slots)
         self._notify()
         return pb.RegisterTaskManagerResponse(heartbeat_interval_ms=int(self.heartbeat_interval * 1000),
                                               heartbeat_timeout_ms=int(self.heartbeat_timeout * 1000))
 
     def heartbeat(self, request: pb.TaskManagerHeartbeat) -> bool:
+        self._owner.check()
         info = self.task_managers.get(request.resource_id)
         if info is None:
             return False
@@ -92,6 +98,7 @@ class ResourceManager:
                 if index < info.slots and (info.resource_id, index) not in self.allocated]
 
     def allocate(self, job_id: str, count: int) -> list[tuple[TaskManagerInfo, int]] | None:
+        self._owner.check()
         slots = self.free_slots()
         if len(slots) < count:
             return None
@@ -100,18 +107,20 @@ class ResourceManager:
         return slots[:count]
 
     def release(self, job_id: str) -> None:
+        self._owner.check()
         for key in [k for k, owner in self.allocated.items() if owner == job_id]:
             del self.allocated[key]
         self._notify()
 
     def lose(self, resource_id: str, reason: str) -> None:
+        self._owner.check()
         info = self.task_managers.pop(resource_id, None)
         if info is None:
             return
         for key in [k for k in self.allocated if k[0] == resource_id]:
             del self.allocated[key]
         logger.info("TaskManager %s at %s is lost: %s", resource_id, info.address, reason)
-        asyncio.ensure_future(info.channel.close())
+        self._background.spawn(info.channel.close(), f"close {info.address}")
         for listener in self.on_lost:
             listener(resource_id, reason)
         self._notify()

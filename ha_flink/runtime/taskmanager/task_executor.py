@@ -20,6 +20,8 @@ from typing import Any
 import cloudpickle
 import grpc
 
+from ha_flink.aio.owner import LoopOwner
+from ha_flink.aio.tasks import TaskGroup
 from ha_flink.config import Configuration, HeartbeatManagerOptions, StateBackendOptions, TaskManagerOptions
 from ha_flink.ha import paths
 from ha_flink.rpc import flink_pb2 as pb
@@ -84,6 +86,8 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
         self.loop: asyncio.AbstractEventLoop  # set by start(), before anything else runs
         self._retrieval: Any = None
         self._stopped: asyncio.Event | None = None
+        self._background = TaskGroup(f"TaskManager {self.resource_id}")
+        self._owner = LoopOwner(f"the task table of TaskManager {self.resource_id}")
 
     @property
     def address(self) -> str:
@@ -107,13 +111,12 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
         self._retrieval = self.ha.leader_retrieval(paths.RESOURCE_MANAGER)
         self._retrieval.start(lambda address, session: self.loop.call_soon_threadsafe(
             self._on_leader, address, session))
-        self._heartbeats = asyncio.ensure_future(self._heartbeat_loop())
-        self._meter_sampler = asyncio.ensure_future(self._sample_meters())
+        self._background.spawn(self._heartbeat_loop(), "heartbeats")
+        self._background.spawn(self._sample_meters(), "meters")
         logger.info("TaskManager %s serving at %s with %d slots", self.resource_id, self.address, self.slots)
 
     async def stop(self) -> None:
-        self._heartbeats.cancel()
-        self._meter_sampler.cancel()
+        self._background.cancel()  # (heartbeats, registration, reports: nothing more goes to a JobManager)
         if self._retrieval is not None:
             self._retrieval.stop()
         threads = [t.thread for t in self.tasks.values() if t.thread is not None]
@@ -130,6 +133,7 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
     # -- following the leader ----------------------------------------------------------------------------
 
     def _on_leader(self, address: str | None, session_id: uuid.UUID | None) -> None:
+        self._owner.check()
         new = (address, session_id) if address and session_id else None
         if new == self.leader:
             return
@@ -139,7 +143,7 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
         self.registered.clear()
         logger.info("Following leader %s", new if new else "(none)")
         if new is not None:
-            asyncio.ensure_future(self._register(new))
+            self._background.spawn(self._register(new), f"register at {new[0]}")
 
     async def _register(self, leader: tuple[str, uuid.UUID]) -> None:
         while self.leader == leader:
@@ -184,7 +188,7 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
             # The leader declared us lost and has restarted our tasks elsewhere: ours must stop first.
             self._cancel_all(f"leader {leader[0]} no longer knows this TaskManager")
             self.registered.clear()
-            asyncio.ensure_future(self._register(leader))
+            self._background.spawn(self._register(leader), f"register at {leader[0]}")
             return
         for running in reported:  # delivered: ended tasks need not be reported again
             if running.state in ("FINISHED", "CANCELED", "FAILED"):
@@ -255,7 +259,7 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
                     checkpointing=d.checkpoint_dir is not None, aligned=d.exactly_once,
                     on_data_ended=lambda: self.loop.call_soon_threadsafe(self._data_ended, holder[0]),
                     on_decline=lambda checkpoint_id, reason: self.loop.call_soon_threadsafe(
-                        lambda: asyncio.ensure_future(self._decline(holder[0], checkpoint_id, reason))),
+                        lambda: self._background.spawn(self._decline(holder[0], checkpoint_id, reason), "decline")),
                     state_backend=backend, snapshot_storage=snapshot_storage)
         running = _RunningTask(d, task, cancelled, session_id)
         running.meters.update(time.monotonic(), 0, 0, 0.0)  # its first rate one sampling period from now
@@ -268,6 +272,7 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
         previous = self.tasks.get(d.execution_id)
         if previous is not None:
             self._finish(previous, "CANCELED", "")
+        self._owner.check()
         self.tasks[d.execution_id] = running
         for index, channel in enumerate(d.inputs):
             assert gate is not None  # (made when there are inputs)
@@ -300,7 +305,8 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
             if running.cancelled.is_set():
                 return  # its job may be cleaned up already: a file written now would outlive it
             self.storage.write_sealed(url, snapshot.data, overwrite=True)
-        self.loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._acknowledge(running, snapshot, url)))
+        self.loop.call_soon_threadsafe(lambda: self._background.spawn(self._acknowledge(running, snapshot, url),
+                                                                      "acknowledge"))
 
     async def _acknowledge(self, running: _RunningTask, snapshot: TaskSnapshot, url: str) -> None:
         d = running.descriptor
@@ -331,7 +337,7 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
         """A task's input ended and it waits for the final checkpoint: tell the JobMaster (FINISHING)."""
         if running.state == "RUNNING":
             running.state = "FINISHING"
-            asyncio.ensure_future(self._report(running))
+            self._background.spawn(self._report(running), "report")
 
     def _job_tasks(self, job_id: str) -> list[_RunningTask]:
         return [t for t in self.tasks.values() if t.descriptor.job_id == job_id and t.state in ("RUNNING", "FINISHING")]
@@ -368,6 +374,7 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
             pass
 
     def _finish(self, running: _RunningTask, state: str, failure: str) -> None:
+        self._owner.check()
         if running.state in ("FINISHED", "CANCELED", "FAILED"):
             return
         running.state, running.failure = state, failure
@@ -383,7 +390,7 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
             for partition in running.partitions:
                 partition.abort()  # its consumers' streams end instead of waiting for data forever
         logger.info("%s %s%s", running.task.display_name, state, f": {failure.strip().splitlines()[-1]}" if failure else "")
-        asyncio.ensure_future(self._report(running))
+        self._background.spawn(self._report(running), "report")
 
     def _state_message(self, running: _RunningTask) -> pb.TaskExecutionState:
         d = running.descriptor
@@ -449,6 +456,7 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
         return samples
 
     def _forget(self, running: _RunningTask) -> None:
+        self._owner.check()
         if self.tasks.get(running.descriptor.execution_id) is running:
             del self.tasks[running.descriptor.execution_id]
 
