@@ -40,6 +40,7 @@ from ha_flink.common.job_status import JobStatus
 from ha_flink.config import Configuration, HighAvailabilityOptions, RestOptions
 from ha_flink.rest import views
 from ha_flink.runtime.jobmanager.dispatcher import Dispatcher, JobSubmissionError
+from ha_flink.runtime.jobmanager.gateway import JobSnapshot, checkpoint_statistics, job_snapshot
 from ha_flink.runtime.jobmanager.job_master import JobMaster
 from ha_flink.runtime.jobmanager.jobmanager import JobManager
 from ha_flink.runtime.jobmanager.resource_manager import ResourceManager, TaskManagerInfo
@@ -159,10 +160,23 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
         return jm.resource_manager
 
     def job_master(job_id: str) -> JobMaster:
+        """For commands (savepoint, stop): what the JobMaster is to do."""
         master = dispatcher().jobs.get(job_id)
         if master is None:
             not_found(job_id)
         return master
+
+    def snapshot(job_id: str) -> JobSnapshot:
+        """For views: what they may read of the job, copied now."""
+        return job_snapshot(job_master(job_id), int(time.time() * 1000))
+
+    def snapshots() -> list[JobSnapshot]:
+        now = int(time.time() * 1000)
+        return [job_snapshot(master, now) for master in dispatcher().jobs.values()]
+
+    def overviews() -> list[dict[str, Any]]:
+        leader = dispatcher()
+        return views.jobs_overview(snapshots(), dict(leader.pending), dict(leader.lost), int(time.time() * 1000))
 
     def not_found(job_id: str) -> NoReturn:
         if job_id in dispatcher().pending:
@@ -185,8 +199,8 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
 
     @app.get("/overview", summary="Cluster overview")
     async def overview() -> dict[str, Any]:
-        rm, jobs = resource_manager(), list(dispatcher().jobs.values())
-        states = [job.status for job in jobs]
+        rm = resource_manager()
+        states = [job.status for job in snapshots()]
         return {
             "taskmanagers": len(rm.task_managers),
             "slots-total": rm.total_slots(),
@@ -225,16 +239,15 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
 
     @app.get("/taskmanagers/{taskmanager_id}", summary="One TaskManager, with the tasks it runs")
     async def taskmanager(taskmanager_id: str) -> dict[str, Any]:
-        jobs = dispatcher().jobs.values()
+        jobs = snapshots()
         rm = resource_manager()
         info = rm.task_managers.get(taskmanager_id)
         if info is None:
             raise HTTPException(404, f"TaskManager {taskmanager_id} is not registered")
-        tasks = [{"job-id": job.job_id, "job-name": job.graph.name, "vertex-id": key[0],
-                  "task-name": job.graph.vertices[key[0]].name, "subtask": key[1], "attempt": job.attempts.get(key, 0),
-                  "status": job.states.get(key, "CREATED")}
-                 for job in jobs if job.status == "RUNNING" for key, placed in job.placement.items()
-                 if placed is info]
+        tasks = [{"job-id": job.job_id, "job-name": job.name, "vertex-id": vertex.id, "task-name": vertex.name,
+                  "subtask": subtask.index, "attempt": subtask.attempt, "status": subtask.state}
+                 for job in jobs if job.status == JobStatus.RUNNING for vertex, subtask in job.subtasks()
+                 if subtask.resource_id == info.resource_id and subtask.host == info.address]
         return {**_taskmanager(rm, info), "tasks": tasks}
 
     # -- jobs ------------------------------------------------------------------------------------------
@@ -242,11 +255,11 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
     @app.get("/jobs", summary="Job ids and states")
     async def jobs() -> dict[str, Any]:
         return {"jobs": [{"id": job["jid"], "status": job["state"]}
-                         for job in views.jobs_overview(dispatcher(), int(time.time() * 1000))]}
+                         for job in overviews()]}
 
     @app.get("/jobs/overview", summary="Every job with its task counts")
     async def jobs_overview() -> dict[str, Any]:
-        return {"jobs": views.jobs_overview(dispatcher(), int(time.time() * 1000))}
+        return {"jobs": overviews()}
 
     @app.post("/jobs", status_code=202, summary="Submit a job (body: a job graph, as `flink run` sends it)")
     async def submit(request: Request) -> Any:
@@ -264,7 +277,8 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
                 not_found(job_id)
             return await _finished_job(jm, job_id)
         metrics = await jm.metric_fetcher.task_metrics() if jm.metric_fetcher is not None else {}
-        return views.job_details(master, metrics, int(time.time() * 1000))
+        now = int(time.time() * 1000)
+        return views.job_details(job_snapshot(master, now), metrics, now)
 
     @app.patch("/jobs/{job_id}", status_code=202, summary="Cancel a job (mode=cancel)")
     async def cancel(job_id: str, mode: str = Query("cancel", max_length=100)) -> Any:
@@ -277,34 +291,35 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
 
     @app.get("/jobs/{job_id}/config", summary="Job configuration")
     async def job_config(job_id: str) -> dict[str, Any]:
-        return views.job_config(job_master(job_id))
+        return views.job_config(snapshot(job_id))
 
     @app.get("/jobs/{job_id}/exceptions", summary="Job exception history")
     async def job_exceptions(job_id: str, maxExceptions: int = Query(20, ge=1, le=1000)) -> dict[str, Any]:
-        return views.job_exceptions(job_master(job_id), maxExceptions)
+        return views.job_exceptions(snapshot(job_id), maxExceptions)
 
     @app.get("/jobs/{job_id}/checkpoints", summary="Checkpoint statistics: counts, summary, latest, history")
     async def job_checkpoints(job_id: str) -> dict[str, Any]:
-        master = job_master(job_id)
-        if master.coordinator is None:
+        statistics = checkpoint_statistics(job_master(job_id))
+        if statistics is None:
             raise HTTPException(404, f"Checkpointing is not enabled for job {job_id}")
-        return master.coordinator.stats.to_json()
+        return statistics
 
     @app.get("/jobs/{job_id}/checkpoints/config", summary="Checkpointing configuration")
     async def job_checkpoint_config(job_id: str) -> dict[str, Any]:
-        master = job_master(job_id)
-        if master.coordinator is None:
+        job = snapshot(job_id)
+        if job.checkpoints is None:
             raise HTTPException(404, f"Checkpointing is not enabled for job {job_id}")
-        return views.checkpoint_config(master)
+        return views.checkpoint_config(job)
 
     @app.get("/jobs/{job_id}/plan", summary="The job's dataflow plan")
     async def job_plan(job_id: str) -> dict[str, Any]:
-        return {"plan": views.job_plan(job_master(job_id))}
+        return {"plan": views.job_plan(snapshot(job_id))}
 
     def start_savepoint(job_id: str, target: str | None, then: str, trigger_id: str | None) -> JSONResponse:
         master = job_master(job_id)
-        if master.status != "RUNNING":
-            raise HTTPException(409, f"Job {job_id} is {master.status}, not RUNNING: no savepoint can be taken")
+        status = job_snapshot(master, int(time.time() * 1000)).status
+        if status != JobStatus.RUNNING:
+            raise HTTPException(409, f"Job {job_id} is {status}, not RUNNING: no savepoint can be taken")
         if trigger_id is not None and operations.status(job_id, trigger_id) is not None:
             raise HTTPException(409, f"triggerId {trigger_id} of job {job_id} is in use already")
         trigger_id = operations.start(job_id, master.trigger_savepoint(target, then), trigger_id)

@@ -1,6 +1,6 @@
 """The JSON bodies of the REST API, in Flink's shapes (its `JobDetailsInfo`, `JobExceptionsInfoWithHistory`,
-`CheckpointConfigInfo`, ...), built from the leader's JobMasters and ResourceManager. I/O-free: the
-server passes in what it fetched (task metrics) and the time. Fields Flink does not have are ours and
+`CheckpointConfigInfo`, ...), built from snapshots of the leader's jobs (`runtime/jobmanager/gateway.py`),
+never from JobMaster fields. I/O-free: the server passes in what it fetched (task metrics) and the time. Fields Flink does not have are ours and
 say so in their names (`restored-checkpoint`, `records-in-per-second`, ...)."""
 
 from __future__ import annotations
@@ -9,11 +9,10 @@ import collections
 from typing import Any
 
 from ha_flink.common.job_status import JobStatus
-from ha_flink.config import CheckpointingOptions, StateBackendOptions
 from ha_flink.ha.job_result_store import JobResult
 from ha_flink.rpc import flink_pb2 as pb
-from ha_flink.runtime.jobmanager.dispatcher import LOST_JOB_NAME, UNRECOVERED_JOB_NAME, Dispatcher
-from ha_flink.runtime.jobmanager.job_master import JobMaster, job_metrics
+from ha_flink.runtime.jobmanager.dispatcher import LOST_JOB_NAME, UNRECOVERED_JOB_NAME
+from ha_flink.runtime.jobmanager.gateway import JobSnapshot
 
 # Flink's ExecutionState names, as the dashboard and the `tasks` counts use them
 TASK_STATES = ("CREATED", "SCHEDULED", "DEPLOYING", "RUNNING", "FINISHED", "CANCELING", "CANCELED", "FAILED",
@@ -47,11 +46,10 @@ def _vertex_status(states: list[str]) -> str:
     return "FINISHED" if mapped == {"FINISHED"} else "CREATED"
 
 
-def job_overview(job: JobMaster, now: int) -> dict[str, Any]:
-    states: list[str] = list(job.states.values()) or \
-        ["CREATED"] * sum(v.parallelism for v in job.graph.vertices.values())
+def job_overview(job: JobSnapshot, now: int) -> dict[str, Any]:
+    states = [subtask.state for _, subtask in job.subtasks()]
     counts = _task_counts(states)
-    return {"jid": job.job_id, "name": job.graph.name, "state": job.status, "start-time": job.start_time,
+    return {"jid": job.job_id, "name": job.name, "state": job.status, "start-time": job.start_time,
             "end-time": job.end_time, "duration": _duration(job.start_time, job.end_time, now),
             "last-modification": max(job.timestamps.values()), "tasks": {"total": len(states), **counts},
             # ours: why it failed, if it did (the full trace is under /jobs/<id>/exceptions)
@@ -73,34 +71,35 @@ def lost_job_overview(result: JobResult) -> dict[str, Any]:
             "failure": result.error}
 
 
-def jobs_overview(dispatcher: Dispatcher, now: int) -> list[dict[str, Any]]:
-    """Every job the leader knows: those it runs or ran, those it cannot recover yet, those it found lost."""
-    return ([job_overview(job, now) for job in dispatcher.jobs.values()]
-            + [unrecovered_job_overview(job_id, reason, now) for job_id, reason in sorted(dispatcher.pending.items())]
-            + [lost_job_overview(result) for job_id, result in sorted(dispatcher.lost.items())
-               if job_id not in dispatcher.jobs])
+def jobs_overview(jobs: list[JobSnapshot], pending: dict[str, str], lost: dict[str, JobResult],
+                  now: int) -> list[dict[str, Any]]:
+    """Every job the leader knows: those it runs or ran, those it cannot recover yet (`pending`: why), those
+    it found lost."""
+    known = {job.job_id for job in jobs}
+    return ([job_overview(job, now) for job in jobs]
+            + [unrecovered_job_overview(job_id, reason, now) for job_id, reason in sorted(pending.items())]
+            + [lost_job_overview(result) for job_id, result in sorted(lost.items()) if job_id not in known])
 
 
-def job_plan(job: JobMaster) -> dict[str, Any]:
+def job_plan(job: JobSnapshot) -> dict[str, Any]:
     nodes = []
-    for vertex in job.graph.vertices.values():
-        inputs = [{"num": n, "id": edge.source, "ship_strategy": edge.ship_strategy.upper(),
+    for vertex in job.vertices:
+        inputs = [{"num": n, "id": edge.source, "ship_strategy": edge.ship_strategy,
                    "exchange": "pipelined_bounded"} for n, edge in enumerate(vertex.inputs)]
         nodes.append({"id": vertex.id, "parallelism": vertex.parallelism, "operator": "", "operator_strategy": "",
                       "description": " -> ".join(vertex.operator_names) or vertex.name, "inputs": inputs})
-    return {"jid": job.job_id, "name": job.graph.name, "type": job.graph.runtime_mode, "nodes": nodes}
+    return {"jid": job.job_id, "name": job.name, "type": job.job_type, "nodes": nodes}
 
 
-def job_details(job: JobMaster, metrics: TaskMetrics, now: int) -> dict[str, Any]:
+def job_details(job: JobSnapshot, metrics: TaskMetrics, now: int) -> dict[str, Any]:
     vertices = []
     all_states = []
-    for vertex in job.graph.vertices.values():
-        keys = [(vertex.id, i) for i in range(vertex.parallelism)]
-        states = [job.states.get(key, "CREATED") for key in keys]
+    for vertex in job.vertices:
+        states = [subtask.state for subtask in vertex.subtasks]
         all_states += states
-        figures = [metrics.get((job.job_id, vertex.id, i)) for i in range(vertex.parallelism)]
-        current = [m for key, m in zip(keys, figures) if m is not None and m.attempt == job.attempts.get(key)]
-        complete = len(current) == len(keys)
+        figures = [metrics.get((job.job_id, vertex.id, subtask.index)) for subtask in vertex.subtasks]
+        current = [m for subtask, m in zip(vertex.subtasks, figures) if m is not None and m.attempt == subtask.attempt]
+        complete = len(current) == len(vertex.subtasks)
         vertices.append({
             "id": vertex.id, "name": vertex.name, "maxParallelism": vertex.max_parallelism,
             "parallelism": vertex.parallelism, "status": _vertex_status(states),
@@ -115,45 +114,43 @@ def job_details(job: JobMaster, metrics: TaskMetrics, now: int) -> dict[str, Any
                 "records-out-per-second": round(sum(m.records_out_per_second for m in current), 1),
                 "backpressured-ms-per-second": max((m.back_pressured_ms_per_second for m in current), default=0.0),
             },
-            "subtasks": [{"subtask": i, "status": _task_state(states[i]), "attempt": job.attempts.get(keys[i], 0),
-                          "host": job.placement[keys[i]].address if keys[i] in job.placement else None}
-                         for i in range(vertex.parallelism)],
+            "subtasks": [{"subtask": subtask.index, "status": _task_state(subtask.state), "attempt": subtask.attempt,
+                          "host": subtask.host} for subtask in vertex.subtasks],
         })
-    restored = job.coordinator.stats.latest_restored if job.coordinator is not None else None
     return {
-        "jid": job.job_id, "name": job.graph.name, "isStoppable": job.status == "RUNNING", "state": job.status,
-        "job-type": job.graph.runtime_mode, "start-time": job.start_time, "end-time": job.end_time,
+        "jid": job.job_id, "name": job.name, "isStoppable": job.status == JobStatus.RUNNING, "state": job.status,
+        "job-type": job.job_type, "start-time": job.start_time, "end-time": job.end_time,
         "duration": _duration(job.start_time, job.end_time, now), "maxParallelism": -1, "now": now,
         "timestamps": {str(state): job.timestamps.get(state, 0) for state in JobStatus},
         "vertices": vertices, "status-counts": {k.upper(): v for k, v in _task_counts(all_states).items()},
         "plan": job_plan(job),
         # ours
         "failure": job.failure or None, "attempt": job.attempt,
-        "restored-checkpoint": restored.to_json() if restored is not None else None,
-        "metrics": job_metrics(job, now),
+        "restored-checkpoint": job.restored_checkpoint,
+        "metrics": job.metrics,
     }
 
 
-def checkpoint_config(job: JobMaster) -> dict[str, Any]:
-    coordinator, config = job.coordinator, job.config
-    assert coordinator is not None
-    retention = config.get(CheckpointingOptions.EXTERNALIZED_CHECKPOINT_RETENTION)
+def checkpoint_config(job: JobSnapshot) -> dict[str, Any]:
+    settings = job.checkpoints
+    assert settings is not None
+    retention = settings.retention
     return {
-        "mode": config.get(CheckpointingOptions.CHECKPOINTING_MODE).lower(),
-        "interval": int(coordinator.interval_s * 1000), "timeout": int(coordinator.timeout_s * 1000),
-        "min_pause": int(coordinator.tracker.min_pause_s * 1000), "max_concurrent": coordinator.tracker.max_concurrent,
+        "mode": settings.mode.lower(),
+        "interval": settings.interval_ms, "timeout": settings.timeout_ms,
+        "min_pause": settings.min_pause_ms, "max_concurrent": settings.max_concurrent,
         "externalization": {"enabled": retention != "NO_EXTERNALIZED_CHECKPOINTS",
                             "delete_on_cancellation": retention != "RETAIN_ON_CANCELLATION"},
-        "state_backend": config.get(StateBackendOptions.STATE_BACKEND),
-        "checkpoint_storage": f"FileSystemCheckpointStorage ({job.checkpoints_dir})",
+        "state_backend": settings.state_backend,
+        "checkpoint_storage": f"FileSystemCheckpointStorage ({settings.checkpoints_dir})",
         "unaligned_checkpoints": False,
-        "tolerable_failed_checkpoints": coordinator.tracker.tolerable_failures,
+        "tolerable_failed_checkpoints": settings.tolerable_failures,
         "aligned_checkpoint_timeout": 0, "checkpoints_after_tasks_finish": True,
         "state_changelog_enabled": False,
     }
 
 
-def job_exceptions(job: JobMaster, max_exceptions: int = 20) -> dict[str, Any]:
+def job_exceptions(job: JobSnapshot, max_exceptions: int = 20) -> dict[str, Any]:
     entries: list[dict[str, Any]] = [{"exceptionName": e.exception_name, "stacktrace": e.stacktrace, "timestamp": e.timestamp,
                 "taskName": e.task_name, "endpoint": e.endpoint, "taskManagerId": e.task_manager_id,
                 "failureLabels": {}, "concurrentExceptions": []} for e in list(job.exceptions)[:max_exceptions]]
@@ -165,13 +162,13 @@ def job_exceptions(job: JobMaster, max_exceptions: int = 20) -> dict[str, Any]:
     }
 
 
-def job_config(job: JobMaster) -> dict[str, Any]:
+def job_config(job: JobSnapshot) -> dict[str, Any]:
     return {
-        "jid": job.job_id, "name": job.graph.name,
+        "jid": job.job_id, "name": job.name,
         "execution-config": {
-            "execution-mode": "PIPELINED", "job-parallelism": max(v.parallelism for v in job.graph.vertices.values()),
+            "execution-mode": "PIPELINED", "job-parallelism": max(v.parallelism for v in job.vertices),
             "object-reuse-mode": False,
-            "restart-strategy": job.restarts.name,
-            "user-config": dict(job.graph.config),
+            "restart-strategy": job.restart_strategy,
+            "user-config": dict(job.user_config),
         },
     }
