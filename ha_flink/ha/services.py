@@ -18,7 +18,7 @@ from ha_flink.fs import Storage, join_url
 from ha_flink.ha import job_record, paths
 from ha_flink.ha.checkpoint_id_counter import CheckpointIDCounter
 from ha_flink.ha.checkpoint_store import CompletedCheckpointStore
-from ha_flink.ha.fencing import Fence
+from ha_flink.ha.fencing import Fence, FencingError
 from ha_flink.ha.job_graph_store import JobGraphStore
 from ha_flink.ha.job_result_store import JobResultStore
 from ha_flink.ha.leader_election import LeaderElection, list_contenders
@@ -67,21 +67,23 @@ class ZooKeeperHaServices:
 
     # -- stores ---------------------------------------------------------------------------------------
 
-    def _handles(self, root: str, prefix: str, fence: Fence) -> ZooKeeperStateHandleStore:
-        return ZooKeeperStateHandleStore(self.client, root, self.storage, self.storage_dir, prefix, fence, self.owner)
+    def _handles(self, root: str, prefix: str, fence: Fence | None) -> ZooKeeperStateHandleStore:
+        return ZooKeeperStateHandleStore(self.client, root, self.storage, self.storage_dir, prefix,
+                                         _required(fence), self.owner)
 
-    def job_graph_store(self, fence: Fence) -> JobGraphStore:
+    def job_graph_store(self, fence: Fence | None) -> JobGraphStore:
         return JobGraphStore(self._handles(paths.job_graphs(self.base_path), JOB_GRAPH_PREFIX, fence),
                              paths.join(self.base_path, paths.JOBS))
 
-    def checkpoint_store(self, job_id: str, fence: Fence, max_retained: int | None = None) -> CompletedCheckpointStore:
+    def checkpoint_store(self, job_id: str, fence: Fence | None,
+                         max_retained: int | None = None) -> CompletedCheckpointStore:
         retained = max_retained or self.config.get(CheckpointingOptions.MAX_RETAINED_CHECKPOINTS)
         return CompletedCheckpointStore(
             self._handles(paths.checkpoints(self.base_path, job_id), CHECKPOINT_PREFIX, fence), job_id, retained,
             job_node=paths.job_dir(self.base_path, job_id))
 
-    def checkpoint_id_counter(self, job_id: str, fence: Fence) -> CheckpointIDCounter:
-        return CheckpointIDCounter(self.client, paths.checkpoint_id_counter(self.base_path, job_id), fence)
+    def checkpoint_id_counter(self, job_id: str, fence: Fence | None) -> CheckpointIDCounter:
+        return CheckpointIDCounter(self.client, paths.checkpoint_id_counter(self.base_path, job_id), _required(fence))
 
     def job_result_store(self) -> JobResultStore:
         return JobResultStore(self.storage, self.storage_root, self.cluster_id)
@@ -180,7 +182,17 @@ class ZooKeeperHaServices:
             self.client.close()
 
 
-def create_ha_services(config: Configuration) -> ZooKeeperHaServices | StandaloneHaServices:
+HaServices = ZooKeeperHaServices | StandaloneHaServices  # what `high-availability` gives the runtime
+
+
+def _required(fence: Fence | None) -> Fence:
+    """ZooKeeper's stores write only through the leader's fence (the standalone services need none)."""
+    if fence is None:
+        raise FencingError("a ZooKeeper HA store was asked for without the leader's fence: nothing may be written")
+    return fence
+
+
+def create_ha_services(config: Configuration) -> HaServices:
     """The HA services that `high-availability` asks for."""
     if config.get(HighAvailabilityOptions.HA_MODE) == "zookeeper":
         return ZooKeeperHaServices(config)

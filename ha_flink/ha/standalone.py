@@ -96,6 +96,11 @@ class StandaloneCompletedCheckpointStore(RetainedCheckpoints):
     def recover(self) -> list[CompletedCheckpoint]:
         return list(self._checkpoints)
 
+    def adopt(self, checkpoint: CompletedCheckpoint) -> bool:
+        """(Nothing in memory is ever damaged: kept as the ZooKeeper store keeps a rebuilt entry.)"""
+        self._checkpoints = sorted([*self._checkpoints, checkpoint], key=lambda c: c.checkpoint_id)
+        return True
+
     def add_checkpoint_and_subsume_old_ones(self, checkpoint: CompletedCheckpoint) -> list[CompletedCheckpoint]:
         self._checkpoints.append(checkpoint)
         removed = self._checkpoints[:-self.max_retained]

@@ -40,7 +40,8 @@ from ha_flink.aio.owner import LoopOwner
 from ha_flink.aio.tasks import TaskGroup
 from ha_flink.fs import Storage, StorageError, is_damage, join_url, unseal
 from ha_flink.ha.checkpoint_store import CompletedCheckpoint
-from ha_flink.ha.fencing import FencingError
+from ha_flink.ha.fencing import Fence, FencingError
+from ha_flink.ha.services import HaServices
 from ha_flink.runtime.checkpoint.restore import (
     CheckpointDamagedError, CheckpointRestoreError, RestorePlan, plan_restore,
 )
@@ -125,7 +126,7 @@ class CheckpointCoordinator:
     """The I/O driver of the job's CheckpointTracker (tracker.py, where the rules are): ids from the
     counter, triggers to the tasks, files and handles written, discarded ones deleted, statistics."""
 
-    def __init__(self, graph: JobGraph, ha: Any, fence: Any, storage: Storage, checkpoints_dir: str,
+    def __init__(self, graph: JobGraph, ha: HaServices, fence: Fence | None, storage: Storage, checkpoints_dir: str,
                  interval_s: float, max_retained: int, timeout_s: float = 600.0, min_pause_s: float = 0.0,
                  max_concurrent: int = 1, tolerable_failures: int = 0) -> None:
         self.graph = graph

@@ -16,6 +16,7 @@ import asyncio
 import dataclasses
 import logging
 import time
+import uuid
 from typing import Any
 
 import cloudpickle
@@ -23,8 +24,10 @@ import cloudpickle
 from ha_flink.aio.tasks import TaskGroup
 from ha_flink.config import CheckpointingOptions, Configuration
 from ha_flink.fs import Storage, join_url
+from ha_flink.ha.fencing import Fence
 from ha_flink.ha.job_graph_store import JobGraphLostError
 from ha_flink.ha.job_result_store import JobResult
+from ha_flink.ha.services import HaServices
 from ha_flink.runtime.graph.job_graph import JobGraph
 from ha_flink.runtime.jobmanager.job_master import JobMaster, checkpoints_dir
 from ha_flink.runtime.jobmanager.resource_manager import ResourceManager
@@ -50,7 +53,8 @@ class JobSubmissionError(ValueError):
 
 
 class Dispatcher:
-    def __init__(self, ha: Any, fence: Any, resource_manager: ResourceManager, session_id: Any,
+    def __init__(self, ha: HaServices, fence: Fence | None, resource_manager: ResourceManager,
+                 session_id: uuid.UUID | None,
                  config: Configuration) -> None:
         self.ha = ha
         self.fence = fence

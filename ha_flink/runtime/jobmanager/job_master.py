@@ -20,7 +20,8 @@ import collections
 import functools
 import logging
 import time
-from typing import Any, Callable
+import uuid
+from typing import Any, Awaitable, Callable
 
 import cloudpickle
 import grpc
@@ -32,12 +33,14 @@ from ha_flink.config import (
     CheckpointingOptions, Configuration, HighAvailabilityOptions, JobManagerOptions, StateBackendOptions,
 )
 from ha_flink.fs import Storage, join_url
+from ha_flink.ha.fencing import Fence
+from ha_flink.ha.services import HaServices
 from ha_flink.rpc import flink_pb2 as pb
 from ha_flink.runtime.checkpoint.coordinator import CheckpointCoordinator, SavepointError, restored_from_savepoint
 from ha_flink.runtime.deployment import InputChannelDescriptor, OutputDescriptor, TaskDeploymentDescriptor
 from ha_flink.runtime.execution_state import ExecutionState
 from ha_flink.runtime.graph.job_graph import JobGraph, JobVertex
-from ha_flink.runtime.jobmanager.resource_manager import ResourceManager, TaskManagerInfo
+from ha_flink.runtime.jobmanager.resource_manager import ResourceManager, TaskExecutorGateway, TaskManagerInfo
 from ha_flink.runtime.network.partition import partition_id
 from ha_flink.runtime.scheduler import job_scheduler as js
 from ha_flink.runtime.scheduler.job_scheduler import ExceptionEntry, JobScheduler, SubtaskKey
@@ -92,8 +95,9 @@ def job_metrics(job: JobMaster, now_ms: int) -> dict[str, float]:
 
 
 class JobMaster:
-    def __init__(self, graph: JobGraph, resource_manager: ResourceManager, session_id: Any, config: Configuration,
-                 on_terminal: Callable[[JobMaster], None], ha: Any = None, fence: Any = None,
+    def __init__(self, graph: JobGraph, resource_manager: ResourceManager, session_id: uuid.UUID | None,
+                 config: Configuration, on_terminal: Callable[[JobMaster], None], ha: HaServices | None = None,
+                 fence: Fence | None = None,
                  tasks: TaskGroup | None = None) -> None:
         self.graph = graph
         self.rm = resource_manager
@@ -418,7 +422,7 @@ class JobMaster:
     async def _deploy(self, descriptor: TaskDeploymentDescriptor) -> None:
         info = self.placement[(descriptor.vertex.id, descriptor.subtask_index)]
         request = pb.DeployTaskRequest(job_id=self.job_id, deployment=cloudpickle.dumps(descriptor))
-        await info.call("DeployTask", request, self.session_id, timeout=10)
+        await info.gateway(self.session_id).deploy_task(request, timeout=10)
 
     async def _deploy_all(self, instruction: js.Deploy) -> None:
         keys = instruction.subtasks
@@ -439,8 +443,8 @@ class JobMaster:
 
     async def _cancel_subtask(self, key: SubtaskKey, info: TaskManagerInfo) -> None:
         try:
-            await info.call("CancelTask", pb.CancelTaskRequest(job_id=self.job_id, vertex_id=key[0],
-                                                               subtask_index=key[1]), self.session_id, timeout=5)
+            await info.gateway(self.session_id).cancel_task(
+                pb.CancelTaskRequest(job_id=self.job_id, vertex_id=key[0], subtask_index=key[1]), timeout=5)
         except Exception as error:  # a lost TaskManager: its tasks are gone anyway
             logger.debug("Cancel of %s on %s not delivered: %s", key, info.address, error)
 
@@ -451,7 +455,7 @@ class JobMaster:
 
     async def _cancel_on(self, info: TaskManagerInfo) -> None:
         try:
-            await info.call("CancelJob", pb.JobId(job_id=self.job_id), self.session_id, timeout=5)
+            await info.gateway(self.session_id).cancel_job(pb.JobId(job_id=self.job_id), timeout=5)
         except Exception as error:  # RpcError, or the closed channel of a lost TaskManager
             logger.debug("Cancel of job %s on %s not delivered: %s", self.job_id, info.address, error)
 
@@ -484,15 +488,17 @@ class JobMaster:
         hosts = {info.address: info for info in (self.placement[key] for key in self.scheduler.live_sources())}
         request = pb.CheckpointRequest(job_id=self.job_id, checkpoint_id=checkpoint_id, timestamp=timestamp,
                                        savepoint=savepoint, drain=drain)
-        delivered = await asyncio.gather(*(self._call(info, "TriggerCheckpoint", request) for info in hosts.values()))
+        delivered = await asyncio.gather(*(self._deliver(info, "TriggerCheckpoint", functools.partial(
+            TaskExecutorGateway.trigger_checkpoint, request=request, timeout=5)) for info in hosts.values()))
         if not all(delivered) and self.coordinator is not None:
             # some source will never take it: waiting for its ack would block later checkpoints until the
             # timeout (a lost TaskManager's failover follows anyway; a refusal means it follows another leader)
             self.coordinator.abort(checkpoint_id, "its trigger did not reach every source subtask")
 
-    async def _call(self, info: TaskManagerInfo, method: str, request: Any) -> bool:
+    async def _deliver(self, info: TaskManagerInfo, method: str,
+                       call: Callable[[TaskExecutorGateway], Awaitable[object]]) -> bool:
         try:
-            await info.call(method, request, self.session_id, timeout=5)
+            await call(info.gateway(self.session_id))
             return True
         except Exception as error:  # a lost TaskManager: the failover that follows handles it
             details = error.details() if isinstance(error, grpc.RpcError) else str(error)
@@ -537,7 +543,8 @@ class JobMaster:
         if completed is not None:
             request = pb.CheckpointRequest(job_id=self.job_id, checkpoint_id=completed)
             hosts = {info.address: info for info in self.placement.values()}
-            await asyncio.gather(*(self._call(info, "NotifyCheckpointComplete", request) for info in hosts.values()))
+            notify = functools.partial(TaskExecutorGateway.notify_checkpoint_complete, request=request, timeout=5)
+            await asyncio.gather(*(self._deliver(info, "NotifyCheckpointComplete", notify) for info in hosts.values()))
             self.coordinator.notified(completed)
 
     def on_checkpoint_decline(self, decline: pb.CheckpointDecline) -> None:

@@ -23,6 +23,7 @@ from ha_flink.config import (
 from ha_flink.fs import Storage
 from ha_flink.fs.filesystems import scheme_of
 from ha_flink.ha import paths
+from ha_flink.ha.services import HaServices
 from ha_flink.rpc import flink_pb2 as pb
 from ha_flink.rpc import flink_pb2_grpc as pb_grpc
 from ha_flink.rpc.channels import SERVER_OPTIONS
@@ -53,7 +54,7 @@ RestEndpointFactory = Callable[["JobManager"], Awaitable[RestEndpoint]]
 
 
 class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer, pb_grpc.JobMasterGatewayServicer):
-    def __init__(self, config: Configuration, ha_services: Any, host: str | None = None, port: int = 0,
+    def __init__(self, config: Configuration, ha_services: HaServices, host: str | None = None, port: int = 0,
                  bind_host: str = "0.0.0.0", rest: RestEndpointFactory | None = None) -> None:
         self.config = config
         self.ha = ha_services

@@ -8,10 +8,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+import uuid
 
 from ha_flink.rpc import flink_pb2 as pb
-from ha_flink.runtime.jobmanager.resource_manager import ResourceManager
+from ha_flink.runtime.jobmanager.resource_manager import ResourceManager, TaskManagerInfo
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +19,7 @@ FETCH_TIMEOUT_SECONDS = 2.0
 
 
 class MetricFetcher:
-    def __init__(self, resource_manager: ResourceManager, session_id: Any, update_interval_s: float) -> None:
+    def __init__(self, resource_manager: ResourceManager, session_id: uuid.UUID | None, update_interval_s: float) -> None:
         self.rm = resource_manager
         self.session_id = session_id
         self.update_interval_s = update_interval_s
@@ -45,9 +45,9 @@ class MetricFetcher:
                     tasks[key] = metrics
         self._tasks, self._fetched_at = tasks, time.monotonic()
 
-    async def _ask(self, info: Any) -> pb.TaskMetricsReport | None:
+    async def _ask(self, info: TaskManagerInfo) -> pb.TaskMetricsReport | None:
         try:
-            return await info.call("RequestTaskMetrics", pb.Empty(), self.session_id, timeout=FETCH_TIMEOUT_SECONDS)
+            return await info.gateway(self.session_id).request_task_metrics(FETCH_TIMEOUT_SECONDS)
         except Exception as error:  # lost or slow: its tasks show no figures this round
             logger.debug("Task metrics of %s not fetched: %s", info.address, error)
             return None

@@ -8,8 +8,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 import grpc
 
@@ -31,12 +32,41 @@ class TaskManagerInfo:
     channel: grpc.aio.Channel
     last_heartbeat: float = field(default_factory=time.monotonic)
 
-    async def call(self, method: str, request: Any, session_id: Any, timeout: float) -> Any:
-        """A TaskExecutor RPC fenced with the leader's `session_id`. A call cut short because this TaskManager
-        was declared lost meanwhile (its channel closed) fails with ChannelClosedError, not as a cancellation
-        of the caller (`channels.complete`)."""
-        rpc = getattr(pb_grpc.TaskExecutorStub(self.channel), method)
-        return await complete(rpc(request, metadata=fencing_metadata(session_id), timeout=timeout), self.address)
+    def gateway(self, session_id: uuid.UUID | None) -> TaskExecutorGateway:
+        """This TaskManager's RPCs, fenced with the leader's `session_id`."""
+        return TaskExecutorGateway(self, session_id)
+
+
+class TaskExecutorGateway:
+    """The TaskExecutor RPCs a leader makes, each fenced with its session id. A call cut short because the
+    TaskManager was declared lost meanwhile (its channel closed) fails with ChannelClosedError, not as a
+    cancellation of the caller (`channels.complete`)."""
+
+    def __init__(self, info: TaskManagerInfo, session_id: uuid.UUID | None) -> None:
+        self.address = info.address
+        self._stub = pb_grpc.TaskExecutorStub(info.channel)
+        self._metadata = fencing_metadata(session_id)
+
+    async def deploy_task(self, request: pb.DeployTaskRequest, timeout: float) -> pb.Empty:
+        return await complete(self._stub.DeployTask(request, metadata=self._metadata, timeout=timeout), self.address)
+
+    async def cancel_task(self, request: pb.CancelTaskRequest, timeout: float) -> pb.Empty:
+        return await complete(self._stub.CancelTask(request, metadata=self._metadata, timeout=timeout), self.address)
+
+    async def cancel_job(self, request: pb.JobId, timeout: float) -> pb.Empty:
+        return await complete(self._stub.CancelJob(request, metadata=self._metadata, timeout=timeout), self.address)
+
+    async def trigger_checkpoint(self, request: pb.CheckpointRequest, timeout: float) -> pb.Empty:
+        return await complete(self._stub.TriggerCheckpoint(request, metadata=self._metadata, timeout=timeout),
+                              self.address)
+
+    async def notify_checkpoint_complete(self, request: pb.CheckpointRequest, timeout: float) -> pb.Empty:
+        return await complete(self._stub.NotifyCheckpointComplete(request, metadata=self._metadata, timeout=timeout),
+                              self.address)
+
+    async def request_task_metrics(self, timeout: float) -> pb.TaskMetricsReport:
+        return await complete(self._stub.RequestTaskMetrics(pb.Empty(), metadata=self._metadata, timeout=timeout),
+                              self.address)
 
 
 class ResourceManager:

@@ -24,6 +24,7 @@ from ha_flink.aio.owner import LoopOwner
 from ha_flink.aio.tasks import TaskGroup
 from ha_flink.config import Configuration, HeartbeatManagerOptions, StateBackendOptions, TaskManagerOptions
 from ha_flink.ha import paths
+from ha_flink.ha.services import HaServices
 from ha_flink.rpc import flink_pb2 as pb
 from ha_flink.rpc import flink_pb2_grpc as pb_grpc
 from ha_flink.rpc.channels import SERVER_OPTIONS, insecure_channel
@@ -68,7 +69,7 @@ class _RunningTask:
 
 
 class TaskExecutor(pb_grpc.TaskExecutorServicer):
-    def __init__(self, config: Configuration, ha_services: Any, host: str | None = None, port: int = 0,
+    def __init__(self, config: Configuration, ha_services: HaServices, host: str | None = None, port: int = 0,
                  bind_host: str = "0.0.0.0", slots: int | None = None) -> None:
         self.config = config
         self.ha = ha_services
