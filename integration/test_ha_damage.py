@@ -246,7 +246,9 @@ def test_a_failed_job_keeps_its_checkpoints_and_flink_run_s_resumes_from_the_lat
     result = json.loads(cluster.job_result(job_id))
     latest = result["latest_checkpoint"]
     assert result["checkpoints_kept"] and latest and Path(latest.removeprefix("file://"), "_metadata").exists()
-    assert "its checkpoints are kept in" in leader.output() and f"flink run -s {latest}" in leader.output()
+    # (the Dispatcher says so as it cleans up, just after it wrote the result this test read)
+    wait_for(lambda: "its checkpoints are kept in" in leader.output() and f"flink run -s {latest}" in leader.output(),
+             10, what="the JobManager to name the checkpoint to resume from")
 
     resumed = cluster.flink("run", "-s", latest, "-py", JOB, str(out), str(n), str(RATE), "-1", timeout=120)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
