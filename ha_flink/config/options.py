@@ -199,6 +199,8 @@ class RestOptions:
     ADDRESS = _option("rest.address", STRING, None, doc="address clients use to reach the REST endpoint")
     PORT = _option("rest.port", port(), 8081, doc="port of the REST endpoint and web dashboard")
     BIND_ADDRESS = _option("rest.bind-address", STRING, None, doc="address the REST server binds to")
+    SERVER_MAX_CONTENT_LENGTH = _option("rest.server.max-content-length", int_at_least(1), 104_857_600,
+                                        doc="largest request body the REST server takes, in bytes (413 above)")
 
 
 class TaskManagerOptions:

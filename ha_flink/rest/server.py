@@ -39,6 +39,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ha_flink.common.job_status import JobStatus
 from ha_flink.config import Configuration, HighAvailabilityOptions, RestOptions
 from ha_flink.rest import views
+from ha_flink.rest.limits import ContentLengthLimit
+from ha_flink.runtime.checkpoint.storage import is_absolute_location
 from ha_flink.runtime.jobmanager.dispatcher import Dispatcher, JobSubmissionError
 from ha_flink.runtime.jobmanager.gateway import JobSnapshot, checkpoint_statistics, job_snapshot
 from ha_flink.runtime.jobmanager.job_master import JobMaster
@@ -320,6 +322,8 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
         status = job_snapshot(master, int(time.time() * 1000)).status
         if status != JobStatus.RUNNING:
             raise HTTPException(409, f"Job {job_id} is {status}, not RUNNING: no savepoint can be taken")
+        if target is not None and not is_absolute_location(target):
+            raise HTTPException(400, f"target directory {target!r} is neither an absolute path nor a URL")
         if trigger_id is not None and operations.status(job_id, trigger_id) is not None:
             raise HTTPException(409, f"triggerId {trigger_id} of job {job_id} is in use already")
         trigger_id = operations.start(job_id, master.trigger_savepoint(target, then), trigger_id)
@@ -453,7 +457,8 @@ class UvicornRestEndpoint:
         bind = jm.config.get(RestOptions.BIND_ADDRESS) or "0.0.0.0"
         sock = bind_socket(bind, jm.config.get(RestOptions.PORT))
         self.address = f"http://{jm.host}:{sock.getsockname()[1]}"
-        self._server = uvicorn.Server(uvicorn.Config(create_app(jm, jm.config), log_level="warning", lifespan="off",
+        app = ContentLengthLimit(create_app(jm, jm.config), jm.config.get(RestOptions.SERVER_MAX_CONTENT_LENGTH))
+        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off",
                                                      timeout_graceful_shutdown=REST_SHUTDOWN_SECONDS))
         self._serving = asyncio.ensure_future(self._server.serve(sockets=[sock]))
 

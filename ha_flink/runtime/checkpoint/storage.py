@@ -18,6 +18,12 @@ from ha_flink.fs import Storage, join_url
 SHARED = "shared"
 
 
+def is_absolute_location(target: str) -> bool:
+    """A savepoint target must be an absolute path or a URL: a relative one (`../../x`) would resolve
+    against whatever working directory the JobManager happens to have."""
+    return "://" in target or target.startswith("/")
+
+
 def checkpoint_folder(job_dir: str, checkpoint_id: int) -> str:
     return join_url(job_dir, f"chk-{checkpoint_id}")
 

@@ -37,6 +37,7 @@ from ha_flink.ha.fencing import Fence
 from ha_flink.ha.services import HaServices
 from ha_flink.rpc import flink_pb2 as pb
 from ha_flink.runtime.checkpoint.coordinator import CheckpointCoordinator, SavepointError, restored_from_savepoint
+from ha_flink.runtime.checkpoint.storage import is_absolute_location
 from ha_flink.runtime.deployment import InputChannelDescriptor, OutputDescriptor, TaskDeploymentDescriptor
 from ha_flink.runtime.execution_state import ExecutionState
 from ha_flink.runtime.graph.job_graph import JobGraph, JobVertex
@@ -513,6 +514,8 @@ class JobMaster:
         target = target_dir or self.config.get(CheckpointingOptions.SAVEPOINT_DIRECTORY)
         if not target:
             raise SavepointError("no savepoint directory: give one, or set state.savepoints.dir")
+        if not is_absolute_location(target):
+            raise SavepointError(f"savepoint directory {target!r} is neither an absolute path nor a URL")
         if self.coordinator is None:
             raise SavepointError(f"job {self.job_id} has checkpointing off (enable_checkpointing), so it cannot "
                                  "take savepoints")
