@@ -1,11 +1,14 @@
 """Bounded input on the REST API of a real cluster: a body over `rest.server.max-content-length` is answered
 413 before it is read (the JobManager's memory stays where it was), on the leader and on a standby; a
-savepoint target that is not an absolute path or URL is refused with 400."""
+savepoint target that is not an absolute path or URL is refused with 400; `jobmanager.bind-host` and
+`taskmanager.bind-host` bind every listener of their daemon."""
 
 from __future__ import annotations
 
 import http.client
 import json
+import os
+import socket
 import urllib.parse
 from pathlib import Path
 from typing import Any, Callable
@@ -116,3 +119,44 @@ def test_a_savepoint_target_that_is_not_absolute_is_refused(
     assert not list(Path.cwd().glob("savepoint-*")) and not (tmp_path.parent.parent / "x").exists()
     assert call(address, f"/jobs/{job_id}")[1]["state"] == "RUNNING"  # refused, nothing else happened
     assert call(address, f"/jobs/{job_id}", "PATCH")[0] == 202
+
+
+def listening_addresses(pid: int) -> set[tuple[str, int]]:
+    """The (address, port) of every TCP socket process `pid` listens on (its fds matched in /proc/net/tcp)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # LISTEN
+                address, port = fields[1].split(":")
+                if len(address) == 8:
+                    ip = socket.inet_ntop(socket.AF_INET, bytes.fromhex(address)[::-1])
+                else:
+                    ip = socket.inet_ntop(socket.AF_INET6, b"".join(
+                        bytes.fromhex(address[i:i + 8])[::-1] for i in range(0, 32, 8)))
+                found.add((ip.removeprefix("::ffff:"), int(port, 16)))  # (an IPv4-mapped socket: the same)
+    return found
+
+
+def test_bind_host_binds_every_listener_of_both_daemons(cluster_factory: Callable[..., Cluster]) -> None:
+    """RPC (and the TaskManager's data exchange, the same server), REST and Prometheus of a daemon listen
+    only on its jobmanager.bind-host / taskmanager.bind-host."""
+    cluster = cluster_factory(**{"jobmanager.bind-host": "127.0.0.1", "taskmanager.bind-host": "127.0.0.1",
+                                 "metrics.reporter.prom.port": "29250-29299"})
+    leader = cluster.start_leader()
+    taskmanager = cluster.start_taskmanager()
+    address = leader.rest_address() or ""
+    wait_for(lambda: call(address, "/overview")[1].get("taskmanagers") == 1, 20, what="the TaskManager")
+    jm = listening_addresses(leader.process.pid)
+    tm = listening_addresses(taskmanager.process.pid)
+    assert len(jm) >= 3 and len(tm) >= 2, (jm, tm)  # RPC, REST, metrics / RPC, metrics
+    assert {ip for ip, _ in jm | tm} == {"127.0.0.1"}, (jm, tm)
+    assert int(urllib.parse.urlsplit(address).port or 0) in {port for _, port in jm}

@@ -187,6 +187,9 @@ def _option(key: str, type_: OptionType[T], default: T | None = None, *, fallbac
 class JobManagerOptions:
     RPC_ADDRESS = _option("jobmanager.rpc.address", STRING, "localhost", doc="host the JobManager listens on")
     RPC_PORT = _option("jobmanager.rpc.port", port(), 6123, doc="port of the JobManager's RPC endpoint")
+    BIND_HOST = _option("jobmanager.bind-host", STRING, None,
+                        doc="interface every listener of a JobManager binds to (RPC; REST and metrics unless "
+                            "rest.bind-address / metrics.reporter.prom.host say otherwise); unset: 0.0.0.0")
     FAILOVER_STRATEGY = _option(
         "jobmanager.execution.failover-strategy", enum("full", "region"), "region",
         doc="which tasks restart after a task failure: all of them, or the failed pipelined region",
@@ -209,6 +212,9 @@ class TaskManagerOptions:
     PROCESS_MEMORY = _option("taskmanager.memory.process.size", MEMORY_SIZE, None,
                              doc="total memory of a TaskManager process")
     RPC_PORT = _option("taskmanager.rpc.port", port(), 0, doc="port of the TaskManager's RPC endpoint; 0: any")
+    BIND_HOST = _option("taskmanager.bind-host", STRING, None,
+                        doc="interface every listener of a TaskManager binds to (RPC and data exchange; "
+                            "metrics unless metrics.reporter.prom.host says otherwise); unset: 0.0.0.0")
 
 
 class CoreOptions:

@@ -56,7 +56,8 @@ async def _run(component: Any) -> None:
     reporter = PrometheusReporter(
         component.config,
         # scraped on the reporter's HTTP thread; read on the event loop, where the daemon's state changes
-        lambda: asyncio.run_coroutine_threadsafe(_on_loop(component.metric_samples), loop).result(10))
+        lambda: asyncio.run_coroutine_threadsafe(_on_loop(component.metric_samples), loop).result(10),
+        component.bind_host)
     # first: with no free port the daemon stops before it joins the election or takes tasks
     await loop.run_in_executor(None, reporter.start)
     await component.start()
@@ -119,9 +120,12 @@ def main(daemon: str, argv: list[str] | None = None) -> int:
             port = config.get(HighAvailabilityOptions.HA_JOB_MANAGER_PORT) if zookeeper \
                 else config.get(JobManagerOptions.RPC_PORT)
             host = args.host or config.get(JobManagerOptions.RPC_ADDRESS)
-            component: JobManager | TaskExecutor = JobManager(config, ha, host, port, rest=start_rest_endpoint)
+            bind_host = config.get(JobManagerOptions.BIND_HOST) or "0.0.0.0"
+            component: JobManager | TaskExecutor = JobManager(config, ha, host, port, bind_host=bind_host,
+                                                              rest=start_rest_endpoint)
         elif daemon == "taskexecutor":
-            component = TaskExecutor(config, ha, args.host, config.get(TaskManagerOptions.RPC_PORT))
+            component = TaskExecutor(config, ha, args.host, config.get(TaskManagerOptions.RPC_PORT),
+                                     bind_host=config.get(TaskManagerOptions.BIND_HOST) or "0.0.0.0")
         else:
             print(f"unknown daemon {daemon!r}; known: standalonesession, taskexecutor", file=sys.stderr)
             return 2

@@ -454,7 +454,7 @@ class UvicornRestEndpoint:
     """The REST API and dashboard of one JobManager, served by uvicorn on the JobManager's event loop."""
 
     def __init__(self, jm: JobManager) -> None:
-        bind = jm.config.get(RestOptions.BIND_ADDRESS) or "0.0.0.0"
+        bind = jm.config.get(RestOptions.BIND_ADDRESS) or jm.bind_host  # (jobmanager.bind-host, else 0.0.0.0)
         sock = bind_socket(bind, jm.config.get(RestOptions.PORT))
         self.address = f"http://{jm.host}:{sock.getsockname()[1]}"
         app = ContentLengthLimit(create_app(jm, jm.config), jm.config.get(RestOptions.SERVER_MAX_CONTENT_LENGTH))

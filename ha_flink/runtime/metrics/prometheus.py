@@ -67,9 +67,12 @@ class _Collector(Collector):
 
 
 class PrometheusReporter:
-    def __init__(self, config: Configuration, collect: Callable[[], Iterable[MetricSample]]) -> None:
+    def __init__(self, config: Configuration, collect: Callable[[], Iterable[MetricSample]],
+                 bind_host: str = "0.0.0.0") -> None:
+        """`bind_host`: the daemon's own (jobmanager/taskmanager.bind-host), unless metrics.reporter.prom.host."""
         self.config = config
         self.collect = collect
+        self.bind_host = bind_host
         self.port: int | None = None
         self._server: WSGIServer | None = None
 
@@ -81,7 +84,7 @@ class PrometheusReporter:
         ports = parse_port_range(text)
         registry = CollectorRegistry(auto_describe=False)
         registry.register(_Collector(self.collect))
-        host = self.config.get(MetricOptions.PROMETHEUS_HOST) or "0.0.0.0"
+        host = self.config.get(MetricOptions.PROMETHEUS_HOST) or self.bind_host
         for port in ports:
             try:
                 self._server, _ = start_http_server(port, addr=host, registry=registry)
