@@ -43,9 +43,6 @@ class TaskGroup:
             error = task.exception()
             logger.error("Background task %s failed: %s", task.get_name(), error, exc_info=error)
 
-    def __len__(self) -> int:
-        return len(self._tasks)
-
     def cancel(self) -> None:
         """Cancel every task still running (the group stays usable)."""
         for task in list(self._tasks):

@@ -17,6 +17,7 @@ from typing import Any, Callable
 import cloudpickle
 import grpc
 
+from ha_flink.common.job_status import GLOBALLY_TERMINAL
 from ha_flink.config import Configuration, HighAvailabilityOptions, JobManagerOptions, RestOptions
 from ha_flink.ha import paths
 from ha_flink.rpc import flink_pb2 as pb
@@ -24,7 +25,6 @@ from ha_flink.rpc import flink_pb2_grpc as pb_grpc
 from ha_flink.rpc.channels import blocking_channel
 from ha_flink.rpc.fencing import fencing_metadata
 
-TERMINAL = ("FINISHED", "CANCELED", "FAILED")
 
 
 class ClusterUnavailableError(ConnectionError):
@@ -238,7 +238,7 @@ class ClusterClient:
                     state = self._job_state(job_id, base)
                     if state == "RUNNING":
                         return base
-                    if state in ("FINISHED", "CANCELED", "FAILED"):
+                    if state in GLOBALLY_TERMINAL:
                         done = {"cancel": "CANCELED", "stop": "FINISHED", "drain": "FINISHED"}.get(then)
                         raise JobManagerError(
                             f"job {job_id} is {state} at {base}: "
@@ -279,7 +279,7 @@ class ClusterClient:
         while True:
             try:
                 status = self.job_status(job_id)
-                if status.state in TERMINAL:
+                if status.state in GLOBALLY_TERMINAL:
                     return status
             except (ClusterUnavailableError, JobManagerError, grpc.RpcError):
                 pass  # a leader change (a new leader may not have recovered the job yet): look again

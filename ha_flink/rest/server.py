@@ -319,9 +319,8 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
 
     def start_savepoint(job_id: str, target: str | None, then: str, trigger_id: str | None) -> JSONResponse:
         master = job_master(job_id)
-        status = job_snapshot(master, int(time.time() * 1000)).status
-        if status != JobStatus.RUNNING:
-            raise HTTPException(409, f"Job {job_id} is {status}, not RUNNING: no savepoint can be taken")
+        if master.status != JobStatus.RUNNING:
+            raise HTTPException(409, f"Job {job_id} is {master.status}, not RUNNING: no savepoint can be taken")
         if target is not None and not is_absolute_location(target):
             raise HTTPException(400, f"target directory {target!r} is neither an absolute path nor a URL")
         if trigger_id is not None and operations.status(job_id, trigger_id) is not None:

@@ -284,7 +284,7 @@ class Dispatcher:
         self._background.cancel()
         suspended = []
         for master in self.jobs.values():
-            if master.status not in ("FINISHED", "CANCELED", "FAILED"):
+            if not master.status.is_globally_terminal_state():
                 master.suspend()
                 suspended.append(master.job_id)
         return suspended

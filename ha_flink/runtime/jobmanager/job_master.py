@@ -158,10 +158,6 @@ class JobMaster:
         return self.scheduler.attempt
 
     @property
-    def states(self) -> dict[SubtaskKey, ExecutionState]:
-        return self.scheduler.states
-
-    @property
     def attempts(self) -> dict[SubtaskKey, int]:
         return self.scheduler.attempts
 
@@ -174,14 +170,6 @@ class JobMaster:
         return self.scheduler.num_restarts
 
     @property
-    def restored_checkpoint_id(self) -> int | None:
-        return self.scheduler.restored_checkpoint_id
-
-    @property
-    def timestamps(self) -> dict[JobStatus, int]:
-        return self.scheduler.timestamps
-
-    @property
     def end_time(self) -> int:
         return self.scheduler.end_time
 
@@ -189,16 +177,9 @@ class JobMaster:
     def exceptions(self) -> collections.deque[ExceptionEntry]:
         return self.scheduler.exceptions
 
-    @property
-    def restarts(self) -> Any:
-        return self.scheduler.restarts
-
     def failed_task(self) -> tuple[str, str] | None:
         """The subtask (its name, the user's traceback) whose failure the job FAILED with, if it was one."""
         return self.scheduler.failed_task()
-
-    def required_slots(self) -> int:
-        return self.scheduler.required_slots()
 
     # -- the driver loop ------------------------------------------------------------------------------
 
