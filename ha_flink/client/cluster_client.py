@@ -24,6 +24,7 @@ from ha_flink.rpc import flink_pb2 as pb
 from ha_flink.rpc import flink_pb2_grpc as pb_grpc
 from ha_flink.rpc.channels import blocking_channel
 from ha_flink.rpc.fencing import fencing_metadata
+from ha_flink.security.tls import internal_tls, rest_client_tls, url_opener
 
 
 
@@ -47,6 +48,12 @@ class ClusterClient:
         self.config = config
         self.fixed_address = address
         self.timeout = timeout
+        # bin/flink talks to the leader's Dispatcher with the internal keys and to REST with the REST keys;
+        # a keystore that cannot be used fails here, before anything is sent
+        self.tls = internal_tls(config)
+        rest_tls = rest_client_tls(config)
+        self._scheme = "https" if rest_tls else "http"
+        self._opener = url_opener(rest_tls)
         self._ha: Any = None
         self._retrieval: Any = None
         self._leader: tuple[str | None, uuid.UUID | None] = (None, None)
@@ -86,10 +93,10 @@ class ClusterClient:
         """The REST base URL (and dashboard) of the JobManager to ask: `-m`, else the leader's from
         ZooKeeper; None if no leader published one within `timeout`."""
         if self.fixed_address:
-            return self.fixed_address if "://" in self.fixed_address else f"http://{self.fixed_address}"
+            return self.fixed_address if "://" in self.fixed_address else f"{self._scheme}://{self.fixed_address}"
         if self.config.get(HighAvailabilityOptions.HA_MODE) != "zookeeper":  # one JobManager, at rest.address
             host = self.config.get(RestOptions.ADDRESS) or self.config.get(JobManagerOptions.RPC_ADDRESS)
-            return f"http://{host}:{self.config.get(RestOptions.PORT)}"
+            return f"{self._scheme}://{host}:{self.config.get(RestOptions.PORT)}"
         self.leader()  # starts the HA services
         found: list[str] = []
         known = threading.Event()
@@ -115,7 +122,7 @@ class ClusterClient:
     def _call(self, method: str, request: Any) -> Any:
         for attempt in (1, 2):
             address, session = self.leader()
-            with blocking_channel(address) as channel:
+            with blocking_channel(address, self.tls) as channel:
                 stub = pb_grpc.DispatcherStub(channel)
                 try:
                     return getattr(stub, method)(request, metadata=fencing_metadata(session), timeout=self.timeout)
@@ -141,7 +148,7 @@ class ClusterClient:
         headers = {"content-type": "application/json"} if body is not None and body[:1] == b"{" else {}
         request = urllib.request.Request(f"{base}{path}", data=body, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as answer:
+            with self._opener.open(request, timeout=self.timeout) as answer:
                 return json.loads(answer.read() or b"null")
         except urllib.error.HTTPError as error:
             try:

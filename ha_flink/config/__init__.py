@@ -19,6 +19,7 @@ from ha_flink.config.options import (
     RestartStrategyOptions,
     RestOptions,
     S3Options,
+    SecurityOptions,
     StateBackendOptions,
     TaskManagerOptions,
 )
@@ -26,7 +27,8 @@ from ha_flink.config.options import (
 __all__ = [
     "CheckpointingOptions", "ConfigEntry", "ConfigOption", "Configuration", "ConfigurationError", "CoreOptions",
     "DeploymentOptions", "HeartbeatManagerOptions", "HighAvailabilityOptions", "JobManagerOptions",
-    "MasterAddress", "MetricOptions", "RestOptions", "RestartStrategyOptions", "S3Options", "StateBackendOptions",
+    "MasterAddress", "MetricOptions", "RestOptions", "RestartStrategyOptions", "S3Options", "SecurityOptions",
+    "StateBackendOptions",
     "TaskManagerOptions", "WorkerHost", "default_conf_dir", "install_dir", "load_configuration",
     "read_masters", "read_slaves",
 ]

@@ -358,10 +358,62 @@ class S3Options:
     PATH_STYLE_ACCESS = _option("s3.path.style.access", BOOL, False, fallback=("s3.path-style-access",))
 
 
+class SecurityOptions:
+    """Flink's `security.ssl.*`, `zookeeper.sasl.*` and `security.kerberos.*` keys (SecurityOptions.java).
+    Keystore and truststore types: PKCS12 (the JVM's default type, Flink's default) or PEM; JKS is refused
+    with the keytool command that converts it."""
+
+    SSL_INTERNAL_ENABLED = _option("security.ssl.internal.enabled", BOOL, False, fallback=("security.ssl.enabled",),
+                                   doc="mutual TLS on all JobManager/TaskManager RPC and data exchange")
+    SSL_REST_ENABLED = _option("security.ssl.rest.enabled", BOOL, False, fallback=("security.ssl.enabled",),
+                               doc="HTTPS on the REST endpoints and the dashboard")
+    SSL_REST_AUTHENTICATION_ENABLED = _option("security.ssl.rest.authentication-enabled", BOOL, False,
+                                              doc="mutual TLS on REST: clients must present a trusted certificate")
+    SSL_INTERNAL_KEYSTORE = _option("security.ssl.internal.keystore", STRING, None, fallback=("security.ssl.keystore",))
+    SSL_INTERNAL_KEYSTORE_PASSWORD = _option("security.ssl.internal.keystore-password", STRING, None,
+                                             fallback=("security.ssl.keystore-password",))
+    SSL_INTERNAL_KEY_PASSWORD = _option("security.ssl.internal.key-password", STRING, None,
+                                        fallback=("security.ssl.key-password",))
+    SSL_INTERNAL_KEYSTORE_TYPE = _option("security.ssl.internal.keystore-type", STRING, "PKCS12")
+    SSL_INTERNAL_TRUSTSTORE = _option("security.ssl.internal.truststore", STRING, None,
+                                      fallback=("security.ssl.truststore",))
+    SSL_INTERNAL_TRUSTSTORE_PASSWORD = _option("security.ssl.internal.truststore-password", STRING, None,
+                                               fallback=("security.ssl.truststore-password",))
+    SSL_INTERNAL_TRUSTSTORE_TYPE = _option("security.ssl.internal.truststore-type", STRING, "PKCS12")
+    SSL_INTERNAL_CERT_FINGERPRINT = _option("security.ssl.internal.cert.fingerprint", STRING, None,
+                                            doc="SHA-1 fingerprint(s) a peer's certificate must have (comma-separated)")
+    SSL_REST_KEYSTORE = _option("security.ssl.rest.keystore", STRING, None, fallback=("security.ssl.keystore",))
+    SSL_REST_KEYSTORE_PASSWORD = _option("security.ssl.rest.keystore-password", STRING, None,
+                                         fallback=("security.ssl.keystore-password",))
+    SSL_REST_KEY_PASSWORD = _option("security.ssl.rest.key-password", STRING, None,
+                                    fallback=("security.ssl.key-password",))
+    SSL_REST_KEYSTORE_TYPE = _option("security.ssl.rest.keystore-type", STRING, "PKCS12")
+    SSL_REST_TRUSTSTORE = _option("security.ssl.rest.truststore", STRING, None, fallback=("security.ssl.truststore",))
+    SSL_REST_TRUSTSTORE_PASSWORD = _option("security.ssl.rest.truststore-password", STRING, None,
+                                           fallback=("security.ssl.truststore-password",))
+    SSL_REST_TRUSTSTORE_TYPE = _option("security.ssl.rest.truststore-type", STRING, "PKCS12")
+    SSL_REST_CERT_FINGERPRINT = _option("security.ssl.rest.cert.fingerprint", STRING, None,
+                                        doc="SHA-1 fingerprint(s) the REST peer's certificate must have")
+    SSL_PROTOCOL = _option("security.ssl.protocol", enum("TLSv1.2", "TLSv1.3"), "TLSv1.2",
+                           doc="the lowest TLS version accepted")
+    SSL_VERIFY_HOSTNAME = _option("security.ssl.verify-hostname", BOOL, True,
+                                  doc="check that a server's certificate names the host it was reached at")
+    ZOOKEEPER_SASL_DISABLE = _option("zookeeper.sasl.disable", BOOL, False)
+    ZOOKEEPER_SASL_SERVICE_NAME = _option("zookeeper.sasl.service-name", STRING, "zookeeper")
+    ZOOKEEPER_SASL_LOGIN_CONTEXT_NAME = _option("zookeeper.sasl.login-context-name", STRING, "Client",
+                                                doc="the JAAS section holding the ZooKeeper credentials")
+    KERBEROS_LOGIN_CONTEXTS = _option("security.kerberos.login.contexts", STRING, None,
+                                      doc="JAAS login contexts given the Kerberos credentials (e.g. Client)")
+    KERBEROS_LOGIN_PRINCIPAL = _option("security.kerberos.login.principal", STRING, None,
+                                       fallback=("security.principal",))
+    KERBEROS_LOGIN_KEYTAB = _option("security.kerberos.login.keytab", STRING, None, fallback=("security.keytab",))
+    KERBEROS_LOGIN_USE_TICKET_CACHE = _option("security.kerberos.login.use-ticket-cache", BOOL, True)
+
+
 _NAMESPACES = (
     JobManagerOptions, RestOptions, TaskManagerOptions, CoreOptions, HighAvailabilityOptions,
     StateBackendOptions, CheckpointingOptions, RestartStrategyOptions, HeartbeatManagerOptions,
-    DeploymentOptions, MetricOptions, S3Options,
+    DeploymentOptions, MetricOptions, S3Options, SecurityOptions,
 )
 
 

@@ -29,6 +29,7 @@ from ha_flink.rest.server import start_rest_endpoint
 from ha_flink.runtime.jobmanager.jobmanager import JobManager
 from ha_flink.runtime.metrics.prometheus import PrometheusReporter
 from ha_flink.runtime.taskmanager.task_executor import TaskExecutor
+from ha_flink.security.tls import internal_tls, rest_server_tls, unsupported_keys
 
 logger = logging.getLogger("ha_flink.entrypoint")
 
@@ -101,6 +102,20 @@ def setup_logging(config: Any, daemon: str) -> Path:
     return path
 
 
+def check_security(config: Any, daemon: str) -> None:
+    """Reads every keystore and truststore the config asks for before the daemon contacts anyone: one that
+    cannot be used stops the start with its key and file named (never a fallback to plaintext)."""
+    internal = internal_tls(config)
+    rest = rest_server_tls(config) if daemon == "standalonesession" else None  # (a TaskManager serves no REST)
+    for line in unsupported_keys(config):
+        logger.warning("%s (the key is not supported and has no effect)", line)
+    if internal is not None or rest is not None:
+        logger.info("TLS: internal RPC %s%s", "mutual" if internal else "plaintext",
+                    "" if daemon != "standalonesession" else
+                    "; REST plaintext" if rest is None else "; REST mutual" if rest.mutual else
+                    "; REST server-authenticated")
+
+
 def main(daemon: str, argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
     args, overrides = parse_args(daemon, sys.argv[1:] if argv is None else argv)
@@ -110,6 +125,7 @@ def main(daemon: str, argv: list[str] | None = None) -> int:
         logger.info("Starting %s (pid %d); logging to %s", daemon, os.getpid(), log_path)
         if args.webui_port is not None:
             config.set(RestOptions.PORT, args.webui_port, source="--webui-port")
+        check_security(config, daemon)
         ha = create_ha_services(config)
     except (ConfigurationError, ConnectionError, OSError) as error:
         print(f"{daemon}: cannot start: {error}", file=sys.stderr)
@@ -130,7 +146,7 @@ def main(daemon: str, argv: list[str] | None = None) -> int:
             print(f"unknown daemon {daemon!r}; known: standalonesession, taskexecutor", file=sys.stderr)
             return 2
         asyncio.run(_run(component))
-    except OSError as error:
+    except (ConfigurationError, OSError) as error:
         print(f"{daemon}: cannot start: {error}", file=sys.stderr)
         return 1
     finally:

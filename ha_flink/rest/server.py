@@ -41,6 +41,7 @@ from ha_flink.config import Configuration, HighAvailabilityOptions, RestOptions
 from ha_flink.rest import views
 from ha_flink.rest.limits import ContentLengthLimit
 from ha_flink.runtime.checkpoint.storage import is_absolute_location
+from ha_flink.security.tls import rest_client_tls, rest_server_tls, url_opener
 from ha_flink.runtime.jobmanager.dispatcher import Dispatcher, JobSubmissionError
 from ha_flink.runtime.jobmanager.gateway import JobSnapshot, checkpoint_statistics, job_snapshot
 from ha_flink.runtime.jobmanager.job_master import JobMaster
@@ -126,6 +127,7 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
                   description="Apache Flink's REST API (paths and JSON shapes) on an HA cluster: any JobManager "
                               "answers; a standby forwards to the leader, or answers 503 during an election.")
     operations = SavepointOperations()
+    forwarding = url_opener(rest_client_tls(config))  # a standby calls the leader with the REST client keys
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -149,7 +151,7 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
         path = request.url.path
         if jm.dispatcher is not None or path in LOCAL_PATHS or path.startswith(LOCAL_PREFIXES):
             return await call_next(request)
-        return await _forward(jm, request)
+        return await _forward(jm, request, forwarding)
 
     def dispatcher() -> Dispatcher:
         if jm.dispatcher is None:  # leadership lost while the request was being answered
@@ -421,7 +423,7 @@ async def _cluster_ha(jm: JobManager, config: Configuration) -> dict[str, Any]:
     }
 
 
-async def _forward(jm: JobManager, request: Request) -> Response:
+async def _forward(jm: JobManager, request: Request, opener: urllib.request.OpenerDirector) -> Response:
     leader = jm.rest_leader
     if leader is None or request.headers.get(FORWARDED_HEADER):
         return _error(503, f"No leading JobManager at the moment (leader election in progress; asked "
@@ -437,7 +439,7 @@ async def _forward(jm: JobManager, request: Request) -> Response:
                                            headers={FORWARDED_HEADER: jm.address,
                                                     "content-type": request.headers.get("content-type", "")})
         try:
-            with urllib.request.urlopen(forwarded, timeout=FORWARD_TIMEOUT) as answer:
+            with opener.open(forwarded, timeout=FORWARD_TIMEOUT) as answer:
                 return answer.status, answer.read(), answer.headers.get("content-type", "application/json")
         except urllib.error.HTTPError as error:
             return error.code, error.read(), error.headers.get("content-type", "application/json")
@@ -454,11 +456,17 @@ class UvicornRestEndpoint:
 
     def __init__(self, jm: JobManager) -> None:
         bind = jm.config.get(RestOptions.BIND_ADDRESS) or jm.bind_host  # (jobmanager.bind-host, else 0.0.0.0)
+        tls = rest_server_tls(jm.config)  # before binding: a keystore that cannot be used stops the start
         sock = bind_socket(bind, jm.config.get(RestOptions.PORT))
-        self.address = f"http://{jm.host}:{sock.getsockname()[1]}"
+        self.address = f"{'https' if tls else 'http'}://{jm.host}:{sock.getsockname()[1]}"
         app = ContentLengthLimit(create_app(jm, jm.config), jm.config.get(RestOptions.SERVER_MAX_CONTENT_LENGTH))
-        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off",
-                                                     timeout_graceful_shutdown=REST_SHUTDOWN_SECONDS))
+        config = uvicorn.Config(app, log_level="warning", lifespan="off",
+                                timeout_graceful_shutdown=REST_SHUTDOWN_SECONDS)
+        config.load()
+        if tls is not None:
+            # uvicorn builds its SSL context from files only; ours is built from the keystore in memory
+            config.ssl = tls.server_context()
+        self._server = uvicorn.Server(config)
         self._serving = asyncio.ensure_future(self._server.serve(sockets=[sock]))
 
     async def close(self) -> None:

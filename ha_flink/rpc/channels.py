@@ -9,6 +9,9 @@ from typing import Awaitable, TypeVar
 
 import grpc
 
+from ha_flink.rpc.peer_auth import channel_credentials
+from ha_flink.security.tls import TlsSettings
+
 T = TypeVar("T")
 
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
@@ -36,13 +39,23 @@ SERVER_OPTIONS = [
 ]
 
 
-def insecure_channel(address: str) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+def _options(tls: TlsSettings | None) -> list[tuple[str, int | str]]:
+    override = tls.target_name_override() if tls is not None else None
+    return [*CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", override)] if override else list(CHANNEL_OPTIONS)
 
 
-def blocking_channel(address: str) -> grpc.Channel:
+def rpc_channel(address: str, tls: TlsSettings | None) -> grpc.aio.Channel:
+    """A channel to a JobManager or TaskManager: mutual TLS when `security.ssl.internal.enabled` (`tls`)."""
+    if tls is None:
+        return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+    return grpc.aio.secure_channel(address, channel_credentials(tls), options=_options(tls))
+
+
+def blocking_channel(address: str, tls: TlsSettings | None = None) -> grpc.Channel:
     """A synchronous channel, for the CLI and for threads that are not on an event loop."""
-    return grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+    if tls is None:
+        return grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+    return grpc.secure_channel(address, channel_credentials(tls), options=_options(tls))
 
 
 class ChannelClosedError(ConnectionError):

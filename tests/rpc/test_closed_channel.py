@@ -13,7 +13,7 @@ import pytest
 
 from ha_flink.rpc import flink_pb2 as pb
 from ha_flink.rpc import flink_pb2_grpc as pb_grpc
-from ha_flink.rpc.channels import SERVER_OPTIONS, ChannelClosedError, complete, insecure_channel
+from ha_flink.rpc.channels import SERVER_OPTIONS, ChannelClosedError, complete, rpc_channel
 from ha_flink.runtime.jobmanager.metric_fetcher import MetricFetcher
 from ha_flink.runtime.jobmanager.resource_manager import ResourceManager
 
@@ -66,7 +66,7 @@ def test_a_metrics_fetch_during_which_the_taskmanager_is_lost_answers_without_it
 
 def test_a_call_cut_short_by_its_closed_channel_is_a_channel_closed_error() -> None:
     async def scenario(servicer: _SlowTaskExecutor, address: str) -> None:
-        channel = insecure_channel(address)
+        channel = rpc_channel(address, None)
         call = asyncio.ensure_future(complete(pb_grpc.TaskExecutorStub(channel).RequestTaskMetrics(pb.Empty()),
                                               address))
         await asyncio.wait_for(servicer.received.wait(), 10)
@@ -79,7 +79,7 @@ def test_a_call_cut_short_by_its_closed_channel_is_a_channel_closed_error() -> N
 
 def test_cancelling_the_caller_still_cancels_it() -> None:
     async def scenario(servicer: _SlowTaskExecutor, address: str) -> None:
-        channel = insecure_channel(address)
+        channel = rpc_channel(address, None)
         try:
             call = asyncio.ensure_future(complete(pb_grpc.TaskExecutorStub(channel).RequestTaskMetrics(pb.Empty()),
                                                   address))
@@ -95,7 +95,7 @@ def test_cancelling_the_caller_still_cancels_it() -> None:
 
 def test_an_answered_call_returns_its_answer() -> None:
     async def scenario(servicer: _SlowTaskExecutor, address: str) -> None:
-        channel = insecure_channel(address)
+        channel = rpc_channel(address, None)
         try:
             servicer.release.set()
             report = await complete(pb_grpc.TaskExecutorStub(channel).RequestTaskMetrics(pb.Empty(), timeout=10),

@@ -28,6 +28,7 @@ from ha_flink.ha.fencing import Fence
 from ha_flink.ha.job_graph_store import JobGraphLostError
 from ha_flink.ha.job_result_store import JobResult
 from ha_flink.ha.services import HaServices
+from ha_flink.runtime.graph.payload import JobGraphPayloadError, check_job_graph_payload
 from ha_flink.runtime.graph.job_graph import JobGraph
 from ha_flink.runtime.jobmanager.job_master import JobMaster, checkpoints_dir
 from ha_flink.runtime.jobmanager.resource_manager import ResourceManager
@@ -167,6 +168,10 @@ class Dispatcher:
             logger.info("Orphaned HA files not collected: %s", error)
 
     async def submit(self, job_graph_bytes: bytes) -> str:
+        try:
+            check_job_graph_payload(job_graph_bytes)  # before unpickling, which runs code
+        except JobGraphPayloadError as error:
+            raise JobSubmissionError(f"the request body is not a job graph: {error}") from None
         try:
             graph: JobGraph = cloudpickle.loads(job_graph_bytes)
         except Exception as exc:

@@ -28,6 +28,8 @@ from ha_flink.rpc import flink_pb2 as pb
 from ha_flink.rpc import flink_pb2_grpc as pb_grpc
 from ha_flink.rpc.channels import SERVER_OPTIONS
 from ha_flink.rpc.fencing import FencingInterceptor
+from ha_flink.rpc.peer_auth import add_port, server_interceptors
+from ha_flink.security.tls import internal_tls
 from ha_flink.runtime.jobmanager.dispatcher import (
     LOST_JOB_NAME, UNRECOVERED_JOB_NAME, Dispatcher, JobSubmissionError,
 )
@@ -58,6 +60,7 @@ class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer, pb
                  bind_host: str = "0.0.0.0", rest: RestEndpointFactory | None = None) -> None:
         self.config = config
         self.ha = ha_services
+        self.tls = internal_tls(config)  # (a ConfigurationError here stops the daemon before it listens)
         self.host = host or socket.gethostname()
         self.bind_host = bind_host
         self.bind_port = port
@@ -83,11 +86,11 @@ class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer, pb
         self.loop = asyncio.get_running_loop()
         interceptor = FencingInterceptor(lambda: self.session_id, {"Dispatcher", "ResourceManager", "JobMasterGateway"},
                                          {"ResourceManager", "JobMasterGateway"})
-        self.server = grpc.aio.server(interceptors=[interceptor], options=SERVER_OPTIONS)
+        self.server = grpc.aio.server(interceptors=[*server_interceptors(self.tls), interceptor], options=SERVER_OPTIONS)
         pb_grpc.add_DispatcherServicer_to_server(self, self.server)
         pb_grpc.add_ResourceManagerServicer_to_server(self, self.server)
         pb_grpc.add_JobMasterGatewayServicer_to_server(self, self.server)
-        self.port = self.server.add_insecure_port(f"{self.bind_host}:{self.bind_port}")
+        self.port = add_port(self.server, f"{self.bind_host}:{self.bind_port}", self.tls)
         if self.port == 0:
             raise OSError(f"cannot bind the JobManager's RPC port {self.bind_port} (in use?)")
         await self.server.start()
@@ -217,7 +220,7 @@ class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer, pb
         fence = self.election.fence(session_id)
         interval = self.config.get(HeartbeatManagerOptions.HEARTBEAT_INTERVAL).total_seconds()
         timeout = self.config.get(HeartbeatManagerOptions.HEARTBEAT_TIMEOUT).total_seconds()
-        self.resource_manager = ResourceManager(interval, timeout)
+        self.resource_manager = ResourceManager(interval, timeout, self.tls)
         self.dispatcher = Dispatcher(self.ha, fence, self.resource_manager, session_id, self.config)
         self.metric_fetcher = MetricFetcher(self.resource_manager, session_id,
                                             self.config.get(MetricOptions.FETCHER_UPDATE_INTERVAL).total_seconds())

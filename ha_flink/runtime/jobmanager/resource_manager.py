@@ -18,8 +18,9 @@ from ha_flink.aio.owner import LoopOwner
 from ha_flink.aio.tasks import TaskGroup
 from ha_flink.rpc import flink_pb2 as pb
 from ha_flink.rpc import flink_pb2_grpc as pb_grpc
-from ha_flink.rpc.channels import complete, insecure_channel
+from ha_flink.rpc.channels import complete, rpc_channel
 from ha_flink.rpc.fencing import fencing_metadata
+from ha_flink.security.tls import TlsSettings
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +71,8 @@ class TaskExecutorGateway:
 
 
 class ResourceManager:
-    def __init__(self, heartbeat_interval: float, heartbeat_timeout: float) -> None:
+    def __init__(self, heartbeat_interval: float, heartbeat_timeout: float, tls: TlsSettings | None = None) -> None:
+        self.tls = tls  # security.ssl.internal: the channels to TaskManagers are mutual TLS
         self.heartbeat_interval = heartbeat_interval
         self.heartbeat_timeout = heartbeat_timeout
         self.task_managers: dict[str, TaskManagerInfo] = {}
@@ -93,7 +95,8 @@ class ResourceManager:
         old = self.task_managers.pop(request.resource_id, None)
         if old is not None:
             self._background.spawn(old.channel.close(), f"close {old.address}")
-        info = TaskManagerInfo(request.resource_id, request.address, request.slots, insecure_channel(request.address))
+        info = TaskManagerInfo(request.resource_id, request.address, request.slots,
+                               rpc_channel(request.address, self.tls))
         self.task_managers[request.resource_id] = info
         self._background.spawn(self._watch_connection(info), f"watch {info.address}")
         logger.info("Registered TaskManager %s at %s with %d slots", info.resource_id, info.address, info.slots)

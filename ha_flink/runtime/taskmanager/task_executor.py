@@ -27,7 +27,9 @@ from ha_flink.ha import paths
 from ha_flink.ha.services import HaServices
 from ha_flink.rpc import flink_pb2 as pb
 from ha_flink.rpc import flink_pb2_grpc as pb_grpc
-from ha_flink.rpc.channels import SERVER_OPTIONS, insecure_channel
+from ha_flink.rpc.channels import SERVER_OPTIONS, rpc_channel
+from ha_flink.rpc.peer_auth import add_port, server_interceptors
+from ha_flink.security.tls import internal_tls
 from ha_flink.rpc.fencing import LEADER_SESSION_KEY, FencingInterceptor, fencing_metadata
 from ha_flink.fs import Storage, StorageError
 from ha_flink.runtime.checkpoint.barrier import TaskSnapshot
@@ -73,6 +75,7 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
                  bind_host: str = "0.0.0.0", slots: int | None = None) -> None:
         self.config = config
         self.ha = ha_services
+        self.tls = internal_tls(config)  # (a ConfigurationError here stops the daemon before it listens)
         self.host = host or config.get(TaskManagerOptions.HOST) or socket.gethostname()
         self.bind_host = bind_host
         self.bind_port = port
@@ -103,9 +106,10 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
         self.local_gates = LocalGates()
         interceptor = FencingInterceptor(self._followed_session, {"TaskExecutor"}, {"TaskExecutor"},
                                          role="TaskManager")
-        self.server = grpc.aio.server(interceptors=[_ExceptReadPartition(interceptor)], options=SERVER_OPTIONS)
+        self.server = grpc.aio.server(interceptors=[*server_interceptors(self.tls), _ExceptReadPartition(interceptor)],
+                                      options=SERVER_OPTIONS)
         pb_grpc.add_TaskExecutorServicer_to_server(self, self.server)
-        self.port = self.server.add_insecure_port(f"{self.bind_host}:{self.bind_port}")
+        self.port = add_port(self.server, f"{self.bind_host}:{self.bind_port}", self.tls)
         if self.port == 0:
             raise OSError(f"cannot bind the TaskManager's RPC port {self.bind_port}")
         await self.server.start()
@@ -164,7 +168,7 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
 
     def _channel(self, address: str) -> grpc.aio.Channel:
         if address not in self._channels:
-            self._channels[address] = insecure_channel(address)
+            self._channels[address] = rpc_channel(address, self.tls)
         return self._channels[address]
 
     async def _heartbeat_loop(self) -> None:
