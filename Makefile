@@ -9,7 +9,7 @@ DEBIAN_PACKAGES := zookeeper openssh-server default-jre-headless chromium
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: install system-packages lint test test-fast run chaos bench proto clean
+.PHONY: install system-packages lint test test-fast run chaos bench proto certs clean
 
 install: system-packages $(STAMP)
 
@@ -93,6 +93,11 @@ proto: install
 	$(VPY) -m grpc_tools.protoc -I . --python_out=. --grpc_python_out=. \
 	  --plugin=protoc-gen-mypy=$(VENV)/bin/protoc-gen-mypy --plugin=protoc-gen-mypy_grpc=$(VENV)/bin/protoc-gen-mypy_grpc \
 	  --mypy_out=. --mypy_grpc_out=. ha_flink/rpc/flink.proto
+
+# A test CA and the keystores of a secured cluster (README, "Security"), in CERTS_DIR.
+CERTS_DIR ?= conf/ssl
+certs: install
+	$(VPY) -m ha_flink.testing.certificates $(CERTS_DIR)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

@@ -6,13 +6,14 @@ cannot be used stops the daemon at start with the key and the file named."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import ssl
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import grpc
 import pytest
@@ -61,6 +62,11 @@ def _https(url: str, config: Configuration | None) -> int:
         return answer.status
 
 
+def _get_json(url: str, config: Configuration) -> Any:
+    with url_opener(rest_client_tls(config)).open(url, timeout=10) as answer:
+        return json.loads(answer.read())
+
+
 def test_a_secured_cluster_serves_its_clients_and_refuses_strangers(
     cluster_factory: Callable[..., Cluster], certs: CertificateSet, tmp_path: Path,
 ) -> None:
@@ -86,6 +92,14 @@ def test_a_secured_cluster_serves_its_clients_and_refuses_strangers(
     client = Configuration(certs.rest_config("client"))
     assert _https(f"{standby_rest}/jobs/overview", client) == 200
     assert _https(f"{leader_rest}/overview", client) == 200
+    # secrets are hidden in REST (and so in the dashboard) and in every daemon's log
+    shown = {e["key"]: e["value"] for e in _get_json(f"{standby_rest}/jobmanager/config", client)}
+    assert shown["security.ssl.internal.keystore-password"] == "******"
+    assert shown["security.ssl.rest.truststore-password"] == "******"
+    assert shown["high-availability.type"] == "zookeeper"
+    for daemon in (leader, standby, taskmanager):
+        assert "Loading configuration property: security.ssl.internal.key-password, ******" in daemon.output()
+        assert certs.password not in daemon.output()
 
     # REST: no certificate, or one from another CA, ends in the handshake
     truststore_only = Configuration(certs.rest_config("client", authentication=False))

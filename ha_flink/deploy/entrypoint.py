@@ -24,6 +24,7 @@ from ha_flink.config import (
     TaskManagerOptions, install_dir, load_configuration,
 )
 from ha_flink.config.loader import split_dynamic_properties
+from ha_flink.config.sensitive import masked
 from ha_flink.ha.services import create_ha_services
 from ha_flink.rest.server import start_rest_endpoint
 from ha_flink.runtime.jobmanager.jobmanager import JobManager
@@ -123,6 +124,8 @@ def main(daemon: str, argv: list[str] | None = None) -> int:
         config = load_configuration(args.conf_dir, overrides)
         log_path = setup_logging(config, daemon)
         logger.info("Starting %s (pid %d); logging to %s", daemon, os.getpid(), log_path)
+        for key, value in sorted(config.to_dict().items()):  # as Flink logs them, secrets hidden
+            logger.info("Loading configuration property: %s, %s", key, masked(key, value))
         if args.webui_port is not None:
             config.set(RestOptions.PORT, args.webui_port, source="--webui-port")
         check_security(config, daemon)

@@ -38,6 +38,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ha_flink.common.job_status import JobStatus
 from ha_flink.config import Configuration, HighAvailabilityOptions, RestOptions
+from ha_flink.config.sensitive import masked
 from ha_flink.rest import views
 from ha_flink.rest.limits import ContentLengthLimit
 from ha_flink.runtime.checkpoint.storage import is_absolute_location
@@ -62,7 +63,6 @@ ZOOKEEPER_QUERY_TIMEOUT = 3.0
 OPERATION_TTL_SECONDS = 300.0
 # one thread of its own for /cluster/ha's ZooKeeper reads: a read stuck in a connection loss holds only it
 _ZOOKEEPER_READER = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="rest-zookeeper")  # Flink's rest.async.store-duration
-SECRET_KEY_PARTS = ("secret", "password", "key")
 
 
 class SavepointTriggerRequest(BaseModel):
@@ -224,8 +224,7 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
 
     @app.get("/jobmanager/config", summary="The cluster configuration (secrets hidden)")
     async def jobmanager_config() -> list[dict[str, str]]:
-        return [{"key": k, "value": "******" if any(s in k.lower() for s in SECRET_KEY_PARTS) else v}
-                for k, v in sorted(config.to_dict().items())]
+        return [{"key": k, "value": masked(k, v)} for k, v in sorted(config.to_dict().items())]
 
     @app.get("/jobmanager/metrics", summary="JobManager metrics: the list of ids, or values with ?get=a,b")
     async def jobmanager_metrics(get: str | None = Query(None, max_length=2000)) -> list[dict[str, Any]]:

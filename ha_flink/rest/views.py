@@ -9,6 +9,7 @@ import collections
 from typing import Any
 
 from ha_flink.common.job_status import JobStatus
+from ha_flink.config.sensitive import masked_items
 from ha_flink.ha.job_result_store import JobResult
 from ha_flink.rpc import flink_pb2 as pb
 from ha_flink.runtime.jobmanager.dispatcher import LOST_JOB_NAME, UNRECOVERED_JOB_NAME
@@ -169,6 +170,6 @@ def job_config(job: JobSnapshot) -> dict[str, Any]:
             "execution-mode": "PIPELINED", "job-parallelism": max(v.parallelism for v in job.vertices),
             "object-reuse-mode": False,
             "restart-strategy": job.restart_strategy,
-            "user-config": dict(job.user_config),
+            "user-config": masked_items(job.user_config),
         },
     }
