@@ -156,11 +156,18 @@ def daemon_command(context: HostContext, daemon: str, args: tuple[str, ...], log
         return [context.python, str(context.install / "daemons" / f"{daemon}.py"), *args]
     if daemon == "zookeeper":
         from ha_flink.deploy.zookeeper import zookeeper_server_command
-        from ha_flink.deploy.zookeeper_quorum import write_server_files
+        from ha_flink.deploy.zookeeper_quorum import server_jvm_options, write_server_files
 
-        config_file = write_server_files(*zookeeper_server(context, args))
+        quorum, server = zookeeper_server(context, args)
+        try:
+            # env.java.opts.all (with the JAAS file of SASL auth), as Flink's zookeeper.sh passes it
+            user_options = server_jvm_options(quorum, context.config, context.install)
+        except ConfigurationError as error:
+            raise DaemonError(str(error)) from None
+        config_file = write_server_files(quorum, server)
         return zookeeper_server_command(config_file, (f"-Dorg.slf4j.simpleLogger.logFile={log_file}",
-                                                     "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd HH:mm:ss,SSS"))
+                                                     "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd HH:mm:ss,SSS",
+                                                     *user_options))
     raise DaemonError(f"unknown daemon {daemon!r}; known: {', '.join(DAEMONS)}")
 
 
@@ -313,7 +320,13 @@ def _start_zookeeper(context: HostContext, operation: DaemonOperation, pids: lis
     out_file = context.log_dir / log_name("zookeeper", index, host, "out")
     # ZooKeeper's logger truncates its log file: keep the previous ones as Flink does (.log.1 ... .log.5)
     rotate(out_file.with_suffix(".log"))
-    command = daemon_command(context, "zookeeper", operation.args, out_file.with_suffix(".log"))
+    try:
+        command = daemon_command(context, "zookeeper", operation.args, out_file.with_suffix(".log"))
+    except DaemonError as error:  # e.g. SASL auth in zoo.cfg without the servers' JAAS logins
+        context.emit(f"[ERROR] zookeeper daemon on host {host} not started: {error}")
+        outcomes.append(DaemonOutcome(operation.action, operation.daemon, operation.label, host, False, [],
+                                      str(error)))
+        return None
     starting = _spawn(context, operation, command, out_file, address)
     starting.log_file = out_file.with_suffix(".log")
     pids.append(starting.process.pid)

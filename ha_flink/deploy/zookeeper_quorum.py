@@ -9,21 +9,36 @@ its own there (`<dataDir>/server-<N>/zoo.cfg`), which is what its java process r
 `dataDir` is taken from the install dir. Missing ports get ZooKeeper's defaults (2888, 3888, 2181), as
 Flink does; `clientPort` and `clientPortAddress` apply to every server line that does not name its own.
 
+Each server's JVM gets `env.java.opts.all` (DeploymentOptions.JAVA_OPTS), as Flink's zookeeper.sh passes
+FLINK_ENV_JAVA_OPTS: that is where `-Djava.security.auth.login.config=<jaas file>` names the servers' SASL
+logins. When zoo.cfg has an `authProvider.N=...SASLAuthenticationProvider` line, that file must exist on
+the server's host and have a `Server` section (or the one `-Dzookeeper.sasl.serverconfig` names) of
+ZooKeeper's DigestLoginModule with `user_<name>="<password>"` options; otherwise the server is not started
+and the reason names zoo.cfg and the key (a server without its logins would refuse every SASL client).
+
 `parse_zoo_cfg` and `server_config_text` are pure; `start_quorum` / `stop_quorum` do the work."""
 
 from __future__ import annotations
 
 import re
+import shlex
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ha_flink.config import ConfigurationError, DeploymentOptions
+from ha_flink.config import Configuration, ConfigurationError, DeploymentOptions
 from ha_flink.deploy.flink_daemon import DaemonError, DaemonOperation, Emit, HostContext
 from ha_flink.deploy.hosts import is_local_host
 from ha_flink.deploy.runner import HostBatch, Runner, group_by_host
 from ha_flink.deploy.ssh import SshOptionsError, parse_ssh_opts
 from ha_flink.deploy.zookeeper import server_mode
+from ha_flink.security.jaas import (
+    DIGEST_LOGIN_MODULE,
+    JAAS_PROPERTY,
+    jaas_file_from_java_opts,
+    kerberos_unsupported,
+    read_jaas_file,
+)
 
 DEFAULT_CLIENT_PORT = 2181
 DEFAULT_PEER_PORT = 2888
@@ -216,6 +231,50 @@ def write_server_files(quorum: ZooConfig, server: QuorumServer) -> Path:
     path = server_config_path(quorum, server)
     path.write_text(server_config_text(quorum, server))
     return path
+
+
+SASL_AUTH_PROVIDER = "org.apache.zookeeper.server.auth.SASLAuthenticationProvider"
+_SERVER_SECTION_PROPERTY = "zookeeper.sasl.serverconfig"
+
+
+def server_jvm_options(quorum: ZooConfig, config: Configuration, working_dir: Path) -> tuple[str, ...]:
+    """The JVM options every server of `quorum` runs with: `env.java.opts.all`'s words. With SASL auth in
+    zoo.cfg, checks that they name a JAAS file whose server section holds DIGEST-MD5 users (a relative
+    path is the JVM's: from `working_dir`, where the server runs)."""
+    key = DeploymentOptions.JAVA_OPTS.key
+    java_opts = config.get(DeploymentOptions.JAVA_OPTS) or ""
+    try:
+        words = tuple(shlex.split(java_opts))
+    except ValueError as error:
+        raise ConfigurationError(f"cannot be split into JVM options: {error}", key=key) from None
+    providers = [f"{name}={value}" for name, value in quorum.settings
+                 if name.startswith("authProvider.") and value == SASL_AUTH_PROVIDER]
+    if not providers:
+        return words
+    section_name = next((word.split("=", 1)[1] for word in reversed(words)
+                         if word.startswith(f"-D{_SERVER_SECTION_PROPERTY}=")), "Server")
+    wanted = (f'a {section_name} section ({section_name} {{ {DIGEST_LOGIN_MODULE} required user_<name>="<password>"; '
+              "};)")
+    path = jaas_file_from_java_opts(java_opts, key, working_dir)
+    if path is None:
+        raise ConfigurationError(
+            f"sets {providers[0]}, but {key} names no JAAS file (-D{JAAS_PROPERTY}=<file>) with {wanted}: the "
+            "servers could not authenticate any client", source=str(quorum.path))
+    jaas = read_jaas_file(path, f"-D{JAAS_PROPERTY} in {key}, for {providers[0]} in {quorum.path}")
+    section = jaas.section(section_name)
+    if section is None:
+        raise ConfigurationError(
+            f"has no {section_name} section, which {providers[0]} in {quorum.path} needs; its sections: "
+            f"{', '.join(jaas.sections) or 'none'}. Add {wanted}", source=str(path))
+    for entry in section.entries:
+        if entry.is_kerberos:
+            raise ConfigurationError(kerberos_unsupported(f"section {section_name} uses {entry.module}"),
+                                     source=f"{path}:{entry.line}")
+    if not any(entry.module == DIGEST_LOGIN_MODULE and any(o.startswith("user_") for o in entry.options)
+               for entry in section.entries):
+        raise ConfigurationError(f"section {section_name} names no user; add {wanted}",
+                                 source=f"{path}:{section.line}")
+    return words
 
 
 def serving_modes(quorum: ZooConfig, servers: list[QuorumServer],

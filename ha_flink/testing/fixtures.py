@@ -58,12 +58,13 @@ def zookeeper(zookeeper_session_ensemble: ZooKeeperEnsemble, request: pytest.Fix
 
 
 @pytest.fixture
-def zookeeper_factory(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[[int], ZooKeeperEnsemble]]:
-    """`zookeeper_factory(size)` starts a ZooKeeper of this test's own (1 node, or an ensemble of `size`)."""
+def zookeeper_factory(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., ZooKeeperEnsemble]]:
+    """`zookeeper_factory(size, sasl_users=None)` starts a ZooKeeper of this test's own (1 node, or an
+    ensemble of `size`); `sasl_users` ({name: password}) makes it authenticate clients with SASL DIGEST-MD5."""
     started: list[ZooKeeperEnsemble] = []
 
-    def create(size: int = 1) -> ZooKeeperEnsemble:
-        ensemble = ZooKeeperEnsemble.create(tmp_path / f"zookeeper-{len(started)}", size)
+    def create(size: int = 1, sasl_users: dict[str, str] | None = None) -> ZooKeeperEnsemble:
+        ensemble = ZooKeeperEnsemble.create(tmp_path / f"zookeeper-{len(started)}", size, sasl_users=sasl_users)
         started.append(ensemble)
         _remember_logs(request, ensemble.log_paths())
         ensemble.start()

@@ -1,7 +1,14 @@
 """Real ZooKeeper servers for tests: one node or an ensemble on loopback ports, each a `java` process
 stopped (or killed) by pid, data and log in a temp dir; and a real session expiry.
 
-tickTime is small (200 ms) so that sessions of 0.4 s and up are allowed and expire on time."""
+tickTime is small (200 ms) so that sessions of 0.4 s and up are allowed and expire on time.
+
+`sasl_users` ({name: password}) starts servers that authenticate clients with SASL DIGEST-MD5: a JAAS
+file with a `Server` section of ZooKeeper's DigestLoginModule (`user_<name>="<password>"`), zoo.cfg's
+`authProvider.1=...SASLAuthenticationProvider` and `-Djava.security.auth.login.config` on the JVM. An
+ensemble's servers talk to each other without SASL (quorum.auth is off): only clients authenticate.
+Clients without credentials still connect; what they may do is up to each znode's ACL.
+`write_client_jaas` writes the `Client` section a JobManager names in env.java.opts.all."""
 
 from __future__ import annotations
 
@@ -31,6 +38,11 @@ class ZooKeeperServer:
     peers: list[str] = field(default_factory=list)
     host: str = "127.0.0.1"
     process: subprocess.Popen[bytes] | None = None
+    sasl_users: dict[str, str] | None = None
+
+    @property
+    def jaas_path(self) -> Path:
+        return self.directory / "server-jaas.conf"
 
     @property
     def address(self) -> str:
@@ -63,6 +75,9 @@ class ZooKeeperServer:
         if self.peers:
             (data / "myid").write_text(f"{self.server_id}\n")
             lines += self.peers
+        if self.sasl_users is not None:
+            lines.append(f"authProvider.1={SASL_AUTH_PROVIDER}")
+            write_server_jaas(self.jaas_path, self.sasl_users)
         path = self.directory / "zoo.cfg"
         path.write_text("\n".join(lines) + "\n")
         return path
@@ -71,7 +86,8 @@ class ZooKeeperServer:
         if self.running:
             return
         config = self.write_config()
-        self.process = start_process(zookeeper_server_command(config), self.log_path)
+        jvm = (f"-Djava.security.auth.login.config={self.jaas_path}",) if self.sasl_users is not None else ()
+        self.process = start_process(zookeeper_server_command(config, jvm), self.log_path)
         if wait:
             self.wait_serving()
 
@@ -110,10 +126,13 @@ class ZooKeeperEnsemble:
     servers: list[ZooKeeperServer]
 
     @classmethod
-    def create(cls, directory: Path, size: int = 1) -> ZooKeeperEnsemble:
+    def create(cls, directory: Path, size: int = 1, sasl_users: dict[str, str] | None = None) -> ZooKeeperEnsemble:
+        """`sasl_users`: {name: password} the servers accept over SASL DIGEST-MD5 (None: no SASL)."""
         ports = free_ports(3 * size)
         peers = [f"server.{i + 1}=127.0.0.1:{ports[3 * i + 1]}:{ports[3 * i + 2]}" for i in range(size)] if size > 1 else []
-        servers = [ZooKeeperServer(directory / f"zk-{i + 1}", ports[3 * i], i + 1, peers) for i in range(size)]
+        servers = [ZooKeeperServer(directory / f"zk-{i + 1}", ports[3 * i], i + 1, peers,
+                                   sasl_users=dict(sasl_users) if sasl_users is not None else None)
+                   for i in range(size)]
         return cls(servers)
 
     @property
@@ -142,6 +161,30 @@ class ZooKeeperEnsemble:
 
     def log_paths(self) -> list[Path]:
         return [server.log_path for server in self.servers]
+
+
+SASL_AUTH_PROVIDER = "org.apache.zookeeper.server.auth.SASLAuthenticationProvider"
+DIGEST_LOGIN_MODULE = "org.apache.zookeeper.server.auth.DigestLoginModule"
+
+
+def _jaas_quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def write_server_jaas(path: Path, users: dict[str, str]) -> Path:
+    """A ZooKeeper server's JAAS file: the `Server` section accepting `users` ({name: password})."""
+    options = "".join(f"\n    user_{name}={_jaas_quote(password)}" for name, password in users.items())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"Server {{\n  {DIGEST_LOGIN_MODULE} required{options};\n}};\n")
+    return path
+
+
+def write_client_jaas(path: Path, username: str, password: str, section: str = "Client") -> Path:
+    """A client's JAAS file, as a Flink user writes one for `-Djava.security.auth.login.config`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"// ZooKeeper client credentials (DIGEST-MD5)\n{section} {{\n  {DIGEST_LOGIN_MODULE} required\n"
+                    f"    username={_jaas_quote(username)}\n    password={_jaas_quote(password)};\n}};\n")
+    return path
 
 
 def expire_session(hosts: str, session_id: int, password: bytes, timeout: float = 10.0) -> None:
