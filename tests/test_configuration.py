@@ -338,3 +338,13 @@ def test_set_from_code_validates_and_to_dict_round_trips() -> None:
 def test_require_names_the_missing_key_and_why() -> None:
     with pytest.raises(ConfigurationError, match="high-availability.storageDir: is not set, but .*ZooKeeper HA"):
         Configuration().require(HighAvailabilityOptions.HA_STORAGE_PATH, "ZooKeeper HA keeps job graphs there")
+
+
+@pytest.mark.parametrize("key", ["state.checkpoints.dir", "state.savepoints.dir", "execution.checkpointing.dir"])
+def test_checkpoint_and_savepoint_folders_must_be_absolute(key: str) -> None:
+    for relative in ("ckpt", "../../x", "./sp"):
+        with pytest.raises(ConfigurationError, match="is neither an absolute path nor a URL") as raised:
+            Configuration({key: relative})
+        assert raised.value.key == key
+    for absolute in ("/data/ckpt", "file:///data/ckpt", "s3://bucket/ckpt", "hdfs://nn:9000/ckpt"):
+        assert Configuration({key: absolute}).get_raw(key) == absolute

@@ -74,6 +74,19 @@ PATH_LIST: OptionType[list[str]] = OptionType(
 )
 
 
+
+def _parse_location(raw: Any) -> str:
+    text = _parse_string(raw).strip()
+    if "://" not in text and not text.startswith("/"):
+        raise ValueError(f"{text!r} is neither an absolute path nor a URL: a relative folder would depend on "
+                         "the working directory of each JobManager and TaskManager")
+    return text
+
+
+# A folder every process must agree on: an absolute path or a URL (file://, s3://, hdfs://).
+LOCATION: OptionType[str] = OptionType("location", "an absolute path or a URL (file:///..., s3://...)", _parse_location)
+
+
 def int_at_least(minimum: int) -> OptionType[int]:
     def parse(raw: Any) -> int:
         value = _parse_int(raw)
@@ -272,9 +285,9 @@ class StateBackendOptions:
 
 
 class CheckpointingOptions:
-    CHECKPOINTS_DIRECTORY = _option("state.checkpoints.dir", STRING, None, fallback=("execution.checkpointing.dir",),
+    CHECKPOINTS_DIRECTORY = _option("state.checkpoints.dir", LOCATION, None, fallback=("execution.checkpointing.dir",),
                                     doc="URL of the folder for checkpoint data")
-    SAVEPOINT_DIRECTORY = _option("state.savepoints.dir", STRING, None, fallback=("execution.checkpointing.savepoint-dir",),
+    SAVEPOINT_DIRECTORY = _option("state.savepoints.dir", LOCATION, None, fallback=("execution.checkpointing.savepoint-dir",),
                                   doc="default URL of the folder for savepoints")
     MAX_RETAINED_CHECKPOINTS = _option("state.checkpoints.num-retained", int_at_least(1), 1,
                                        fallback=("execution.checkpointing.num-retained",),
