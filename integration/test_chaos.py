@@ -38,3 +38,24 @@ def test_one_fault_of_every_kind_loses_nothing_and_counts_nothing_twice(tmp_path
                                                   F.TASKMANAGER_SIGKILL, F.ZOOKEEPER_QUORUM, F.CLUSTER_RESTART,
                                                   F.ZOOKEEPER_VANDAL, F.STORAGE_BLIP_AT_FAILOVER}, log
     assert all(t.running_s is not None for t in report.timings if t.fault != F.STORAGE_OUTAGE), log
+
+
+def test_the_same_with_tls_and_sasl_on(tmp_path: Path) -> None:
+    """The short run on a secured cluster: mutual TLS on all RPC and REST, ZooKeeper with SASL and creator
+    ACLs (the vandal acts with the cluster's own credentials: a stranger would be refused everything)."""
+    said: list[str] = []
+
+    def say(line: str) -> None:
+        said.append(line)
+        print(line, flush=True)
+
+    report = run_chaos(tmp_path / "chaos", SEED + 1, {kind: 1 for kind in F.KINDS}, say=say, secure=True)
+    log = "\n".join(said)
+    daemons = [path.read_text() for pattern in ("flink-*-standalonesession-*.log", "flink-*-taskexecutor-*.log")
+               for path in (tmp_path / "chaos" / "log").glob(pattern)]
+    assert len(daemons) >= 6 and all("TLS: internal RPC mutual" in text and "with SASL DIGEST-MD5" in text
+                                     for text in daemons), log
+    assert report.problems == [], log
+    assert report.output is not None and report.output.ok, log
+    assert report.output.records > 1000, log
+    assert all(t.running_s is not None for t in report.timings if t.fault != F.STORAGE_OUTAGE), log

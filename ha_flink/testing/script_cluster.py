@@ -32,6 +32,7 @@ class ScriptCluster:
     slaves: list[str] = field(default_factory=list)  # lines of conf/slaves
     settings: dict[str, str] = field(default_factory=dict)
     zoo_cfg: str | None = None
+    _opener: urllib.request.OpenerDirector | None = field(default=None, init=False, repr=False)
 
     @property
     def conf_dir(self) -> Path:
@@ -100,10 +101,23 @@ class ScriptCluster:
                     mine.append(int(entry))
         return mine
 
+    def rest_url(self, port: int, path: str) -> str:
+        https = str(self.settings.get("security.ssl.rest.enabled", "false")).lower() == "true"
+        return f"{'https' if https else 'http'}://127.0.0.1:{port}{path}"
+
+    def rest_opener(self) -> urllib.request.OpenerDirector:
+        """Opens REST URLs with the client keys of this cluster's conf (plain HTTP without REST TLS)."""
+        if self._opener is None:
+            from ha_flink.config import Configuration
+            from ha_flink.security.tls import rest_client_tls, url_opener
+
+            self._opener = url_opener(rest_client_tls(Configuration(self.settings)))
+        return self._opener
+
     def rest(self, port: int, path: str, timeout: float = 2.0) -> dict | list | None:
         """GET a JobManager's REST path; None when it does not answer (yet) or answers an error."""
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as answer:
+            with self.rest_opener().open(self.rest_url(port, path), timeout=timeout) as answer:
                 return json.loads(answer.read())
         except (OSError, ValueError):
             return None

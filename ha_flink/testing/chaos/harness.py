@@ -36,6 +36,7 @@ from typing import Any, Callable
 
 import cloudpickle
 from kazoo.client import KazooClient
+from kazoo.security import CREATOR_ALL_ACL
 
 from ha_flink.config import Configuration
 from ha_flink.deploy.pidfile import command_line
@@ -55,7 +56,10 @@ from ha_flink.testing.processes import free_fixed_ports, wait_for
 from ha_flink.testing.proxy import TcpProxy
 from ha_flink.testing.s3 import MotoS3Server
 from ha_flink.testing.script_cluster import REPO, ScriptCluster
-from ha_flink.testing.zookeeper import delete_tree_at_once
+from ha_flink.testing.certificates import create_test_certificates
+from ha_flink.testing.zookeeper import (
+    SASL_AUTH_PROVIDER, delete_tree_at_once, write_client_jaas, write_server_jaas,
+)
 
 JOB = REPO / "integration" / "chaos_job.py"
 JOB_START, JOB_KEYS = 1, 17  # as in integration/chaos_job.py
@@ -85,13 +89,29 @@ class ChaosCluster:
     host, all started and stopped by the bin/ scripts from a conf dir of their own."""
 
     def __init__(self, directory: Path, masters: int = 3, workers: int = 3, settings: dict[str, str] | None = None,
-                 storage: str = "file"):
+                 storage: str = "file", secure: bool = False):
         ports = free_fixed_ports(9 + masters)  # servers here are killed and started again on their ports
         zk_ports = ports[:9]
         self.rest_ports = ports[9:]
         servers = "".join(f"server.{i}=127.0.0.1:{zk_ports[3 * i - 3]}:{zk_ports[3 * i - 2]};127.0.0.1:"
                           f"{zk_ports[3 * i - 1]}\n" for i in (1, 2, 3))
         zoo_cfg = f"tickTime=200\ninitLimit=20\nsyncLimit=10\ndataDir={directory}/zookeeper\n{servers}"
+        # secure: mutual TLS on all RPC and REST (a test CA's certificates), ZooKeeper clients authenticated
+        # with SASL DIGEST-MD5 and every cluster znode readable and writable only by the cluster's identity
+        self.sasl: dict[str, str] | None = None
+        security_settings: dict[str, str] = {}
+        if secure:
+            certificates = create_test_certificates(directory / "certs")
+            self.sasl = {"mechanism": "DIGEST-MD5", "username": "flink", "password": "chaos-" + uuid.uuid4().hex}
+            jaas = directory / "jaas.conf"
+            write_server_jaas(jaas, {"flink": self.sasl["password"]})
+            server_section = jaas.read_text()
+            write_client_jaas(jaas, "flink", self.sasl["password"])
+            jaas.write_text(server_section + jaas.read_text())  # one file: Server for ZooKeeper, Client for us
+            zoo_cfg += f"authProvider.1={SASL_AUTH_PROVIDER}\n"
+            security_settings = {**certificates.internal_config(), **certificates.rest_config(),
+                                 "high-availability.zookeeper.client.acl": "creator",
+                                 "env.java.opts.all": f"-Djava.security.auth.login.config={jaas}"}
         # clients reach each server through a proxy: a partition of one process is cut there; a server
         # that does not serve (starting, or without a quorum) is refused at once, as a client would be
         self.proxies = [TcpProxy(("127.0.0.1", port), ready=_serving(port))
@@ -122,6 +142,7 @@ class ChaosCluster:
             "restart-strategy.fixed-delay.attempts": "1000000",
             "restart-strategy.fixed-delay.delay": "100 ms",
             "execution.checkpointing.tolerable-failed-checkpoints": "5",
+            **security_settings,
             **(settings or {}),
         }
         self.scripts = ScriptCluster(directory, quorum, [f"127.0.0.1:{port}" for port in self.rest_ports],
@@ -235,7 +256,9 @@ class ChaosCluster:
         return pids
 
     def zookeeper_client(self) -> KazooClient:
-        client = KazooClient(hosts=self.quorum, timeout=10)
+        # (secure: as the cluster's identity; a stranger would be refused everything)
+        client = KazooClient(hosts=self.quorum, timeout=10, sasl_options=self.sasl,
+                             default_acl=CREATOR_ALL_ACL if self.sasl else None)
         client.start(timeout=30)
         return client
 
@@ -286,8 +309,9 @@ class RestWatcher:
     """A thread asking every JobManager's REST API the dashboard's questions every `interval_s` while faults
     happen; a JobManager that does not answer (killed, paused) is skipped, an error answer is recorded."""
 
-    def __init__(self, rest_ports: list[int], job_id: str, interval_s: float = 1.0) -> None:
-        self.urls = [f"http://127.0.0.1:{port}{path}" for port in rest_ports
+    def __init__(self, scripts: ScriptCluster, rest_ports: list[int], job_id: str, interval_s: float = 1.0) -> None:
+        self.opener = scripts.rest_opener()
+        self.urls = [scripts.rest_url(port, path) for port in rest_ports
                      for path in ("/cluster/ha", "/overview", "/jobs/overview", f"/jobs/{job_id}",
                                   f"/jobs/{job_id}/checkpoints", f"/jobs/{job_id}/exceptions")]
         self.interval_s = interval_s
@@ -307,7 +331,7 @@ class RestWatcher:
         while not self._stop.wait(self.interval_s):
             for url in self.urls:
                 try:
-                    with urllib.request.urlopen(url, timeout=2) as answer:
+                    with self.opener.open(url, timeout=2) as answer:
                         json.load(answer)
                     self.answered += 1
                 except urllib.error.HTTPError as error:
@@ -630,7 +654,7 @@ class ChaosRun:
         self.cluster.start()
         self.job_id = report.job_id = self._submit(self.out)
         self._wait_checkpoint_after(time.time() - 60, self.job_id)
-        self.watcher = RestWatcher(self.cluster.rest_ports, self.job_id)
+        self.watcher = RestWatcher(self.cluster.scripts, self.cluster.rest_ports, self.job_id)
         self.watcher.start()
         actions = {
             F.LEADER_SIGKILL: lambda f: self._leader_signal(f, signal.SIGKILL),
