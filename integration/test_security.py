@@ -17,8 +17,11 @@ from typing import Any, Callable
 
 import grpc
 import pytest
+from kazoo.client import KazooClient
+from kazoo.exceptions import NoAuthError, NoNodeError, NotEmptyError
 
 from ha_flink.config import Configuration
+from ha_flink.ha import paths
 from ha_flink.rpc import flink_pb2 as pb
 from ha_flink.rpc import flink_pb2_grpc as pb_grpc
 from ha_flink.rpc.channels import blocking_channel
@@ -26,6 +29,7 @@ from ha_flink.security.tls import internal_tls, rest_client_tls, url_opener
 from ha_flink.testing.certificates import CertificateSet, create_test_certificates
 from ha_flink.testing.cluster import Cluster
 from ha_flink.testing.processes import wait_for
+from ha_flink.testing.zookeeper import ZooKeeperEnsemble, write_client_jaas
 
 HERE = Path(__file__).resolve().parent
 
@@ -92,6 +96,7 @@ def test_a_secured_cluster_serves_its_clients_and_refuses_strangers(
     client = Configuration(certs.rest_config("client"))
     assert _https(f"{standby_rest}/jobs/overview", client) == 200
     assert _https(f"{leader_rest}/overview", client) == 200
+    assert _https(f"{standby_rest}/", client) == 200  # the dashboard
     # secrets are hidden in REST (and so in the dashboard) and in every daemon's log
     shown = {e["key"]: e["value"] for e in _get_json(f"{standby_rest}/jobmanager/config", client)}
     assert shown["security.ssl.internal.keystore-password"] == "******"
@@ -155,3 +160,65 @@ def test_a_jobmanager_with_an_unusable_keystore_does_not_start(
     assert "exited with 1" in message and "cannot start" in message
     for word in words:
         assert word in message
+
+
+def _walk(client: KazooClient, path: str) -> list[str]:
+    found = [path]
+    for child in client.get_children(path):
+        found += _walk(client, f"{path.rstrip('/')}/{child}")
+    return found
+
+
+def test_with_everything_on_a_strangers_zookeeper_client_is_refused_every_cluster_znode(
+    zookeeper_factory: Callable[..., ZooKeeperEnsemble], certs: CertificateSet, tmp_path: Path,
+) -> None:
+    """TLS on RPC and REST, ZooKeeper with SASL and creator ACL: the job runs and checkpoints, bin/flink works
+    with the conf's keys, and a ZooKeeper client without the cluster's credentials gets NoAuth reading,
+    listing, writing or deleting any node the cluster made, while the cluster's identity may."""
+    password = "zk-" + os.urandom(6).hex()
+    zookeeper = zookeeper_factory(1, sasl_users={"flink": password})
+    jaas = write_client_jaas(tmp_path / "jaas.conf", "flink", password)
+    cluster = Cluster(tmp_path / "cluster", zookeeper.connect_string, {
+        **certs.internal_config(), **certs.rest_config(), "high-availability.zookeeper.client.acl": "creator",
+        "env.java.opts.all": f"-Djava.security.auth.login.config={jaas}"})
+    cluster.write_conf()
+    owner = zookeeper.client(sasl_options={"mechanism": "DIGEST-MD5", "username": "flink", "password": password})
+    stranger = zookeeper.client()
+    try:
+        cluster.start_leader()
+        cluster.start_jobmanager()
+        cluster.start_taskmanager()
+        submitted = cluster.flink("run", "-d", "-py", str(HERE / "checkpointed_count_job.py"), str(tmp_path / "out"),
+                                  "100000000", "200", "-1", "1")
+        assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+        job_id = cluster.job_id(submitted)
+        checkpoints = paths.checkpoints(cluster.zookeeper_base, job_id)
+        wait_for(lambda: owner.exists(checkpoints) and owner.get_children(checkpoints), 60,
+                 what="a completed checkpoint's node")
+        nodes = _walk(owner, "/flink")
+        assert len(nodes) > 10 and any("latch" in n for n in nodes) and any("jobgraphs" in n for n in nodes)
+        for node in nodes:
+            owner.get(node)  # the cluster's identity may
+            for attempt in (lambda: stranger.get(node), lambda: stranger.get_children(node),
+                            lambda: stranger.set(node, b"x"), lambda: stranger.delete(node)):
+                try:
+                    attempt()
+                except NoNodeError:
+                    pass  # an ephemeral node that went meanwhile
+                except NoAuthError:
+                    continue
+                except NotEmptyError:
+                    # "/" is open (not the cluster's): a delete of its child /flink is judged by that ACL,
+                    # and refused only because /flink has children the stranger cannot delete
+                    assert node == "/flink"
+                    continue
+                else:
+                    raise AssertionError(f"a stranger was allowed on {node}")
+        assert re.search(rf"{job_id}.*RUNNING", cluster.flink("list").stdout)
+        cancelled = cluster.flink("cancel", job_id)
+        assert cancelled.returncode == 0, cancelled.stdout + cancelled.stderr
+    finally:
+        for client in (owner, stranger):
+            client.stop()
+            client.close()
+        cluster.close()
