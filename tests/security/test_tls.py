@@ -92,18 +92,18 @@ class _Servicer(pb_grpc.TaskExecutorServicer):
         return pb.TaskMetricsReport()
 
 
-async def _serve(config: Configuration) -> tuple[grpc.aio.Server, int, _Servicer]:
+async def _serve(config: Configuration, host: str = "127.0.0.1") -> tuple[grpc.aio.Server, int, _Servicer]:
     tls = internal_tls(config)
     server = grpc.aio.server(interceptors=server_interceptors(tls), options=SERVER_OPTIONS)
     servicer = _Servicer()
     pb_grpc.add_TaskExecutorServicer_to_server(servicer, server)
-    port = add_port(server, "127.0.0.1:0", tls)
+    port = add_port(server, f"{host}:0", tls)
     await server.start()
     return server, port, servicer
 
 
-async def _ask(port: int, config: Configuration | None) -> grpc.StatusCode:
-    channel = rpc_channel(f"127.0.0.1:{port}", internal_tls(config) if config is not None else None)
+async def _ask(port: int, config: Configuration | None, host: str = "127.0.0.1") -> grpc.StatusCode:
+    channel = rpc_channel(f"{host}:{port}", internal_tls(config) if config is not None else None)
     try:
         await pb_grpc.TaskExecutorStub(channel).RequestTaskMetrics(pb.Empty(), timeout=5)
         return grpc.StatusCode.OK
@@ -138,6 +138,25 @@ def test_a_pinned_fingerprint_refuses_other_certificates_of_the_same_ca(certs: C
         try:
             assert await _ask(port, internal(certs)) == grpc.StatusCode.OK
             assert await _ask(port, internal(certs, "client")) == grpc.StatusCode.UNAUTHENTICATED
+            assert servicer.calls == 1
+        finally:
+            await server.stop(None)
+
+    asyncio.run(scenario())
+
+
+def test_without_hostname_verification_a_server_is_checked_against_the_shared_certificate(
+    certs: CertificateSet,
+) -> None:
+    """127.0.0.2 is not a name in the test certificates: refused with verify-hostname (Flink's default),
+    accepted without it, the chain still verified (a stranger's certificate is refused either way)."""
+    async def scenario() -> None:
+        server, port, servicer = await _serve(internal(certs), host="127.0.0.2")
+        try:
+            assert await _ask(port, internal(certs), host="127.0.0.2") == grpc.StatusCode.UNAVAILABLE
+            lax = {"security.ssl.verify-hostname": "false"}
+            assert await _ask(port, internal(certs, **lax), host="127.0.0.2") == grpc.StatusCode.OK
+            assert await _ask(port, internal(certs, "stranger", **lax), host="127.0.0.2") == grpc.StatusCode.UNAVAILABLE
             assert servicer.calls == 1
         finally:
             await server.stop(None)
