@@ -4,6 +4,7 @@ time amounts, serialization, watermark strategies and `Configuration`."""
 from __future__ import annotations
 
 from ha_flink.common.configuration import Configuration
+from ha_flink.common.execution_config import ExecutionConfig
 from ha_flink.common.job_status import JobStatus
 from ha_flink.common.serialization import (
     DeserializationSchema,
@@ -22,6 +23,7 @@ __all__ = [
     "DeserializationSchema",
     "Duration",
     "Encoder",
+    "ExecutionConfig",
     "Instant",
     "JobStatus",
     "Row",

@@ -6,6 +6,8 @@ runtime is written against them) and re-exported here and under PyFlink's module
 
 from __future__ import annotations
 
+from ha_flink.datastream.checkpoint_config import CheckpointConfig  # noqa: F401
+from ha_flink.datastream.externalized_checkpoint_retention import ExternalizedCheckpointRetention  # noqa: F401
 from ha_flink.datastream.data_stream import (  # noqa: F401
     BroadcastConnectedStream, BroadcastStream, ConnectedStreams, DataStream, DataStreamSink, IntervalJoin, IntervalJoined, KeyedStream,
 )
@@ -26,12 +28,14 @@ from ha_flink.datastream.windowed_stream import (  # noqa: F401
 )
 
 __all__ = [
+    "ExternalizedCheckpointRetention",
     "AggregateFunction",
     "AllWindowFunction",
     "AllWindowedStream",
     "BroadcastConnectedStream",
     "BroadcastProcessFunction",
     "BroadcastStream",
+    "CheckpointConfig",
     "CheckpointedFunction",
     "CheckpointingMode",
     "CoFlatMapFunction",

@@ -5,13 +5,18 @@ process (PyFlink's local mini cluster) when the script was started with `python 
 
 from __future__ import annotations
 
-import enum
 import logging
 import threading
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Optional
 
+from ha_flink.common.execution_config import ExecutionConfig, PipelineSettings
+from ha_flink.config import CheckpointingOptions
+from ha_flink.config import Configuration as FlinkConfiguration
+from ha_flink.datastream.checkpoint_config import CheckpointConfig, warn_unsupported
+from ha_flink.datastream.checkpointing_mode import CheckpointingMode
 from ha_flink.datastream.connectors.base import Boundedness, CollectionSource, Source, SourceReader
 from ha_flink.datastream.data_stream import DataStream
+from ha_flink.datastream.execution_mode import RuntimeExecutionMode
 from ha_flink.core.functions import SourceContext, SourceFunction
 from ha_flink.runtime.graph.job_graph import JobGraph, build_job_graph
 from ha_flink.runtime.graph.transformations import SourceTransformation, Transformation
@@ -24,15 +29,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-class CheckpointingMode(enum.Enum):
-    EXACTLY_ONCE = 0
-    AT_LEAST_ONCE = 1
+__all__ = ["CheckpointingMode", "JobClient", "RuntimeExecutionMode", "StreamExecutionEnvironment"]
 
-
-class RuntimeExecutionMode(enum.Enum):
-    STREAMING = 0
-    BATCH = 1
-    AUTOMATIC = 2
+CHAINING = "pipeline.operator-chaining.enabled"
+BUFFER_TIMEOUT = "execution.buffer-timeout.interval"
+CHANGELOG = "state.changelog.enabled"
 
 
 class JobClient:
@@ -60,14 +61,16 @@ class JobClient:
 
 
 class StreamExecutionEnvironment:
+    """Settings live in one PipelineSettings that `get_config()` and `get_checkpoint_config()` share; those
+    with a Flink key are kept as that key, so they reach the job as its own configuration."""
+
     def __init__(self, configuration: Any = None) -> None:
-        self._configuration = configuration
-        self._parallelism = 1
-        self._max_parallelism = DEFAULT_MAX_PARALLELISM
+        self._pipeline = PipelineSettings(max_parallelism=DEFAULT_MAX_PARALLELISM)
         self._runtime_mode = RuntimeExecutionMode.STREAMING
         self._sinks: list[Transformation] = []
-        self._checkpoint_interval_ms: int | None = None
-        self._job_parameters: dict[str, str] = {}
+        self._default_local_parallelism: int | None = None
+        if configuration is not None:
+            self.configure(configuration)
 
     @staticmethod
     def get_execution_environment(configuration: Any = None) -> StreamExecutionEnvironment:
@@ -75,37 +78,140 @@ class StreamExecutionEnvironment:
 
     # -- settings -------------------------------------------------------------------------------------
 
+    def get_config(self) -> ExecutionConfig:
+        return ExecutionConfig(self._pipeline)
+
+    def get_checkpoint_config(self) -> CheckpointConfig:
+        return CheckpointConfig(self._pipeline)
+
+    def configure(self, configuration: Any) -> StreamExecutionEnvironment:
+        """Sets every key of `configuration` (a `Configuration` or a dict) as the job's own setting;
+        `parallelism.default`, `pipeline.max-parallelism`, `execution.runtime-mode` and
+        `pipeline.global-job-parameters` also change what the getters return."""
+        items = configuration.to_dict() if hasattr(configuration, "to_dict") else dict(configuration)
+        for key, value in items.items():
+            key, value = str(key), str(value)
+            if key == "parallelism.default":
+                self.set_parallelism(int(value))
+            elif key == "pipeline.max-parallelism":
+                self.set_max_parallelism(int(value))
+            elif key == "execution.runtime-mode":
+                self.set_runtime_mode(RuntimeExecutionMode[value.upper()])
+            elif key == "pipeline.global-job-parameters":
+                pairs = (part.split(":", 1) for part in value.split(",") if ":" in part)
+                self._pipeline.job_parameters.update({k.strip(): v.strip() for k, v in pairs})
+            else:
+                self._pipeline.values[key] = value
+        return self
+
     def set_parallelism(self, parallelism: int) -> StreamExecutionEnvironment:
         if parallelism < 1:
             raise ValueError(f"parallelism must be >= 1, got {parallelism}")
-        self._parallelism = parallelism
+        self._pipeline.parallelism = parallelism
+        self._pipeline.parallelism_set = True
         return self
 
     def get_parallelism(self) -> int:
-        return self._parallelism
+        return self._pipeline.parallelism
 
     def set_max_parallelism(self, max_parallelism: int) -> StreamExecutionEnvironment:
-        if not 0 < max_parallelism <= 32768:
-            raise ValueError(f"max parallelism must be in 1..32768, got {max_parallelism}")
-        self._max_parallelism = max_parallelism
+        self.get_config().set_max_parallelism(max_parallelism)
         return self
 
     def get_max_parallelism(self) -> int:
-        return self._max_parallelism
+        return self._pipeline.max_parallelism
+
+    def get_default_local_parallelism(self) -> int:
+        """What `set_default_local_parallelism` set, else this machine's core count (as PyFlink). A local
+        run (`python job.py`) uses the value set here when no parallelism was set; unset, ha-flink's local
+        runs keep `parallelism.default` (1), not the core count."""
+        import os
+
+        return self._default_local_parallelism or os.cpu_count() or 1
+
+    def set_default_local_parallelism(self, parallelism: int) -> StreamExecutionEnvironment:
+        self._default_local_parallelism = parallelism
+        return self
 
     def set_runtime_mode(self, execution_mode: RuntimeExecutionMode) -> StreamExecutionEnvironment:
         self._runtime_mode = execution_mode
         return self
 
-    def enable_checkpointing(self, interval: int, mode: CheckpointingMode | None = None) -> StreamExecutionEnvironment:
-        self._checkpoint_interval_ms = interval
-        if mode is not None:
-            self._checkpointing_mode = mode
+    def set_buffer_timeout(self, timeout_millis: int) -> StreamExecutionEnvironment:
+        """`execution.buffer-timeout.interval`. A producer sends each batch of output when the batch of
+        input that made it is done, so records wait at most one batch, within any positive timeout; with
+        -1 (Flink: only full buffers) or 0 (flush every record) batches are still sent that way."""
+        if timeout_millis < -1:
+            raise ValueError("Timeout of buffer must be non-negative or -1")
+        self._pipeline.values[BUFFER_TIMEOUT] = f"{timeout_millis} ms" if timeout_millis >= 0 else "-1"
         return self
 
-    def set_global_job_parameters(self, parameters: dict[str, str]) -> StreamExecutionEnvironment:
-        self._job_parameters.update({str(k): str(v) for k, v in parameters.items()})
+    def get_buffer_timeout(self) -> int:
+        text = self._pipeline.values.get(BUFFER_TIMEOUT, "100 ms")
+        return int(text.split()[0])
+
+    def disable_operator_chaining(self) -> StreamExecutionEnvironment:
+        """Every operator becomes a task of its own (`pipeline.operator-chaining.enabled: false`)."""
+        self._pipeline.values[CHAINING] = "false"
         return self
+
+    def is_chaining_enabled(self) -> bool:
+        return self._pipeline.values.get(CHAINING, "true").lower() == "true"
+
+    def is_chaining_of_operators_with_different_max_parallelism_enabled(self) -> bool:
+        return self.is_chaining_enabled()
+
+    def enable_checkpointing(self, interval: int, mode: CheckpointingMode | None = None) -> StreamExecutionEnvironment:
+        config = self.get_checkpoint_config()
+        config.set_checkpoint_interval(interval)
+        if mode is not None:
+            config.set_checkpointing_mode(mode)
+        return self
+
+    def get_checkpoint_interval(self) -> int:
+        return self.get_checkpoint_config().get_checkpoint_interval()
+
+    def get_checkpointing_mode(self) -> CheckpointingMode:
+        return self.get_checkpoint_config().get_checkpointing_mode()
+
+    def get_checkpointing_consistency_mode(self) -> CheckpointingMode:
+        return self.get_checkpointing_mode()
+
+    def is_unaligned_checkpoints_enabled(self) -> bool:
+        return self.get_checkpoint_config().is_unaligned_checkpoints_enabled()
+
+    def is_force_unaligned_checkpoints(self) -> bool:
+        return self.get_checkpoint_config().is_force_unaligned_checkpoints()
+
+    def enable_changelog_state_backend(self, enabled: bool) -> StreamExecutionEnvironment:
+        """`state.changelog.enabled`. The changelog state backend is not implemented: turning it on is
+        refused at once (the incremental RocksDB checkpoints, `execution.checkpointing.incremental`, are
+        the way to small checkpoints here)."""
+        if enabled:
+            raise NotImplementedError("the changelog state backend (state.changelog.enabled) is not supported by "
+                                      "ha-flink; use state.backend.type: rocksdb with "
+                                      "execution.checkpointing.incremental: true for small checkpoints")
+        self._pipeline.values[CHANGELOG] = "false"
+        return self
+
+    def is_changelog_state_backend_enabled(self) -> Optional[bool]:
+        value = self._pipeline.values.get(CHANGELOG)
+        return None if value is None else value.lower() == "true"
+
+    def set_default_savepoint_directory(self, directory: str) -> StreamExecutionEnvironment:
+        FlinkConfiguration({CheckpointingOptions.SAVEPOINT_DIRECTORY.key: directory})  # absolute or a URL
+        self._pipeline.values[CheckpointingOptions.SAVEPOINT_DIRECTORY.key] = directory
+        return self
+
+    def get_default_savepoint_directory(self) -> Optional[str]:
+        return self._pipeline.values.get(CheckpointingOptions.SAVEPOINT_DIRECTORY.key)
+
+    def set_global_job_parameters(self, parameters: dict[str, str]) -> StreamExecutionEnvironment:
+        self._pipeline.job_parameters.update({str(k): str(v) for k, v in parameters.items()})
+        return self
+
+    def close(self) -> None:
+        """Nothing stays open between executions (each local run's mini cluster is stopped with it)."""
 
     # -- sources --------------------------------------------------------------------------------------
 
@@ -143,16 +249,24 @@ class StreamExecutionEnvironment:
 
     def get_job_graph(self, job_name: str | None = None) -> JobGraph:
         runtime_mode = self._resolved_runtime_mode()
-        interval = self._checkpoint_interval_ms
-        if runtime_mode == "BATCH" and interval is not None:
+        settings = self._settings()
+        interval = self.get_checkpoint_interval()
+        if runtime_mode == "BATCH" and interval > 0:
             logger.info("Checkpointing is not supported and not needed when executing jobs in BATCH mode; "
                         "disabling it")
-            interval = None
+            settings.pop(CheckpointingOptions.CHECKPOINTING_INTERVAL.key, None)
+            interval = -1
+        if not self.get_config().has_auto_generated_uids_enabled():
+            missing = sorted({t.name for t in _transformations(self._sinks) if not t.is_virtual and not t.uid})
+            if missing:
+                raise ValueError(f"Auto generated UIDs have been disabled (ExecutionConfig."
+                                 f"disable_auto_generated_uids) but no UID was set for: {', '.join(missing)}; "
+                                 "give each operator one with .uid(...)")
         return build_job_graph(
-            self._sinks, job_name=job_name or "Flink Streaming Job", default_parallelism=self._parallelism,
-            default_max_parallelism=self._max_parallelism, runtime_mode=runtime_mode,
-            config=self._job_parameters, checkpoint_interval_ms=interval,
-            settings=self._settings(),
+            self._sinks, job_name=job_name or "Flink Streaming Job", default_parallelism=self._pipeline.parallelism,
+            default_max_parallelism=self._pipeline.max_parallelism, runtime_mode=runtime_mode,
+            config=self._pipeline.job_parameters, checkpoint_interval_ms=interval if interval > 0 else None,
+            settings=settings, chaining=self.is_chaining_enabled(),
         )
 
     def _resolved_runtime_mode(self) -> str:
@@ -170,21 +284,15 @@ class StreamExecutionEnvironment:
         return mode.name
 
     def _settings(self) -> dict[str, str]:
-        """The job's own Flink settings: what `get_execution_environment(configuration)` was given."""
-        configuration = self._configuration
-        settings: dict[str, str] = {}
-        if getattr(self, "_checkpointing_mode", None) is not None:
-            settings["execution.checkpointing.mode"] = self._checkpointing_mode.name
-        if configuration is None:
-            return settings
-        items = configuration.to_dict().items() if hasattr(configuration, "to_dict") else dict(configuration).items()
-        return {**{str(k): str(v) for k, v in items}, **settings}
+        """The job's own Flink settings: the configuration it was given and what the API calls set."""
+        return dict(self._pipeline.values)
 
     def get_execution_plan(self) -> str:
         return self.get_job_graph().describe()
 
     def _take_job_graph(self, job_name: str | None) -> JobGraph:
         graph = self.get_job_graph(job_name)
+        warn_unsupported(self._pipeline.values, graph.name)
         self._sinks = []  # the next execute() runs only what is declared after this one
         return graph
 
@@ -193,35 +301,44 @@ class StreamExecutionEnvironment:
 
         context = submission.current()
         if context is not None:  # started by `flink run`: the cluster runs it
-            if context.parallelism is not None and self._parallelism == 1:
-                self._parallelism = context.parallelism
+            if context.parallelism is not None and self._pipeline.parallelism == 1:
+                self._pipeline.parallelism = context.parallelism
             return submission.submit(self._take_job_graph(job_name))
         # (imported on use: the mini cluster and REST pull in gRPC and FastAPI, which `flink run` never needs here)
         from ha_flink.rest.server import start_rest_endpoint
         from ha_flink.runtime.minicluster import execute_locally
 
-        return execute_locally(self._take_job_graph(job_name), start_rest_endpoint)
+        return execute_locally(self._take_local_job_graph(job_name), start_rest_endpoint)
 
     def execute_async(self, job_name: str | None = None) -> JobClient:
         from ha_flink.rest.server import start_rest_endpoint
         from ha_flink.runtime.minicluster import LocalJobClient
 
-        return JobClient(LocalJobClient(self._take_job_graph(job_name), start_rest_endpoint))
+        return JobClient(LocalJobClient(self._take_local_job_graph(job_name), start_rest_endpoint))
+
+    def _take_local_job_graph(self, job_name: str | None) -> JobGraph:
+        """A local run takes `set_default_local_parallelism`'s value when no parallelism was set."""
+        if self._default_local_parallelism is not None and not self._pipeline.parallelism_set:
+            self._pipeline.parallelism = self._default_local_parallelism
+        return self._take_job_graph(job_name)
 
 
-def _sources(sinks: list[Transformation]) -> list[SourceTransformation]:
+def _transformations(sinks: list[Transformation]) -> list[Transformation]:
     seen: set[int] = set()
-    found: list[SourceTransformation] = []
+    found: list[Transformation] = []
     pending = list(sinks)
     while pending:
         t = pending.pop()
         if t.id in seen:
             continue
         seen.add(t.id)
-        if isinstance(t, SourceTransformation):
-            found.append(t)
+        found.append(t)
         pending.extend(t.inputs)
     return found
+
+
+def _sources(sinks: list[Transformation]) -> list[SourceTransformation]:
+    return [t for t in _transformations(sinks) if isinstance(t, SourceTransformation)]
 
 
 def _is_no_watermarks(strategy: Any) -> bool:

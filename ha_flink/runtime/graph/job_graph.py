@@ -109,7 +109,9 @@ class _Node:
 def build_job_graph(sinks: list[Transformation], *, job_name: str, default_parallelism: int,
                     default_max_parallelism: int = DEFAULT_MAX_PARALLELISM, runtime_mode: str = "STREAMING",
                     job_id: str | None = None, config: dict[str, str] | None = None,
-                    checkpoint_interval_ms: int | None = None, settings: dict[str, str] | None = None) -> JobGraph:
+                    checkpoint_interval_ms: int | None = None, settings: dict[str, str] | None = None,
+                    chaining: bool = True) -> JobGraph:
+    """`chaining=False` (env.disable_operator_chaining()): every operator a vertex of its own."""
     if not sinks:
         raise JobGraphError("No operators defined in streaming topology. Cannot execute. "
                             "(Add a sink, e.g. ds.print(), before execute().)")
@@ -159,7 +161,7 @@ def build_job_graph(sinks: list[Transformation], *, job_name: str, default_paral
     chain_of: dict[int, list[_Node]] = {}
     head_of: dict[int, _Node] = {}
     for node in order:  # producers come before consumers
-        if _chainable(node):
+        if chaining and _chainable(node):
             upstream = node.inputs[0].node
             head = head_of[upstream.transformation.id]
             chain_of[head.transformation.id].append(node)
