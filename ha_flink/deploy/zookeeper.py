@@ -11,7 +11,13 @@ from pathlib import Path
 QUORUM_PEER_MAIN = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
 # Debian's zookeeper.jar names its dependencies in its manifest's Class-Path; slf4j-simple makes the
 # server log to stderr (without a binding it logs nothing at all).
-DEBIAN_JARS = ("/usr/share/java/zookeeper.jar", "/usr/share/java/slf4j-simple.jar")
+# Debian's zookeeper.jar names netty-buffer, -common, -handler and -transport in its Class-Path but not the
+# jars Netty's server pipeline also needs: with `serverCnxnFactory=...NettyServerCnxnFactory` (a TLS client
+# port, `secureClientPort`) every connection failed with NoClassDefFoundError: io/netty/handler/codec/
+# ByteToMessageDecoder. So they are on the classpath of every server (those installed).
+DEBIAN_JARS = ("/usr/share/java/zookeeper.jar", "/usr/share/java/slf4j-simple.jar",
+               "/usr/share/java/netty-codec.jar", "/usr/share/java/netty-resolver.jar",
+               "/usr/share/java/netty-transport-native-unix-common.jar")
 JVM_OPTIONS = ("-Xms32m", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
                "-Dorg.slf4j.simpleLogger.showDateTime=true", "-Dzookeeper.admin.enableServer=false")
 

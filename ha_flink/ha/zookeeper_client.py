@@ -12,28 +12,140 @@ anyone else). kazoo applies the client's `default_acl` to every create that name
 creates, transactions, `ensure_path` and the parents `makepath=True` makes, so the root path, the cluster-id
 node, the election latches, the locks and the checkpoint ID counter all get it; the ha package names no
 ACL anywhere. Without SASL credentials creator ACL is refused at start: ZooKeeper would answer every create
-with InvalidACL, and falling back to open ACLs would hand the cluster's nodes to everyone."""
+with InvalidACL, and falling back to open ACLs would hand the cluster's nodes to everyone.
+
+TLS to the client port comes from ZooKeeper's own `-Dzookeeper.client.secure=true -Dzookeeper.ssl.*`
+properties in `env.java.opts.all` (`ha_flink/security/zookeeper_tls.py`), and goes with SASL and creator ACL
+as in Java (SASL runs inside the TLS connection). kazoo builds a fresh SSLContext per connection from file
+paths and adds the system's CAs to the truststore; instead the client gets a kazoo handler
+(`_TlsHandler`) that wraps each connection with one context made at start (the truststore's CAs alone, the
+keystore's certificate, the allowed TLS versions) and remembers each server's last TLS failure. kazoo retries
+a failed handshake for ever: when every server of the quorum has failed its last handshake (a certificate
+refused either way, a plain port), the start ends at once with a ZooKeeperTlsError naming the quorum and the
+reason; otherwise a start that times out names the TLS failures it saw."""
 
 from __future__ import annotations
 
 import logging
 import socket
+import ssl
+import threading
 import time
+from typing import Any, Callable
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import AuthFailedError
-from kazoo.handlers.threading import KazooTimeoutError
+from kazoo.handlers import utils as kazoo_utils
+from kazoo.handlers.threading import KazooTimeoutError, SequentialThreadingHandler
 from kazoo.retry import KazooRetry
 from kazoo.security import CREATOR_ALL_ACL
 
 from ha_flink.config import Configuration, ConfigurationError, HighAvailabilityOptions, SecurityOptions
 from ha_flink.security.jaas import DIGEST_LOGIN_MODULE, JAAS_PROPERTY, ZooKeeperSasl, zookeeper_sasl
+from ha_flink.security.zookeeper_tls import ZooKeeperTls, zookeeper_tls
 
 logger = logging.getLogger(__name__)
 
 
 class ZooKeeperAuthenticationError(ConnectionError):
     """The quorum refused the client's SASL credentials."""
+
+
+class ZooKeeperTlsError(ConnectionError):
+    """No server of the quorum completed a TLS handshake with the client."""
+
+
+class _ReportingSSLSocket(ssl.SSLSocket):
+    """An SSLSocket that reports a TLS error on a read or write: with TLS 1.3 a server's refusal of the
+    client's certificate arrives after the client's side of the handshake has completed."""
+
+    on_tls_error: Callable[[BaseException], None] | None = None
+
+    def recv(self, buflen: int = 1024, flags: int = 0) -> bytes:
+        try:
+            return super().recv(buflen, flags)
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            raise
+        except ssl.SSLError as error:
+            if self.on_tls_error is not None:
+                self.on_tls_error(error)
+            raise
+
+    def send(self, data: Any, flags: int = 0) -> int:
+        try:
+            return super().send(data, flags)
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            raise
+        except ssl.SSLError as error:
+            if self.on_tls_error is not None:
+                self.on_tls_error(error)
+            raise
+
+
+class _TlsHandler(SequentialThreadingHandler):
+    """kazoo's threading handler, wrapping every connection in TLS with one SSLContext; it remembers the
+    last TLS failure of each server (host, port), cleared by a handshake that succeeds."""
+
+    def __init__(self, tls: ZooKeeperTls) -> None:
+        super().__init__()
+        self.tls = tls
+        self._context = tls.ssl_context()
+        self._context.sslsocket_class = _ReportingSSLSocket
+        self._lock = threading.Lock()
+        self._failures: dict[tuple[str, int], str] = {}
+
+    def create_connection(self, address: tuple[str, int], hostname: str | None = None,
+                          timeout: float | None = None, **_kazoo_ssl_arguments: object) -> ssl.SSLSocket:
+        # kazoo's use_ssl/ca/certfile/... arguments are ignored: self._context holds all of it
+        server = (hostname or address[0], address[1])
+        sock = kazoo_utils.create_tcp_connection(socket, address, hostname, timeout)
+        try:
+            tls_sock = self._context.wrap_socket(sock, server_hostname=hostname or address[0],
+                                                 do_handshake_on_connect=False)
+            tls_sock.do_handshake()
+        except (ssl.SSLError, OSError) as error:
+            sock.close()
+            self._record(server, error)
+            raise
+        assert isinstance(tls_sock, _ReportingSSLSocket)
+        tls_sock.on_tls_error = lambda error: self._record(server, error)
+        with self._lock:
+            self._failures.pop(server, None)
+        return tls_sock
+
+    def _record(self, server: tuple[str, int], error: BaseException) -> None:
+        reason = _tls_reason(error)
+        with self._lock:
+            known = self._failures.get(server)
+            self._failures[server] = reason
+        if known != reason:  # kazoo retries every few tenths of a second: say each new reason once
+            logger.warning("TLS to ZooKeeper at %s:%s failed: %s", server[0], server[1], reason)
+
+    def failures(self) -> dict[tuple[str, int], str]:
+        with self._lock:
+            return dict(self._failures)
+
+    def all_failed(self, servers: list[tuple[str, int]]) -> bool:
+        failures = self.failures()
+        return bool(servers) and all((host.strip(), port) in failures for host, port in servers)
+
+
+def _tls_reason(error: BaseException) -> str:
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return f"the server's certificate is not accepted: {error.verify_message or error}"
+    if isinstance(error, (ssl.SSLEOFError, ConnectionResetError, BrokenPipeError)):
+        return (f"the server closed the connection during the TLS handshake ({error}): not a TLS port "
+                "(secureClientPort), or it refused the client's certificate")
+    if isinstance(error, TimeoutError):
+        return "no answer to the TLS handshake (a plain-TCP port, not secureClientPort?)"
+    if isinstance(error, ssl.SSLError):
+        reason = error.reason or str(error)
+        if "WRONG_VERSION_NUMBER" in str(reason).upper():
+            return f"the server does not speak TLS there ({reason}): a plain clientPort, not secureClientPort?"
+        if any(word in str(reason).upper() for word in ("CERTIFICATE", "UNKNOWN_CA", "HANDSHAKE_FAILURE")):
+            return f"the TLS handshake failed ({reason}): did the server refuse the client's certificate?"
+        return f"{reason}"
+    return f"{type(error).__name__}: {error}"
 
 
 def zookeeper_client(config: Configuration) -> KazooClient:
@@ -57,6 +169,9 @@ def _client_and_sasl(config: Configuration) -> tuple[KazooClient, ZooKeeperSasl 
         raise ConfigurationError(_creator_without_sasl(config), key=HighAvailabilityOptions.ZOOKEEPER_CLIENT_ACL.key)
     if sasl is not None:
         logger.info("Authenticating to ZooKeeper at %s with SASL %s", quorum, sasl.describe())
+    tls = zookeeper_tls(config)
+    if tls is not None:
+        logger.info("Connecting to ZooKeeper at %s with %s", quorum, tls.describe())
     client = KazooClient(
         hosts=quorum,
         timeout=config.get(HighAvailabilityOptions.ZOOKEEPER_SESSION_TIMEOUT).total_seconds(),
@@ -66,6 +181,8 @@ def _client_and_sasl(config: Configuration) -> tuple[KazooClient, ZooKeeperSasl 
         default_acl=CREATOR_ALL_ACL if acl == "creator" else None,
         sasl_options=sasl.kazoo_sasl_options() if sasl is not None else None,
         logger=logging.getLogger("kazoo.client"),
+        handler=_TlsHandler(tls) if tls is not None else None,
+        use_ssl=tls is not None,  # for kazoo's log lines; the handler does the TLS
     )
     return client, sasl
 
@@ -85,18 +202,23 @@ def _creator_without_sasl(config: Configuration) -> str:
 
 def start_zookeeper_client(config: Configuration) -> KazooClient:
     """A started (and, with SASL, authenticated) client; fails within `connection-timeout` with the quorum
-    named, and at once with the quorum and the JAAS file named when the credentials are refused."""
+    named, at once with the quorum and the JAAS file named when the credentials are refused, and as soon as
+    every server has failed the TLS handshake with the quorum and the reason named."""
     client, sasl = _client_and_sasl(config)
     timeout = config.get(HighAvailabilityOptions.ZOOKEEPER_CONNECTION_TIMEOUT).total_seconds()
     quorum = config.get(HighAvailabilityOptions.HA_ZOOKEEPER_QUORUM)
     deadline = time.monotonic() + timeout
     try:
-        client.start(timeout=timeout)
+        _start(client, deadline)
+    except ZooKeeperTlsError as exc:
+        _close(client)
+        raise ZooKeeperTlsError(f"no ZooKeeper server at {quorum} completed a TLS handshake: {exc}") from None
     except Exception as exc:
         _close(client)
+        seen = _tls_failures(client)
         raise ConnectionError(
             f"cannot reach ZooKeeper at {quorum} within {timeout:g} s "
-            f"(high-availability.zookeeper.client.connection-timeout): {exc or type(exc).__name__}"
+            f"(high-availability.zookeeper.client.connection-timeout): {exc or type(exc).__name__}{seen}"
         ) from exc
     if sasl is None:
         return client
@@ -127,6 +249,27 @@ def start_zookeeper_client(config: Configuration) -> KazooClient:
         raise ConnectionError(f"ZooKeeper at {quorum}: the first request after connecting failed "
                               f"({exc or type(exc).__name__})") from exc
     return client
+
+
+def _start(client: KazooClient, deadline: float) -> None:
+    """kazoo's `start(timeout)`, ending early when every server has failed its last TLS handshake."""
+    connected = client.start_async()
+    handler = client.handler if isinstance(client.handler, _TlsHandler) else None
+    while not connected.wait(max(min(0.05, deadline - time.monotonic()), 0)):
+        if handler is not None and handler.all_failed(list(client.hosts)):
+            raise ZooKeeperTlsError("; ".join(f"{host}:{port}: {reason}"
+                                              for (host, port), reason in sorted(handler.failures().items())))
+        if time.monotonic() >= deadline:
+            raise KazooTimeoutError("Connection time-out")
+
+
+def _tls_failures(client: KazooClient) -> str:
+    if not isinstance(client.handler, _TlsHandler):
+        return ""
+    failures = client.handler.failures()
+    if not failures:
+        return ""
+    return "; TLS failures: " + "; ".join(f"{host}:{port}: {reason}" for (host, port), reason in sorted(failures.items()))
 
 
 def _close(client: KazooClient) -> None:

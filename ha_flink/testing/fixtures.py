@@ -19,7 +19,7 @@ from kazoo.client import KazooClient
 from ha_flink.testing.cluster import Cluster
 from ha_flink.testing.processes import log_tail
 from ha_flink.testing.s3 import MotoS3Server
-from ha_flink.testing.zookeeper import ZooKeeperEnsemble
+from ha_flink.testing.zookeeper import ServerTls, ZooKeeperEnsemble
 
 _LOGS_KEY = pytest.StashKey[list[Path]]()
 _CLUSTERS_KEY = pytest.StashKey[list[Cluster]]()
@@ -59,12 +59,15 @@ def zookeeper(zookeeper_session_ensemble: ZooKeeperEnsemble, request: pytest.Fix
 
 @pytest.fixture
 def zookeeper_factory(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., ZooKeeperEnsemble]]:
-    """`zookeeper_factory(size, sasl_users=None)` starts a ZooKeeper of this test's own (1 node, or an
-    ensemble of `size`); `sasl_users` ({name: password}) makes it authenticate clients with SASL DIGEST-MD5."""
+    """`zookeeper_factory(size, sasl_users=None, tls=None)` starts a ZooKeeper of this test's own (1 node, or
+    an ensemble of `size`); `sasl_users` ({name: password}) makes it authenticate clients with SASL
+    DIGEST-MD5; `tls` (a `ServerTls`) gives it TLS client ports, which its `connect_string` names."""
     started: list[ZooKeeperEnsemble] = []
 
-    def create(size: int = 1, sasl_users: dict[str, str] | None = None) -> ZooKeeperEnsemble:
-        ensemble = ZooKeeperEnsemble.create(tmp_path / f"zookeeper-{len(started)}", size, sasl_users=sasl_users)
+    def create(size: int = 1, sasl_users: dict[str, str] | None = None,
+               tls: ServerTls | None = None) -> ZooKeeperEnsemble:
+        ensemble = ZooKeeperEnsemble.create(tmp_path / f"zookeeper-{len(started)}", size, sasl_users=sasl_users,
+                                            tls=tls)
         started.append(ensemble)
         _remember_logs(request, ensemble.log_paths())
         ensemble.start()

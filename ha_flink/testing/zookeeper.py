@@ -8,11 +8,20 @@ file with a `Server` section of ZooKeeper's DigestLoginModule (`user_<name>="<pa
 `authProvider.1=...SASLAuthenticationProvider` and `-Djava.security.auth.login.config` on the JVM. An
 ensemble's servers talk to each other without SASL (quorum.auth is off): only clients authenticate.
 Clients without credentials still connect; what they may do is up to each znode's ACL.
-`write_client_jaas` writes the `Client` section a JobManager names in env.java.opts.all."""
+`write_client_jaas` writes the `Client` section a JobManager names in env.java.opts.all.
+
+`tls` (a `ServerTls`) gives each server a TLS client port (`secureClientPort`, on Netty:
+`serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory`) with zoo.cfg's `ssl.keyStore.*`,
+`ssl.trustStore.*` and `ssl.clientAuth` (need, want or none), and makes `address` / `connect_string` name
+the secure ports. The plain `clientPort` stays open on loopback only for the readiness probe (`srvr` over
+plain TCP); tests do not connect to it. The default truststore is the CA as PEM (`ca.pem`): the JVM's
+PKCS12 loader ignores a certificate without Java's trusted-key-usage attribute, which the `truststore.p12`
+written by `ha_flink.testing.certificates` lacks."""
 
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import threading
 from dataclasses import dataclass, field
@@ -22,10 +31,45 @@ from kazoo.client import KazooClient, KazooState
 from kazoo.retry import KazooRetry
 
 from ha_flink.deploy.zookeeper import server_mode, zookeeper_server_command
+from ha_flink.testing.certificates import CertificateSet
 from ha_flink.testing.processes import free_ports, log_tail, start_process, stop_process, wait_for
 
 TICK_TIME_MS = 200
 START_TIMEOUT = 30.0
+NETTY_SERVER_CNXN_FACTORY = "org.apache.zookeeper.server.NettyServerCnxnFactory"
+CLIENT_AUTH_MODES = ("need", "want", "none")
+
+
+@dataclass(frozen=True)
+class ServerTls:
+    """A ZooKeeper server's TLS client port settings (zoo.cfg `ssl.*`, ZooKeeper 3.8's names)."""
+
+    keystore: Path
+    keystore_password: str
+    truststore: Path
+    truststore_password: str | None = None
+    keystore_type: str = "PKCS12"
+    truststore_type: str = "PEM"
+    client_auth: str = "need"
+
+    def __post_init__(self) -> None:
+        if self.client_auth not in CLIENT_AUTH_MODES:
+            raise ValueError(f"client_auth {self.client_auth!r}: one of {', '.join(CLIENT_AUTH_MODES)}")
+
+    @classmethod
+    def from_certificates(cls, certificates: CertificateSet, name: str = "internal",
+                          client_auth: str = "need") -> ServerTls:
+        """Keystore `name`.p12 of a `create_test_certificates` set, trusting its CA (ca.pem)."""
+        return cls(certificates.keystore(name), certificates.password, certificates.ca_pem,
+                   client_auth=client_auth)
+
+    def zoo_cfg_lines(self) -> list[str]:
+        lines = [f"ssl.keyStore.location={self.keystore}", f"ssl.keyStore.password={self.keystore_password}",
+                 f"ssl.keyStore.type={self.keystore_type}", f"ssl.trustStore.location={self.truststore}",
+                 f"ssl.trustStore.type={self.truststore_type}", f"ssl.clientAuth={self.client_auth}"]
+        if self.truststore_password is not None:
+            lines.append(f"ssl.trustStore.password={self.truststore_password}")
+        return lines
 
 
 @dataclass
@@ -39,6 +83,8 @@ class ZooKeeperServer:
     host: str = "127.0.0.1"
     process: subprocess.Popen[bytes] | None = None
     sasl_users: dict[str, str] | None = None
+    tls: ServerTls | None = None
+    secure_client_port: int | None = None  # with `tls`
 
     @property
     def jaas_path(self) -> Path:
@@ -46,7 +92,16 @@ class ZooKeeperServer:
 
     @property
     def address(self) -> str:
+        """Where clients connect: the secure port with TLS, else the plain one."""
+        if self.tls is not None:
+            return f"{self.host}:{self.secure_port}"
         return f"{self.host}:{self.client_port}"
+
+    @property
+    def secure_port(self) -> int:
+        if self.secure_client_port is None:
+            raise ValueError(f"ZooKeeper server {self.server_id} has no TLS client port")
+        return self.secure_client_port
 
     @property
     def log_path(self) -> Path:
@@ -78,6 +133,11 @@ class ZooKeeperServer:
         if self.sasl_users is not None:
             lines.append(f"authProvider.1={SASL_AUTH_PROVIDER}")
             write_server_jaas(self.jaas_path, self.sasl_users)
+        if self.tls is not None:
+            # TLS is only on Netty; the plain clientPort (Netty too) stays for the srvr readiness probe
+            lines += [f"serverCnxnFactory={NETTY_SERVER_CNXN_FACTORY}", f"secureClientPort={self.secure_port}",
+                      f"secureClientPortAddress={self.host}",
+                      *self.tls.zoo_cfg_lines()]
         path = self.directory / "zoo.cfg"
         path.write_text("\n".join(lines) + "\n")
         return path
@@ -96,7 +156,10 @@ class ZooKeeperServer:
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(f"ZooKeeper server {self.server_id} exited with {self.process.returncode}:\n"
                                    f"{log_tail(self.log_path)}")
-            return server_mode(self.host, self.client_port) is not None
+            if server_mode(self.host, self.client_port) is None:
+                return False
+            # the server answers srvr on the plain port a moment before it binds the secure one
+            return self.tls is None or _accepts(self.host, self.secure_port)
 
         wait_for(serving, timeout, 0.05, f"ZooKeeper server {self.server_id} at {self.address} to serve")
 
@@ -119,6 +182,15 @@ class ZooKeeperServer:
         self.start()
 
 
+def _accepts(host: str, port: int) -> bool:
+    """Whether a TCP connection to the port is accepted (closed at once, before any TLS)."""
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
 @dataclass
 class ZooKeeperEnsemble:
     """One or more servers; `connect_string` lists them all, as `high-availability.zookeeper.quorum` does."""
@@ -126,14 +198,23 @@ class ZooKeeperEnsemble:
     servers: list[ZooKeeperServer]
 
     @classmethod
-    def create(cls, directory: Path, size: int = 1, sasl_users: dict[str, str] | None = None) -> ZooKeeperEnsemble:
-        """`sasl_users`: {name: password} the servers accept over SASL DIGEST-MD5 (None: no SASL)."""
-        ports = free_ports(3 * size)
-        peers = [f"server.{i + 1}=127.0.0.1:{ports[3 * i + 1]}:{ports[3 * i + 2]}" for i in range(size)] if size > 1 else []
-        servers = [ZooKeeperServer(directory / f"zk-{i + 1}", ports[3 * i], i + 1, peers,
-                                   sasl_users=dict(sasl_users) if sasl_users is not None else None)
+    def create(cls, directory: Path, size: int = 1, sasl_users: dict[str, str] | None = None,
+               tls: ServerTls | None = None) -> ZooKeeperEnsemble:
+        """`sasl_users`: {name: password} the servers accept over SASL DIGEST-MD5 (None: no SASL);
+        `tls`: a TLS client port on every server, which `connect_string` then names (None: plain only)."""
+        ports = free_ports(4 * size)
+        peers = [f"server.{i + 1}=127.0.0.1:{ports[4 * i + 1]}:{ports[4 * i + 2]}" for i in range(size)] if size > 1 else []
+        servers = [ZooKeeperServer(directory / f"zk-{i + 1}", ports[4 * i], i + 1, peers,
+                                   sasl_users=dict(sasl_users) if sasl_users is not None else None,
+                                   tls=tls, secure_client_port=ports[4 * i + 3] if tls is not None else None)
                    for i in range(size)]
         return cls(servers)
+
+    @property
+    def tls(self) -> ServerTls | None:
+        # getattr: tests also build ensembles of stand-ins that only give an address (a proxy's)
+        tls: ServerTls | None = getattr(self.servers[0], "tls", None) if self.servers else None
+        return tls
 
     @property
     def connect_string(self) -> str:
@@ -153,8 +234,14 @@ class ZooKeeperEnsemble:
 
     def client(self, **kwargs: object) -> KazooClient:
         """A started kazoo client on this ensemble (the caller stops it). Reconnect attempts back off to
-        at most 0.5 s (kazoo's default grows to an hour), so a restarted server is found at once."""
+        at most 0.5 s (kazoo's default grows to an hour), so a restarted server is found at once. On a TLS
+        ensemble it trusts the servers' truststore (a PEM one) unless `ca` is given; a server that needs
+        client certificates also needs `certfile`/`keyfile` (a `create_test_certificates` PEM keystore)."""
         kwargs.setdefault("connection_retry", KazooRetry(max_tries=-1, delay=0.05, backoff=2, max_delay=0.5))
+        if self.tls is not None:
+            kwargs.setdefault("use_ssl", True)
+            if self.tls.truststore_type == "PEM":
+                kwargs.setdefault("ca", str(self.tls.truststore))
         client = KazooClient(hosts=self.connect_string, **kwargs)
         client.start(timeout=15)
         return client
