@@ -87,19 +87,24 @@ def _read(path: str, key: str) -> bytes:
         raise ConfigurationError(f"cannot read {path}: {error.strerror or error}", key=key) from None
 
 
+def _open_pkcs12(data: bytes, path: str, password: str | None, what: str, *, key: str,
+                 type_key: str) -> pkcs12.PKCS12KeyAndCertificates:
+    if data.startswith(_JKS_MAGIC):
+        _store_type("JKS", type_key)  # (refused with the keytool command that converts it)
+    try:
+        return pkcs12.load_pkcs12(data, password.encode() if password else None)
+    except ValueError as error:
+        raise ConfigurationError(f"cannot open PKCS12 {what} {path}: {error} (wrong {key}-password, or not a "
+                                 "PKCS12 file?)", key=key) from None
+
+
 def load_keystore(path: str, store_type: str, password: str | None, key_password: str | None, *,
                   key: str, type_key: str) -> KeyMaterial:
     """The key and chain of keystore `path` (`key` names the config key of the path, for messages)."""
     kind = _store_type(store_type, type_key)
     data = _read(path, key)
     if kind == "PKCS12":
-        if data.startswith(_JKS_MAGIC):
-            _store_type("JKS", type_key)
-        try:
-            store = pkcs12.load_pkcs12(data, password.encode() if password else None)
-        except ValueError as error:
-            raise ConfigurationError(f"cannot open PKCS12 keystore {path}: {error} (wrong "
-                                     f"{key}-password, or not a PKCS12 file?)", key=key) from None
+        store = _open_pkcs12(data, path, password, "keystore", key=key, type_key=type_key)
         if store.key is None or store.cert is None:
             raise ConfigurationError(f"keystore {path} holds no private key with a certificate", key=key)
         private_key = store.key
@@ -136,13 +141,7 @@ def load_truststore(path: str, store_type: str, password: str | None, *, key: st
     data = _read(path, key)
     certificates: list[x509.Certificate]
     if kind == "PKCS12":
-        if data.startswith(_JKS_MAGIC):
-            _store_type("JKS", type_key)
-        try:
-            store = pkcs12.load_pkcs12(data, password.encode() if password else None)
-        except ValueError as error:
-            raise ConfigurationError(f"cannot open PKCS12 truststore {path}: {error} (wrong "
-                                     f"{key}-password, or not a PKCS12 file?)", key=key) from None
+        store = _open_pkcs12(data, path, password, "truststore", key=key, type_key=type_key)
         certificates = [c.certificate for c in ([store.cert] if store.cert else []) + list(store.additional_certs)]
     else:
         try:
