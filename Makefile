@@ -101,3 +101,13 @@ certs: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info
+
+# PyFlink's API against ha-flink's (tests/pyflink_api/, which `make test` runs): `make pyflink-api` prints
+# today's differences by module; `make pyflink-gaps` rewrites tests/pyflink_api/known_gaps.txt after a change
+# closes (or opens) some. The first run downloads PyFlink's wheel into ~/.cache/ha-flink/ (never installed).
+.PHONY: pyflink-api pyflink-gaps
+pyflink-api: install
+	$(VPY) -m tests.pyflink_api.test_api_surface
+
+pyflink-gaps: install
+	$(VPY) -m tests.pyflink_api.test_api_surface --write-known-gaps
