@@ -8,7 +8,7 @@ value it yields is emitted."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Generic, Iterable, TypeVar
 
 if TYPE_CHECKING:
     from ha_flink.core.state import (
@@ -16,6 +16,16 @@ if TYPE_CHECKING:
         MapStateDescriptor, OperatorStateStore, ReducingState, ReducingStateDescriptor, ValueState,
         ValueStateDescriptor,
     )
+
+# PyFlink's type parameters: its classes are Generic, and programs subscript them in class headers and
+# annotations (`class F(ProcessWindowFunction[tuple, tuple, str, TimeWindow])`), which Python evaluates.
+IN = TypeVar("IN")
+IN1 = TypeVar("IN1")
+IN2 = TypeVar("IN2")
+OUT = TypeVar("OUT")
+KEY = TypeVar("KEY")
+W = TypeVar("W")
+W2 = TypeVar("W2")
 
 
 class RuntimeContext(ABC):
@@ -267,7 +277,7 @@ class BaseBroadcastProcessFunction(Function):
         def get_broadcast_state(self, state_descriptor: Any) -> Any: ...
 
 
-class BroadcastProcessFunction(BaseBroadcastProcessFunction):
+class BroadcastProcessFunction(BaseBroadcastProcessFunction, Generic[IN1, IN2, OUT]):
     @abstractmethod
     def process_element(self, value: Any, ctx: BaseBroadcastProcessFunction.ReadOnlyContext) -> Iterable[Any] | None:
         ...
@@ -277,16 +287,37 @@ class BroadcastProcessFunction(BaseBroadcastProcessFunction):
         ...
 
 
-class KeyedBroadcastProcessFunction(BaseBroadcastProcessFunction):
+class KeyedBroadcastProcessFunction(BaseBroadcastProcessFunction, Generic[KEY, IN1, IN2, OUT]):
+    class Context(BaseBroadcastProcessFunction.Context, ABC):
+        """For broadcast elements (no current key: keyed state and timers are not reachable here)."""
+
+    class ReadOnlyContext(BaseBroadcastProcessFunction.ReadOnlyContext, ABC):
+        """For the keyed stream's elements: read-only broadcast state, the element's key, timers."""
+
+        @abstractmethod
+        def timer_service(self) -> TimerService: ...
+
+        @abstractmethod
+        def get_current_key(self) -> Any: ...
+
+    class OnTimerContext(ReadOnlyContext, ABC):
+        """In `on_timer`: the firing timer's key and time domain."""
+
+        @abstractmethod
+        def time_domain(self) -> Any: ...
+
+        @abstractmethod
+        def get_current_key(self) -> Any: ...
+
     @abstractmethod
-    def process_element(self, value: Any, ctx: BaseBroadcastProcessFunction.ReadOnlyContext) -> Iterable[Any] | None:
+    def process_element(self, value: Any, ctx: KeyedBroadcastProcessFunction.ReadOnlyContext) -> Iterable[Any] | None:
         ...
 
     @abstractmethod
-    def process_broadcast_element(self, value: Any, ctx: BaseBroadcastProcessFunction.Context) -> Iterable[Any] | None:
+    def process_broadcast_element(self, value: Any, ctx: KeyedBroadcastProcessFunction.Context) -> Iterable[Any] | None:
         ...
 
-    def on_timer(self, timestamp: int, ctx: Any) -> Iterable[Any] | None:
+    def on_timer(self, timestamp: int, ctx: KeyedBroadcastProcessFunction.OnTimerContext) -> Iterable[Any] | None:
         pass
 
 
@@ -366,7 +397,7 @@ class CheckpointedFunction(ABC):
 
 # -- window functions (WindowedStream / AllWindowedStream): appended by the windows work ----------------
 
-class WindowFunction(Function):
+class WindowFunction(Function, Generic[IN, OUT, KEY, W]):
     """Evaluated over one key's fired window (`windowed_stream.apply`, or after reduce/aggregate)."""
 
     @abstractmethod
@@ -374,7 +405,7 @@ class WindowFunction(Function):
         """Returns or yields the window's results."""
 
 
-class AllWindowFunction(Function):
+class AllWindowFunction(Function, Generic[IN, OUT, W]):
     """Evaluated over a fired window of a whole stream (`all_windowed_stream.apply`)."""
 
     @abstractmethod
@@ -382,11 +413,11 @@ class AllWindowFunction(Function):
         """Returns or yields the window's results."""
 
 
-class ProcessWindowFunction(Function):
+class ProcessWindowFunction(Function, Generic[IN, OUT, KEY, W]):
     """Evaluated over one key's fired window with a context: the window, the time, and state per key and
     window (`window_state()`) or per key (`global_state()`). Yield `(output_tag, value)` for side outputs."""
 
-    class Context(ABC):
+    class Context(ABC, Generic[W2]):
         @abstractmethod
         def window(self) -> Any:
             """The window being evaluated."""
@@ -414,10 +445,10 @@ class ProcessWindowFunction(Function):
         """The window expired (the watermark passed its end + allowed lateness): delete its window state."""
 
 
-class ProcessAllWindowFunction(Function):
+class ProcessAllWindowFunction(Function, Generic[IN, OUT, W]):
     """ProcessWindowFunction for the windows of a whole stream (`window_all`)."""
 
-    class Context(ABC):
+    class Context(ABC, Generic[W2]):
         @abstractmethod
         def window(self) -> Any:
             """The window being evaluated."""

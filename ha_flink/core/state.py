@@ -6,9 +6,16 @@ from __future__ import annotations
 import enum
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any, Generic, Iterable, Iterator, TypeVar
 
 from ha_flink.core.functions import AggregateFunction, ReduceFunction
+
+# PyFlink's type parameters (its state interfaces are Generic: `ValueState[int]` in an annotation works)
+T = TypeVar("T")
+IN = TypeVar("IN")
+OUT = TypeVar("OUT")
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 class State(ABC):
@@ -16,7 +23,7 @@ class State(ABC):
     def clear(self) -> None: ...
 
 
-class ValueState(State):
+class ValueState(State, Generic[T]):
     @abstractmethod
     def value(self) -> Any: ...
 
@@ -24,7 +31,7 @@ class ValueState(State):
     def update(self, value: Any) -> None: ...
 
 
-class AppendingState(State):
+class AppendingState(State, Generic[IN, OUT]):
     @abstractmethod
     def get(self) -> Any: ...
 
@@ -32,7 +39,11 @@ class AppendingState(State):
     def add(self, value: Any) -> None: ...
 
 
-class ListState(AppendingState):
+class MergingState(AppendingState[IN, OUT]):
+    """An appending state whose values of several namespaces (windows) can be merged into one."""
+
+
+class ListState(MergingState[T, Iterable[T]]):
     @abstractmethod
     def update(self, values: list[Any]) -> None: ...
 
@@ -43,15 +54,15 @@ class ListState(AppendingState):
         return iter(self.get())
 
 
-class ReducingState(AppendingState):
+class ReducingState(MergingState[T, T]):
     pass
 
 
-class AggregatingState(AppendingState):
+class AggregatingState(MergingState[IN, OUT]):
     pass
 
 
-class MapState(State):
+class MapState(State, Generic[K, V]):
     @abstractmethod
     def get(self, key: Any) -> Any: ...
 
@@ -95,7 +106,38 @@ class MapState(State):
         return iter(self.keys())
 
 
-class BroadcastState(MapState):
+class ReadOnlyBroadcastState(State, Generic[K, V]):
+    """What `process_element` sees of a broadcast state: reads only (every subtask must hold the same)."""
+
+    @abstractmethod
+    def get(self, key: Any) -> Any: ...
+
+    @abstractmethod
+    def contains(self, key: Any) -> bool: ...
+
+    @abstractmethod
+    def items(self) -> Iterable[tuple[Any, Any]]: ...
+
+    @abstractmethod
+    def keys(self) -> Iterable[Any]: ...
+
+    @abstractmethod
+    def values(self) -> Iterable[Any]: ...
+
+    @abstractmethod
+    def is_empty(self) -> bool: ...
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.get(key)
+
+    def __contains__(self, key: Any) -> bool:
+        return self.contains(key)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.keys())
+
+
+class BroadcastState(MapState[K, V], ReadOnlyBroadcastState[K, V]):
     """Operator state that is the same map on every subtask (the broadcast state pattern)."""
 
 
@@ -240,7 +282,9 @@ __all__ = [
     "ListStateDescriptor",
     "MapState",
     "MapStateDescriptor",
+    "MergingState",
     "OperatorStateStore",
+    "ReadOnlyBroadcastState",
     "ReducingState",
     "ReducingStateDescriptor",
     "State",

@@ -269,7 +269,7 @@ class Trigger(ABC, Generic[T, W]):
         """The window is gone: delete its timers and partitioned state."""
 
 
-class EventTimeTrigger(Trigger[Any, TimeWindow]):
+class EventTimeTrigger(Trigger[T, TimeWindow]):
     """Fires once the watermark passes the window's end (at once for an element of a window the watermark
     already passed: a late firing within the allowed lateness)."""
 
@@ -304,7 +304,7 @@ class EventTimeTrigger(Trigger[Any, TimeWindow]):
         return "EventTimeTrigger()"
 
 
-class ProcessingTimeTrigger(Trigger[Any, TimeWindow]):
+class ProcessingTimeTrigger(Trigger[T, TimeWindow]):
     """Fires once the wall clock passes the window's end."""
 
     def on_element(self, element: Any, timestamp: int, window: TimeWindow,
@@ -336,7 +336,7 @@ class ProcessingTimeTrigger(Trigger[Any, TimeWindow]):
         return "ProcessingTimeTrigger()"
 
 
-class _Continuous(Trigger[Any, TimeWindow]):
+class _Continuous(Trigger[T, TimeWindow]):
     """Shared by the continuous triggers: fire every `interval` (and at the window's end), keeping the next
     firing time in partitioned state."""
 
@@ -367,7 +367,7 @@ class _Continuous(Trigger[Any, TimeWindow]):
         return f"{type(self).__name__}.of({self.interval} ms)"
 
 
-class ContinuousEventTimeTrigger(_Continuous):
+class ContinuousEventTimeTrigger(_Continuous[T]):
     """Fires every `interval` of event time, and when the watermark passes the window's end."""
 
     @staticmethod
@@ -409,7 +409,7 @@ class ContinuousEventTimeTrigger(_Continuous):
             state.clear()
 
 
-class ContinuousProcessingTimeTrigger(_Continuous):
+class ContinuousProcessingTimeTrigger(_Continuous[T]):
     """Fires every `interval` of wall-clock time."""
 
     @staticmethod
@@ -446,7 +446,7 @@ class ContinuousProcessingTimeTrigger(_Continuous):
             state.clear()
 
 
-class NeverTrigger(Trigger[Any, GlobalWindow]):
+class NeverTrigger(Trigger[T, GlobalWindow]):
     """Never fires: the default trigger of `GlobalWindows`."""
 
     def on_element(self, element: Any, timestamp: int, window: GlobalWindow,
@@ -472,7 +472,7 @@ class NeverTrigger(Trigger[Any, GlobalWindow]):
         return "NeverTrigger()"
 
 
-class PurgingTrigger(Trigger[Any, Window]):
+class PurgingTrigger(Trigger[T, Window]):
     """Turns every FIRE of the nested trigger into FIRE_AND_PURGE."""
 
     def __init__(self, nested_trigger: Trigger) -> None:
@@ -512,7 +512,7 @@ def _add(a: int, b: int) -> int:
     return a + b
 
 
-class CountTrigger(Trigger[Any, Window]):
+class CountTrigger(Trigger[T, Window]):
     """Fires every time the pane has collected `window_size` more elements."""
 
     def __init__(self, window_size: int) -> None:
@@ -601,7 +601,7 @@ _NO_TIMESTAMP = ("Record has Java Long.MIN_VALUE timestamp (= no timestamp marke
                  "'data_stream.assign_timestamps_and_watermarks(...)'?")
 
 
-class TumblingEventTimeWindows(WindowAssigner[Any, TimeWindow]):
+class TumblingEventTimeWindows(WindowAssigner[T, TimeWindow]):
     """Windows of `size` by the elements' timestamps, not overlapping (starts shifted by `offset`)."""
 
     def __init__(self, size: int, offset: int = 0) -> None:
@@ -634,7 +634,7 @@ class TumblingEventTimeWindows(WindowAssigner[Any, TimeWindow]):
         return f"TumblingEventTimeWindows({self._size}, {self._offset})"
 
 
-class TumblingProcessingTimeWindows(WindowAssigner[Any, TimeWindow]):
+class TumblingProcessingTimeWindows(WindowAssigner[T, TimeWindow]):
     """Windows of `size` by the operator's wall clock, not overlapping."""
 
     def __init__(self, size: int, offset: int = 0) -> None:
@@ -672,7 +672,7 @@ def _sliding(timestamp: int, size: int, slide: int, offset: int) -> list[TimeWin
     return [TimeWindow(start, start + size) for start in range(last_start, timestamp - size, -slide)]
 
 
-class SlidingEventTimeWindows(WindowAssigner[Any, TimeWindow]):
+class SlidingEventTimeWindows(WindowAssigner[T, TimeWindow]):
     """Windows of `size` every `slide` by the elements' timestamps (an element is in size/slide of them)."""
 
     def __init__(self, size: int, slide: int, offset: int = 0) -> None:
@@ -707,7 +707,7 @@ class SlidingEventTimeWindows(WindowAssigner[Any, TimeWindow]):
         return f"SlidingEventTimeWindows({self._size}, {self._slide}, {self._offset})"
 
 
-class SlidingProcessingTimeWindows(WindowAssigner[Any, TimeWindow]):
+class SlidingProcessingTimeWindows(WindowAssigner[T, TimeWindow]):
     """Windows of `size` every `slide` by the operator's wall clock."""
 
     def __init__(self, size: int, slide: int, offset: int = 0) -> None:
@@ -740,7 +740,7 @@ class SlidingProcessingTimeWindows(WindowAssigner[Any, TimeWindow]):
         return f"SlidingProcessingTimeWindows({self._size}, {self._slide}, {self._offset})"
 
 
-class _Sessions(MergingWindowAssigner[Any, TimeWindow]):
+class _Sessions(MergingWindowAssigner[T, TimeWindow]):
     """Sessions: each element opens [t, t + gap); overlapping or touching windows merge."""
 
     event_time = True
@@ -788,7 +788,7 @@ class _Sessions(MergingWindowAssigner[Any, TimeWindow]):
         return f"{type(self).__name__}({gap})"
 
 
-class EventTimeSessionWindows(_Sessions):
+class EventTimeSessionWindows(_Sessions[T]):
     @staticmethod
     def with_gap(size: Any) -> EventTimeSessionWindows:
         return EventTimeSessionWindows(to_milliseconds(size, "the session gap"))
@@ -799,7 +799,7 @@ class EventTimeSessionWindows(_Sessions):
         return DynamicEventTimeSessionWindows(extractor)
 
 
-class ProcessingTimeSessionWindows(_Sessions):
+class ProcessingTimeSessionWindows(_Sessions[T]):
     event_time = False
 
     @staticmethod
@@ -812,7 +812,7 @@ class ProcessingTimeSessionWindows(_Sessions):
         return DynamicProcessingTimeSessionWindows(extractor)
 
 
-class DynamicEventTimeSessionWindows(_Sessions):
+class DynamicEventTimeSessionWindows(_Sessions[T]):
     """Event-time sessions whose gap after each element is `extractor.extract(element)` ms."""
 
     def __init__(self, session_window_time_gap_extractor: Any) -> None:
@@ -823,7 +823,7 @@ class DynamicEventTimeSessionWindows(_Sessions):
         return DynamicEventTimeSessionWindows(extractor)
 
 
-class DynamicProcessingTimeSessionWindows(_Sessions):
+class DynamicProcessingTimeSessionWindows(_Sessions[T]):
     event_time = False
 
     def __init__(self, session_window_time_gap_extractor: Any) -> None:
@@ -834,7 +834,7 @@ class DynamicProcessingTimeSessionWindows(_Sessions):
         return DynamicProcessingTimeSessionWindows(extractor)
 
 
-class GlobalWindows(WindowAssigner[Any, GlobalWindow]):
+class GlobalWindows(WindowAssigner[T, GlobalWindow]):
     """Every element of a key in one window that never ends; it fires only by a custom trigger."""
 
     def assign_windows(self, element: Any, timestamp: int, context: Any) -> Collection[GlobalWindow]:
@@ -857,7 +857,7 @@ class GlobalWindows(WindowAssigner[Any, GlobalWindow]):
         return "GlobalWindows()"
 
 
-class CountTumblingWindowAssigner(WindowAssigner[Any, CountWindow]):
+class CountTumblingWindowAssigner(WindowAssigner[T, CountWindow]):
     """PyFlink's count assigner: element n of a key goes to CountWindow(n // size). (`count_window` uses
     GlobalWindows with a count trigger instead, as Flink's Java API does.)"""
 
@@ -890,7 +890,7 @@ class CountTumblingWindowAssigner(WindowAssigner[Any, CountWindow]):
         return f"CountTumblingWindowAssigner({self._window_size})"
 
 
-class CountSlidingWindowAssigner(WindowAssigner[Any, CountWindow]):
+class CountSlidingWindowAssigner(WindowAssigner[T, CountWindow]):
     """PyFlink's sliding count assigner: window k holds elements k*slide .. k*slide + size - 1 of a key and
     fires when full."""
 
