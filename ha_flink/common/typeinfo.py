@@ -6,8 +6,10 @@ when it is False, `conform` is the identity and the caller may skip the call alt
 
 from __future__ import annotations
 
+import math
+import struct
 from enum import Enum
-from typing import Any, List, Optional, Sequence
+from typing import Any, Callable, List, Optional, Sequence
 
 from ha_flink.common.types import Row
 
@@ -59,11 +61,57 @@ class BasicType(Enum):
     INSTANT = "Instant"
 
 
+def _wrapping(bits: int) -> Callable[[Any], Any]:
+    """Java's narrowing of an integer to `bits` (two's complement: 128 as a BYTE is -128), which PyFlink's
+    coders do when they write a declared BYTE, SHORT, INT or LONG field."""
+    low, high, span = -(1 << (bits - 1)), (1 << (bits - 1)) - 1, 1 << bits
+
+    def narrow(value: Any) -> Any:
+        if type(value) is not int or low <= value <= high:
+            return value  # (in range, None, or not an int: left as it is)
+        return (value - low) % span + low
+
+    narrow.__name__ = narrow.__qualname__ = f"_narrow_int{bits}"  # pickled by reference, as the names below
+    return narrow
+
+
+_narrow_int8, _narrow_int16, _narrow_int32, _narrow_int64 = (_wrapping(bits) for bits in (8, 16, 32, 64))
+
+
+_FLOAT32 = struct.Struct("f")
+
+
+def _to_float32(value: Any) -> Any:
+    """A declared FLOAT is Java's 32-bit float: 163.3 reads back as 163.29999923706055, as in PyFlink."""
+    if type(value) is not float and type(value) is not int:
+        return value
+    try:
+        return _FLOAT32.unpack(_FLOAT32.pack(value))[0]
+    except OverflowError:
+        return math.copysign(math.inf, value)
+
+
+_NARROWING = {BasicType.BYTE: _narrow_int8, BasicType.SHORT: _narrow_int16, BasicType.INT: _narrow_int32,
+              BasicType.LONG: _narrow_int64, BasicType.FLOAT: _to_float32}
+
+
+def _unchanged(before: Any, after: Any) -> bool:
+    return after is before or (type(after) is type(before) and after == before)
+
+
 class BasicTypeInfo(TypeInformation):
-    """Strings, numbers, booleans, chars, big numbers and instants: single indivisible fields."""
+    """Strings, numbers, booleans, chars, big numbers and instants: single indivisible fields. BYTE, SHORT,
+    INT, LONG and FLOAT narrow a value the Java way (`conform`)."""
 
     def __init__(self, basic_type: BasicType) -> None:
         self._basic_type = basic_type
+        narrow = _NARROWING.get(basic_type)
+        if narrow is not None:
+            self.needs_conversion = True
+            self.conform = narrow  # type: ignore[method-assign]  # (an instance attribute: one call per field)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return BasicTypeInfo, (self._basic_type,)  # (rebuilt, so its narrowing function is not pickled)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, BasicTypeInfo) and self._basic_type == other._basic_type
@@ -211,6 +259,11 @@ class _CompositeTypeInfo(TypeInformation):
     def get_arity(self) -> int:
         return self._arity
 
+    def _keeps(self, value: Sequence[Any]) -> bool:
+        """Whether converting `value`'s fields changes none of them (then the record is kept as it is:
+        no copy per record for an INT field that is in range)."""
+        return all(_unchanged(value[i], conform(value[i])) for i, conform in self._nested)
+
     def _values(self, value: Sequence[Any] | Row) -> List[Any]:
         if len(value) != self._arity:
             raise _arity_error(self, self._arity, value)
@@ -245,7 +298,7 @@ class RowTypeInfo(_CompositeTypeInfo):
         kind = None
         if isinstance(value, Row):
             fields = getattr(value, "_fields", None)
-            if fields == names and not self._nested and len(value) == self._arity:
+            if fields == names and len(value) == self._arity and (not self._nested or self._keeps(value)):
                 return value  # already a record of this type: keep it, and its RowKind, as is
             kind = value._row_kind
             if (fields is not None and names is not None and fields != names
@@ -284,10 +337,11 @@ class TupleTypeInfo(_CompositeTypeInfo):
     """Records as Python tuples."""
 
     def conform(self, value: Any) -> tuple:
-        if isinstance(value, tuple) and not self._nested:
+        if isinstance(value, tuple):
             if len(value) != self._arity:
                 raise _arity_error(self, self._arity, value)
-            return value
+            if not self._nested or self._keeps(value):
+                return value
         if not isinstance(value, (tuple, list, Row)):
             raise TypeError("%r expects a tuple, list or Row of arity %d but got %s: %r"
                             % (self, self._arity, type(value).__name__, value))

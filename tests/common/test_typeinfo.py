@@ -15,14 +15,29 @@ BASIC = ["STRING", "BYTE", "BOOLEAN", "SHORT", "INT", "LONG", "FLOAT", "DOUBLE",
          "LOCAL_DATE_TIME", "PICKLED_BYTE_ARRAY"]
 
 
+NARROWED = {"BYTE", "SHORT", "INT", "LONG", "FLOAT"}  # Java's fixed-size numbers
+
+
 @pytest.mark.parametrize("name", BASIC)
 def test_simple_types_are_equal_by_kind_and_identity_conform(name: str) -> None:
     t = getattr(Types, name)()
     assert t == getattr(Types, name)() and hash(t) == hash(getattr(Types, name)())
-    assert t.needs_conversion is False
+    assert t.needs_conversion is (name in NARROWED)
     value = object()
-    assert t.conform(value) is value
+    assert t.conform(value) is value  # (a value that is no number is left as it is)
     assert pickle.loads(pickle.dumps(t)) == t
+
+
+def test_fixed_size_numbers_are_narrowed_the_java_way() -> None:
+    """As PyFlink's coders write them: two's complement wrap-around, FLOAT rounded to 32 bits."""
+    assert [Types.BYTE().conform(v) for v in (127, 128, -129, 255)] == [127, -128, 127, -1]
+    assert Types.SHORT().conform(40000) == -25536 and Types.INT().conform(2 ** 31) == -2 ** 31
+    assert Types.LONG().conform(2 ** 63 + 5) == -2 ** 63 + 5 and Types.INT().conform(None) is None
+    assert Types.FLOAT().conform(163.3) == 163.3000030517578 and Types.DOUBLE().conform(163.3) == 163.3
+    assert Types.FLOAT().conform(1e39) == float("inf")
+    assert Types.TUPLE([Types.STRING(), Types.FLOAT()]).conform(("Alice", 110.1)) == ("Alice", 110.0999984741211)
+    restored = pickle.loads(pickle.dumps(Types.BYTE()))
+    assert restored.conform(200) == -56
 
 
 def test_reprs_match_pyflink() -> None:
