@@ -81,8 +81,8 @@ def _java(value: Any, type_info: TypeInformation | None) -> str:
         return "(" + ",".join(_java(v, t) for v, t in zip(value, types)) + ")"
     if isinstance(type_info, RowTypeInfo):
         types = type_info.get_field_types()
-        kind = _SHORT_KINDS[value.get_row_kind()] if isinstance(value, Row) else "+I"
-        return kind + "[" + ", ".join(_java(v, t) for v, t in zip(value, types)) + "]"
+        row_kind = _SHORT_KINDS[value.get_row_kind()] if isinstance(value, Row) else "+I"
+        return row_kind + "[" + ", ".join(_java(v, t) for v, t in zip(value, types)) + "]"
     if isinstance(type_info, MapTypeInfo):
         return "{" + ", ".join(f"{_java(k, type_info._key_type_info)}={_java(v, type_info._value_type_info)}"
                                for k, v in value.items()) + "}"

@@ -108,7 +108,7 @@ class BasicTypeInfo(TypeInformation):
         narrow = _NARROWING.get(basic_type)
         if narrow is not None:
             self.needs_conversion = True
-            self.conform = narrow  # type: ignore[method-assign]  # (an instance attribute: one call per field)
+            self.conform = narrow  # type: ignore[method-assign,assignment]  # (an instance attribute: one call per field)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return BasicTypeInfo, (self._basic_type,)  # (rebuilt, so its narrowing function is not pickled)
@@ -259,7 +259,7 @@ class _CompositeTypeInfo(TypeInformation):
     def get_arity(self) -> int:
         return self._arity
 
-    def _keeps(self, value: Sequence[Any]) -> bool:
+    def _keeps(self, value: Sequence[Any] | Row) -> bool:
         """Whether converting `value`'s fields changes none of them (then the record is kept as it is:
         no copy per record for an INT field that is in range)."""
         return all(_unchanged(value[i], conform(value[i])) for i, conform in self._nested)
