@@ -14,7 +14,7 @@ from typing import Any, Callable, Protocol
 from ha_flink.core.functions import RuntimeContext
 from ha_flink.core.output_tag import OutputTag
 from ha_flink.runtime.partitioner import key_group_range
-from ha_flink.runtime.state.backend import KeyedStateBackend, SnapshotStorage, StateBackendSettings
+from ha_flink.runtime.state.backend import NO_KEY, KeyedStateBackend, SnapshotStorage, StateBackendSettings
 from ha_flink.runtime.state.factory import create_keyed_state_backend
 from ha_flink.runtime.streamrecord import MAX_WATERMARK, MIN_WATERMARK  # noqa: F401 - re-exported
 
@@ -128,7 +128,12 @@ class OperatorContext:
 
 
 class StreamOperator:
-    """Base of every operator. Subclasses override `process_batch` and, where needed, the lifecycle."""
+    """Base of every operator. Subclasses override `process_batch` and, where needed, the lifecycle.
+
+    Keyed state is read and written for the backend's `current_key`: an operator of a keyed stream sets it
+    to the record's key (or the timer's, or the fired window's) before every call into user code that may
+    use keyed state, and leaves the keyed context (`leave_keyed_context`) before calling user code outside
+    of one (open, close, snapshot_state), where using keyed state raises NoCurrentKeyError."""
 
     name = "Operator"
     key_selector: Callable[[Any], Any] | None = None  # set on operators of a keyed stream
@@ -150,6 +155,11 @@ class StreamOperator:
 
     def open(self) -> None:
         pass
+
+    def leave_keyed_context(self) -> None:
+        """No key is current until the next record or timer (keyed state access raises meanwhile)."""
+        if self.backend is not None:
+            self.backend.current_key = NO_KEY
 
     def process_batch(self, batch: list[Any], timestamps: list[int] | None = None) -> None:
         raise NotImplementedError
@@ -212,6 +222,13 @@ class _ConformingOutput:
     def collect_batch(self, batch: list[Any], timestamps: list[int] | None = None) -> None:
         conform = self.conform
         self.output.collect_batch([conform(record) for record in batch], timestamps)
+
+
+def is_rich(function: Any) -> bool:
+    """Whether the operator hands `function` a runtime context (a Function object, or any object with an
+    open() method): only then may it use keyed state, so only then must the current key be set before each
+    call. A plain callable (a lambda, KeyedStream.sum/min/max) gets no runtime context."""
+    return hasattr(function, "open") and not isinstance(function, type)
 
 
 def emit_all(result: Any, out: list[Any], what: str) -> None:

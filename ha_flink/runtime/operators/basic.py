@@ -14,9 +14,9 @@ from ha_flink.core.functions import (
     ProcessFunction, SinkFunction, TimeDomain, TimerService, as_callable,
 )
 from ha_flink.runtime.operators.base import (
-    MAX_WATERMARK, MIN_WATERMARK, OperatorContext, Output, StreamOperator, emit_all, route_outputs,
+    MAX_WATERMARK, MIN_WATERMARK, OperatorContext, Output, StreamOperator, emit_all, is_rich, route_outputs,
 )
-from ha_flink.runtime.state.backend import KeyedStateBackend, ValueStateTable
+from ha_flink.runtime.state.backend import NO_KEY, KeyedStateBackend, ValueStateTable
 from ha_flink.runtime.state.operator_state import OperatorStateBackend
 from ha_flink.runtime.streamrecord import split_stamped
 
@@ -48,12 +48,14 @@ class _UserFunctionOperator(StreamOperator):
     def snapshot_state(self, checkpoint_id: int) -> dict[str, Any]:
         state = super().snapshot_state(checkpoint_id)
         if self.operator_state is not None and isinstance(self.function, CheckpointedFunction):
+            self.leave_keyed_context()
             self.function.snapshot_state(FunctionSnapshotContext(checkpoint_id,
                                                                  self.context.checkpoint_timestamp_ms))
             state["operator"] = self.operator_state.snapshot()
         return state
 
     def open(self) -> None:
+        self.leave_keyed_context()  # (as it is: no record yet)
         if self.operator_state is not None and isinstance(self.function, CheckpointedFunction):
             # as Flink: initializeState before open
             self.function.initialize_state(FunctionInitializationContext(self.operator_state, self._restored))
@@ -76,6 +78,7 @@ class _UserFunctionOperator(StreamOperator):
 
     def close(self) -> None:
         if hasattr(self.function, "close") and not isinstance(self.function, type):
+            self.leave_keyed_context()
             self.function.close()
 
 
@@ -132,7 +135,10 @@ class _Context(KeyedProcessFunction.OnTimerContext, ProcessFunction.Context):
         self.pending: list[Any] = []  # the output list of the call in progress
 
     def get_current_key(self) -> Any:
-        return self.operator.backend.current_key if self.operator.backend is not None else None
+        backend = self.operator.backend
+        if backend is None or backend.current_key is NO_KEY:
+            return None
+        return backend.current_key
 
     def timer_service(self) -> TimerService:
         return self.operator.timers
@@ -196,7 +202,12 @@ class _Timers(TimerService):
         backend = self.operator.backend
         if backend is None:
             raise RuntimeError(f"{self.operator.name}: timers need a keyed stream (use key_by before process)")
-        return backend.current_key
+        key = backend.current_key
+        if key is NO_KEY:
+            raise RuntimeError(f"{self.operator.name}: a timer belongs to a key, and no key is current here (open(), "
+                               "close(), process_broadcast_element): register timers while processing a keyed "
+                               "record or in on_timer")
+        return key
 
     def current_processing_time(self) -> int:
         return self.operator.context.processing_time.now_ms()
@@ -343,19 +354,36 @@ class KeyedReduceOperator(_UserFunctionOperator):
         raw = self.backend.raw_table(name)
         self.values: MutableMapping[Any, Any] = raw if raw is not None else ValueStateTable(self.backend, name)
         self.emit_updates = self.context.runtime_mode != "BATCH"
+        # A ReduceFunction may keep keyed state of its own (from the runtime context open() got): the reduce
+        # of a key must see that key's. A plain callable (a lambda, sum/min/max) gets no runtime context.
+        self.sets_current_key = is_rich(self.function)
 
     def process_batch(self, batch: list[Any], timestamps: list[int] | None = None) -> None:
         values, select, reduce = self.values, self.key_selector, self.call
         out: list[Any] = []
         emit = out.append if self.emit_updates else None
         missing = values.get  # local alias: this loop is the hot path of every keyed aggregation
-        for record in batch:
-            key = select(record)
-            current = missing(key, _NONE)
-            value = record if current is _NONE else reduce(current, record)
-            values[key] = value
-            if emit is not None:
-                emit(value)
+        if self.sets_current_key:
+            backend = self.backend
+            for record in batch:
+                key = select(record)
+                current = missing(key, _NONE)
+                if current is _NONE:
+                    value = record
+                else:
+                    backend.current_key = key
+                    value = reduce(current, record)
+                values[key] = value
+                if emit is not None:
+                    emit(value)
+        else:
+            for record in batch:
+                key = select(record)
+                current = missing(key, _NONE)
+                value = record if current is _NONE else reduce(current, record)
+                values[key] = value
+                if emit is not None:
+                    emit(value)
         if out:
             self.output.collect_batch(out, timestamps)
 

@@ -173,8 +173,12 @@ class BroadcastProcessOperator(_ProcessOperatorBase):
 
     def process_batch2(self, batch: list[Any], timestamps: list[int] | None = None) -> None:
         ctx, self.ctx = self.ctx, self.broadcast_ctx
+        # Broadcast elements have no key: using keyed state (or timers) in process_broadcast_element raises
+        # NoCurrentKeyError rather than reading the state of whichever key came last (Flink's Java API reaches
+        # keyed state there only through applyToKeyedState, over every key).
+        self.leave_keyed_context()
         try:
-            self._call_all(self.call2, batch, timestamps, None)  # broadcast elements have no key
+            self._call_all(self.call2, batch, timestamps, None)
         finally:
             self.ctx = ctx
 

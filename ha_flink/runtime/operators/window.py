@@ -38,7 +38,9 @@ from ha_flink.core.window import (
     MAX_LONG_VALUE, EventTimeTrigger, Evictor, MergingWindowAssigner, SlidingEventTimeWindows, TimestampedValue,
     TimeWindow, Trigger, TumblingEventTimeWindows, WindowAssigner,
 )
-from ha_flink.runtime.operators.base import MAX_WATERMARK, MIN_WATERMARK, StreamOperator, emit_all, route_outputs
+from ha_flink.runtime.operators.base import (
+    MAX_WATERMARK, MIN_WATERMARK, StreamOperator, emit_all, is_rich, route_outputs,
+)
 from ha_flink.runtime.state.backend import KeyedStateBackend
 from ha_flink.runtime.state.heap import HeapKeyedStateBackend
 
@@ -474,9 +476,13 @@ class WindowOperator(StreamOperator):
     def open(self) -> None:
         if self.backend is None:
             raise RuntimeError(f"{self.name}: windows need a keyed stream (key_by, or window_all)")
+        self.leave_keyed_context()  # (as it is: no record yet)
         for function in (self.function, self.window_function):
-            if isinstance(function, Function) or (hasattr(function, "open") and not isinstance(function, type)):
+            if isinstance(function, Function) or is_rich(function):
                 function.open(self.runtime_context)
+        # A rich reduce or aggregate function may use keyed state (from its runtime context): the fast path
+        # then makes each record's key current before calling it (the general path always does).
+        self._sets_key = is_rich(self.function)
         self.is_event_time = self.assigner.is_event_time()
         self.merging = isinstance(self.assigner, MergingWindowAssigner)
         self.batch_mode = self.context.runtime_mode == "BATCH"
@@ -518,6 +524,7 @@ class WindowOperator(StreamOperator):
         raise TypeError(f"{self.name}: {function!r} is not a window function (no apply() or process())")
 
     def close(self) -> None:
+        self.leave_keyed_context()
         for function in (self.function, self.window_function):
             if isinstance(function, Function) or (hasattr(function, "close") and not isinstance(function, type)):
                 function.close()
@@ -845,6 +852,7 @@ class WindowOperator(StreamOperator):
             add, create = self.function.add, self.function.create_accumulator
         immutable, owned, cow = _IMMUTABLE, self._owned, self._copy_on_write
         new_window, time_window = tuple.__new__, TimeWindow
+        backend = self.backend if self._sets_key else None  # (None: the function cannot use keyed state)
         late: list[Any] = []
         late_stamps: list[int] = []
         for value, timestamp in zip(batch, timestamps):
@@ -855,6 +863,8 @@ class WindowOperator(StreamOperator):
                 late_stamps.append(timestamp)
                 continue
             key = select(value)
+            if backend is not None:
+                backend.current_key = key
             windows = table.get(key)
             if windows is None:
                 windows = table[key] = {}
@@ -900,6 +910,7 @@ class WindowOperator(StreamOperator):
         watermark, lateness = self.watermark, self.allowed_lateness
         window_late = watermark - lateness
         add_timer = self.event_timers.add
+        backend = self.backend if self._sets_key else None  # (None: the function cannot use keyed state)
         late: list[Any] = []
         late_stamps: list[int] = []
         for value, timestamp in zip(batch, timestamps):
@@ -912,6 +923,8 @@ class WindowOperator(StreamOperator):
                     continue
                 if key is _ABSENT:
                     key = select(value)
+                    if backend is not None:
+                        backend.current_key = key
                     windows = table.get(key)
                     if windows is None:
                         windows = table[key] = {}
@@ -943,6 +956,7 @@ class WindowOperator(StreamOperator):
         out, stamps = self._out, self._out_stamps
         plain = self._wf_call is None and self.kind != LIST  # the value itself is the result
         get_result = self.function.get_result if self.kind == AGGREGATE else None
+        backend = self.backend if self._sets_key else None  # (None: the function cannot use keyed state)
         while (due := next_due(watermark)) is not None:
             time, bucket = due
             # (nothing the fast path runs per timer can delete a timer: the bucket is iterated as it is)
@@ -951,6 +965,8 @@ class WindowOperator(StreamOperator):
                 contents = _ABSENT if windows is None else windows.get(window, _ABSENT)
                 last = window[1] - 1
                 if time == last and contents is not _ABSENT:
+                    if backend is not None:
+                        backend.current_key = key
                     if plain:
                         out.append(contents if get_result is None else get_result(contents))
                         stamps.append(last)

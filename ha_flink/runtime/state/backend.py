@@ -74,14 +74,51 @@ class KeyedStateSnapshot(ABC):
         """The checkpoint was given up before materializing: release what `snapshot()` took."""
 
 
+class NoCurrentKeyError(RuntimeError):
+    """Keyed state was read or written while no key was current (Flink: "No key set")."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "No key set: keyed state was used outside of a keyed context. Keyed state belongs to the key of the "
+            "record being processed or of the timer firing: use it in map/reduce/process_element/on_timer/a "
+            "window function, not in open(), close() or process_broadcast_element (get the state objects in "
+            "open(), read and write them per record)")
+
+
+class _NoKey:
+    """`current_key` outside a keyed context: before the first record, in open() and close(), in a broadcast
+    process function's process_broadcast_element. Its hash raises, so every keyed state access fails clearly
+    (a dict lookup hashes the key) at no cost to the per-record path; None stays a key like any other."""
+
+    _instance: _NoKey | None = None
+
+    def __new__(cls) -> _NoKey:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __hash__(self) -> int:
+        raise NoCurrentKeyError()
+
+    def __reduce__(self) -> str:
+        return "NO_KEY"  # (copies and pickles stay the one instance)
+
+    def __repr__(self) -> str:
+        return "NO_KEY"
+
+
+NO_KEY: Any = _NoKey()
+
+
 class KeyedStateBackend(ABC):
     """Keyed state of one operator of one subtask: the states registered through the runtime context, read
-    and written for `current_key`, which the operator sets before each record."""
+    and written for `current_key`, which the operator sets before each record (NO_KEY outside a keyed
+    context: any state access then raises NoCurrentKeyError)."""
 
     def __init__(self, key_groups: range, max_parallelism: int, clock: Callable[[], float] = time.time) -> None:
         self.key_groups = key_groups  # the key groups this subtask owns
         self.max_parallelism = max_parallelism
-        self.current_key: Any = None
+        self.current_key: Any = NO_KEY
         self._clock = clock
 
     def now_ms(self) -> int:

@@ -66,8 +66,9 @@ from ha_flink.core.state import (
 )
 from ha_flink.runtime.partitioner import assign_to_key_group
 from ha_flink.runtime.state.backend import (
-    ABSENT, AGGREGATING, LIST, MAP, REDUCING, VALUE, CanonicalKeyedState, EntryAggregatingState, EntryListState,
-    EntryReducingState, EntryValueState, KeyedStateBackend, KeyedStateSnapshot, SnapshotStorage,
+    ABSENT, AGGREGATING, LIST, MAP, NO_KEY, REDUCING, VALUE, CanonicalKeyedState, EntryAggregatingState,
+    EntryListState, EntryReducingState, EntryValueState, KeyedStateBackend, KeyedStateSnapshot, NoCurrentKeyError,
+    SnapshotStorage,
 )
 
 _NO_KEY = object()  # no key cached yet (None is a valid key)
@@ -207,6 +208,8 @@ class RocksDBKeyedStateBackend(KeyedStateBackend):
         current key once per record and then reads and writes several states for it."""
         if key is self._cached_key:
             return self._cached_parts
+        if key is NO_KEY:
+            raise NoCurrentKeyError()
         kind = type(key)
         if kind is int or kind is str:  # the common keys, inlined: pickle.dumps is memo-safe for them
             data = _dumps(key, 5)
