@@ -1,6 +1,8 @@
 """The `flink` command: `run`, `list`, `cancel`, `savepoint`, `stop`, `info`, as Flink's CLI.
 
-`flink run [-d] -py job.py [-p N] [-m host:port] [--pyFiles a.py,b/] [args]` runs the script; its
+`flink run [-d] -py job.py [-p N] [-m host:port] [-pyfs a.py,b/] [-pyreq req.txt[#cache]] [-pyarch a.zip[#dir]]
+[-pyexec python] [args]` runs the script (the -py* options are PyFlink's python.files, python.requirements,
+python.archives and python.executable: shipped with the job, see runtime/python_artifacts.py); its
 `env.execute()` builds the job graph and submits it to the leader found in ZooKeeper (or through `-m`, a
 JobManager's REST address) and prints the job id and the dashboard's URL. A script that fails before
 submitting gets its traceback printed, and nothing is persisted. `flink list` prints a table; savepoints
@@ -13,6 +15,7 @@ import os
 import re
 import runpy
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -30,19 +33,52 @@ def _client(args: argparse.Namespace, overrides: list[str]):  # noqa: ANN202 - a
 
 
 def cmd_run(args: argparse.Namespace, overrides: list[str]) -> int:
-    from ha_flink.client import submission
-
     script = Path(args.python)
     if not script.is_file():
         print(f"flink run: the Python program {script} does not exist", file=sys.stderr)
         return 1
-    for entry in [p for p in (args.pyFiles or "").split(",") if p]:
-        sys.path.insert(0, str(Path(entry).resolve()))
+    python_settings = {key: value for key, value in (
+        ("python.files", args.pyFiles), ("python.requirements", args.pyRequirements),
+        ("python.archives", args.pyArchives), ("python.executable", args.pyExecutable),
+        ("python.client.executable", args.pyClientExecutable)) if value}
+    with tempfile.TemporaryDirectory(prefix="flink-run-pyfiles-") as links:
+        try:
+            _put_python_files_on_path(args.pyFiles, Path(links))
+        except (OSError, ValueError) as error:
+            print(f"flink run: {error}", file=sys.stderr)
+            return 1
+        return _run_script(args, overrides, script, python_settings)
+
+
+def _put_python_files_on_path(py_files: str | None, links: Path) -> None:
+    """`-pyfs` on the client, as Flink lays them out for the driver: a .py file's folder (a link to the
+    file in a folder of its own), a folder itself and a folder holding a link to it (its modules, and the
+    folder as a package), a .zip, .whl or .egg itself (zipimport)."""
+    from ha_flink.runtime import python_artifacts as pa
+
+    for index, entry in enumerate(pa.split_entries(py_files)):
+        path = Path(pa.require_exists(pa.FILES, entry))
+        where = links / str(index)
+        where.mkdir()
+        if path.is_dir():
+            (where / path.name).symlink_to(path, target_is_directory=True)
+            sys.path[0:0] = [str(path), str(where)]
+        elif path.suffix == ".py":
+            (where / path.name).symlink_to(path)
+            sys.path.insert(0, str(where))
+        else:
+            sys.path.insert(0, str(path))
+
+
+def _run_script(args: argparse.Namespace, overrides: list[str], script: Path, python_settings: dict[str, str]) -> int:
+    from ha_flink.client import submission
+
     sys.path.insert(0, str(script.resolve().parent))
     with _client(args, overrides) as client:
         context = submission.SubmissionContext(client, args.detached, args.parallelism, [],
                                                savepoint_path=args.fromSavepoint,
-                                               allow_non_restored_state=args.allowNonRestoredState)
+                                               allow_non_restored_state=args.allowNonRestoredState,
+                                               python_settings=python_settings)
         submission.activate(context)
         sys.argv = [str(script), *args.args]
         try:
@@ -153,7 +189,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-d", "--detached", action="store_true", help="do not wait for the job to end")
     run.add_argument("-p", "--parallelism", type=int, default=None)
     run.add_argument("-m", "--jobmanager", default=None, help="host:port of a JobManager's REST endpoint")
-    run.add_argument("--pyFiles", default=None, help="comma-separated files/folders put on the path")
+    run.add_argument("-pyfs", "--pyFiles", default=None,
+                     help="python.files: comma-separated .py files, folders, .zip/.whl files shipped with the job "
+                          "and put on the path of its functions (and of the program)")
+    run.add_argument("-pyreq", "--pyRequirements", default=None,
+                     help="python.requirements: a requirements file, optionally #folder of the packages to install "
+                          "from offline (pip download -d folder -r requirements.txt)")
+    run.add_argument("-pyarch", "--pyArchives", default=None,
+                     help="python.archives: comma-separated zip/tar files, each optionally #target folder, unpacked "
+                          "into the job's working folder")
+    run.add_argument("-pyexec", "--pyExecutable", default=None,
+                     help="python.executable: only the TaskManagers' own interpreter can be named (tasks run in it)")
+    run.add_argument("-pyclientexec", "--pyClientExecutable", default=None,
+                     help="python.client.executable: only this interpreter can be named (the program runs in it)")
     run.add_argument("-s", "--fromSavepoint", default=None, help="restore the job's state from this savepoint")
     run.add_argument("-n", "--allowNonRestoredState", action="store_true",
                      help="skip savepoint state that no operator of the job takes")

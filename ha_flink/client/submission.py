@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ha_flink.client.cluster_client import ClusterClient
+from ha_flink.runtime import python_artifacts as pa
 
 
 @dataclass
@@ -20,6 +21,8 @@ class SubmissionContext:
     plans: list[str] | None = None  # `flink info`: record the plans, submit nothing
     savepoint_path: str | None = None  # `flink run -s`
     allow_non_restored_state: bool = False
+    # `flink run -pyfs/-pyreq/-pyarch/-pyexec`: python.* settings under the program's own (runtime/python_artifacts)
+    python_settings: dict[str, str] = field(default_factory=dict)
 
 
 _context: SubmissionContext | None = None
@@ -32,6 +35,19 @@ def current() -> SubmissionContext | None:
 def activate(context: SubmissionContext | None) -> None:
     global _context
     _context = context
+
+
+def ship_python_dependencies(graph: Any, cli_settings: dict[str, str]) -> None:
+    """Merge the CLI's python.* settings with the program's (as Flink: the program's files come first, its
+    requirements and interpreter win) and read what they name into the graph, which carries it to the
+    cluster. FileNotFoundError or PythonDependencyError here fails the program before anything is sent."""
+    settings = graph.settings
+    merged = {pa.FILES: pa.join_entries(settings.get(pa.FILES), cli_settings.get(pa.FILES)),
+              pa.ARCHIVES: pa.join_entries(cli_settings.get(pa.ARCHIVES), settings.get(pa.ARCHIVES))}
+    for key in (pa.REQUIREMENTS, pa.EXECUTABLE, pa.CLIENT_EXECUTABLE):
+        merged[key] = settings.get(key) or cli_settings.get(key) or ""
+    settings.update({key: value for key, value in merged.items() if value})
+    graph.python_dependencies = pa.collect(settings)
 
 
 def submit(graph: Any) -> Any:
@@ -47,6 +63,7 @@ def submit(graph: Any) -> Any:
         return JobExecutionResult(graph.job_id, graph.name, 0)
     client = context.client
     assert client is not None  # (only a context with plans has none)
+    ship_python_dependencies(graph, context.python_settings)
     started = time.monotonic()
     if context.savepoint_path:
         graph.savepoint_path = context.savepoint_path

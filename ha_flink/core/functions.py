@@ -112,6 +112,14 @@ class KeySelector(Function):
     def get_key(self, value: Any) -> Any: ...
 
 
+class Partitioner(Function):
+    """Assigns keys to partitions for `DataStream.partition_custom(partitioner, key_selector)`: the
+    record goes to the downstream subtask `partition(key, num_partitions)` (0 <= it < num_partitions)."""
+
+    @abstractmethod
+    def partition(self, key: Any, num_partitions: int) -> int: ...
+
+
 class SinkFunction(Function):
     """A sink written in Python: `invoke(value, context)` per record."""
 
@@ -488,6 +496,7 @@ __all__ = [
     "KeyedCoProcessFunction",
     "KeyedProcessFunction",
     "MapFunction",
+    "Partitioner",
     "ProcessAllWindowFunction",
     "ProcessFunction",
     "ProcessJoinFunction",

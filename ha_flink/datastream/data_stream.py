@@ -5,15 +5,28 @@ Each call adds a transformation to the environment's graph and returns a new str
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+import collections
+import itertools
+import logging
+import operator as _operator
+import queue
+import threading
+import uuid
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Union
 
+from ha_flink.common.execution_config import ExecutionConfig
 from ha_flink.common.time import to_milliseconds
+from ha_flink.common.typeinfo import TupleTypeInfo, Types
+from ha_flink.common.types import Row
 from ha_flink.datastream.connectors.base import Sink
 from ha_flink.core.functions import (
     BroadcastProcessFunction, KeyedBroadcastProcessFunction, KeyedCoProcessFunction, KeyedProcessFunction,
-    KeySelector, ProcessFunction, SinkFunction,
+    KeySelector, Partitioner, ProcessFunction, SinkFunction,
 )
 from ha_flink.core.output_tag import OutputTag
+from ha_flink.core.state import MapStateDescriptor
 from ha_flink.runtime.graph.transformations import (
     OneInputTransformation, PartitionTransformation, SideOutputTransformation, Transformation,
     TwoInputTransformation, UnionTransformation,
@@ -24,16 +37,24 @@ from ha_flink.runtime.operators.co import (
 )
 from ha_flink.runtime.operators.basic import (
     FilterOperator, FlatMapOperator, KeyedProcessOperator, KeyedReduceOperator, MapOperator, PrintSinkOperator,
-    ProcessOperator, SinkOperator, field_aggregation,
+    ProcessOperator, SinkOperator,
 )
 from ha_flink.runtime.operators.watermarks import TimestampsAndWatermarksOperator
 from ha_flink.runtime.partitioner import (
-    BroadcastPartitioner, ForwardPartitioner, KeyGroupStreamPartitioner, Partitioner, RebalancePartitioner,
-    ShufflePartitioner,
+    BroadcastPartitioner, CustomPartitioner, ForwardPartitioner, KeyGroupStreamPartitioner, RebalancePartitioner,
+    RescalePartitioner, ShufflePartitioner,
 )
+from ha_flink.runtime.partitioner import Partitioner as StreamPartitioner
 
 if TYPE_CHECKING:
-    from ha_flink.datastream.stream_execution_environment import StreamExecutionEnvironment
+    from ha_flink.datastream.stream_execution_environment import JobClient, StreamExecutionEnvironment
+
+logger = logging.getLogger(__name__)
+
+
+class UnsupportedOperationError(Exception):
+    """A call PyFlink refuses on this kind of stream (it raises a plain `Exception` with the same message,
+    so `except Exception` in a PyFlink program catches this too)."""
 
 
 def _key_function(key_selector: Any) -> Callable[[Any], Any]:
@@ -70,15 +91,42 @@ class DataStream:
     def set_parallelism(self, parallelism: int) -> DataStream:
         if parallelism < 1:
             raise ValueError(f"parallelism of {self.get_name()} must be >= 1, got {parallelism}")
+        if self._transformation.non_parallel and parallelism != 1:
+            raise ValueError("The parallelism of non parallel operator must be 1.")
         self._transformation.parallelism = parallelism
         return self
 
     def set_max_parallelism(self, max_parallelism: int) -> DataStream:
+        if max_parallelism < 1:
+            raise ValueError("The maximum parallelism must be greater than 0.")
+        if self._transformation.non_parallel and max_parallelism != 1:
+            raise ValueError("The maximum parallelism of non parallel operator must be 1.")
         self._transformation.max_parallelism = max_parallelism
         return self
 
     def get_type(self) -> Any:
         return self._transformation.output_type
+
+    def get_execution_config(self) -> ExecutionConfig:
+        """The environment's ExecutionConfig (as Flink's: a stream has none of its own)."""
+        return self._env.get_config()
+
+    def force_non_parallel(self) -> DataStream:
+        """Parallelism and max parallelism 1, for good: a later `set_parallelism` or `set_max_parallelism`
+        other than 1 is refused (Flink's forceNonParallel)."""
+        self._transformation.parallelism = 1
+        self._transformation.max_parallelism = 1
+        self._transformation.non_parallel = True
+        return self
+
+    def set_buffer_timeout(self, timeout_millis: int) -> DataStream:
+        """Records the buffer timeout of this operator's output (-1: the environment's). As for the
+        environment's `set_buffer_timeout`, a producer here sends each batch of output as soon as the
+        batch of input that made it is done, so no record waits longer than one batch with any value."""
+        if timeout_millis < -1:
+            raise ValueError("timeout must be >= -1")
+        self._transformation.buffer_timeout = timeout_millis
+        return self
 
     def disable_chaining(self) -> DataStream:
         self._transformation.chaining = "never"
@@ -89,7 +137,18 @@ class DataStream:
         return self
 
     def slot_sharing_group(self, slot_sharing_group: Any) -> DataStream:
-        return self  # one slot runs a whole pipeline slice here; accepted for PyFlink compatibility
+        """Records the slot sharing group (a name or a SlotSharingGroup). Accepted and recorded, not
+        enforced: ha-flink schedules every job in one slot sharing group (one slot holds one subtask of
+        each vertex, the job needs as many slots as its highest parallelism), so a separate group does not
+        isolate this operator in slots of its own. Results are the same; only the placement differs from
+        Flink's, which honours the group ("co-located ... if possible")."""
+        self._transformation.slot_sharing_group = _slot_sharing_group_name(slot_sharing_group)
+        return self
+
+    def set_description(self, description: str) -> DataStream:
+        """A longer text about the operator than its name (Flink shows it in the plan and the web UI)."""
+        self._transformation.description = description
+        return self
 
     def get_execution_environment(self) -> StreamExecutionEnvironment:
         return self._env
@@ -103,7 +162,7 @@ class DataStream:
         t = OneInputTransformation(name, [self._transformation], output_type=output_type, operator=operator)
         return DataStream(self._env, t)
 
-    def _partitioned(self, name: str, partitioner: Partitioner) -> Transformation:
+    def _partitioned(self, name: str, partitioner: StreamPartitioner) -> Transformation:
         return PartitionTransformation(name, [self._transformation], output_type=self.get_type(),
                                        partitioner=partitioner)
 
@@ -161,22 +220,68 @@ class DataStream:
     def rebalance(self) -> DataStream:
         return DataStream(self._env, self._partitioned("Rebalance", RebalancePartitioner()))
 
+    def rescale(self) -> DataStream:
+        """Round robin, record by record, over a subset of the next operator's subtasks that depends on
+        both parallelisms (Flink's RescalePartitioner): upstream 2 and downstream 4, subtask 0 feeds 0 and 1,
+        subtask 1 feeds 2 and 3; upstream 4 and downstream 2, subtasks 0 and 1 feed 0, 2 and 3 feed 1."""
+        return DataStream(self._env, self._partitioned("Rescale", RescalePartitioner()))
+
     def shuffle(self) -> DataStream:
         return DataStream(self._env, self._partitioned("Shuffle", ShufflePartitioner()))
 
-    def broadcast(self, *broadcast_state_descriptors: Any) -> Any:
+    def partition_custom(self, partitioner: Union[Callable, Partitioner],
+                         key_selector: Union[Callable, KeySelector]) -> DataStream:
+        """Each record goes to the subtask `partitioner.partition(key_selector(record), num_partitions)`
+        of the next operator (num_partitions: its parallelism). `partitioner` is a Partitioner or a
+        callable `(key, num_partitions) -> int`; a partition outside 0..num_partitions-1 fails the job."""
+        if not isinstance(partitioner, Partitioner) and not callable(partitioner):
+            raise TypeError("Parameter partitioner should be type of Partitioner or a callable function.")
+        if not isinstance(key_selector, KeySelector) and not callable(key_selector):
+            raise TypeError("Parameter key_selector should be type of KeySelector or a callable function.")
+        return DataStream(self._env, self._partitioned("Partition Custom",
+                                                       CustomPartitioner(partitioner, key_selector)))
+
+    def project(self, *field_indexes: int) -> DataStream:
+        """The given fields of each tuple, in the given order, as a tuple (Flink's project). As PyFlink,
+        only a stream of declared Tuple type (`Types.TUPLE([...])`) can be projected."""
+        input_type = self.get_type()
+        if not isinstance(input_type, TupleTypeInfo):
+            raise TypeError("Only Tuple DataStreams can be projected.")
+        if not field_indexes:
+            raise ValueError("project() needs to select at least one (1) field.")
+        if len(field_indexes) > _MAX_PROJECTED_FIELDS:
+            raise ValueError(f"project() may select only up to ({_MAX_PROJECTED_FIELDS}) fields.")
+        arity = input_type.get_arity()
+        for index in field_indexes:
+            if not isinstance(index, int) or not 0 <= index < arity:
+                raise IndexError(f"Index: {index}, Size: {arity}")
+        field_types = input_type.get_field_types()
+        output_type = Types.TUPLE([field_types[i] for i in field_indexes])
+        operator = MapOperator(_Projection(field_indexes), "Projection")
+        # Every projected record is a tuple of the declared arity already: the operator need not conform
+        # its output (operator.output_type stays None); the stream's type is the projected tuple type.
+        operator.key_selector = None
+        t = OneInputTransformation("Projection", [self._transformation], output_type=output_type, operator=operator)
+        return DataStream(self._env, t)
+
+    def broadcast(self, broadcast_state_descriptor: MapStateDescriptor | None = None,
+                  *other_broadcast_state_descriptors: MapStateDescriptor) -> Any:
         """Every record to every subtask of the next operator. Given MapStateDescriptors, a BroadcastStream
         for the broadcast state pattern (`other.connect(broadcast_stream).process(...)`)."""
         stream = DataStream(self._env, self._partitioned("Broadcast", BroadcastPartitioner()))
-        if broadcast_state_descriptors:
-            return BroadcastStream(stream, list(broadcast_state_descriptors))
-        return stream
+        if broadcast_state_descriptor is None:
+            return stream
+        descriptors = [broadcast_state_descriptor, *other_broadcast_state_descriptors]
+        for descriptor in descriptors:
+            if not isinstance(descriptor, MapStateDescriptor):
+                raise TypeError("broadcast_state_descriptor must be MapStateDescriptor")
+        return BroadcastStream(stream, descriptors)
 
     def connect(self, ds: Any) -> Any:
         """Two streams into one operator with two inputs (co-map, co-flat-map, co-process), or with a
         BroadcastStream, the broadcast state pattern."""
         if isinstance(ds, BroadcastStream):
-            return BroadcastConnectedStream(self, ds)
+            return BroadcastConnectedStream(self, ds, ds.broadcast_state_descriptors)
         if not isinstance(ds, DataStream):
             raise TypeError(f"connect needs a DataStream or a BroadcastStream, got {ds!r}")
         return ConnectedStreams(self, ds)
@@ -199,6 +304,56 @@ class DataStream:
 
     def print(self, sink_identifier: str | None = None) -> DataStreamSink:
         return self._sink("Sink: Print to Std. Out", PrintSinkOperator())
+
+    def execute_and_collect(self, job_execution_name: str | None = None,
+                            limit: int | None = None) -> Union[CloseableIterator, list]:
+        """Runs the job (every sink declared so far, and this stream into a collect sink) and returns a
+        CloseableIterator over this stream's records; with `limit`, a list of at most `limit` records,
+        after which the job is cancelled if it still runs.
+
+        The job runs where `execute_async` runs it, a local mini cluster in this process: the collect sink
+        hands records to the iterator through a bounded in-process queue, so a consumer that reads slowly
+        back-pressures the job (a collect sink deployed in another process fails at its start, saying so). Closing the iterator (or leaving its `with` block)
+        cancels a job that still runs and waits for it to end. A failed job raises its
+        JobExecutionError from `next()`. Without checkpointing a restarted job replays its records, so
+        after a failover the iterator may see a record twice (Flink's collect sink uses checkpoints to
+        avoid that)."""
+        if limit is not None and limit <= 0:
+            raise ValueError("Limit must be greater than 0")
+        iterator = self._collect(job_execution_name or "DataStream Collect")
+        if limit is None:
+            return iterator
+        try:
+            return list(itertools.islice(iterator, limit))
+        finally:
+            iterator.close()
+
+    def _collect(self, job_name: str) -> CloseableIterator:
+        channel_id = uuid.uuid4().hex
+        channel = _CollectChannel(queue.Queue(maxsize=_COLLECT_CAPACITY))
+        with _channels_lock:
+            _channels[channel_id] = channel
+        try:
+            name = "Sink: Data stream collect sink"
+            sink = OneInputTransformation(name, [self._transformation], parallelism=1, max_parallelism=1,
+                                          operator=_CollectSinkOperator(channel_id, name),
+                                          uid="data-stream-collect-sink")  # (stable: savepoints match it)
+            sink.non_parallel = True  # (as Flink's collect sink: one subtask gathers every record)
+            self._env._add_sink(sink)
+            client = self._env.execute_async(job_name)
+        except BaseException:
+            _release_channel(channel_id)
+            raise
+        return CloseableIterator(client, channel_id, channel)
+
+    def cache(self) -> Any:
+        """Not supported: PyFlink caches a bounded stream's result (BATCH mode) for later jobs of the same
+        environment, and here every job runs on a mini cluster of its own that keeps nothing after it
+        ends. Refused rather than recomputed silently."""
+        raise NotImplementedError("DataStream.cache() is not supported by ha-flink: intermediate results do not "
+                                  "outlive the job that computed them (each job runs on its own mini cluster); "
+                                  "recompute the stream in the later job, or write it with a FileSink and read "
+                                  "it back with a FileSource")
 
 
 class KeyedStream(DataStream):
@@ -224,17 +379,47 @@ class KeyedStream(DataStream):
     def reduce(self, func: Any) -> DataStream:
         return self._keyed("Keyed Reduce", KeyedReduceOperator(func, "Keyed Reduce"), self.get_type())
 
-    def sum(self, position_to_sum: int | str = 0) -> DataStream:
-        return self._keyed("Keyed Sum", KeyedReduceOperator(field_aggregation("sum", position_to_sum), "Keyed Sum"),
-                           self.get_type())
+    class AccumulateType(Enum):
+        MIN = 1
+        MAX = 2
+        MIN_BY = 3
+        MAX_BY = 4
+        SUM = 5
 
-    def min(self, position_to_min: int | str = 0) -> DataStream:
-        return self._keyed("Keyed Min", KeyedReduceOperator(field_aggregation("min", position_to_min), "Keyed Min"),
-                           self.get_type())
+    def _accumulate(self, position: int | str, acc_type: KeyedStream.AccumulateType) -> DataStream:
+        """min, max, min_by, max_by and sum as a keyed reduce (PyFlink's `_accumulate`)."""
+        if not isinstance(position, (int, str)):
+            raise TypeError("The field position must be of int or str type to locate the value to "
+                            "calculate for min, max, min_by, max_by and sum."
+                            "The given type is: %s" % type(position))
+        name = _ACCUMULATE_NAMES[acc_type]
+        return self._keyed(name, KeyedReduceOperator(_Accumulate(position, acc_type.name), name), self.get_type())
 
-    def max(self, position_to_max: int | str = 0) -> DataStream:
-        return self._keyed("Keyed Max", KeyedReduceOperator(field_aggregation("max", position_to_max), "Keyed Max"),
-                           self.get_type())
+    def sum(self, position_to_sum: Union[int, str] = 0) -> DataStream:
+        """A rolling sum per key of the field at `position_to_sum` (a position, or a field name of a named
+        Row or namedtuple; plain values: 0, the value itself). The other fields are those of the key's
+        first record."""
+        return self._accumulate(position_to_sum, KeyedStream.AccumulateType.SUM)
+
+    def min(self, position_to_min: Union[int, str] = 0) -> DataStream:
+        """The minimum per key so far of the field at `position_to_min`; the other fields are those of the
+        key's first record (use min_by for the whole record with the minimum)."""
+        return self._accumulate(position_to_min, KeyedStream.AccumulateType.MIN)
+
+    def max(self, position_to_max: Union[int, str] = 0) -> DataStream:
+        """The maximum per key so far of the field at `position_to_max`; the other fields are those of the
+        key's first record (use max_by for the whole record with the maximum)."""
+        return self._accumulate(position_to_max, KeyedStream.AccumulateType.MAX)
+
+    def min_by(self, position_to_min_by: Union[int, str] = 0) -> DataStream:
+        """The record per key with the smallest field at `position_to_min_by` so far; of equal ones, the
+        first."""
+        return self._accumulate(position_to_min_by, KeyedStream.AccumulateType.MIN_BY)
+
+    def max_by(self, position_to_max_by: Union[int, str] = 0) -> DataStream:
+        """The record per key with the largest field at `position_to_max_by` so far; of equal ones, the
+        first."""
+        return self._accumulate(position_to_max_by, KeyedStream.AccumulateType.MAX_BY)
 
     def process(self, func: KeyedProcessFunction, output_type: Any = None) -> DataStream:  # type: ignore[override]
         return self._keyed("KeyedProcess", KeyedProcessOperator(func, "KeyedProcess"), output_type)
@@ -261,6 +446,64 @@ class KeyedStream(DataStream):
 
         return WindowedStream.count(self, size, slide)
 
+    # -- what PyFlink refuses on a keyed stream (its messages) ---------------------------------------
+
+    def shuffle(self) -> DataStream:
+        raise UnsupportedOperationError("Cannot override partitioning for KeyedStream.")
+
+    def rescale(self) -> DataStream:
+        raise UnsupportedOperationError("Cannot override partitioning for KeyedStream.")
+
+    def rebalance(self) -> DataStream:
+        raise UnsupportedOperationError("Cannot override partitioning for KeyedStream.")
+
+    def forward(self) -> DataStream:
+        raise UnsupportedOperationError("Cannot override partitioning for KeyedStream.")
+
+    def broadcast(self, *args: Any) -> Any:
+        """Not supported, partitioning for KeyedStream cannot be overridden."""
+        raise UnsupportedOperationError("Cannot override partitioning for KeyedStream.")
+
+    def partition_custom(self, partitioner: Union[Callable, Partitioner],
+                         key_selector: Union[Callable, KeySelector]) -> DataStream:
+        raise UnsupportedOperationError("Cannot override partitioning for KeyedStream.")
+
+    def set_parallelism(self, parallelism: int) -> DataStream:
+        raise UnsupportedOperationError("Set parallelism for KeyedStream is not supported.")
+
+    def name(self, name: str) -> DataStream:
+        raise UnsupportedOperationError("Set name for KeyedStream is not supported.")
+
+    def get_name(self) -> str:
+        raise UnsupportedOperationError("Get name of KeyedStream is not supported.")
+
+    def uid(self, uid: str) -> DataStream:
+        raise UnsupportedOperationError("Set uid for KeyedStream is not supported.")
+
+    def set_uid_hash(self, uid_hash: str) -> DataStream:
+        raise UnsupportedOperationError("Set uid hash for KeyedStream is not supported.")
+
+    def set_max_parallelism(self, max_parallelism: int) -> DataStream:
+        raise UnsupportedOperationError("Set max parallelism for KeyedStream is not supported.")
+
+    def force_non_parallel(self) -> DataStream:
+        raise UnsupportedOperationError("Set force non-parallel for KeyedStream is not supported.")
+
+    def set_buffer_timeout(self, timeout_millis: int) -> DataStream:
+        raise UnsupportedOperationError("Set buffer timeout for KeyedStream is not supported.")
+
+    def start_new_chain(self) -> DataStream:
+        raise UnsupportedOperationError("Start new chain for KeyedStream is not supported.")
+
+    def disable_chaining(self) -> DataStream:
+        raise UnsupportedOperationError("Disable chaining for KeyedStream is not supported.")
+
+    def slot_sharing_group(self, slot_sharing_group: Any) -> DataStream:
+        raise UnsupportedOperationError("Setting slot sharing group for KeyedStream is not supported.")
+
+    def cache(self) -> Any:
+        raise UnsupportedOperationError("Cache for KeyedStream is not supported.")
+
 
 class DataStreamSink:
     def __init__(self, transformation: OneInputTransformation) -> None:
@@ -279,8 +522,21 @@ class DataStreamSink:
         self._transformation.parallelism = parallelism
         return self
 
+    def set_uid_hash(self, uid_hash: str) -> DataStreamSink:
+        """As DataStream.set_uid_hash: the hash stands for the uid that matches this sink's state."""
+        return self.uid(uid_hash)
+
+    def set_description(self, description: str) -> DataStreamSink:
+        self._transformation.description = description
+        return self
+
     def disable_chaining(self) -> DataStreamSink:
         self._transformation.chaining = "never"
+        return self
+
+    def slot_sharing_group(self, slot_sharing_group: Any) -> DataStreamSink:
+        """Recorded, not enforced: see DataStream.slot_sharing_group."""
+        self._transformation.slot_sharing_group = _slot_sharing_group_name(slot_sharing_group)
         return self
 
 
@@ -337,15 +593,25 @@ class BroadcastStream:
     """A stream broadcast to every subtask of the operator it is connected to, with the broadcast state
     descriptors that operator may use (`DataStream.broadcast(descriptor, ...)`)."""
 
-    def __init__(self, stream: DataStream, descriptors: list[Any]) -> None:
-        self.stream = stream
-        self.broadcast_state_descriptors = descriptors
+    def __init__(self, input_stream: DataStream, broadcast_state_descriptors: list[MapStateDescriptor]) -> None:
+        self.input_stream = input_stream
+        self.broadcast_state_descriptors = broadcast_state_descriptors
+
+    @property
+    def stream(self) -> DataStream:
+        """The broadcast stream (`input_stream`'s earlier name here)."""
+        return self.input_stream
 
 
 class BroadcastConnectedStream:
-    def __init__(self, non_broadcast_stream: DataStream, broadcast_stream: BroadcastStream) -> None:
+    """A stream connected with a BroadcastStream (`stream.connect(broadcast_stream)`): `process` with a
+    (Keyed)BroadcastProcessFunction that reads and writes the broadcast state."""
+
+    def __init__(self, non_broadcast_stream: DataStream, broadcast_stream: BroadcastStream,
+                 broadcast_state_descriptors: list[MapStateDescriptor]) -> None:
         self.non_broadcast_stream = non_broadcast_stream
         self.broadcast_stream = broadcast_stream
+        self.broadcast_state_descriptors = broadcast_state_descriptors
 
     def process(self, func: Any, output_type: Any = None) -> DataStream:
         keyed = isinstance(self.non_broadcast_stream, KeyedStream)
@@ -354,11 +620,11 @@ class BroadcastConnectedStream:
         if not keyed and isinstance(func, KeyedBroadcastProcessFunction):
             raise TypeError("a KeyedBroadcastProcessFunction needs a keyed stream (key_by before connect)")
         name = "Co-Process-Broadcast-Keyed" if keyed else "Co-Process-Broadcast"
-        operator = BroadcastProcessOperator(func, name, self.broadcast_stream.broadcast_state_descriptors)
+        operator = BroadcastProcessOperator(func, name, self.broadcast_state_descriptors)
         stream = self.non_broadcast_stream
         operator.key_selector = stream._key_selector if isinstance(stream, KeyedStream) else None  # (keyed)
         return _two_input(self.non_broadcast_stream._env, name, self.non_broadcast_stream._transformation,
-                          self.broadcast_stream.stream._transformation, operator, output_type)
+                          self.broadcast_stream.input_stream._transformation, operator, output_type)
 
 
 class IntervalJoin:
@@ -408,3 +674,274 @@ class IntervalJoined:
         operator.key_selector2 = self.right._key_selector
         return _two_input(self.left._env, name, self.left._transformation, self.right._transformation, operator,
                           output_type)
+
+
+# -- helpers of the stream methods above ----------------------------------------------------------------
+
+def _slot_sharing_group_name(slot_sharing_group: Any) -> str:
+    """The group's name: a str, or a SlotSharingGroup (anything with `get_name()`)."""
+    if isinstance(slot_sharing_group, str):
+        return slot_sharing_group
+    get_name = getattr(slot_sharing_group, "get_name", None)
+    if callable(get_name):
+        return str(get_name())
+    raise TypeError(f"slot_sharing_group needs a name or a SlotSharingGroup, got {slot_sharing_group!r}")
+
+
+_MAX_PROJECTED_FIELDS = 24  # Flink: Tuple.MAX_ARITY - 1
+
+
+class _Projection:
+    """`project(*field_indexes)`'s map: a plain callable (no runtime context, nothing to open)."""
+
+    def __init__(self, field_indexes: tuple[int, ...]) -> None:
+        self.field_indexes = tuple(field_indexes)
+
+    def __call__(self, value: Any) -> tuple:
+        return tuple([value[i] for i in self.field_indexes])
+
+
+_ACCUMULATE_NAMES = {
+    KeyedStream.AccumulateType.SUM: "Keyed Sum", KeyedStream.AccumulateType.MIN: "Keyed Min",
+    KeyedStream.AccumulateType.MAX: "Keyed Max", KeyedStream.AccumulateType.MIN_BY: "Keyed Min By",
+    KeyedStream.AccumulateType.MAX_BY: "Keyed Max By",
+}
+
+
+class _Accumulate:
+    """The reduce function of KeyedStream.min/max/min_by/max_by/sum, as PyFlink's AccumulateReduceFunction:
+    chosen on the first reduce from the kind of record (tuple, list, Row or a plain value).
+
+    min/max/sum replace one field of the accumulated record (so the other fields stay those of the key's
+    first record); min_by/max_by keep the whole record whose field is smallest/largest, the earlier one on a
+    tie. Unlike PyFlink it never changes a record in place: the accumulated value here is the very object
+    already emitted downstream (records are not copied between chained operators). A plain callable, not a
+    ReduceFunction: it needs no runtime context, so the reduce operator need not set the current key."""
+
+    def __init__(self, position: int | str, kind: str) -> None:
+        self.position = position
+        self.kind = kind  # an AccumulateType's name (picklable without the enum's class)
+        self._reduce: Callable[[Any, Any], Any] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"position": self.position, "kind": self.kind, "_reduce": None}
+
+    def __call__(self, value1: Any, value2: Any) -> Any:
+        reduce = self._reduce
+        if reduce is None:
+            reduce = self._reduce = self._choose(value2)
+        return reduce(value1, value2)
+
+    def _index(self, record: Any) -> int | str:
+        """The position as an index into `record`: a name is looked up in a namedtuple's fields (a Row
+        takes names itself)."""
+        position = self.position
+        if isinstance(position, str) and not isinstance(record, Row):
+            names = getattr(record, "_fields", None)
+            if not names or position not in names:
+                raise TypeError(f"{self.kind.lower()}({position!r}): the record {record!r} has no field named "
+                                f"{position!r}; name fields with Types.ROW_NAMED or give a position")
+            return list(names).index(position)
+        return position
+
+    def _choose(self, sample: Any) -> Callable[[Any, Any], Any]:
+        kind = self.kind
+        composite = isinstance(sample, (tuple, list, Row))
+        if kind in ("MIN_BY", "MAX_BY"):
+            take_new = _operator.lt if kind == "MIN_BY" else _operator.gt  # strict: a tie keeps the first
+            if composite:
+                i = self._index(sample)
+                return lambda v1, v2: v2 if take_new(v2[i], v1[i]) else v1
+            return lambda v1, v2: v2 if take_new(v2, v1) else v1
+        combine: Callable[[Any, Any], Any] = {
+            "SUM": _operator.add,
+            "MIN": lambda old, new: new if new < old else old,
+            "MAX": lambda old, new: new if new > old else old,
+        }[kind]
+        if not composite:
+            if self.position != 0:
+                raise TypeError("The %s field selected on a basic type. A field expression on a basic type can "
+                                "only select the 0th field (which means selecting the entire basic type)."
+                                % self.position)
+            return combine
+        i = self._index(sample)
+
+        def replace_field(v1: Any, v2: Any) -> Any:
+            if isinstance(v1, Row):
+                row = Row(*v1._values)
+                if hasattr(v1, "_fields"):
+                    row._fields = v1._fields
+                row.set_row_kind(v1.get_row_kind())
+                row[i] = combine(v1[i], v2[i])
+                return row
+            values = list(v1)
+            values[i] = combine(v1[i], v2[i])  # type: ignore[index]
+            if isinstance(v1, list):
+                return values
+            make = getattr(type(v1), "_make", None)  # a namedtuple stays one
+            return make(values) if make is not None else tuple(values)
+
+        return replace_field
+
+
+# -- execute_and_collect: a sink that hands records to an iterator in this process ----------------------
+
+_COLLECT_CAPACITY = 64  # batches between the collect sink and the iterator; a full queue back-pressures the job
+_POLL_SECONDS = 0.05  # how often a waiting iterator (or a sink facing a full queue) looks again
+_END_SECONDS = 60.0  # for a cancelled job to end when the iterator is closed
+
+
+@dataclass
+class _CollectChannel:
+    """What one collect sink and its iterator share. `closed`: the iterator is closed, the sink drops
+    records instead of waiting for room (its job is being cancelled)."""
+
+    records: queue.Queue[list[Any] | _End]  # batches, then the end marker
+    closed: threading.Event = field(default_factory=threading.Event)
+
+
+# Channels by id: the sink is pickled into the job graph and unpickled by its subtask, which finds its
+# channel here (the mini cluster runs the tasks in this process).
+_channels: dict[str, _CollectChannel] = {}
+_channels_lock = threading.Lock()
+
+
+def _release_channel(channel_id: str) -> None:
+    with _channels_lock:
+        _channels.pop(channel_id, None)
+
+
+class _CollectSinkOperator(StreamOperator):
+    """execute_and_collect's sink: puts every batch it receives into its channel's bounded queue, waiting
+    while the queue is full (so a slow reader back-pressures the job) unless the iterator was closed."""
+
+    def __init__(self, channel_id: str, name: str) -> None:
+        self.channel_id = channel_id
+        self.name = name
+
+    def open(self) -> None:
+        with _channels_lock:
+            channel = _channels.get(self.channel_id)
+        if channel is None:
+            raise RuntimeError("execute_and_collect's sink runs only in the process that collects (the local "
+                               "mini cluster), and its iterator is gone")
+        self.channel = channel
+
+    def process_batch(self, batch: list[Any], timestamps: list[int] | None = None) -> None:
+        if not batch:
+            return
+        records, closed = self.channel.records, self.channel.closed
+        part = list(batch)  # (the batch list may be reused by its producer)
+        while not closed.is_set():
+            try:
+                records.put(part, timeout=_POLL_SECONDS)
+                return
+            except queue.Full:
+                continue
+
+
+def _resolved(value: Any, timeout: float | None = None) -> Any:
+    """A JobClient call's answer: the value itself, or a future's result (PyFlink's JobClient answers every
+    call with a CompletableFuture; the local one answers at once)."""
+    result = getattr(value, "result", None)
+    return result(timeout) if callable(result) else value
+
+
+class _End:
+    """The last item of a collect queue: the job ended (with `failure`, or None when it finished)."""
+
+    def __init__(self, failure: BaseException | None) -> None:
+        self.failure = failure
+
+
+class CloseableIterator:
+    """An iterator over the records of `DataStream.execute_and_collect` that must be closed (`close()`,
+    or a `with` block) to free the job: closing cancels a job that still runs and waits for it to end.
+
+    Iteration ends when the job finished and every record was read; a failed job raises its
+    JobExecutionError from `next()` (after the records it sent before it failed), a job cancelled from
+    elsewhere JobCancelledError. A thread of its own waits for the job's end and queues an end marker behind
+    the last record (the sink put every record before its task ended), so reading needs no polling of the
+    job's status."""
+
+    def __init__(self, job_client: JobClient, channel_id: str, channel: _CollectChannel) -> None:
+        self._client = job_client
+        self._channel_id = channel_id
+        self._channel = channel
+        self._pending: collections.deque[Any] = collections.deque()
+        self._ended = False  # the end marker was read: every record the job sent was taken
+        self._closed = False
+        self._waiter = threading.Thread(target=self._wait_for_end, name=f"collect-{channel_id[:8]}", daemon=True)
+        self._waiter.start()
+
+    @property
+    def job_client(self) -> JobClient:
+        """The collecting job's JobClient (its id and status)."""
+        return self._client
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        return self.next()
+
+    def __enter__(self) -> CloseableIterator:
+        return self
+
+    def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
+        self.close()
+
+    def next(self) -> Any:
+        pending, records = self._pending, self._channel.records
+        while not pending:
+            if self._ended or self._closed:
+                raise StopIteration("No more data.")
+            try:
+                item = records.get(timeout=_POLL_SECONDS)  # (a timeout: Ctrl-C still reaches a waiting reader)
+            except queue.Empty:
+                continue
+            if isinstance(item, _End):
+                self._ended = True
+                _release_channel(self._channel_id)
+                if item.failure is not None:
+                    raise item.failure
+                continue
+            pending.extend(item)
+        return pending.popleft()
+
+    def _wait_for_end(self) -> None:
+        """On the waiter thread: the job's result (which also stops its mini cluster), then the end marker."""
+        failure: BaseException | None = None
+        try:
+            _resolved(self._client.get_job_execution_result())
+        except BaseException as exc:  # (handed to the reader, who raises it)
+            failure = exc
+        records, closed, end = self._channel.records, self._channel.closed, _End(failure)
+        while not closed.is_set():
+            try:
+                records.put(end, timeout=_POLL_SECONDS)
+                return
+            except queue.Full:
+                continue
+
+    def close(self) -> None:
+        """Cancels the job if it still runs, waits for it to end and frees the mini cluster. The records
+        not read yet are dropped."""
+        if self._closed:
+            return
+        self._closed = True
+        self._channel.closed.set()  # a sink (or the waiter) waiting for room in the queue lets go
+        try:
+            if self._waiter.is_alive():
+                client: Any = self._client  # (its cancel() answers None, or a future of None)
+                try:
+                    _resolved(client.cancel(), _END_SECONDS)
+                except Exception:  # (it may have ended meanwhile: then there is nothing to cancel)
+                    logger.debug("cancelling the collecting job failed", exc_info=True)
+                self._waiter.join(_END_SECONDS)
+                if self._waiter.is_alive():
+                    logger.warning("the collecting job %s did not end within %.0f s of its cancellation",
+                                   self._client.get_job_id(), _END_SECONDS)
+        finally:
+            self._pending.clear()
+            _release_channel(self._channel_id)

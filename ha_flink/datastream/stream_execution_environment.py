@@ -210,6 +210,55 @@ class StreamExecutionEnvironment:
         self._pipeline.job_parameters.update({str(k): str(v) for k, v in parameters.items()})
         return self
 
+    # -- Python dependencies (python.files, python.requirements, python.archives, python.executable) ----------
+
+    def add_python_file(self, file_path: str) -> None:
+        """Adds a Python dependency: a .py file, a package (or any) folder, or a .zip/.whl/.egg of modules
+        (`python.files`). It is read when the job is submitted, shipped with the job graph and put on the
+        sys.path of the job's tasks on every TaskManager (`runtime/python_env.py`). FileNotFoundError at
+        once if nothing is at `file_path`."""
+        from ha_flink.runtime import python_artifacts as pa
+
+        pa.require_exists(pa.FILES, file_path)
+        self._pipeline.values[pa.FILES] = pa.join_entries(file_path, self._pipeline.values.get(pa.FILES))
+
+    def set_python_requirements(self, requirements_file_path: str, requirements_cache_dir: str | None = None) -> None:
+        """The third-party packages the job's functions need, listed in a requirements file
+        (`python.requirements`): each TaskManager installs them with pip into a folder on the tasks'
+        sys.path (once per set of requirements). With `requirements_cache_dir` (made with `pip download -d
+        cache_dir -r requirements.txt`) they are installed from its packages only, offline."""
+        from ha_flink.runtime import python_artifacts as pa
+
+        pa.require_exists(pa.REQUIREMENTS, requirements_file_path)
+        value = requirements_file_path
+        if requirements_cache_dir is not None:
+            pa.require_exists(pa.REQUIREMENTS, requirements_cache_dir)
+            value = pa.PARAM_DELIMITER.join([requirements_file_path, requirements_cache_dir])
+        self._pipeline.values[pa.REQUIREMENTS] = value
+
+    def add_python_archive(self, archive_path: str, target_dir: str | None = None) -> None:
+        """A zip or tar file unpacked into the job's working folder on each TaskManager, under `target_dir`
+        or the archive's own file name (`python.archives`); while the job runs there, the working directory
+        is that folder, so functions open its files by relative paths (`target_dir/data.txt`), as in PyFlink."""
+        from ha_flink.runtime import python_artifacts as pa
+
+        pa.require_exists(pa.ARCHIVES, archive_path)
+        entry = archive_path if target_dir is None else pa.PARAM_DELIMITER.join([archive_path, target_dir])
+        self._pipeline.values[pa.ARCHIVES] = pa.join_entries(self._pipeline.values.get(pa.ARCHIVES), entry)
+
+    def set_python_executable(self, python_exec: str) -> None:
+        """`python.executable`. ha-flink runs Python functions in the TaskManager's own interpreter (tasks
+        are threads of its process), so only that interpreter can be named: the same executable, or one of
+        the same environment and version. Any other is refused here with a PythonDependencyError (a
+        ValueError) naming the key, rather than ignored with its packages missing later; ship packages with
+        `set_python_requirements`, `add_python_file` or `add_python_archive` instead."""
+        from ha_flink.runtime import python_artifacts as pa
+
+        archives = {entry.partition(pa.PARAM_DELIMITER)[2] or entry.rsplit("/", 1)[-1]
+                    for entry in pa.split_entries(self._pipeline.values.get(pa.ARCHIVES))}
+        pa.check_interpreter(pa.EXECUTABLE, python_exec, archives)
+        self._pipeline.values[pa.EXECUTABLE] = python_exec
+
     def close(self) -> None:
         """Nothing stays open between executions (each local run's mini cluster is stopped with it)."""
 

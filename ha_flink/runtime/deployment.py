@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ha_flink.runtime.graph.job_graph import JobVertex
+from ha_flink.runtime.python_artifacts import PythonDependencies
 from ha_flink.runtime.state.backend import StateBackendSettings
 
 
@@ -41,6 +42,8 @@ class TaskDeploymentDescriptor:
     checkpoint_dir: str | None = None  # where its snapshots go: <dir>/<jobid>/chk-<id>/
     exactly_once: bool = True  # False: AT_LEAST_ONCE, barriers are not aligned
     state_backend: StateBackendSettings = field(default_factory=StateBackendSettings)
+    # the job's shipped Python files, requirements and archives (runtime/python_env.py makes them usable)
+    python_dependencies: PythonDependencies | None = None
 
     @property
     def execution_id(self) -> tuple[str, str, int, int]:

@@ -20,7 +20,8 @@ from ha_flink.runtime.graph.transformations import (
     TwoInputTransformation,
 )
 from ha_flink.runtime.partitioner import (
-    DEFAULT_MAX_PARALLELISM, ForwardPartitioner, KeyGroupStreamPartitioner, Partitioner, RebalancePartitioner,
+    DEFAULT_MAX_PARALLELISM, CustomPartitioner, ForwardPartitioner, KeyGroupStreamPartitioner, Partitioner,
+    RebalancePartitioner, RescalePartitioner,
 )
 
 
@@ -74,6 +75,8 @@ class JobGraph:
     savepoint_path: str | None = None  # `flink run -s`: restore this savepoint when there is no checkpoint
     allow_non_restored_state: bool = False
     submission_time: int = 0  # ms; set by the Dispatcher that accepted it
+    # runtime/python_artifacts.py PythonDependencies: python.files/requirements/archives, by value; None: none
+    python_dependencies: Any = None
 
     def sources(self) -> list[JobVertex]:
         return [v for v in self.vertices.values() if v.is_source]
@@ -202,7 +205,8 @@ def build_job_graph(sinks: list[Transformation], *, job_name: str, default_paral
             upstream = link.node
             producer = vertex_of_head[head_of[upstream.transformation.id].transformation.id]
             consumer = vertex_of_head[node.transformation.id]
-            edge = JobEdge(producer.id, consumer.id, _edge_partitioner(upstream, node, link.partitioner),
+            edge = JobEdge(producer.id, consumer.id,
+                           _edge_partitioner(upstream, node, link.partitioner, dict(config or {})),
                            upstream.parallelism, link.type_number, link.tag)
             if link.tag is not None:
                 operators_of_chain = [n for n in chain_of[head_of[upstream.transformation.id].transformation.id]
@@ -214,7 +218,11 @@ def build_job_graph(sinks: list[Transformation], *, job_name: str, default_paral
                     checkpoint_interval_ms, dict(settings or {}))
 
 
-def _edge_partitioner(upstream: _Node, node: _Node, partitioner: Partitioner | None) -> Partitioner:
+def _edge_partitioner(upstream: _Node, node: _Node, partitioner: Partitioner | None,
+                      job_parameters: dict[str, str]) -> Partitioner:
+    """The partitioner of one edge, completed with what only the graph knows: both parallelisms (rescale's
+    ranges), the producer (a custom partitioner's runtime context), the consumer's max parallelism (key
+    groups)."""
     if partitioner is None:
         # Flink's default: forward between equal parallelism, else rebalance.
         return ForwardPartitioner() if upstream.parallelism == node.parallelism else RebalancePartitioner()
@@ -226,6 +234,13 @@ def _edge_partitioner(upstream: _Node, node: _Node, partitioner: Partitioner | N
             "strategy, such as rebalance, shuffle or broadcast.")
     if isinstance(partitioner, KeyGroupStreamPartitioner):
         partitioner = KeyGroupStreamPartitioner(partitioner.key_selector, node.max_parallelism)
+    elif isinstance(partitioner, RescalePartitioner):
+        # Flink's POINTWISE edge: one to one when the parallelisms are equal (is_pointwise); otherwise
+        # all-to-all with each producer's selection restricted to its range of consumers.
+        partitioner = partitioner.for_edge(upstream.parallelism, node.parallelism)
+    elif isinstance(partitioner, CustomPartitioner):
+        partitioner = partitioner.for_edge(upstream.transformation.name, upstream.parallelism,
+                                           upstream.max_parallelism, job_parameters)
     return partitioner
 
 

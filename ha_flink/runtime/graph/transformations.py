@@ -22,6 +22,10 @@ class Transformation:
     output_type: Any = None
     chaining: str = "always"  # "always", "never" (disable_chaining) or "head" (start_new_chain)
     parallelism_of_input: bool = False  # unless set: the parallelism of its (first) input, as Flink's watermark op
+    non_parallel: bool = False  # force_non_parallel(): parallelism and max parallelism stay 1
+    description: str | None = None  # set_description(): recorded (Flink shows it in the JSON plan and web UI)
+    buffer_timeout: int = -1  # set_buffer_timeout(), ms; -1: the environment's (execution.buffer-timeout.interval)
+    slot_sharing_group: str | None = None  # recorded only: every subtask of a job shares the slots (see DataStream)
     id: int = field(default_factory=lambda: next(_ids))
 
     @property

@@ -8,7 +8,13 @@ says (a FAILED job keeps it by default, to be resumed from), and the log says wh
 No job is lost without a word: a job whose graph cannot be read now (storage unreachable, the file gone)
 stays `pending` (listed as INITIALIZING, its reason on REST) and is tried again with backoff while this
 leader leads; a job whose graph node was deleted behind the cluster's back is re-adopted from the copy in
-its record; one with no copy left gets a FAILED result naming why (`lost`), its checkpoints kept."""
+its record; one with no copy left gets a FAILED result naming why (`lost`), its checkpoints kept.
+
+A job's shipped Python dependencies (`runtime/python_artifacts.py`: python.files, python.requirements,
+python.archives) travel inside its job graph, so the JobGraphStore keeps them in the HA storage with it and a
+new leader has them; its JobMaster puts them into every deployment, and each TaskManager makes them usable
+once per job (`runtime/python_env.py`). A graph whose settings name such files but that carries none (one
+submitted in this process by a local run, or by a client that did not read them) has them read here."""
 
 from __future__ import annotations
 
@@ -29,9 +35,11 @@ from ha_flink.ha.job_graph_store import JobGraphLostError
 from ha_flink.ha.job_result_store import JobResult
 from ha_flink.ha.services import HaServices
 from ha_flink.runtime.graph.payload import JobGraphPayloadError, check_job_graph_payload
-from ha_flink.runtime.graph.job_graph import JobGraph
+from ha_flink.runtime.deployment import TaskDeploymentDescriptor
+from ha_flink.runtime.graph.job_graph import JobGraph, JobVertex
 from ha_flink.runtime.jobmanager.job_master import JobMaster, checkpoints_dir
 from ha_flink.runtime.jobmanager.resource_manager import ResourceManager
+from ha_flink.runtime import python_artifacts
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +59,21 @@ def keeps_checkpoints(status: str, retention: str) -> bool:
 
 class JobSubmissionError(ValueError):
     pass
+
+
+class _JobMaster(JobMaster):
+    """A JobMaster whose deployments carry the job's shipped Python dependencies."""
+
+    def _descriptor(self, vertex: JobVertex, index: int) -> TaskDeploymentDescriptor:
+        descriptor = super()._descriptor(vertex, index)
+        descriptor.python_dependencies = self.graph.python_dependencies
+        return descriptor
+
+
+def _read_python_dependencies(graph: JobGraph) -> None:
+    """Blocking: read the files the graph's python.* settings name into it, if it carries none."""
+    if graph.python_dependencies is None:
+        graph.python_dependencies = python_artifacts.collect(graph.settings)
 
 
 class Dispatcher:
@@ -179,6 +202,11 @@ class Dispatcher:
         if not isinstance(graph, JobGraph):
             raise JobSubmissionError(f"the request body is a {type(graph).__name__}, not a job graph")
         graph.submission_time = int(time.time() * 1000)  # kept with the graph: a new leader shows the same
+        try:
+            await self._blocking(_read_python_dependencies, graph)
+        except (OSError, ValueError) as error:  # a path that is not there, a file that cannot be shipped
+            raise JobSubmissionError(f"the Python dependencies of job {graph.job_id} cannot be read on the "
+                                     f"JobManager: {error}") from None
         if graph.job_id in self.jobs or graph.job_id in self._submitting:
             raise JobSubmissionError(f"job {graph.job_id} was submitted already")
         self._submitting.add(graph.job_id)  # reserved before the first await: a concurrent twin is refused
@@ -193,7 +221,7 @@ class Dispatcher:
         return graph.job_id
 
     def _start(self, graph: JobGraph) -> None:
-        master = JobMaster(graph, self.rm, self.session_id, self.config, self._on_terminal, self.ha, self.fence,
+        master = _JobMaster(graph, self.rm, self.session_id, self.config, self._on_terminal, self.ha, self.fence,
                            tasks=self._background)
         self.jobs[graph.job_id] = master
         master.start()

@@ -441,24 +441,38 @@ class SinkOperator(_UserFunctionOperator):
 
 
 class PrintSinkOperator(StreamOperator):
-    """`print()`: `str(value)` per line on stdout, prefixed `<subtask + 1>> ` when the sink runs with
-    parallelism > 1, as PyFlink does."""
+    """`print(sink_identifier)`: one line per record on stdout, prefixed as Flink's PrintSinkOutputWriter
+    does (`<identifier>:<subtask + 1>> `, either part only when there is one). A record of a declared type
+    prints as PyFlink prints it, Java's toString of the converted record (`(hi,1)`, `+I[hi, 1]`); an
+    undeclared (pickled) one as `str(value)`."""
 
-    def __init__(self, name: str = "Print to Std. Out", stream: str = "stdout") -> None:
+    def __init__(self, name: str = "Print to Std. Out", stream: str = "stdout", type_info: Any = None,
+                 identifier: str | None = None) -> None:
         self.name = name
         self.stream = stream
+        self.type_info = type_info
+        self.identifier = identifier
 
     def open(self) -> None:
+        from ha_flink.common.java_strings import java_string
+        from ha_flink.common.typeinfo import PickledBytesTypeInfo
+
         info = self.context.info
-        self.prefix = f"{info.subtask_index + 1}> " if info.parallelism > 1 else ""
+        prefix = self.identifier or ""
+        if info.parallelism > 1:
+            prefix += f"{':' if prefix else ''}{info.subtask_index + 1}"
+        self.prefix = f"{prefix}> " if prefix else ""
+        declared = self.type_info is not None and not isinstance(self.type_info, PickledBytesTypeInfo)
+        type_info = self.type_info
+        self.text: Callable[[Any], str] = (lambda value: java_string(value, type_info)) if declared else str
 
     def process_batch(self, batch: list[Any], timestamps: list[int] | None = None) -> None:
         if not batch:
             return
-        prefix = self.prefix
-        text = "".join(f"{prefix}{record}\n" for record in batch)
+        prefix, text = self.prefix, self.text
+        lines = "".join(f"{prefix}{text(record)}\n" for record in batch)
         stream = sys.stdout if self.stream == "stdout" else sys.stderr
-        stream.write(text)
+        stream.write(lines)
         stream.flush()
 
 

@@ -3,7 +3,12 @@
 It follows the leader's ResourceManager through leader retrieval. When the leader changes or its
 connection drops it cancels the old leader's tasks, frees their slots and registers with the new leader
 at once: connection loss is failure detection here, not only a missed heartbeat. Every call from a
-JobMaster must carry the session id of the leader it follows (fencing); data exchange is not fenced."""
+JobMaster must carry the session id of the leader it follows (fencing); data exchange is not fenced.
+
+A job's shipped Python dependencies are made usable on the thread of each of its tasks, before the task
+unpickles its functions: the first task of the job here materializes them (`runtime/python_env.py`, under
+the first `io.tmp.dirs` entry), the last one to end removes them again; a failure to do so (a requirements
+install that fails, with pip's output) is the task's failure."""
 
 from __future__ import annotations
 
@@ -22,7 +27,9 @@ import grpc
 
 from ha_flink.aio.owner import LoopOwner
 from ha_flink.aio.tasks import TaskGroup
-from ha_flink.config import Configuration, HeartbeatManagerOptions, StateBackendOptions, TaskManagerOptions
+from ha_flink.config import (
+    Configuration, CoreOptions, HeartbeatManagerOptions, StateBackendOptions, TaskManagerOptions,
+)
 from ha_flink.ha import paths
 from ha_flink.ha.services import HaServices
 from ha_flink.rpc import flink_pb2 as pb
@@ -42,6 +49,7 @@ from ha_flink.runtime.network.exchange import read_channel, serve_partition
 from ha_flink.runtime.network.local import LocalChannelKey, LocalGates, LocalOutputChannel
 from ha_flink.runtime.network.partition import NetworkChannel, PartitionRegistry, ResultPartition
 from ha_flink.runtime.partitioner import ForwardPartitioner
+from ha_flink.runtime.python_env import JobPythonEnvironment, PythonEnvironmentCancelled, PythonEnvironments
 from ha_flink.runtime.task.channels import InputGate, RecordWriter, TaskCancelled
 from ha_flink.runtime.task.task import Task
 
@@ -92,6 +100,8 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
         self._stopped: asyncio.Event | None = None
         self._background = TaskGroup(f"TaskManager {self.resource_id}")
         self._owner = LoopOwner(f"the task table of TaskManager {self.resource_id}")
+        tmp_dirs = config.get(CoreOptions.TMP_DIRS) or []
+        self.python_environments = PythonEnvironments(tmp_dirs[0] if tmp_dirs else None)
 
     @property
     def address(self) -> str:
@@ -130,6 +140,7 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
         deadline = time.monotonic() + TASK_STOP_SECONDS
         for thread in threads:
             await self.loop.run_in_executor(None, thread.join, max(0.0, deadline - time.monotonic()))
+        await self.loop.run_in_executor(None, self.python_environments.close)
         await self.server.stop(1)
 
     def _followed_session(self) -> uuid.UUID | None:
@@ -366,13 +377,24 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
         self._finish(running, "FAILED", f"input channel failed: {error}")
 
     def _run_task(self, running: _RunningTask) -> None:
+        python_env: JobPythonEnvironment | None = None
         try:
+            dependencies = running.descriptor.python_dependencies
+            if dependencies is not None:  # (before the task unpickles its functions, which import the modules)
+                python_env = self.python_environments.enter(running.descriptor.job_id, dependencies,
+                                                            running.cancelled)
             running.task.run()
             outcome, failure = "FINISHED", ""
-        except TaskCancelled:
+        except (TaskCancelled, PythonEnvironmentCancelled):
             outcome, failure = "CANCELED", ""
         except BaseException:
             outcome, failure = "FAILED", traceback.format_exc()
+        finally:
+            if python_env is not None:
+                try:
+                    self.python_environments.leave(python_env)
+                except Exception:
+                    logger.exception("Removing the Python environment of job %s failed", python_env.job_id)
         try:
             self.loop.call_soon_threadsafe(self._finish, running, outcome, failure)
         except RuntimeError:  # the loop is closed: the TaskManager stopped, nobody awaits this report
