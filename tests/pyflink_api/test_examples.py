@@ -57,9 +57,9 @@ def _run_ported(example: Path, folder: Path) -> subprocess.CompletedProcess[str]
 
 
 def test_every_runnable_example_has_a_recording() -> None:
-    root = pyflink_source() if _examples() else None
-    assert root is not None
-    names = {recorded_name(example, root / "examples" / "datastream") for example in _examples()}
+    examples = _examples()
+    root = pyflink_source() / "examples" / "datastream"
+    names = {recorded_name(example, root) for example in examples}
     assert names == {path.stem for path in RECORDED.glob("*.out")}
     assert set(KNOWN_DIFFERENCES) <= names
 

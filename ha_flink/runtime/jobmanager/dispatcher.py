@@ -35,8 +35,7 @@ from ha_flink.ha.job_graph_store import JobGraphLostError
 from ha_flink.ha.job_result_store import JobResult
 from ha_flink.ha.services import HaServices
 from ha_flink.runtime.graph.payload import JobGraphPayloadError, check_job_graph_payload
-from ha_flink.runtime.deployment import TaskDeploymentDescriptor
-from ha_flink.runtime.graph.job_graph import JobGraph, JobVertex
+from ha_flink.runtime.graph.job_graph import JobGraph
 from ha_flink.runtime.jobmanager.job_master import JobMaster, checkpoints_dir
 from ha_flink.runtime.jobmanager.resource_manager import ResourceManager
 from ha_flink.runtime import python_artifacts
@@ -59,15 +58,6 @@ def keeps_checkpoints(status: str, retention: str) -> bool:
 
 class JobSubmissionError(ValueError):
     pass
-
-
-class _JobMaster(JobMaster):
-    """A JobMaster whose deployments carry the job's shipped Python dependencies."""
-
-    def _descriptor(self, vertex: JobVertex, index: int) -> TaskDeploymentDescriptor:
-        descriptor = super()._descriptor(vertex, index)
-        descriptor.python_dependencies = self.graph.python_dependencies
-        return descriptor
 
 
 def _read_python_dependencies(graph: JobGraph) -> None:
@@ -221,7 +211,7 @@ class Dispatcher:
         return graph.job_id
 
     def _start(self, graph: JobGraph) -> None:
-        master = _JobMaster(graph, self.rm, self.session_id, self.config, self._on_terminal, self.ha, self.fence,
+        master = JobMaster(graph, self.rm, self.session_id, self.config, self._on_terminal, self.ha, self.fence,
                            tasks=self._background)
         self.jobs[graph.job_id] = master
         master.start()

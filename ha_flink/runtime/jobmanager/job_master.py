@@ -399,7 +399,7 @@ class JobMaster:
                                         inputs, outputs, graph.runtime_mode, graph.config, restored,
                                         self.checkpoints_dir if self.coordinator is not None else None,
                                         self.config.get(CheckpointingOptions.CHECKPOINTING_MODE) == "EXACTLY_ONCE",
-                                        self.state_backend)
+                                        self.state_backend, python_dependencies=graph.python_dependencies)
 
     async def _deploy(self, descriptor: TaskDeploymentDescriptor) -> None:
         info = self.placement[(descriptor.vertex.id, descriptor.subtask_index)]

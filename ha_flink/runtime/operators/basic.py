@@ -8,7 +8,6 @@ import itertools
 import sys
 from typing import Any, Callable, MutableMapping, cast
 
-from ha_flink.common.types import Row
 from ha_flink.core.functions import (
     CheckpointedFunction, FunctionInitializationContext, FunctionSnapshotContext, KeyedProcessFunction,
     ProcessFunction, SinkFunction, TimeDomain, TimerService, as_callable,
@@ -400,37 +399,6 @@ def _ignoring_time(callback: Callable[[Any], None], argument: Any) -> Callable[[
     return lambda _timestamp: callback(argument)
 
 
-def field_aggregation(kind: str, field: int | str) -> Callable[[Any, Any], Any]:
-    """The reduce function of KeyedStream.sum/min/max on a field position or name (or on the value itself
-    when records are plain numbers). The other fields are those of the first record of the key, as in
-    Flink's sum/min/max (not min_by/max_by)."""
-    picks: dict[str, Callable[[Any, Any], Any]] = {"sum": lambda a, b: a + b, "min": min, "max": max}
-    pick = picks[kind]
-
-    def aggregate(current: Any, new: Any) -> Any:
-        if isinstance(current, (int, float)) and not isinstance(current, bool):
-            return pick(current, new)
-        if isinstance(field, str):
-            names = getattr(current, "_fields", None)
-            if not names or field not in names:
-                raise KeyError(f"{kind}({field!r}): the record {current!r} has no field named {field!r}; "
-                               "name fields with Types.ROW_NAMED or give a position")
-            index = names.index(field)
-        else:
-            index = field
-        values = list(current)
-        values[index] = pick(current[index], new[index])
-        if isinstance(current, Row):
-            row = Row(*values)
-            if getattr(current, "_fields", None):
-                row._fields = current._fields
-            row.set_row_kind(current.get_row_kind())
-            return row
-        return type(current)(values)
-
-    return aggregate
-
-
 class SinkOperator(_UserFunctionOperator):
     method = "invoke"
 
@@ -478,5 +446,5 @@ class PrintSinkOperator(StreamOperator):
 
 __all__ = [
     "FilterOperator", "FlatMapOperator", "KeyedProcessOperator", "KeyedReduceOperator", "MapOperator",
-    "PrintSinkOperator", "ProcessOperator", "SinkFunction", "SinkOperator", "field_aggregation",
+    "PrintSinkOperator", "ProcessOperator", "SinkFunction", "SinkOperator",
 ]
