@@ -41,6 +41,24 @@ def test_keyed_word_count_on_two_taskmanagers_is_exact_and_cleans_up(
     assert len(results) == 1 and not results[0].name.endswith("_DIRTY.json")
 
 
+def test_execute_async_under_flink_run_submits_to_the_cluster_and_follows_the_job(
+    cluster_factory: Callable[..., Cluster], tmp_path: Path
+) -> None:
+    cluster = cluster_factory()
+    cluster.start_jobmanager()
+    cluster.start_taskmanager(), cluster.start_taskmanager()
+    out = tmp_path / "out"
+    result = cluster.flink("run", "-py", str(HERE / "async_word_count_job.py"), str(out), "200")
+    assert result.returncode == 0, result.stdout + result.stderr
+    job_id = cluster.job_id(result)
+    assert f"client of {job_id}: local mini cluster False" in result.stdout
+    assert f"result of {job_id}: FINISHED" in result.stdout
+    final: dict[str, int] = {}
+    for word, count in read_collected(out):
+        final[word] = max(final.get(word, 0), count)
+    assert final == expected_counts(200)
+
+
 def record_files(folder: Path) -> set[str]:
     return {p.name for p in folder.glob("*.records")} if folder.exists() else set()
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ha_flink.client.cluster_client import ClusterClient
+from ha_flink.common.job_execution_result import JobExecutionResult
 from ha_flink.runtime import python_artifacts as pa
 
 
@@ -50,21 +51,17 @@ def ship_python_dependencies(graph: Any, cli_settings: dict[str, str]) -> None:
     graph.python_dependencies = pa.collect(settings)
 
 
-def submit(graph: Any) -> Any:
-    """Submit `graph`; wait for its end unless detached. Returns the JobExecutionResult (or a
-    JobClient-like handle when detached)."""
-    from ha_flink.runtime.minicluster import JobCancelledError, JobExecutionError, JobExecutionResult
-
+def _submit(graph: Any) -> str | None:
+    """Submit `graph` (`flink info`: record its plan only, returning None); returns the job's id."""
     context = _context
     assert context is not None
     if context.plans is not None:
         context.plans.append(f"{graph.name}\n{graph.describe()}")
         context.submitted.append(graph.job_id)
-        return JobExecutionResult(graph.job_id, graph.name, 0)
+        return None
     client = context.client
     assert client is not None  # (only a context with plans has none)
     ship_python_dependencies(graph, context.python_settings)
-    started = time.monotonic()
     if context.savepoint_path:
         graph.savepoint_path = context.savepoint_path
         graph.allow_non_restored_state = context.allow_non_restored_state
@@ -74,14 +71,60 @@ def submit(graph: Any) -> Any:
     dashboard = client.rest_address() if hasattr(client, "rest_address") else None
     if dashboard:
         print(f"Dashboard: {dashboard}/#/jobs/{job_id}", flush=True)
-    if context.detached:
-        return JobExecutionResult(job_id, graph.name, 0)
-    status = client.wait(job_id)
-    if status.state == "FAILED":
-        raise JobExecutionError(job_id, "(see the failure)", status.failure)
-    if status.state == "CANCELED":
-        raise JobCancelledError(f"Job {job_id} ({graph.name}) was cancelled")
-    result = JobExecutionResult(job_id, graph.name, int((time.monotonic() - started) * 1000))
+    return job_id
+
+
+def submit(graph: Any) -> JobExecutionResult:
+    """Submit `graph`; wait for its end unless detached. Returns the JobExecutionResult (with no runtime when
+    detached or only planned)."""
+    started = time.monotonic()
+    job_id = _submit(graph)
+    context = _context
+    assert context is not None
+    if job_id is None or context.detached:
+        return JobExecutionResult(job_id or graph.job_id, graph.name, 0)
+    result = RemoteJob(context.client, job_id, graph.name, started).wait()
     print(f"Program execution finished\nJob with JobID {job_id} has finished.\n"
           f"Job Runtime: {result.net_runtime_ms} ms", file=sys.stdout, flush=True)
     return result
+
+
+def submit_async(graph: Any) -> RemoteJob:
+    """Submit `graph` and return at once (`env.execute_async()` under `flink run`)."""
+    started = time.monotonic()
+    job_id = _submit(graph)
+    context = _context
+    assert context is not None
+    if job_id is None:
+        raise RuntimeError(f"`flink info` plans job {graph.name!r} and runs nothing, so there is no job to follow")
+    return RemoteJob(context.client, job_id, graph.name, started)
+
+
+class RemoteJob:
+    """A job on the cluster, as the JobClient of `execute_async()` follows it (common.job_client.JobHandle)."""
+
+    def __init__(self, client: ClusterClient | None, job_id: str, name: str, started: float) -> None:
+        assert client is not None
+        self.client = client
+        self.job_id = job_id
+        self.name = name
+        self._started = started
+
+    def status(self) -> str:
+        return self.client.job_status(self.job_id).state
+
+    def cancel(self) -> None:
+        self.client.cancel(self.job_id)
+
+    def savepoint(self, directory: str | None, then: str) -> str:
+        return self.client.savepoint(self.job_id, directory, then)
+
+    def wait(self, timeout: float | None = None) -> JobExecutionResult:
+        from ha_flink.runtime.minicluster import JobCancelledError, JobExecutionError
+
+        status = self.client.wait(self.job_id, timeout)
+        if status.state == "FAILED":
+            raise JobExecutionError(self.job_id, "(see the failure)", status.failure)
+        if status.state == "CANCELED":
+            raise JobCancelledError(f"Job {self.job_id} ({self.name}) was cancelled")
+        return JobExecutionResult(self.job_id, self.name, int((time.monotonic() - self._started) * 1000))

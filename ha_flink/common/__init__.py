@@ -3,8 +3,12 @@ time amounts, serialization, watermark strategies and `Configuration`."""
 
 from __future__ import annotations
 
+from ha_flink.common.completable_future import CompletableFuture
 from ha_flink.common.configuration import Configuration
 from ha_flink.common.execution_config import ExecutionConfig
+from ha_flink.common.job_client import JobClient
+from ha_flink.common.job_execution_result import JobExecutionResult
+from ha_flink.common.job_id import JobID
 from ha_flink.common.job_status import JobStatus
 from ha_flink.common.serialization import (
     DeserializationSchema,
@@ -19,12 +23,16 @@ from ha_flink.common.types import Row, RowKind
 from ha_flink.common.watermark_strategy import TimestampAssigner, WatermarkStrategy
 
 __all__ = [
+    "CompletableFuture",
     "Configuration",
     "DeserializationSchema",
     "Duration",
     "Encoder",
     "ExecutionConfig",
     "Instant",
+    "JobClient",
+    "JobExecutionResult",
+    "JobID",
     "JobStatus",
     "Row",
     "RowKind",

@@ -20,11 +20,11 @@ import logging
 import shutil
 import tempfile
 import threading
-from dataclasses import dataclass, field
 from typing import Any, Callable, Coroutine, TypeVar
 
 import cloudpickle
 
+from ha_flink.common.job_execution_result import JobExecutionResult
 from ha_flink.config import CheckpointingOptions, Configuration, ConfigurationError, JobManagerOptions, RestOptions
 from ha_flink.ha.job_result_store import JobResult
 from ha_flink.ha.standalone import StandaloneHaServices
@@ -55,23 +55,6 @@ class JobExecutionError(RuntimeError):
 
 class JobCancelledError(RuntimeError):
     """The job was cancelled before it finished."""
-
-
-@dataclass
-class JobExecutionResult:
-    job_id: str
-    job_name: str
-    net_runtime_ms: int
-    accumulators: dict[str, object] = field(default_factory=dict)
-
-    def get_job_id(self) -> str:
-        return self.job_id
-
-    def get_net_runtime(self) -> int:
-        return self.net_runtime_ms
-
-    def get_all_accumulator_results(self) -> dict[str, object]:
-        return dict(self.accumulators)
 
 
 class MiniCluster:
@@ -187,6 +170,14 @@ class MiniCluster:
 
         self._run(cancel(), 30)
 
+    def savepoint(self, job_id: str, directory: str | None, then: str = "") -> str:
+        """A savepoint of the job into `directory` (else state.savepoints.dir); `then` "", "cancel", "stop" or
+        "drain", as `JobMaster.trigger_savepoint`. Returns the savepoint's path once it is complete."""
+        async def savepoint() -> str:
+            return await self.job_master(job_id).trigger_savepoint(directory, then)
+
+        return self._run(savepoint(), None)
+
     def restored_checkpoint(self, job_id: str) -> int | None:
         """The id of the checkpoint (or savepoint) the job last restored, as REST's `latest.restored`."""
         coordinator = self.job_master(job_id).coordinator
@@ -238,6 +229,8 @@ class LocalJobClient:
             self.cluster.close()
             raise
         self._closed = False
+        self._closing = threading.Lock()
+        self._outcome: JobExecutionResult | JobExecutionError | JobCancelledError | None = None
 
     def status(self) -> str:
         return self.cluster.job_status(self.job_id)  # (readable after the stop: the job ended before it)
@@ -246,20 +239,27 @@ class LocalJobClient:
         if not self._closed:
             self.cluster.cancel(self.job_id)
 
+    def savepoint(self, directory: str | None, then: str) -> str:
+        return self.cluster.savepoint(self.job_id, directory, then)
+
     def wait(self, timeout: float | None = None) -> JobExecutionResult:
-        """The job's result (see `MiniCluster.wait`); once the job ended, its mini cluster stops."""
-        try:
-            result = self.cluster.wait(self.job_id, timeout)
-        except (JobExecutionError, JobCancelledError):
+        """The job's result (see `MiniCluster.wait`); once the job ended, its mini cluster stops, and the
+        same outcome answers every later call."""
+        if self._outcome is None:
+            try:
+                self._outcome = self.cluster.wait(self.job_id, timeout)
+            except (JobExecutionError, JobCancelledError) as error:
+                self._outcome = error
             self._shut_down()
-            raise
-        self._shut_down()
-        return result
+        if isinstance(self._outcome, BaseException):
+            raise self._outcome
+        return self._outcome
 
     def _shut_down(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self.cluster.close()
+        with self._closing:  # (the waiter of execute_and_collect and the program may both get here)
+            if not self._closed:
+                self._closed = True
+                self.cluster.close()
 
 
 def execute_locally(graph: JobGraph, rest: RestEndpointFactory | None = None) -> JobExecutionResult:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from ha_flink.common import Configuration, Duration, Encoder, Types, WatermarkStrategy
+from ha_flink.common import Configuration, Duration, Encoder, JobStatus, Types, WatermarkStrategy
 from ha_flink.datastream import StreamExecutionEnvironment
 from ha_flink.datastream.connectors import (
     BucketAssigner, DataGeneratorSource, FileSink, FileSource, GeneratorFunction, NumberSequenceSource,
@@ -120,10 +120,10 @@ def test_continuous_monitoring_reads_files_added_while_the_job_runs(tmp_path: Pa
             wait_for(lambda: len(read_collected(tmp_path / "out")) >= len(expected), 10, what=f"file {name}")
         # by the time the last file was read, the earlier ones had been listed many times: none read twice
         assert collections.Counter(read_collected(tmp_path / "out")) == collections.Counter(expected)
-        assert client.get_job_status() == "RUNNING"  # unbounded: it keeps watching
+        assert client.get_job_status().result() == JobStatus.RUNNING  # unbounded: it keeps watching
     finally:
-        client.cancel()
-    wait_for(lambda: client.get_job_status() == "CANCELED", 10, what="cancellation")
+        client.cancel().result(10)
+    wait_for(lambda: client.get_job_status().result() == JobStatus.CANCELED, 10, what="cancellation")
 
 
 def test_a_restored_continuous_reader_neither_rereads_nor_loses_lines(tmp_path: Path) -> None:
@@ -207,8 +207,8 @@ def test_continuous_file_source_into_file_sink_is_exactly_once_across_a_restart(
         assert client.mini_cluster.restored_checkpoint(client.get_job_id()) is not None  # it did fail and restore
         assert collections.Counter(committed_lines(out)) == collections.Counter(expected)
     finally:
-        client.cancel()
-    wait_for(lambda: client.get_job_status() == "CANCELED", 10, what="cancellation")
+        client.cancel().result(10)
+    wait_for(lambda: client.get_job_status().result() == JobStatus.CANCELED, 10, what="cancellation")
 
 
 # ---- FileSink -----------------------------------------------------------------------------------------------

@@ -67,7 +67,7 @@ def test_checkpoint_settings_reach_the_running_job(tmp_path: Path) -> None:
     (env.from_source(RateLimitedNumberSequenceSource(1, 2000, records_per_second=4000),
                      WatermarkStrategy.no_watermarks(), "numbers").add_sink(CollectSink(tmp_path)))
     client = env.execute_async()
-    client.get_job_execution_result(60)
+    client.get_job_execution_result().result(60)
     coordinator = client.mini_cluster.job_master(client.get_job_id()).coordinator
     assert coordinator is not None and coordinator.interval_s == 0.05 and coordinator.timeout_s == 7.0
     tracker = coordinator.tracker
@@ -140,7 +140,7 @@ def test_a_local_run_takes_the_default_local_parallelism_unless_one_was_set(tmp_
             env.set_parallelism(explicit)
         env.from_collection([1, 2, 3]).map(lambda v: v).add_sink(CollectSink(tmp_path / str(explicit)))
         client = env.execute_async()
-        client.get_job_execution_result(60)
+        client.get_job_execution_result().result(60)
         master = client.mini_cluster.job_master(client.get_job_id())
         return max(vertex.parallelism for vertex in master.graph.vertices.values())
 

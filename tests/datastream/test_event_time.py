@@ -156,7 +156,7 @@ def test_an_idle_input_does_not_hold_back_event_time(tmp_path: Path) -> None:
         fired = wait_for(lambda: read_collected(tmp_path / "out"), timeout=20, what="the event-time timer")
         assert fired == [("fired", 100, True)]
     finally:
-        client.cancel()
+        client.cancel().result(10)
 
 
 class _Recorder:

@@ -45,7 +45,7 @@ def test_checkpoints_complete_while_the_job_runs(tmp_path: Path, caplog: pytest.
     env = counting_job(tmp_path / "out", {}, None)
     with caplog.at_level(logging.INFO, logger="ha_flink.runtime"):
         client = env.execute_async()
-        client.get_job_execution_result(60)
+        client.get_job_execution_result().result(60)
     completed = [int(r.getMessage().split()[2]) for r in caplog.records if r.getMessage().startswith("Completed checkpoint")]
     assert len(completed) >= 3
     assert completed == sorted(completed)
@@ -60,7 +60,7 @@ def test_a_failure_restores_the_latest_checkpoint_and_the_counts_stay_exact(
     env = counting_job(tmp_path / "out", settings, fail_at=N * 2 // 3)
     with caplog.at_level(logging.INFO, logger="ha_flink.runtime"):
         client = env.execute_async()
-        client.get_job_execution_result(60)
+        client.get_job_execution_result().result(60)
     job_id = client.get_job_id()
     assert client.mini_cluster.job_master(job_id).num_restarts == 1  # keyed: one region, the whole job restarted
     restored = client.mini_cluster.restored_checkpoint(job_id)
@@ -98,7 +98,7 @@ def test_file_sink_output_is_exactly_once_across_a_restart(tmp_path: Path) -> No
     job.build(env, str(out), N, 4000, N // 2)
     env.enable_checkpointing(50)
     client = env.execute_async()
-    client.get_job_execution_result(60)
+    client.get_job_execution_result().result(60)
     assert client.mini_cluster.restored_checkpoint(client.get_job_id()) is not None
     numbers = sorted(int(line) for p in out.iterdir() if p.name.startswith("part-") for line in p.read_text().split())
     assert numbers == list(range(1, N + 1))
@@ -112,7 +112,7 @@ def test_at_least_once_mode_checkpoints_without_alignment_and_restores(tmp_path:
     env = counting_job(tmp_path / "out", settings, fail_at=N // 2)
     env.enable_checkpointing(50, CheckpointingMode.AT_LEAST_ONCE)
     client = env.execute_async()
-    client.get_job_execution_result(60)
+    client.get_job_execution_result().result(60)
     master = client.mini_cluster.job_master(client.get_job_id())
     assert master.graph.settings["execution.checkpointing.mode"] == "AT_LEAST_ONCE"
     # what each subtask was deployed with: barriers not aligned

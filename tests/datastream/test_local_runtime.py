@@ -36,7 +36,7 @@ def test_a_local_run_restarts_only_the_failed_region(tmp_path: Path) -> None:
                      WatermarkStrategy.no_watermarks(), "numbers")
         .map(FailOnceAt(N // 2)).add_sink(CollectSink(tmp_path)))
     client = env.execute_async()
-    client.get_job_execution_result(60)
+    client.get_job_execution_result().result(60)
     master = client.mini_cluster.job_master(client.get_job_id())
     assert master.num_restarts == 1 and master.attempt == 0  # no restart of the whole job
     attempts = sorted(master.attempts.values())
@@ -70,7 +70,7 @@ def test_a_local_run_expires_checkpoints_and_fails_over_past_the_tolerable_failu
                      WatermarkStrategy.no_watermarks(), "numbers")
         .map(SlowFirstSnapshots()).add_sink(CollectSink(tmp_path)))
     client = env.execute_async()
-    client.get_job_execution_result(60)
+    client.get_job_execution_result().result(60)
     master = client.mini_cluster.job_master(client.get_job_id())
     causes = [entry.stacktrace for entry in master.exceptions]
     assert any("Exceeded checkpoint tolerable failure threshold" in cause and "expired after 0.1 s" in cause

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import pytest
 
-from ha_flink.common import Row, Types, WatermarkStrategy
+from ha_flink.common import JobStatus, Row, Types, WatermarkStrategy
 from ha_flink.datastream import (
     BroadcastConnectedStream, BroadcastStream, KeyedBroadcastProcessFunction, KeyedStream, MapFunction,
     RuntimeContext, StreamExecutionEnvironment,
@@ -49,18 +49,18 @@ def no_threads_named(part: str) -> bool:
 
 
 class KeepClient:
-    """Wraps env.execute_async to keep the JobClient that execute_and_collect's job runs under."""
+    """Keeps the JobClient that execute_and_collect's job runs under (it always runs locally)."""
 
     def __init__(self, env: StreamExecutionEnvironment) -> None:
         self.clients: list[Any] = []
-        original = env.execute_async
+        original = env._execute_async_locally
 
         def execute_async(job_name: str | None = None) -> Any:
             client = original(job_name)
             self.clients.append(client)
             return client
 
-        env.execute_async = execute_async  # type: ignore[method-assign]
+        env._execute_async_locally = execute_async  # type: ignore[method-assign]
 
 
 def job_name(client: Any) -> str:
@@ -86,7 +86,7 @@ def test_execute_and_collect_returns_every_record_of_a_bounded_stream() -> None:
         assert isinstance(records, CloseableIterator)
         collected = list(records)
     assert collected == [w.upper() for w in words]  # one source subtask, one collect sink: input order
-    assert records.job_client.get_job_status() == "FINISHED"
+    assert records.job_client.get_job_status().result() == JobStatus.FINISHED
     with pytest.raises(StopIteration):
         next(records)
 
@@ -100,7 +100,7 @@ def test_execute_and_collect_in_parallel_and_on_a_keyed_stream() -> None:
     assert len(collected) == len(data)  # every rolling update
     finals = {k: max(v for key, v in collected if key == k) for k in range(7)}
     assert finals == {k: sum(v for key, v in data if key == k) for k in range(7)}
-    assert keep.clients[0].get_job_status() == "FINISHED"
+    assert keep.clients[0].get_job_status().result() == JobStatus.FINISHED
     assert job_name(keep.clients[0]) == "sums"
     keyed = env.from_collection(list(range(100))).key_by(lambda v: v % 2)
     assert sorted(keyed.execute_and_collect()) == list(range(100))
@@ -121,7 +121,7 @@ def test_execute_and_collect_with_a_limit_ends_an_unbounded_job(tmp_path: Path) 
     started = time.monotonic()
     first = numbers(env, "unbounded-limit").map(lambda i: i * 2).execute_and_collect(limit=25)
     assert first == [2 * i for i in range(25)]
-    assert keep.clients[0].get_job_status() == "CANCELED"
+    assert keep.clients[0].get_job_status().result() == JobStatus.CANCELED
     assert no_threads_named("unbounded-limit")  # its tasks' threads ended with it
     assert time.monotonic() - started < 20
     with pytest.raises(ValueError, match="Limit must be greater than 0"):
@@ -138,9 +138,9 @@ def test_closing_the_iterator_early_cancels_the_running_job() -> None:
     records = numbers(env, "closed-early").execute_and_collect()
     seen = [next(records) for _ in range(50)]
     assert len(set(seen)) == 50 and all(isinstance(v, int) for v in seen)
-    assert records.job_client.get_job_status() == "RUNNING"
+    assert records.job_client.get_job_status().result() == JobStatus.RUNNING
     records.close()
-    assert records.job_client.get_job_status() == "CANCELED"
+    assert records.job_client.get_job_status().result() == JobStatus.CANCELED
     assert no_threads_named("closed-early")
     with pytest.raises(StopIteration):
         next(records)
@@ -148,7 +148,7 @@ def test_closing_the_iterator_early_cancels_the_running_job() -> None:
     # Leaving a with block closes it too.
     with numbers(env, "with-block").execute_and_collect() as inside:
         assert next(inside) in (0, 1)  # (two source subtasks: 0, 2, 4 ... and 1, 3, 5 ...)
-    assert inside.job_client.get_job_status() == "CANCELED" and no_threads_named("with-block")
+    assert inside.job_client.get_job_status().result() == JobStatus.CANCELED and no_threads_named("with-block")
 
 
 def test_a_reader_that_stops_reading_back_pressures_the_job() -> None:

@@ -181,7 +181,7 @@ def test_broadcast_and_keyed_state_come_back_after_a_failure(tmp_path: Path) -> 
                               WatermarkStrategy.no_watermarks(), "numbers").map(FailOnceAt(n * 2 // 3))
     numbers.key_by(lambda v: v % 4).connect(rule).process(CountWithRule()).add_sink(CollectSink(tmp_path / "out"))
     client = env.execute_async()
-    client.get_job_execution_result(60)
+    client.get_job_execution_result().result(60)
     assert client.mini_cluster.restored_checkpoint(client.get_job_id()) is not None
     out = read_collected(tmp_path / "out")
     assert {mode for _, _, mode, _ in out} == {"strict"}

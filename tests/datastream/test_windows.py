@@ -532,7 +532,7 @@ def test_processing_time_windows_count_every_record_once(tmp_path: Path) -> None
         wait_for(lambda: sum(len(m) for _, _, m in read_collected(tmp_path)) >= n, 30,
                  what="every record in a fired processing-time window")
     finally:
-        client.cancel()
+        client.cancel().result(10)
     windows = read_collected(tmp_path)
     members = [x for _, _, m in windows for x in m]
     assert sorted(members) == list(range(n))  # each record in exactly one window
@@ -579,7 +579,7 @@ def test_a_checkpointed_window_job_restarts_with_exact_window_results(tmp_path: 
         .key_by(lambda t: t[0]).window(TumblingEventTimeWindows.of(Time.milliseconds(500)))
         .aggregate(Count(), KeyStartResult()).add_sink(CollectSink(tmp_path)))
     client = env.execute_async()
-    client.get_job_execution_result(60)
+    client.get_job_execution_result().result(60)
     assert client.mini_cluster.restored_checkpoint(client.get_job_id()) is not None
     results = read_collected(tmp_path)
     expected = {((key, start), 100) for key in range(5) for start in range(0, n, 500)}

@@ -106,7 +106,7 @@ def test_a_checkpointed_function_restores_its_operator_state_exactly(
         .map(FailOnceAt(n // 2)).map(CountingMap()).add_sink(CollectSink(tmp_path)))
     with caplog.at_level(logging.INFO, logger="ha_flink.runtime"):
         client = env.execute_async()
-        client.get_job_execution_result(60)
+        client.get_job_execution_result().result(60)
     assert client.mini_cluster.restored_checkpoint(client.get_job_id()) is not None
     finals: dict[int, int] = {}
     ones = 0

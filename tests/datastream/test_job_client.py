@@ -1,0 +1,105 @@
+"""`env.execute_async()`'s JobClient as PyFlink's: every call answers with a CompletableFuture, the job's
+result included; savepoints and stop-with-savepoint through it; `execute()`'s JobExecutionResult."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ha_flink.common import CompletableFuture, JobExecutionResult, JobID, JobStatus, WatermarkStrategy
+from ha_flink.datastream import MapFunction, StreamExecutionEnvironment
+from ha_flink.datastream.connectors.number_seq import RateLimitedNumberSequenceSource
+from ha_flink.runtime.minicluster import JobCancelledError, JobExecutionError
+from ha_flink.testing.processes import wait_for
+from ha_flink.testing.sinks import CollectSink, read_collected
+
+
+def unbounded_job(tmp_path: Path, checkpointing: bool = False) -> StreamExecutionEnvironment:
+    env = StreamExecutionEnvironment.get_execution_environment().set_parallelism(1)
+    if checkpointing:
+        env.enable_checkpointing(100)
+    env.from_source(RateLimitedNumberSequenceSource(), WatermarkStrategy.no_watermarks(), "numbers") \
+        .add_sink(CollectSink(tmp_path / "out"))
+    return env
+
+
+def local_path(location: str) -> Path:
+    return Path(location.removeprefix("file://"))
+
+
+def test_every_call_answers_with_a_future(tmp_path: Path) -> None:
+    client = unbounded_job(tmp_path).execute_async("numbers job")
+    try:
+        job_id = client.get_job_id()
+        assert isinstance(job_id, JobID) and len(job_id.to_hex_string()) == 32
+        status = client.get_job_status()
+        assert isinstance(status, CompletableFuture)
+        wait_for(lambda: client.get_job_status().result(10) == JobStatus.RUNNING, 10, what="the job to run")
+        assert client.get_job_status().result() is JobStatus.RUNNING
+        result = client.get_job_execution_result()
+        assert isinstance(result, CompletableFuture) and not result.done()  # (the job runs until cancelled)
+        assert client.get_accumulators().result(10) == {}
+        client.cancel().result(10)
+        with pytest.raises(JobCancelledError, match="numbers job"):
+            result.result(30)
+        assert isinstance(result.exception(), JobCancelledError) and result.done()
+        assert client.get_job_status().result(10) == JobStatus.CANCELED
+    finally:
+        client.get_job_execution_result().exception(30)  # (the job ended, its mini cluster stopped)
+
+
+def test_a_bounded_jobs_result_carries_its_id_and_runtime(tmp_path: Path) -> None:
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.from_collection([1, 2, 3]).add_sink(CollectSink(tmp_path))
+    client = env.execute_async()
+    result = client.get_job_execution_result().result(60)
+    assert isinstance(result, JobExecutionResult)
+    assert result.get_job_id() == client.get_job_id() and result.get_net_runtime() >= 0
+    assert sorted(read_collected(tmp_path)) == [1, 2, 3]
+    assert client.get_job_status().result(10) == JobStatus.FINISHED
+
+    env.from_collection([4]).add_sink(CollectSink(tmp_path / "again"))
+    executed = env.execute("again")
+    assert isinstance(executed, JobExecutionResult) and isinstance(executed.get_job_id(), JobID)
+    assert str(executed).startswith("JobExecutionResult(")
+
+
+def test_a_failing_job_fails_its_result_future(tmp_path: Path) -> None:
+    class Fails(MapFunction):
+        def map(self, value: Any) -> Any:
+            raise ValueError(f"no good: {value}")
+
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.from_collection([7]).map(Fails()).add_sink(CollectSink(tmp_path))
+    future = env.execute_async().get_job_execution_result()
+    with pytest.raises(JobExecutionError, match="no good: 7"):
+        future.result(60)
+
+
+def test_trigger_savepoint_and_stop_with_savepoint(tmp_path: Path) -> None:
+    client = unbounded_job(tmp_path, checkpointing=True).execute_async()
+    try:
+        wait_for(lambda: len(read_collected(tmp_path / "out")) > 100, 20, what="records to flow")
+        taken = client.trigger_savepoint(str(tmp_path / "savepoints")).result(60)
+        assert local_path(taken).is_relative_to(tmp_path / "savepoints") and local_path(taken).exists()
+        assert client.get_job_status().result(10) == JobStatus.RUNNING  # a plain savepoint keeps it running
+        final = client.stop_with_savepoint(False, str(tmp_path / "final")).result(60)
+        assert local_path(final).is_relative_to(tmp_path / "final") and local_path(final).exists()
+        client.get_job_execution_result().result(60)  # stopped with a savepoint: FINISHED, no error
+    finally:
+        client.cancel()
+        client.get_job_execution_result().exception(30)
+
+
+def test_a_savepoint_without_checkpointing_names_the_reason(tmp_path: Path) -> None:
+    client = unbounded_job(tmp_path).execute_async()
+    try:
+        wait_for(lambda: client.get_job_status().result(10) == JobStatus.RUNNING, 10, what="the job to run")
+        with pytest.raises(Exception, match="checkpointing off"):
+            client.trigger_savepoint(str(tmp_path / "savepoints")).result(30)
+        assert client.get_job_status().result(10) == JobStatus.RUNNING
+    finally:
+        client.cancel().result(10)
+        client.get_job_execution_result().exception(30)
