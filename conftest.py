@@ -7,11 +7,16 @@ gets from where it lives (so `-m "not chaos"`, `-m "not integration"` select wha
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
 
 pytest_plugins = ["ha_flink.testing.fixtures"]
+
+# The runtime's records reach pytest's log capture (caplog, the report) through the root logger: a handler
+# of the suite's own tells local runs not to route them into a log file (ha_flink/datastream/local_logging.py).
+logging.getLogger("ha_flink").addHandler(logging.NullHandler())
 
 ROOT = Path(__file__).resolve().parent
 _BY_FOLDER = {"integration": "integration", "tests/ha": "servers", "tests/deploy": "servers"}

@@ -346,9 +346,10 @@ class _Continuous(Trigger[T, TimeWindow]):
         self.interval = interval
         self.state_desc = ReducingStateDescriptor("fire-time", min)
 
-    def _register_next(self, time: int, window: TimeWindow, ctx: Trigger.TriggerContext, state: Any) -> None:
+    def register_next_fire_timestamp(self, time: int, window: TimeWindow, ctx: Trigger.TriggerContext,
+                                     fire_timestamp_state: Any) -> None:
         next_fire = min(time + self.interval, window.max_timestamp())
-        state.add(next_fire)
+        fire_timestamp_state.add(next_fire)
         self._register(ctx, next_fire)
 
     def _register(self, ctx: Trigger.TriggerContext, time: int) -> None:
@@ -384,7 +385,7 @@ class ContinuousEventTimeTrigger(_Continuous[T]):
         ctx.register_event_time_timer(window.max_timestamp())
         state = ctx.get_partitioned_state(self.state_desc)
         if state.get() is None:
-            self._register_next(timestamp - timestamp % self.interval, window, ctx, state)
+            self.register_next_fire_timestamp(timestamp - timestamp % self.interval, window, ctx, state)
         return TriggerResult.CONTINUE
 
     def on_processing_time(self, time: int, window: TimeWindow, ctx: Trigger.TriggerContext) -> TriggerResult:
@@ -397,7 +398,7 @@ class ContinuousEventTimeTrigger(_Continuous[T]):
         fire_time = state.get()
         if fire_time is not None and fire_time == time:
             state.clear()
-            self._register_next(time, window, ctx, state)
+            self.register_next_fire_timestamp(time, window, ctx, state)
             return TriggerResult.FIRE
         return TriggerResult.CONTINUE
 
@@ -424,14 +425,14 @@ class ContinuousProcessingTimeTrigger(_Continuous[T]):
         state = ctx.get_partitioned_state(self.state_desc)
         now = ctx.get_current_processing_time()
         if state.get() is None:
-            self._register_next(now - now % self.interval, window, ctx, state)
+            self.register_next_fire_timestamp(now - now % self.interval, window, ctx, state)
         return TriggerResult.CONTINUE
 
     def on_processing_time(self, time: int, window: TimeWindow, ctx: Trigger.TriggerContext) -> TriggerResult:
         state = ctx.get_partitioned_state(self.state_desc)
         if state.get() == time:
             state.clear()
-            self._register_next(time, window, ctx, state)
+            self.register_next_fire_timestamp(time, window, ctx, state)
             return TriggerResult.FIRE
         return TriggerResult.CONTINUE
 

@@ -7,12 +7,19 @@ runtime is written against them) and re-exported here and under PyFlink's module
 from __future__ import annotations
 
 from ha_flink.datastream.checkpoint_config import CheckpointConfig  # noqa: F401
+from ha_flink.datastream.checkpoint_storage import (  # noqa: F401
+    CheckpointStorage, FileSystemCheckpointStorage, JobManagerCheckpointStorage,
+)
+from ha_flink.datastream.slot_sharing_group import MemorySize, SlotSharingGroup  # noqa: F401
+from ha_flink.datastream.state_backend import (  # noqa: F401
+    EmbeddedRocksDBStateBackend, HashMapStateBackend, PredefinedOptions, StateBackend,
+)
 from ha_flink.datastream.externalized_checkpoint_retention import ExternalizedCheckpointRetention  # noqa: F401
 from ha_flink.datastream.data_stream import (  # noqa: F401
     BroadcastConnectedStream, BroadcastStream, ConnectedStreams, DataStream, DataStreamSink, IntervalJoin, IntervalJoined, KeyedStream,
 )
 from ha_flink.datastream.functions import (  # noqa: F401
-    AggregateFunction, AllWindowFunction, BroadcastProcessFunction, CheckpointedFunction, CoFlatMapFunction, CoMapFunction, CoProcessFunction, FilterFunction, FlatMapFunction, FunctionInitializationContext, FunctionSnapshotContext, KeySelector, KeyedBroadcastProcessFunction, KeyedCoProcessFunction, KeyedProcessFunction, MapFunction, ProcessAllWindowFunction, ProcessFunction, ProcessJoinFunction, ProcessWindowFunction, ReduceFunction, RuntimeContext, SinkFunction, SourceFunction, TimeDomain, TimerService, WindowFunction,
+    AggregateFunction, AllWindowFunction, BroadcastProcessFunction, CheckpointedFunction, CoFlatMapFunction, CoMapFunction, CoProcessFunction, FilterFunction, FlatMapFunction, FunctionInitializationContext, FunctionSnapshotContext, KeySelector, KeyedBroadcastProcessFunction, KeyedCoProcessFunction, KeyedProcessFunction, MapFunction, Partitioner, ProcessAllWindowFunction, ProcessFunction, ProcessJoinFunction, ProcessWindowFunction, ReduceFunction, RuntimeContext, SinkFunction, SourceFunction, TimeDomain, TimerService, WindowFunction,
 )
 from ha_flink.datastream.output_tag import (  # noqa: F401
     OutputTag,
@@ -28,6 +35,16 @@ from ha_flink.datastream.windowed_stream import (  # noqa: F401
 )
 
 __all__ = [
+    "CheckpointStorage",
+    "FileSystemCheckpointStorage",
+    "JobManagerCheckpointStorage",
+    "MemorySize",
+    "SlotSharingGroup",
+    "EmbeddedRocksDBStateBackend",
+    "HashMapStateBackend",
+    "PredefinedOptions",
+    "StateBackend",
+    "Partitioner",
     "ExternalizedCheckpointRetention",
     "AggregateFunction",
     "AllWindowFunction",

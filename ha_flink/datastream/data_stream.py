@@ -21,6 +21,7 @@ from ha_flink.common.time import to_milliseconds
 from ha_flink.common.typeinfo import TupleTypeInfo, Types
 from ha_flink.common.types import Row
 from ha_flink.datastream.connectors.base import Sink
+from ha_flink.datastream.slot_sharing_group import SlotSharingGroup
 from ha_flink.core.functions import (
     BroadcastProcessFunction, KeyedBroadcastProcessFunction, KeyedCoProcessFunction, KeyedProcessFunction,
     KeySelector, Partitioner, ProcessFunction, SinkFunction,
@@ -136,13 +137,14 @@ class DataStream:
         self._transformation.chaining = "head"
         return self
 
-    def slot_sharing_group(self, slot_sharing_group: Any) -> DataStream:
+    def slot_sharing_group(self, slot_sharing_group: Union[str, SlotSharingGroup]) -> DataStream:
         """Records the slot sharing group (a name or a SlotSharingGroup). Accepted and recorded, not
         enforced: ha-flink schedules every job in one slot sharing group (one slot holds one subtask of
         each vertex, the job needs as many slots as its highest parallelism), so a separate group does not
         isolate this operator in slots of its own. Results are the same; only the placement differs from
-        Flink's, which honours the group ("co-located ... if possible")."""
-        self._transformation.slot_sharing_group = _slot_sharing_group_name(slot_sharing_group)
+        Flink's, which honours the group ("co-located ... if possible"). A SlotSharingGroup that asks for
+        resources is named in a warning at submission (they cannot be granted)."""
+        self._transformation.slot_sharing_group = _slot_sharing_group_name(slot_sharing_group, self._env)
         return self
 
     def set_description(self, description: str) -> DataStream:
@@ -293,7 +295,7 @@ class DataStream:
         operator.output_type = None
         t = OneInputTransformation(name, [self._transformation], operator=operator)
         self._env._add_sink(t)
-        return DataStreamSink(t)
+        return DataStreamSink(t, self._env)
 
     def add_sink(self, sink_func: SinkFunction | Callable[[Any, Any], None]) -> DataStreamSink:
         return self._sink("Sink: Unnamed", SinkOperator(sink_func, "Sink: Unnamed"))
@@ -303,7 +305,8 @@ class DataStream:
         return self._sink(f"Sink: {sink.name}", operator)
 
     def print(self, sink_identifier: str | None = None) -> DataStreamSink:
-        return self._sink("Sink: Print to Std. Out", PrintSinkOperator())
+        return self._sink("Sink: Print to Std. Out", PrintSinkOperator(type_info=self.get_type(),
+                                                                        identifier=sink_identifier))
 
     def execute_and_collect(self, job_execution_name: str | None = None,
                             limit: int | None = None) -> Union[CloseableIterator, list]:
@@ -311,7 +314,7 @@ class DataStream:
         CloseableIterator over this stream's records; with `limit`, a list of at most `limit` records,
         after which the job is cancelled if it still runs.
 
-        The job runs where `execute_async` runs it, a local mini cluster in this process: the collect sink
+        The job runs in a local mini cluster in this process, under `flink run` too (with a warning): the collect sink
         hands records to the iterator through a bounded in-process queue, so a consumer that reads slowly
         back-pressures the job (a collect sink deployed in another process fails at its start, saying so). Closing the iterator (or leaving its `with` block)
         cancels a job that still runs and waits for it to end. A failed job raises its
@@ -340,7 +343,12 @@ class DataStream:
                                           uid="data-stream-collect-sink")  # (stable: savepoints match it)
             sink.non_parallel = True  # (as Flink's collect sink: one subtask gathers every record)
             self._env._add_sink(sink)
-            client = self._env.execute_async(job_name)
+            from ha_flink.client import submission
+
+            if submission.current() is not None:
+                logger.warning("execute_and_collect() runs job %r in this client's local mini cluster, not on the "
+                               "cluster (`flink run`): its collect sink hands records to this process", job_name)
+            client = self._env._execute_async_locally(job_name)
         except BaseException:
             _release_channel(channel_id)
             raise
@@ -498,7 +506,7 @@ class KeyedStream(DataStream):
     def disable_chaining(self) -> DataStream:
         raise UnsupportedOperationError("Disable chaining for KeyedStream is not supported.")
 
-    def slot_sharing_group(self, slot_sharing_group: Any) -> DataStream:
+    def slot_sharing_group(self, slot_sharing_group: Union[str, SlotSharingGroup]) -> DataStream:
         raise UnsupportedOperationError("Setting slot sharing group for KeyedStream is not supported.")
 
     def cache(self) -> Any:
@@ -506,8 +514,9 @@ class KeyedStream(DataStream):
 
 
 class DataStreamSink:
-    def __init__(self, transformation: OneInputTransformation) -> None:
+    def __init__(self, transformation: OneInputTransformation, env: StreamExecutionEnvironment) -> None:
         self._transformation = transformation
+        self._env = env
 
     def name(self, name: str) -> DataStreamSink:
         self._transformation.name = name
@@ -534,9 +543,9 @@ class DataStreamSink:
         self._transformation.chaining = "never"
         return self
 
-    def slot_sharing_group(self, slot_sharing_group: Any) -> DataStreamSink:
+    def slot_sharing_group(self, slot_sharing_group: Union[str, SlotSharingGroup]) -> DataStreamSink:
         """Recorded, not enforced: see DataStream.slot_sharing_group."""
-        self._transformation.slot_sharing_group = _slot_sharing_group_name(slot_sharing_group)
+        self._transformation.slot_sharing_group = _slot_sharing_group_name(slot_sharing_group, self._env)
         return self
 
 
@@ -678,13 +687,13 @@ class IntervalJoined:
 
 # -- helpers of the stream methods above ----------------------------------------------------------------
 
-def _slot_sharing_group_name(slot_sharing_group: Any) -> str:
-    """The group's name: a str, or a SlotSharingGroup (anything with `get_name()`)."""
+def _slot_sharing_group_name(slot_sharing_group: str | SlotSharingGroup, env: StreamExecutionEnvironment) -> str:
+    """The group's name; a SlotSharingGroup is registered with the environment too (its resources)."""
     if isinstance(slot_sharing_group, str):
         return slot_sharing_group
-    get_name = getattr(slot_sharing_group, "get_name", None)
-    if callable(get_name):
-        return str(get_name())
+    if isinstance(slot_sharing_group, SlotSharingGroup):
+        env.register_slot_sharing_group(slot_sharing_group)
+        return slot_sharing_group.get_name()
     raise TypeError(f"slot_sharing_group needs a name or a SlotSharingGroup, got {slot_sharing_group!r}")
 
 
@@ -840,13 +849,6 @@ class _CollectSinkOperator(StreamOperator):
                 continue
 
 
-def _resolved(value: Any, timeout: float | None = None) -> Any:
-    """A JobClient call's answer: the value itself, or a future's result (PyFlink's JobClient answers every
-    call with a CompletableFuture; the local one answers at once)."""
-    result = getattr(value, "result", None)
-    return result(timeout) if callable(result) else value
-
-
 class _End:
     """The last item of a collect queue: the job ended (with `failure`, or None when it finished)."""
 
@@ -913,7 +915,7 @@ class CloseableIterator:
         """On the waiter thread: the job's result (which also stops its mini cluster), then the end marker."""
         failure: BaseException | None = None
         try:
-            _resolved(self._client.get_job_execution_result())
+            self._client.get_job_execution_result().result()
         except BaseException as exc:  # (handed to the reader, who raises it)
             failure = exc
         records, closed, end = self._channel.records, self._channel.closed, _End(failure)
@@ -933,9 +935,8 @@ class CloseableIterator:
         self._channel.closed.set()  # a sink (or the waiter) waiting for room in the queue lets go
         try:
             if self._waiter.is_alive():
-                client: Any = self._client  # (its cancel() answers None, or a future of None)
                 try:
-                    _resolved(client.cancel(), _END_SECONDS)
+                    self._client.cancel().result(_END_SECONDS)
                 except Exception:  # (it may have ended meanwhile: then there is nothing to cancel)
                     logger.debug("cancelling the collecting job failed", exc_info=True)
                 self._waiter.join(_END_SECONDS)
@@ -945,3 +946,13 @@ class CloseableIterator:
         finally:
             self._pending.clear()
             _release_channel(self._channel_id)
+
+
+def __getattr__(name: str) -> Any:
+    """`WindowedStream` and `AllWindowedStream` live in windowed_stream.py, which imports this module; PyFlink
+    has them here too, so they are found here on first use."""
+    if name in ("WindowedStream", "AllWindowedStream"):
+        from ha_flink.datastream import windowed_stream
+
+        return getattr(windowed_stream, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

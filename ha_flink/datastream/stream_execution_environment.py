@@ -10,6 +10,8 @@ import threading
 from typing import TYPE_CHECKING, Any, Iterable, Optional
 
 from ha_flink.common.execution_config import ExecutionConfig, PipelineSettings
+from ha_flink.common.job_client import JobClient as CommonJobClient
+from ha_flink.common.job_execution_result import JobExecutionResult
 from ha_flink.config import CheckpointingOptions
 from ha_flink.config import Configuration as FlinkConfiguration
 from ha_flink.datastream.checkpoint_config import CheckpointConfig, warn_unsupported
@@ -17,14 +19,17 @@ from ha_flink.datastream.checkpointing_mode import CheckpointingMode
 from ha_flink.datastream.connectors.base import Boundedness, CollectionSource, Source, SourceReader
 from ha_flink.datastream.data_stream import DataStream
 from ha_flink.datastream.execution_mode import RuntimeExecutionMode
+from ha_flink.datastream.local_logging import route_runtime_logs
+from ha_flink.datastream.slot_sharing_group import SlotSharingGroup
 from ha_flink.core.functions import SourceContext, SourceFunction
+from ha_flink.runtime.graph.execution_plan import execution_plan_json
 from ha_flink.runtime.graph.job_graph import JobGraph, build_job_graph
 from ha_flink.runtime.graph.transformations import SourceTransformation, Transformation
 from ha_flink.runtime.partitioner import DEFAULT_MAX_PARALLELISM
 
 
 if TYPE_CHECKING:
-    from ha_flink.runtime.minicluster import JobExecutionResult, LocalJobClient
+    from ha_flink.runtime.minicluster import MiniCluster
 
 logger = logging.getLogger(__name__)
 
@@ -36,28 +41,13 @@ BUFFER_TIMEOUT = "execution.buffer-timeout.interval"
 CHANGELOG = "state.changelog.enabled"
 
 
-class JobClient:
-    """What `execute_async` returns: the running job's id, status, and a way to cancel or wait for it."""
-
-    def __init__(self, job: LocalJobClient) -> None:
-        self._job = job
+class JobClient(CommonJobClient):
+    """PyFlink's JobClient (`pyflink.common.JobClient`); for a local run also the mini cluster it runs on."""
 
     @property
-    def mini_cluster(self) -> Any:
-        """The local mini cluster the job runs on (its JobMaster, TaskExecutors and tasks)."""
-        return self._job.cluster
-
-    def get_job_id(self) -> str:
-        return self._job.job_id
-
-    def get_job_status(self) -> str:
-        return self._job.status()
-
-    def cancel(self) -> None:
-        self._job.cancel()
-
-    def get_job_execution_result(self, timeout: float | None = None) -> JobExecutionResult:
-        return self._job.wait(timeout)
+    def mini_cluster(self) -> MiniCluster | None:
+        """The local mini cluster the job runs on (its JobMaster, TaskExecutors and tasks); None on a cluster."""
+        return getattr(self._job, "cluster", None)
 
 
 class StreamExecutionEnvironment:
@@ -69,6 +59,7 @@ class StreamExecutionEnvironment:
         self._runtime_mode = RuntimeExecutionMode.STREAMING
         self._sinks: list[Transformation] = []
         self._default_local_parallelism: int | None = None
+        self._slot_sharing_groups: dict[str, SlotSharingGroup] = {}
         if configuration is not None:
             self.configure(configuration)
 
@@ -111,8 +102,24 @@ class StreamExecutionEnvironment:
         self._pipeline.parallelism_set = True
         return self
 
+    def register_slot_sharing_group(self, slot_sharing_group: SlotSharingGroup) -> StreamExecutionEnvironment:
+        """Registers a group's resource spec. ha-flink's slots are uniform and every job shares one group
+        (DataStream.slot_sharing_group), so a spec cannot be granted: a job that uses a group with
+        resources is submitted with a warning naming the group."""
+        self._slot_sharing_groups[slot_sharing_group.get_name()] = slot_sharing_group
+        return self
+
     def get_parallelism(self) -> int:
-        return self._pipeline.parallelism
+        """What the job runs at: as set, else under `flink run` its `-p` (or 1), else the default local
+        parallelism (the core count), as PyFlink's local environment."""
+        if self._pipeline.parallelism_set:
+            return self._pipeline.parallelism
+        from ha_flink.client import submission
+
+        context = submission.current()
+        if context is not None:
+            return context.parallelism or self._pipeline.parallelism
+        return self.get_default_local_parallelism()
 
     def set_max_parallelism(self, max_parallelism: int) -> StreamExecutionEnvironment:
         self.get_config().set_max_parallelism(max_parallelism)
@@ -122,9 +129,8 @@ class StreamExecutionEnvironment:
         return self._pipeline.max_parallelism
 
     def get_default_local_parallelism(self) -> int:
-        """What `set_default_local_parallelism` set, else this machine's core count (as PyFlink). A local
-        run (`python job.py`) uses the value set here when no parallelism was set; unset, ha-flink's local
-        runs keep `parallelism.default` (1), not the core count."""
+        """What `set_default_local_parallelism` set, else this machine's core count (as PyFlink): what a
+        local run (`python job.py`) runs at when no parallelism was set."""
         import os
 
         return self._default_local_parallelism or os.cpu_count() or 1
@@ -337,22 +343,29 @@ class StreamExecutionEnvironment:
         return dict(self._pipeline.values)
 
     def get_execution_plan(self) -> str:
-        return self.get_job_graph().describe()
+        """The JSON plan of what is declared so far (Flink's JSONGenerator format: `nodes` with `id`, `type`,
+        `pact`, `contents`, `parallelism`, `predecessors`), which Flink's plan visualizer reads."""
+        self._resolved_runtime_mode()  # (refuses BATCH with an unbounded source, as execute() would)
+        return execution_plan_json(self._sinks, self.get_parallelism())
 
     def _take_job_graph(self, job_name: str | None) -> JobGraph:
         graph = self.get_job_graph(job_name)
         warn_unsupported(self._pipeline.values, graph.name)
+        used = {t.slot_sharing_group for t in _transformations(self._sinks)}
+        for name, group in sorted(self._slot_sharing_groups.items()):
+            if name in used and group.has_resources():
+                logger.warning("Job %s: slot sharing group %r asks for resources (cpu %s, task heap %s), which "
+                               "ha-flink does not grant: its slots are uniform (taskmanager.numberOfTaskSlots), "
+                               "and its operators run in the job's shared slots", graph.name, name,
+                               group.get_cpu_cores(), group.get_task_heap_memory())
         self._sinks = []  # the next execute() runs only what is declared after this one
         return graph
 
     def execute(self, job_name: str | None = None) -> JobExecutionResult:
         from ha_flink.client import submission
 
-        context = submission.current()
-        if context is not None:  # started by `flink run`: the cluster runs it
-            if context.parallelism is not None and self._pipeline.parallelism == 1:
-                self._pipeline.parallelism = context.parallelism
-            return submission.submit(self._take_job_graph(job_name))
+        if submission.current() is not None:  # started by `flink run`: the cluster runs it
+            return submission.submit(self._take_cluster_job_graph(job_name))
         # (imported on use: the mini cluster and REST pull in gRPC and FastAPI, which `flink run` never needs here)
         from ha_flink.rest.server import start_rest_endpoint
         from ha_flink.runtime.minicluster import execute_locally
@@ -360,16 +373,37 @@ class StreamExecutionEnvironment:
         return execute_locally(self._take_local_job_graph(job_name), start_rest_endpoint)
 
     def execute_async(self, job_name: str | None = None) -> JobClient:
+        """Starts the job and returns at once; under `flink run` the cluster runs it (and the program may end
+        before the job does, as with `flink run -d`)."""
+        from ha_flink.client import submission
+
+        if submission.current() is not None:
+            return JobClient(submission.submit_async(self._take_cluster_job_graph(job_name)))
+        return self._execute_async_locally(job_name)
+
+    def _execute_async_locally(self, job_name: str | None) -> JobClient:
         from ha_flink.rest.server import start_rest_endpoint
         from ha_flink.runtime.minicluster import LocalJobClient
 
         return JobClient(LocalJobClient(self._take_local_job_graph(job_name), start_rest_endpoint))
 
-    def _take_local_job_graph(self, job_name: str | None) -> JobGraph:
-        """A local run takes `set_default_local_parallelism`'s value when no parallelism was set."""
-        if self._default_local_parallelism is not None and not self._pipeline.parallelism_set:
-            self._pipeline.parallelism = self._default_local_parallelism
+    def _take_cluster_job_graph(self, job_name: str | None) -> JobGraph:
+        """`flink run -p` sets the parallelism of a program that set none."""
+        from ha_flink.client import submission
+
+        context = submission.current()
+        if context is not None and context.parallelism is not None and self._pipeline.parallelism == 1:
+            self._pipeline.parallelism = context.parallelism
         return self._take_job_graph(job_name)
+
+    def _take_local_job_graph(self, job_name: str | None) -> JobGraph:
+        """A local run without a parallelism set (set_parallelism, parallelism.default) runs at the default
+        local parallelism: `set_default_local_parallelism`'s value, else the core count, as PyFlink's."""
+        if not self._pipeline.parallelism_set:
+            self._pipeline.parallelism = self.get_default_local_parallelism()
+        graph = self._take_job_graph(job_name)
+        route_runtime_logs(FlinkConfiguration(graph.settings, source=f"job {graph.job_id}"))
+        return graph
 
 
 def _transformations(sinks: list[Transformation]) -> list[Transformation]:

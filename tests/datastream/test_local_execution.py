@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ha_flink.common import Encoder, Row, Types, WatermarkStrategy
+from ha_flink.common import Encoder, JobStatus, Row, Types, WatermarkStrategy
 from ha_flink.datastream import (
     FlatMapFunction, KeyedProcessFunction, MapFunction, RuntimeContext, RuntimeExecutionMode, SourceFunction,
     StreamExecutionEnvironment,
@@ -178,10 +178,10 @@ def test_processing_time_timers_fire(tmp_path: Path) -> None:
     try:
         wait_for(lambda: read_collected(tmp_path), 10, what="a processing-time timer to fire")
     finally:
-        client.cancel()
+        client.cancel().result(10)
     with pytest.raises(JobCancelledError, match="was cancelled"):
-        client.get_job_execution_result(10)
-    assert client.get_job_status() == "CANCELED"
+        client.get_job_execution_result().result(10)
+    assert client.get_job_status().result() == JobStatus.CANCELED
     assert read_collected(tmp_path)[0] == "timer k"
 
 
@@ -233,9 +233,9 @@ def test_unbounded_job_runs_until_cancelled(tmp_path: Path) -> None:
         .add_sink(CollectSink(tmp_path))
     client = env.execute_async()
     wait_for(lambda: len(read_collected(tmp_path)) > 5000, 10, what="records to flow")
-    assert client.get_job_status() == "RUNNING"
-    client.cancel()
-    wait_for(lambda: client.get_job_status() == "CANCELED", 10, what="cancellation")
+    assert client.get_job_status().result() == JobStatus.RUNNING
+    client.cancel().result(10)
+    wait_for(lambda: client.get_job_status().result() == JobStatus.CANCELED, 10, what="cancellation")
 
 
 def test_a_slow_sink_back_pressures_the_source(tmp_path: Path) -> None:
@@ -264,7 +264,7 @@ def test_a_slow_sink_back_pressures_the_source(tmp_path: Path) -> None:
         # batches of 1024), although it could produce millions of records in that time.
         assert max(samples) <= 2 * 32 * 1024 + 2 * 1024
     finally:
-        client.cancel()
+        client.cancel().result(10)
     del consumed
 
 
@@ -296,7 +296,7 @@ def test_python_job_script_runs_locally() -> None:
     assert result.returncode == 0, result.stderr
     counts = {}
     for line in result.stdout.splitlines():
-        word, count = line.split("> ", 1)[-1].strip("()").replace("'", "").split(", ")
+        word, count = line.split("> ", 1)[-1].strip("()").split(",")  # a declared Tuple prints as Java's: (be,2)
         counts[word] = max(counts.get(word, 0), int(count))
     import runpy
 
