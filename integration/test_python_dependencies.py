@@ -28,6 +28,11 @@ JOB = textwrap.dedent("""\
         out, mode = sys.argv[1], sys.argv[2]
         env = StreamExecutionEnvironment.get_execution_environment()
         env.set_parallelism(2)
+        if mode == "keyed":  # the key selector and the reduce come from the shipped module too
+            (env.from_collection(list(range(100))).key_by(hf_cluster_mod.parity)
+                .reduce(hf_cluster_mod.larger).map(hf_cluster_mod.tag).add_sink(CollectSink(out)))
+            env.execute("shipped module keyed")
+            sys.exit(0)
         if mode == "bounded":
             numbers = env.from_collection(list(range(100)))
         else:
@@ -42,7 +47,9 @@ def write_job(tmp_path: Path) -> tuple[Path, Path]:
     (tmp_path / "job").mkdir()
     (tmp_path / "mods").mkdir()
     (tmp_path / "job" / "job.py").write_text(JOB)
-    (tmp_path / "mods" / "hf_cluster_mod.py").write_text("def tag(n):\n    return f'shipped-{n}'\n")
+    (tmp_path / "mods" / "hf_cluster_mod.py").write_text(
+        "def tag(n):\n    return f'shipped-{n}'\n\n\ndef parity(n):\n    return n % 2\n\n\n"
+        "def larger(a, b):\n    return max(a, b)\n")
     return tmp_path / "job" / "job.py", tmp_path / "mods" / "hf_cluster_mod.py"
 
 
@@ -62,6 +69,23 @@ def test_flink_run_ships_a_module_with_pyfs(cluster_factory: Callable[..., Clust
     assert result.returncode == 0, result.stdout + result.stderr
     assert sorted(read_collected(out)) == sorted(f"shipped-{n}" for n in range(100))
     assert job_folders(tm_tmp) == []  # each TaskManager's per-job folder went with the job
+
+
+def test_a_key_selector_and_reduce_from_a_shipped_module(cluster_factory: Callable[..., Cluster],
+                                                         tmp_path: Path) -> None:
+    cluster = cluster_factory()
+    cluster.start_jobmanager()
+    cluster.start_taskmanager()
+    cluster.start_taskmanager()
+    job, module = write_job(tmp_path)
+    out = tmp_path / "out"
+    result = cluster.flink("run", "-py", str(job), "-pyfs", str(module), str(out), "keyed")
+    assert result.returncode == 0, result.stdout + result.stderr
+    finals: dict[int, int] = {}
+    for tagged in read_collected(out):
+        n = int(tagged.removeprefix("shipped-"))
+        finals[n % 2] = max(finals.get(n % 2, -1), n)
+    assert finals == {0: 98, 1: 99}  # each key's running maximum ends at its largest number
 
 
 def test_the_recovered_job_still_finds_its_module_after_a_leader_sigkill(

@@ -241,7 +241,7 @@ def test_rescale_sends_each_subtask_to_its_range_round_robin(upstream: int, down
     planned = env_with(1)
     pipeline(planned).print()
     (edge,) = [e for e in planned.get_job_graph().edges() if e.ship_strategy == "RESCALE"]
-    assert edge.partitioner.is_pointwise == (upstream == downstream)
+    assert edge.is_pointwise == (upstream == downstream)
     out = list(pipeline(env_with(1)).execute_and_collect())
     pairs = [(up, down) for down, (up, _) in out]
     assert sorted(v for _, (_, v) in out) == list(range(1000))

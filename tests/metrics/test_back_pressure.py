@@ -13,7 +13,8 @@ from ha_flink.testing.processes import wait_for
 def test_a_blocked_producer_is_back_pressured_while_it_waits() -> None:
     cancelled = threading.Event()
     gate = InputGate(1, capacity=1, cancelled=cancelled)
-    writer = RecordWriter(ForwardPartitioner(), [LocalChannel(gate, 0)], 0)
+    writer = RecordWriter(ForwardPartitioner, [LocalChannel(gate, 0)], 0)
+    writer.open()
     writer.emit([1])  # fills the gate
     assert writer.clock.seconds() == 0.0 and writer.records_out == 1
     producer = threading.Thread(target=writer.emit, args=([2, 3],))

@@ -31,17 +31,30 @@ class JobGraphError(ValueError):
 
 @dataclass(eq=False)  # edges are told apart by identity: two may hold equal fields (r.union(r))
 class JobEdge:
+    """The partitioner is kept pickled, as a vertex's operators are: a key selector or custom partitioner is
+    user code, which may import modules only the job's TaskManagers have (python.files), so only a task
+    unpickles it, once its Python dependencies are in place; the JobManager reads the plain fields."""
+
     source: str  # vertex id
     target: str
-    partitioner: Partitioner
+    partitioner_payload: bytes  # cloudpickle of the Partitioner
+    ship_strategy: str  # FORWARD, HASH, REBALANCE, ... (the partitioner's name)
+    is_pointwise: bool  # subtask i of the producer feeds only subtask i of the consumer
     source_parallelism: int = 1  # channels per consuming subtask, unless the partitioner is pointwise
     type_number: int = 0  # which input of a two-input operator this edge feeds (0 or 1)
     output_tag: str | None = None  # a side output's OutputTag id; None: the main output
     output_operator: int = -1  # for a side output: the position in the producer's chain of the operator emitting it
 
-    @property
-    def ship_strategy(self) -> str:
-        return repr(self.partitioner)
+    @staticmethod
+    def of(source: str, target: str, partitioner: Partitioner, source_parallelism: int = 1, type_number: int = 0,
+           output_tag: str | None = None) -> JobEdge:
+        return JobEdge(source, target, cloudpickle.dumps(partitioner, protocol=5), repr(partitioner),
+                       partitioner.is_pointwise, source_parallelism, type_number, output_tag)
+
+    def instantiate_partitioner(self) -> Partitioner:
+        """A fresh partitioner for one producing subtask (on its task thread: it may import shipped modules)."""
+        partitioner: Partitioner = cloudpickle.loads(self.partitioner_payload)
+        return partitioner
 
 
 @dataclass
@@ -205,9 +218,9 @@ def build_job_graph(sinks: list[Transformation], *, job_name: str, default_paral
             upstream = link.node
             producer = vertex_of_head[head_of[upstream.transformation.id].transformation.id]
             consumer = vertex_of_head[node.transformation.id]
-            edge = JobEdge(producer.id, consumer.id,
-                           _edge_partitioner(upstream, node, link.partitioner, dict(config or {})),
-                           upstream.parallelism, link.type_number, link.tag)
+            edge = JobEdge.of(producer.id, consumer.id,
+                              _edge_partitioner(upstream, node, link.partitioner, dict(config or {})),
+                              upstream.parallelism, link.type_number, link.tag)
             if link.tag is not None:
                 operators_of_chain = [n for n in chain_of[head_of[upstream.transformation.id].transformation.id]
                                       if isinstance(n.transformation, (OneInputTransformation, TwoInputTransformation))]

@@ -379,7 +379,7 @@ class JobMaster:
         outputs = []
         for edge_index, edge in enumerate(vertex.outputs):
             target = graph.vertices[edge.target]
-            consumers = [index] if edge.partitioner.is_pointwise else range(target.parallelism)
+            consumers = [index] if edge.is_pointwise else range(target.parallelism)
             outputs.append(OutputDescriptor(partition_id(self.job_id, vertex.id, index, attempt, edge_index),
                                             len(consumers),
                                             tuple(placement[(target.id, c)].address for c in consumers)))
@@ -387,11 +387,11 @@ class JobMaster:
         for edge in vertex.inputs:
             producer = graph.vertices[edge.source]
             edge_index = producer.outputs.index(edge)
-            producers = [index] if edge.partitioner.is_pointwise else range(producer.parallelism)
+            producers = [index] if edge.is_pointwise else range(producer.parallelism)
             for p in producers:
                 inputs.append(InputChannelDescriptor(
                     partition_id(self.job_id, producer.id, p, attempts[(producer.id, p)], edge_index),
-                    0 if edge.partitioner.is_pointwise else index,
+                    0 if edge.is_pointwise else index,
                     placement[(producer.id, p)].address))
         restored = (self._restored or {}).get((vertex.id, index))
         return TaskDeploymentDescriptor(self.job_id, graph.name, vertex, index, attempt,

@@ -32,7 +32,7 @@ def pipelined_regions(graph: JobGraph) -> list[frozenset[Execution]]:
             parent[(vertex.id, index)] = (vertex.id, index)
     for edge in graph.edges():
         producer, consumer = graph.vertices[edge.source], graph.vertices[edge.target]
-        if edge.partitioner.is_pointwise:
+        if edge.is_pointwise:
             for index in range(min(producer.parallelism, consumer.parallelism)):
                 union((producer.id, index), (consumer.id, index))
         else:
@@ -60,7 +60,7 @@ def tasks_to_restart(strategy: str, graph: JobGraph, failed: Execution) -> set[E
     for edge in graph.edges():
         producer, consumer_vertex = graph.vertices[edge.source], graph.vertices[edge.target]
         for p in range(producer.parallelism):
-            targets = [p] if edge.partitioner.is_pointwise else range(consumer_vertex.parallelism)
+            targets = [p] if edge.is_pointwise else range(consumer_vertex.parallelism)
             consumers.setdefault((producer.id, p), set()).update((consumer_vertex.id, c) for c in targets)
     restart: set[Execution] = set()
     pending = [region_of[failed]]

@@ -9,7 +9,7 @@ import asyncio
 import queue
 import threading
 import time
-from typing import Any, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 from ha_flink.runtime.partitioner import Partitioner
 from ha_flink.runtime.streamrecord import StampedBatch
@@ -148,16 +148,36 @@ class LocalChannel:
         self.gate.put(self.channel_index, item, clock)
 
 
+class _NotOpened(Partitioner):
+    name = "not opened"
+
+    def partition(self, batch: list[Any]) -> list[list[Any]]:
+        raise RuntimeError("RecordWriter.open() was not called: its partitioner is not instantiated yet")
+
+    def partition_stamped(self, batch: list[Any], timestamps: list[int]) -> list[tuple[list[Any], list[int]]]:
+        return self.partition(batch)  # type: ignore[return-value]
+
+
+_NOT_OPENED = _NotOpened()
+
+
 class RecordWriter:
     """The output of one task toward one job edge: partitions each batch over the edge's channels.
     Counts what it sends (numRecordsOut) and the seconds it waited for a full channel (back-pressure)."""
 
-    def __init__(self, partitioner: Partitioner, channels: Sequence[OutputChannel], subtask_index: int) -> None:
-        self.partitioner = partitioner
+    def __init__(self, make_partitioner: Callable[[], Partitioner], channels: Sequence[OutputChannel],
+                 subtask_index: int) -> None:
+        """`make_partitioner` is called by `open()`, on the task's thread (it unpickles user code)."""
+        self._make_partitioner = make_partitioner
+        self._subtask_index = subtask_index
+        self.partitioner: Partitioner = _NOT_OPENED
         self.channels = channels
         self.records_out = 0
         self.clock = BackPressureClock()
-        partitioner.setup(len(channels), subtask_index)
+
+    def open(self) -> None:
+        partitioner = self.partitioner = self._make_partitioner()
+        partitioner.setup(len(self.channels), self._subtask_index)
 
     def emit(self, batch: list[Any], timestamps: list[int] | None = None) -> None:
         self.records_out += len(batch)

@@ -168,6 +168,8 @@ class Task:
 
     def run(self) -> None:
         source, operators = self.vertex.instantiate()
+        for writer in self.writers:
+            writer.open()
         edges = self.vertex.outputs
         tags = [edge.output_tag for edge in edges]
         output: Output = _WritersOutput(self.writers, tags, _SideOutputs(self.writers, edges, len(operators) - 1))
@@ -348,7 +350,7 @@ class Task:
         second = [False] * gate.channels
         offset = 0
         for edge in self.vertex.inputs:
-            width = 1 if edge.partitioner.is_pointwise else edge.source_parallelism
+            width = 1 if edge.is_pointwise else edge.source_parallelism
             for channel in range(offset, offset + width):
                 second[channel] = edge.type_number == 1
             offset += width

@@ -252,10 +252,9 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
             channels = [LocalOutputChannel(self.local_gates, (session_id, output.partition_id, index), cancelled)
                         if index < len(output.consumer_addresses) and output.consumer_addresses[index] == self.address
                         else NetworkChannel(sp) for index, sp in enumerate(partition.subpartitions)]
-            partitioner = cloudpickle.loads(cloudpickle.dumps(edge.partitioner))
-            if isinstance(partitioner, ForwardPartitioner):
+            if edge.ship_strategy == repr(ForwardPartitioner()):
                 channels = channels[:1]
-            writers.append(RecordWriter(partitioner, channels, d.subtask_index))
+            writers.append(RecordWriter(edge.instantiate_partitioner, channels, d.subtask_index))
         restored = None
         if d.restored is not None:  # read this subtask's snapshot files here, off the event loop
             try:
