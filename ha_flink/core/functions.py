@@ -7,6 +7,8 @@ value it yields is emitted."""
 
 from __future__ import annotations
 
+import enum
+
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, Callable, Generic, Iterable, TypeVar
 
@@ -346,7 +348,9 @@ class ProcessJoinFunction(Function):
     def process_element(self, left: Any, right: Any, ctx: ProcessJoinFunction.Context) -> Iterable[Any] | None: ...
 
 
-class TimeDomain:
+class TimeDomain(enum.Enum):
+    """Whether a firing timer is based on event time or on the processing time of the machine."""
+
     EVENT_TIME = 0
     PROCESSING_TIME = 1
 
