@@ -8,7 +8,6 @@ value it yields is emitted."""
 from __future__ import annotations
 
 import enum
-
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, Callable, Generic, Iterable, TypeVar
 
