@@ -9,12 +9,17 @@ subtask, as `python job.py` runs a job):
 2. for reference, the general path (every element through the trigger and the state API), on the heap and
    on the rocksdb backend, over fewer records.
 
-Run: `.venv/bin/python bench/windows.py [--records N] [--runs N] [--no-record]`."""
+With `--against REV`, instead: the fast-path figures of this tree and of commit REV (checked out into a
+temporary worktree) measured in the same run, alternating, each in a fresh process, and their ratios (this
+tree / REV): whether a change made the window path slower, with the machine's noise shared by both.
+
+Run: `.venv/bin/python bench/windows.py [--records N] [--runs N] [--no-record] [--against REV]`."""
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -81,12 +86,58 @@ def rate_spread(rates: list[float]) -> str:
             f"(n={len(rates)})")
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_in(tree: Path, records: int, kind: str, window_ms: int) -> float:
+    """One run of `run()` as the bench module of `tree` has it, in a process of its own."""
+    code = (f"import sys; sys.path.insert(0, {str(tree)!r}); from bench.windows import run; "
+            f"print(run({records}, {kind!r}, {window_ms}))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tree, capture_output=True, text=True, timeout=900,
+                          check=True)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def against(rev: str, records: int, runs: int, keep: bool) -> None:
+    base = Path(tempfile.mkdtemp(prefix="bench-windows-base-")) / "tree"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(base), rev], check=True,
+                   capture_output=True)
+    try:
+        commit = subprocess.run(["git", "-C", str(base), "rev-parse", "--short", "HEAD"], check=True,
+                                capture_output=True, text=True).stdout.strip()
+        rows = []
+        for window_ms in (10_000, 1000):
+            for kind in ("aggregate", "reduce"):
+                rates: dict[str, list[float]] = {"this": [], "base": []}
+                for i in range(runs):  # alternate which goes first, so drift of the machine hits both
+                    order = [("this", ROOT), ("base", base)] if i % 2 == 0 else [("base", base), ("this", ROOT)]
+                    for name, tree in order:
+                        rates[name].append(run_in(tree, records, kind, window_ms))
+                this, then = statistics.median(rates["this"]), statistics.median(rates["base"])
+                print(window_ms, kind, f"this {this:,.0f}", f"{commit} {then:,.0f}", f"ratio {this / then:.2f}",
+                      flush=True)
+                rows.append((f"tumbling {window_ms // 1000} s event-time window count ({kind}), {records:,} records, "
+                             f"p=2", f"{this:,.0f}", f"{then:,.0f}", f"{this / then:.2f}"))
+        table = "\n".join([f"| figure | this tree, records/s | {commit}, records/s | ratio |", "|---|---|---|---|",
+                           *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows)])
+        report(f"Windows: this tree against {commit}", f"bench/windows.py --against {rev}", table,
+               f"Medians of {runs} runs each, alternating between the two trees, each run a fresh process; a "
+               "ratio of 1.00 is no change (the runs' own spread on this machine is about 10-20%).", keep)
+    finally:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], check=False,
+                       capture_output=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=2_000_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-record", action="store_true")
+    parser.add_argument("--against", metavar="REV", help="compare with commit REV in the same run")
     args = parser.parse_args()
+    if args.against:
+        against(args.against, args.records, args.runs, not args.no_record)
+        return
 
     rows = []
     for window_ms in (10_000, 1000):
