@@ -130,7 +130,7 @@ class _Context(KeyedProcessFunction.OnTimerContext, ProcessFunction.Context):
     def __init__(self, operator: _ProcessOperatorBase) -> None:
         self.operator = operator
         self.current_timestamp: int | None = None
-        self.domain: int | None = None
+        self.domain: TimeDomain | None = None
         self.pending: list[Any] = []  # the output list of the call in progress
 
     def get_current_key(self) -> Any:
@@ -145,7 +145,7 @@ class _Context(KeyedProcessFunction.OnTimerContext, ProcessFunction.Context):
     def timestamp(self) -> int | None:
         return self.current_timestamp
 
-    def time_domain(self) -> Any:
+    def time_domain(self) -> TimeDomain | None:
         return self.domain
 
     def output(self, output_tag: Any, value: Any) -> None:
@@ -278,7 +278,7 @@ class _ProcessOperatorBase(_UserFunctionOperator):
         ctx.pending = []
         route_outputs(self.output, out, stamps)
 
-    def fire_timer(self, timestamp: int, key: Any, domain: int) -> None:
+    def fire_timer(self, timestamp: int, key: Any, domain: TimeDomain) -> None:
         if self.backend is not None:
             self.backend.current_key = key
         ctx = self.ctx
