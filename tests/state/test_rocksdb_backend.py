@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import pytest
 
+from ha_flink.common.time import Duration
 from ha_flink.datastream.functions import AggregateFunction
 from ha_flink.datastream.state import (
     AggregatingStateDescriptor, ListStateDescriptor, MapStateDescriptor, ReducingStateDescriptor, StateTtlConfig,
@@ -106,7 +107,10 @@ def storage(tmp_path: Path) -> LocalSnapshotStorage:
 def ttl(ms: int, update: StateTtlConfig.UpdateType = StateTtlConfig.UpdateType.OnCreateAndWrite,
         visibility: StateTtlConfig.StateVisibility = StateTtlConfig.StateVisibility.NeverReturnExpired,
         ) -> StateTtlConfig:
-    return StateTtlConfig(ms, update, visibility)
+    """Without background cleanup: these tests compare what reads see (tests/state/test_state_ttl.py
+    covers the cleanup strategies, which the two backends differ in, as Flink's)."""
+    return (StateTtlConfig.new_builder(Duration.of_millis(ms)).set_update_type(update)
+            .set_state_visibility(visibility).disable_cleanup_in_background().build())
 
 
 def with_ttl(descriptor: Any, config: StateTtlConfig | None) -> Any:

@@ -16,7 +16,8 @@ Two handle formats exist:
   referenced by later incremental checkpoints). Only that backend reads it.
 
 State entries are (value) or, with TTL, (value, last-access-ms), the same in every backend; a map state's
-value is the whole {user key: user value} dict in the canonical format."""
+value is the whole {user key: user value} dict in the canonical format. A state has TTL when its descriptor
+has an enabled `StateTtlConfig` (`ttl_of`); the cleanup strategies are each backend's to honour."""
 
 from __future__ import annotations
 
@@ -28,12 +29,23 @@ from typing import Any, Callable, Iterator, MutableMapping, Protocol
 
 from ha_flink.core.state import (
     AggregatingState, AggregatingStateDescriptor, ListState, ListStateDescriptor, MapState, MapStateDescriptor,
-    ReducingState, ReducingStateDescriptor, ValueState, ValueStateDescriptor,
+    ReducingState, ReducingStateDescriptor, StateDescriptor, StateTtlConfig, ValueState, ValueStateDescriptor,
 )
 from ha_flink.runtime.partitioner import assign_to_key_group
 
 # State kinds, as recorded in canonical snapshots (a restore needs them before the state is registered).
 VALUE, LIST, MAP, REDUCING, AGGREGATING = "value", "list", "map", "reducing", "aggregating"
+
+
+def ttl_of(descriptor: StateDescriptor) -> StateTtlConfig | None:
+    """The descriptor's TTL, or None where it has none or its update type is Disabled (never expires)."""
+    config = descriptor.ttl_config
+    return config if config is not None and config.is_enabled() else None
+
+
+def is_expired(stamp: int, ttl_ms: int, now_ms: int) -> bool:
+    """Flink's rule: expired once last access + TTL <= now."""
+    return now_ms - stamp >= ttl_ms
 
 
 @dataclass

@@ -35,6 +35,31 @@ that the last *confirmed* checkpoint uploaded or referenced is referenced again 
 files are immutable and their numbers never reused in one database's lineage); as in Flink, only
 confirmed uploads are reused, so the files of a failed checkpoint may be deleted at any time.
 
+TTL (processing time; entries stamped as above). No cleanup strategy needs a JVM, and each is honoured:
+- on read, an expired entry is dropped (NeverReturnExpired) or returned until cleaned up;
+- `cleanup_in_rocksdb_compact_filter(query_time_after_num_entries, periodic_compaction_time)`, on by
+  default (1000, 30 days) with background cleanup. rocksdict offers no compaction filter (a filter is a
+  C++ callback RocksDB runs inside its compactions), so `TtlCompactionFilter` does the filter's work itself
+  at *compaction points*, on the task thread, in bounded steps: a cursor walks the entries of the states
+  that have the filter (key group by key group, from where the last step stopped), each step examining at
+  most `_STEP_ENTRIES` entries, reading the clock again after every `query_time_after_num_entries`
+  entries (as Flink's filter), and deleting the expired ones (a whole map by its header's stamp). The
+  compaction points are every `_WRITES_PER_STEP` writes to such states (RocksDB compacts as writes
+  accumulate) and every `snapshot()` (a checkpoint flushes the memtables); so at most one entry is
+  examined per write on average. The deletes are tombstones that RocksDB's own compactions then drop from
+  the files. `periodic_compaction_time` (0: off) bounds a pass: at a compaction point where the running
+  pass started that long ago, the rest of it runs at once and the whole database is compacted
+  (`compact_range`), which removes the expired entries from the files;
+- `cleanup_full_snapshot()`: a canonical snapshot (savepoints, the local mini cluster) leaves out the
+  entries expired at the time of `snapshot()`; a native one deletes them from its own checkpoint folder
+  (the hard-linked copy, never the live database) before the upload, and without incremental checkpoints
+  also compacts that copy so that the uploaded files do not hold them. With incremental checkpoints the
+  deletes are tombstones in one new file (Flink does not apply this strategy to incremental checkpoints;
+  we do, and keep the reuse of unchanged files): a job restored from it does not see the entries. Files
+  the filtering writes are never registered for reuse (their numbers are the copy's, not the live
+  database's);
+- `cleanup_incrementally` is the heap backend's: it has no effect here, as in Flink.
+
 Threads: the states, `snapshot()`, `restore()` and `notify_checkpoint_complete()` run on the task thread;
 `materialize()` on the task's snapshot thread reads only its own checkpoint folder (never the live
 database), and shares with the task thread only the upload registry, under a lock. No write-ahead log is
@@ -68,7 +93,7 @@ from ha_flink.runtime.partitioner import assign_to_key_group
 from ha_flink.runtime.state.backend import (
     ABSENT, AGGREGATING, LIST, MAP, NO_KEY, REDUCING, VALUE, CanonicalKeyedState, EntryAggregatingState,
     EntryListState, EntryReducingState, EntryValueState, KeyedStateBackend, KeyedStateSnapshot, NoCurrentKeyError,
-    SnapshotStorage,
+    SnapshotStorage, ttl_of,
 )
 
 _NO_KEY = object()  # no key cached yet (None is a valid key)
@@ -77,6 +102,8 @@ _loads = pickle.loads
 _NEVER_RETURN_EXPIRED = StateTtlConfig.StateVisibility.NeverReturnExpired
 _ON_READ_AND_WRITE = StateTtlConfig.UpdateType.OnReadAndWrite
 _BATCH = 10_000  # entries per write batch when bulk loading (restore)
+_WRITES_PER_STEP = 1000  # writes to states with the TTL compaction filter between two of its steps
+_STEP_ENTRIES = 1000  # entries a step of the TTL compaction filter examines at most
 
 
 def _raw_items(db: Rdict, from_key: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
@@ -181,6 +208,8 @@ class RocksDBKeyedStateBackend(KeyedStateBackend):
         self._pending_uploads: dict[int, dict[str, str]] = {}  # checkpoint id -> {sst file: URL} it references
         self._confirmed_uploads: dict[str, str] = {}  # of the last confirmed checkpoint: reusable
         self._disposed = False
+        self._full_snapshot_ttl: dict[str, int] = {}  # state name -> TTL ms, for cleanup_full_snapshot
+        self.compaction_filter = TtlCompactionFilter(self)
 
     # -- database ---------------------------------------------------------------------------------------
 
@@ -243,27 +272,38 @@ class RocksDBKeyedStateBackend(KeyedStateBackend):
             return existing
         state = factory(self._state_id(descriptor.name, label).to_bytes(2, "big"))
         self._states[descriptor.name] = state
+        ttl = ttl_of(descriptor)
+        if ttl is not None:
+            strategies = ttl.get_cleanup_strategies()
+            if strategies.in_full_snapshot():
+                self._full_snapshot_ttl[descriptor.name] = ttl.ttl_ms
+            compaction = strategies.get_rocksdb_compact_filter_cleanup_strategy()
+            if compaction is not None:
+                self.compaction_filter.add(descriptor.name, label == MAP, ttl.ttl_ms,
+                                           compaction.get_query_time_after_num_entries(),
+                                           compaction.get_periodic_compaction_time().to_milliseconds())
+                state._filter = self.compaction_filter
         return state
 
     def get_state(self, descriptor: ValueStateDescriptor) -> ValueState:
         return self._state(descriptor, RocksDBValueState, VALUE,
-                           lambda sid: RocksDBValueState(self, sid, descriptor.ttl_config))
+                           lambda sid: RocksDBValueState(self, sid, ttl_of(descriptor)))
 
     def get_list_state(self, descriptor: ListStateDescriptor) -> ListState:
         return self._state(descriptor, RocksDBListState, LIST,
-                           lambda sid: RocksDBListState(self, sid, descriptor.ttl_config))
+                           lambda sid: RocksDBListState(self, sid, ttl_of(descriptor)))
 
     def get_map_state(self, descriptor: MapStateDescriptor) -> MapState:
         return self._state(descriptor, RocksDBMapState, MAP,
-                           lambda sid: RocksDBMapState(self, sid, descriptor.ttl_config))
+                           lambda sid: RocksDBMapState(self, sid, ttl_of(descriptor)))
 
     def get_reducing_state(self, descriptor: ReducingStateDescriptor) -> ReducingState:
         return self._state(descriptor, RocksDBReducingState, REDUCING,
-                           lambda sid: RocksDBReducingState(self, sid, descriptor.ttl_config, descriptor.reduce))
+                           lambda sid: RocksDBReducingState(self, sid, ttl_of(descriptor), descriptor.reduce))
 
     def get_aggregating_state(self, descriptor: AggregatingStateDescriptor) -> AggregatingState:
         return self._state(descriptor, RocksDBAggregatingState, AGGREGATING,
-                           lambda sid: RocksDBAggregatingState(self, sid, descriptor.ttl_config,
+                           lambda sid: RocksDBAggregatingState(self, sid, ttl_of(descriptor),
                                                                descriptor.agg_function))
 
     def keys(self, state_name: str) -> list[Any]:
@@ -282,12 +322,15 @@ class RocksDBKeyedStateBackend(KeyedStateBackend):
     # -- checkpoints ------------------------------------------------------------------------------------
 
     def snapshot(self, checkpoint_id: int, canonical: bool = False) -> KeyedStateSnapshot:
+        self.compaction_filter.compaction_point()
         self._snapshots += 1
         folder = self.root / f"chk-{checkpoint_id}-{self._snapshots}"
         # Flushes the memtables, then hard-links the (immutable) SST files and copies the small ones: the
         # live database may change at once without touching the snapshot.
         Checkpoint(self.db).create_checkpoint(str(folder))
-        return RocksDBSnapshot(self, checkpoint_id, folder, canonical, dict(self._ids), dict(self.kinds))
+        expiring = {self._ids[name]: ttl_ms for name, ttl_ms in self._full_snapshot_ttl.items()}
+        return RocksDBSnapshot(self, checkpoint_id, folder, canonical, dict(self._ids), dict(self.kinds),
+                               expiring, self.now_ms())
 
     def notify_checkpoint_complete(self, checkpoint_id: int) -> None:
         with self._lock:
@@ -433,12 +476,16 @@ def _download(storage: SnapshotStorage, url: str, path: Path) -> None:
         raise OSError(f"cannot download rocksdb state file {url}: {type(error).__name__}: {error}") from error
 
 
-def _scan_state(db: Rdict, sid: bytes) -> Iterator[tuple[bytes, bytes]]:
-    """Every (database key, value) of one state, key group by key group, seeking past absent groups."""
-    group = 0
+def _scan_state(db: Rdict, sid: bytes, from_key: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+    """Every (database key, value) of one state (from `from_key` on, one of its keys or between two), key
+    group by key group, seeking past absent groups."""
+    group = 0 if from_key is None else int.from_bytes(from_key[:2], "big")
     while group <= 0xFFFF:
         head = group.to_bytes(2, "big") + sid
-        for db_key, value in _raw_items(db, head):
+        start = head
+        if from_key is not None:
+            start, from_key = max(head, from_key), None
+        for db_key, value in _raw_items(db, start):
             if not db_key.startswith(head):
                 # The first key past this group's part of the state: continue from its group.
                 next_group = int.from_bytes(db_key[:2], "big")
@@ -447,6 +494,119 @@ def _scan_state(db: Rdict, sid: bytes) -> Iterator[tuple[bytes, bytes]]:
             yield db_key, value
         else:
             return
+
+
+def _expired_entry(db_key: bytes, value: bytes, is_map: bool, deadline: int) -> bytes | None:
+    """With TTL: the key (a map's prefix, at its header) to delete when this entry is expired (stamped at
+    or before `deadline`); None otherwise (a map's user entries are judged by their header)."""
+    if not is_map:
+        return db_key if _loads(value)[1] <= deadline else None
+    end = _split(db_key)[1]
+    if len(db_key) == end and len(value) == 8 and int.from_bytes(value, "big", signed=True) <= deadline:
+        return db_key
+    return None
+
+
+def _delete_expired(db: Rdict, entries: Iterable[tuple[bytes, bytes]], is_map: bool, deadline: int) -> int:
+    """Deletes the expired entries among `entries` (of one state); returns how many (a map counts once)."""
+    removed = 0
+    for db_key, value in entries:
+        prefix = _expired_entry(db_key, value, is_map, deadline)
+        if prefix is not None:
+            if is_map:
+                db.delete_range(prefix, _successor(prefix))
+            else:
+                db.delete(prefix)
+            removed += 1
+    return removed
+
+
+@dataclass
+class _FilteredState:
+    is_map: bool
+    ttl_ms: int
+    query_time_after_num_entries: int
+
+
+class TtlCompactionFilter:
+    """What Flink's FlinkCompactionFilter does inside RocksDB's compactions, done at compaction points in
+    bounded steps (the module docstring says when and why): a cursor over the entries of the states with
+    the filter, deleting the expired ones."""
+
+    def __init__(self, backend: RocksDBKeyedStateBackend) -> None:
+        self.backend = backend
+        self.states: dict[str, _FilteredState] = {}
+        self.periodic_ms = 0  # the shortest periodic compaction time of those states; 0: none
+        self.removed = 0  # expired entries deleted so far (a map counts once)
+        self._writes_left = _WRITES_PER_STEP
+        self._order: list[str] = []  # the states of the running pass, and where it is
+        self._position = 0
+        self._cursor: bytes | None = None
+        self._pass_started_ms = backend.now_ms()
+
+    def add(self, name: str, is_map: bool, ttl_ms: int, query_time_after_num_entries: int,
+            periodic_ms: int) -> None:
+        self.states[name] = _FilteredState(is_map, ttl_ms, query_time_after_num_entries)
+        if periodic_ms > 0:
+            self.periodic_ms = periodic_ms if not self.periodic_ms else min(self.periodic_ms, periodic_ms)
+
+    def written(self) -> None:
+        """A state with the filter was written."""
+        self._writes_left -= 1
+        if self._writes_left <= 0:
+            self.compaction_point()
+
+    def compaction_point(self) -> None:
+        """One step; or, when the running pass is older than the periodic compaction time, the rest of it
+        and a compaction of the whole database."""
+        if not self.states:
+            return
+        self._writes_left = _WRITES_PER_STEP
+        if self.periodic_ms and self.backend.now_ms() - self._pass_started_ms >= self.periodic_ms:
+            # RocksDB's periodic compaction rewrites every file older than that: one whole pass from the
+            # start, as the running one (begun earlier) has not seen what was written behind its cursor.
+            self._order = []
+            while not self.step(_STEP_ENTRIES):
+                pass
+            self.backend.db.compact_range(None, None)
+            self._pass_started_ms = self.backend.now_ms()
+            return
+        self.step(_STEP_ENTRIES)
+
+    def step(self, budget: int) -> bool:
+        """Examines up to `budget` entries from the cursor on; True when that ended a pass."""
+        backend = self.backend
+        if not self._order:
+            self._order = sorted(self.states)
+            self._position, self._cursor = 0, None
+            self._pass_started_ms = backend.now_ms()
+        while budget > 0:
+            if self._position >= len(self._order):
+                self._order = []
+                return True
+            name = self._order[self._position]
+            state = self.states[name]
+            sid = backend._ids[name].to_bytes(2, "big")
+            examined: list[tuple[bytes, bytes]] = []
+            for entry in _scan_state(backend.db, sid, self._cursor):
+                examined.append(entry)
+                if len(examined) >= budget:
+                    break
+            if len(examined) < budget:  # the state's entries are done
+                self._position, self._cursor = self._position + 1, None
+            else:
+                self._cursor = examined[-1][0] + b"\x00"  # the smallest key after the last one examined
+            budget -= len(examined)
+            # Deleting after the scan: its iterator must not stay open (it pins files and keeps the
+            # database open). The clock is read again every `query_time_after_num_entries` entries.
+            every = state.query_time_after_num_entries
+            for start in range(0, len(examined), every):
+                deadline = backend.now_ms() - state.ttl_ms
+                self.removed += _delete_expired(backend.db, examined[start:start + every], state.is_map, deadline)
+        if self._position >= len(self._order):
+            self._order = []
+            return True
+        return False
 
 
 class _BulkWriter:
@@ -481,13 +641,16 @@ class RocksDBSnapshot(KeyedStateSnapshot):
     """A RocksDB checkpoint folder, uploaded (native) or read into the canonical format by `materialize`."""
 
     def __init__(self, backend: RocksDBKeyedStateBackend, checkpoint_id: int, folder: Path, canonical: bool,
-                 state_ids: dict[str, int], kinds: dict[str, str]) -> None:
+                 state_ids: dict[str, int], kinds: dict[str, str], expiring: dict[int, int] | None = None,
+                 now_ms: int = 0) -> None:
         self.backend = backend
         self.checkpoint_id = checkpoint_id
         self.folder = folder
         self.canonical = canonical
         self.state_ids = state_ids
         self.kinds = kinds
+        self.expiring = expiring or {}  # state id -> TTL ms, of the states with cleanup_full_snapshot
+        self.now_ms = now_ms  # when snapshot() ran: what is expired then stays out
         self.shared_urls = []
 
     def materialize(self, storage: SnapshotStorage | None) -> Any:
@@ -501,8 +664,38 @@ class RocksDBSnapshot(KeyedStateSnapshot):
     def discard(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
 
+    def _drop_expired(self) -> set[str]:
+        """cleanup_full_snapshot: deletes the expired entries from this checkpoint folder (a database of
+        its own); returns the SST files that are still the live database's (hard links), the only ones
+        that may be registered for reuse."""
+        linked = {name for name in os.listdir(self.folder) if name.endswith(".sst")}
+        if not self.expiring:
+            return linked
+        names = {sid: name for name, sid in self.state_ids.items()}
+        options = Options(raw_mode=True)
+        options.set_keep_log_file_num(1)
+        db = Rdict(str(self.folder), options)
+        try:
+            removed = 0
+            for sid, ttl_ms in self.expiring.items():
+                is_map = self.kinds.get(names[sid]) == MAP
+                entries = list(_scan_state(db, sid.to_bytes(2, "big")))
+                removed += _delete_expired(db, entries, is_map, self.now_ms - ttl_ms)
+                del entries
+            if removed:
+                if not self.backend.incremental:
+                    db.compact_range(None, None)  # the uploaded files do not hold them either
+                db.flush()
+        finally:
+            db.close()
+        for name in os.listdir(self.folder):
+            if name.startswith("LOG"):  # RocksDB's info log: nothing a restore needs
+                (self.folder / name).unlink()
+        return {name for name in os.listdir(self.folder) if name in linked}
+
     def _native(self, storage: SnapshotStorage) -> RocksDBStateHandle:
         backend = self.backend
+        linked = self._drop_expired()
         reusable = backend._reusable_uploads()
         prefix = f"{backend._file_prefix}-chk{self.checkpoint_id}"
         files: dict[str, str] = {}
@@ -514,11 +707,12 @@ class RocksDBSnapshot(KeyedStateSnapshot):
             size = path.stat().st_size
             self.shared_bytes += size
             if name.endswith(".sst"):
-                url = reusable.get(name)
+                url = reusable.get(name) if name in linked else None
                 if url is None:
                     url = storage.upload_shared(path, f"{prefix}-{name}")
                     self.uploaded_bytes += size
-                sst_files[name] = url
+                if name in linked:
+                    sst_files[name] = url
             else:  # MANIFEST, CURRENT, OPTIONS, ...: rewritten in place by RocksDB, so uploaded every time
                 url = storage.upload_shared(path, f"{prefix}-{name}")
                 self.uploaded_bytes += size
@@ -538,6 +732,8 @@ class RocksDBSnapshot(KeyedStateSnapshot):
             last_prefix = b""
             mapping: dict[Any, Any] = {}
             is_map = False
+            deadline: int | None = None  # entries stamped at or before it are left out (cleanup_full_snapshot)
+            expired_prefix = b""  # of an expired map, whose entries are left out
             entries = _raw_items(db)
             for db_key, value in entries:
                 head = db_key[:4]
@@ -547,13 +743,22 @@ class RocksDBSnapshot(KeyedStateSnapshot):
                     is_map = self.kinds.get(name) == MAP
                     group = (db_key[0] << 8) | db_key[1]
                     table = groups.setdefault(group, {}).setdefault(name, {})
+                    ttl_ms = self.expiring.get(int.from_bytes(db_key[2:4], "big"))
+                    deadline = None if ttl_ms is None else self.now_ms - ttl_ms
                 start, end = _split(db_key)
                 if not is_map:
-                    table[_loads(db_key[start:end])] = _loads(value)
+                    entry = _loads(value)
+                    if deadline is None or entry[1] > deadline:
+                        table[_loads(db_key[start:end])] = entry
                     continue
+                if expired_prefix and len(db_key) > end and db_key[:end] == expired_prefix:
+                    continue  # an entry of an expired map
                 if db_key[:end] != last_prefix:  # a new key's map
                     last_prefix = db_key[:end]
                     mapping = {}
+                    if deadline is not None and _expired_entry(db_key, value, True, deadline) is not None:
+                        expired_prefix = last_prefix
+                        continue
                     # The header, if any, sorts first (a prefix sorts before its extensions).
                     has_stamp = len(db_key) == end and len(value) == 8
                     table[_loads(db_key[start:end])] = (
@@ -568,6 +773,8 @@ class RocksDBSnapshot(KeyedStateSnapshot):
 
 class _RocksState:
     """Shared get/put of the current key's entry, with TTL stamps when configured."""
+
+    _filter: TtlCompactionFilter | None = None  # set by the backend when the state has the compaction filter
 
     def __init__(self, backend: RocksDBKeyedStateBackend, sid: bytes, ttl: StateTtlConfig | None) -> None:
         self.backend = backend
@@ -610,6 +817,8 @@ class _RocksState:
             self.db.put(self._current(), _dumps(value, 5))
         else:
             self.db.put(self._current(), _dumps((value, self.backend.now_ms()), 5))
+            if self._filter is not None:
+                self._filter.written()
 
     def clear(self) -> None:
         self.db.delete(self._current())
@@ -680,6 +889,8 @@ class RocksDBMapState(_RocksState, MapState):
             self._live(prefix)  # drops an expired map first, so that its entries do not come back
             self.db.put(prefix, _stamp_bytes(self.backend.now_ms()))
         self.db.put(prefix + _serialize(key), _dumps(value, 5))
+        if self._filter is not None:
+            self._filter.written()
 
     def put_all(self, dict_value: dict[Any, Any]) -> None:
         prefix = self._current()
@@ -694,6 +905,8 @@ class RocksDBMapState(_RocksState, MapState):
         db = self.db
         for user_key, value in dict_value.items():
             db.put(prefix + _serialize(user_key), _dumps(value, 5))
+        if self._filter is not None:
+            self._filter.written()
 
     def remove(self, key: Any) -> None:
         prefix = self._visible()
