@@ -1,12 +1,15 @@
-"""Turning records into bytes and back: `Encoder` (what a file sink writes per record) and
-`SimpleStringSchema` (strings to and from bytes, for sources and sinks of text messages)."""
+"""Turning records into bytes and back: `Encoder` (what a file sink writes per record), `BulkWriterFactory`
+(what a bulk-format file sink writes per part file: bulk_writer.py) and `SimpleStringSchema` (strings to and
+from bytes, for sources and sinks of text messages)."""
 
 from __future__ import annotations
 
 import codecs
 from typing import Any
 
-__all__ = ["Encoder", "SimpleStringEncoder", "SerializationSchema", "DeserializationSchema",
+from ha_flink.common.bulk_writer import BulkWriterFactory
+
+__all__ = ["BulkWriterFactory", "Encoder", "SimpleStringEncoder", "SerializationSchema", "DeserializationSchema",
            "SimpleStringSchema"]
 
 

@@ -20,7 +20,8 @@ from ha_flink.common.execution_config import ExecutionConfig
 from ha_flink.common.time import to_milliseconds
 from ha_flink.common.typeinfo import TupleTypeInfo, Types
 from ha_flink.common.types import Row
-from ha_flink.datastream.connectors.base import Sink
+from ha_flink.datastream.connectors.base import Sink, SupportsPreprocessing
+from ha_flink.datastream.connectors.file_system import StreamingFileSink
 from ha_flink.datastream.slot_sharing_group import SlotSharingGroup
 from ha_flink.core.functions import (
     BroadcastProcessFunction, KeyedBroadcastProcessFunction, KeyedCoProcessFunction, KeyedProcessFunction,
@@ -298,11 +299,18 @@ class DataStream:
         return DataStreamSink(t, self._env)
 
     def add_sink(self, sink_func: SinkFunction | Callable[[Any, Any], None]) -> DataStreamSink:
+        if isinstance(sink_func, StreamingFileSink):  # a sink with checkpointed commits, not per record
+            return self._sink("Sink: Unnamed", sink_func.create_operator())
         return self._sink("Sink: Unnamed", SinkOperator(sink_func, "Sink: Unnamed"))
 
     def sink_to(self, sink: Sink) -> DataStreamSink:
+        stream: DataStream = self
+        if isinstance(sink, SupportsPreprocessing):
+            transformer = sink.get_transformer()
+            if transformer is not None:
+                stream = transformer.apply(self)
         operator = sink.create_operator()
-        return self._sink(f"Sink: {sink.name}", operator)
+        return stream._sink(f"Sink: {sink.name}", operator)
 
     def print(self, sink_identifier: str | None = None) -> DataStreamSink:
         return self._sink("Sink: Print to Std. Out", PrintSinkOperator(type_info=self.get_type(),

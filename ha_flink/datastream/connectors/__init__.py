@@ -10,22 +10,24 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ha_flink.datastream.connectors.base import Boundedness, Sink, Source
+from ha_flink.datastream.connectors.base import Boundedness, DeliveryGuarantee, Sink, Source
 
 _EXPORTS = {
     "NumberSequenceSource": "number_seq",
     "BucketAssigner": "file_system", "FileEnumeratorProvider": "file_system", "FileSink": "file_system",
     "FileSplitAssignerProvider": "file_system", "FileSource": "file_system", "FileSourceBuilder": "file_system",
     "OutputFileConfig": "file_system", "RollingPolicy": "file_system", "StreamFormat": "file_system",
+    "StreamingFileSink": "file_system",
     "DataGeneratorSource": "datagen", "GeneratorFunction": "datagen", "RateLimiterStrategy": "datagen",
 }
 
 __all__ = [
-    "Boundedness", "BucketAssigner", "DataGeneratorSource", "FileEnumeratorProvider", "FileSink",
+    "Boundedness", "BucketAssigner", "DataGeneratorSource", "DeliveryGuarantee", "FileEnumeratorProvider", "FileSink",
     "FileSourceBuilder", "FileSource", "FileSplitAssignerProvider", "GeneratorFunction", "NumberSequenceSource",
     "OutputFileConfig", "RateLimiterStrategy", "RollingPolicy", "Sink", "Source", "StreamFormat",
+    "StreamingFileSink",
 ]
-assert set(__all__) == {"Boundedness", "Sink", "Source", *_EXPORTS}
+assert set(__all__) == {"Boundedness", "DeliveryGuarantee", "Sink", "Source", *_EXPORTS}
 
 
 def __getattr__(name: str) -> Any:

@@ -1,11 +1,13 @@
 """The source contract (after Flink's FLIP-27 Source, reduced): a source cuts its input into splits,
 splits are assigned to the parallel source subtasks, and each subtask's reader turns its splits into
 record batches. Readers are polled by the task, so a task can also fire timers and notice cancellation
-between batches."""
+between batches. Also PyFlink's connector base names: `Sink`, `DeliveryGuarantee`, and
+`SupportsPreprocessing` (a sink that rewrites the stream before it, through a `StreamTransformer`)."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from enum import Enum
 from typing import Any
 
 BATCH_SIZE = 1024
@@ -53,6 +55,30 @@ class Sink(ABC):
 
     @abstractmethod
     def create_operator(self) -> Any: ...
+
+
+class DeliveryGuarantee(Enum):
+    """What a sink promises about its records under failover (PyFlink's connectors.base.DeliveryGuarantee):
+    `EXACTLY_ONCE` (each record in the output once, also after a restart from a checkpoint),
+    `AT_LEAST_ONCE` (never lost, possibly repeated) or `NONE` (best effort)."""
+
+    EXACTLY_ONCE = 0
+    AT_LEAST_ONCE = 1
+    NONE = 2
+
+
+class StreamTransformer(ABC):
+    """Rewrites the stream a sink receives (`apply(ds)` returns the DataStream to sink instead)."""
+
+    @abstractmethod
+    def apply(self, ds: Any) -> Any: ...
+
+
+class SupportsPreprocessing(ABC):
+    """A sink whose input is first passed through its transformer (`DataStream.sink_to` applies it)."""
+
+    @abstractmethod
+    def get_transformer(self) -> StreamTransformer | None: ...
 
 
 class CollectionSource(Source):

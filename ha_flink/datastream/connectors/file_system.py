@@ -28,10 +28,20 @@ import os
 import re
 import time
 import uuid
+import warnings
+from abc import abstractmethod
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
-from ha_flink.datastream.connectors.base import Boundedness, Sink, Source, SourceReader
+from ha_flink.common.bulk_writer import BulkWriter, BulkWriterFactory
+from ha_flink.common.serialization import Encoder
+from ha_flink.core.functions import SinkFunction
+from ha_flink.datastream.connectors.base import (
+    Boundedness, Sink, Source, SourceReader, StreamTransformer, SupportsPreprocessing,
+)
+from ha_flink.datastream.connectors.file_compaction import (
+    COMPACTED_PREFIX, Compacted, FileCompactor, FileCompactStrategy, PendingFile, SubtaskCompaction, files_in,
+)
 from ha_flink.fs import filesystem_for
 from ha_flink.runtime.operators.base import StreamOperator
 from ha_flink.runtime.partitioner import stable_hash
@@ -445,68 +455,200 @@ class OnCheckpointRollingPolicy(RollingPolicy):
         super().__init__(on_checkpoint=True)
 
 
-class FileSink(Sink):
+class FileSink(Sink, SupportsPreprocessing):
+    """Writes records to part files below `base_path`, one folder per bucket, exactly-once with
+    checkpointing. `for_row_format(base_path, encoder)` encodes each record on its own and rolls by its
+    rolling policy; `for_bulk_format(base_path, writer_factory)` hands a part's records to a Python
+    `BulkWriter` and rolls at every checkpoint. Either may compact (`enable_compact`)."""
+
     name = "FileSink"
 
-    def __init__(self, base_path: str, encoder: Any, bucket_assigner: BucketAssigner, rolling_policy: RollingPolicy,
-                 output_file_config: OutputFileConfig, bucket_check_interval: int = 60_000) -> None:
+    def __init__(self, base_path: str, encoder: Encoder | None, bucket_assigner: BucketAssigner,
+                 rolling_policy: RollingPolicy, output_file_config: OutputFileConfig,
+                 bucket_check_interval: int = 60_000, writer_factory: BulkWriterFactory | None = None,
+                 compact_strategy: FileCompactStrategy | None = None,
+                 file_compactor: FileCompactor | None = None) -> None:
+        if (encoder is None) == (writer_factory is None):
+            raise ValueError("FileSink: give either an encoder (row format) or a writer_factory (bulk format)")
+        if (compact_strategy is None) != (file_compactor is None):
+            raise ValueError("FileSink: compaction needs both a FileCompactStrategy and a FileCompactor")
         self.base_path = base_path.rstrip("/")
         self.encoder = encoder
+        self.writer_factory = writer_factory
         self.bucket_assigner = bucket_assigner
         self.rolling_policy = rolling_policy
         self.output_file_config = output_file_config
         self.bucket_check_interval = bucket_check_interval
+        self.compact_strategy = compact_strategy
+        self.file_compactor = file_compactor
+
+    def get_transformer(self) -> StreamTransformer | None:
+        """None: PyFlink's transformer converts Rows to Java's RowData for Java bulk writers; a Python
+        writer takes the records as they are."""
+        return None
 
     @staticmethod
-    def for_row_format(base_path: str, encoder: Any) -> FileSink.RowFormatBuilder:
+    def for_row_format(base_path: str, encoder: Encoder) -> FileSink.RowFormatBuilder:
         return FileSink.RowFormatBuilder(base_path, encoder)
+
+    @staticmethod
+    def for_bulk_format(base_path: str, writer_factory: BulkWriterFactory) -> FileSink.BulkFormatBuilder:
+        return FileSink.BulkFormatBuilder(base_path, writer_factory)
 
     def create_operator(self) -> StreamOperator:
         return FileSinkWriter(self)
 
-    class RowFormatBuilder:
-        def __init__(self, base_path: str, encoder: Any) -> None:
+    class BaseBuilder:
+        """What both formats' builders set: bucketing, part names, the bucket check interval, compaction."""
+
+        def __init__(self, base_path: str, encoder: Encoder | None, writer_factory: BulkWriterFactory | None,
+                     rolling_policy: RollingPolicy) -> None:
             self.base_path = str(base_path)
             self.encoder = encoder
+            self.writer_factory = writer_factory
             self.bucket_assigner = BucketAssigner.date_time_bucket_assigner()
-            self.rolling_policy: RollingPolicy = RollingPolicy.default_rolling_policy()
+            self.rolling_policy = rolling_policy
             self.output_file_config = OutputFileConfig()
             self.bucket_check_interval = 60_000
+            self.compact_strategy: FileCompactStrategy | None = None
+            self.file_compactor: FileCompactor | None = None
 
-        def with_bucket_assigner(self, assigner: BucketAssigner) -> FileSink.RowFormatBuilder:
-            self.bucket_assigner = assigner
-            return self
-
-        def with_rolling_policy(self, policy: RollingPolicy) -> FileSink.RowFormatBuilder:
-            self.rolling_policy = policy
-            return self
-
-        def with_output_file_config(self, config: OutputFileConfig) -> FileSink.RowFormatBuilder:
-            self.output_file_config = config
-            return self
-
-        def with_bucket_check_interval(self, interval: int) -> FileSink.RowFormatBuilder:
+        def with_bucket_check_interval(self, interval: int) -> Self:
             """How often (ms) open part files are checked against the time-based rolling conditions."""
             if interval <= 0:
                 raise ValueError(f"FileSink: bucket check interval must be positive, got {interval}")
             self.bucket_check_interval = interval
             return self
 
+        def with_bucket_assigner(self, bucket_assigner: BucketAssigner) -> Self:
+            self.bucket_assigner = bucket_assigner
+            return self
+
+        def with_output_file_config(self, output_file_config: OutputFileConfig) -> Self:
+            self.output_file_config = output_file_config
+            return self
+
+        def enable_compact(self, strategy: FileCompactStrategy, compactor: FileCompactor) -> Self:
+            """Compacts the small files of each bucket (file_compaction.py): only compacted files become
+            visible."""
+            if not isinstance(strategy, FileCompactStrategy) or not isinstance(compactor, FileCompactor):
+                raise TypeError("FileSink.enable_compact(strategy, compactor) takes a FileCompactStrategy and "
+                                "a FileCompactor")
+            self.compact_strategy = strategy
+            self.file_compactor = compactor
+            return self
+
+        def disable_compact(self) -> Self:
+            self.compact_strategy = None
+            self.file_compactor = None
+            return self
+
+        @abstractmethod
+        def with_rolling_policy(self, rolling_policy: Any) -> Self: ...
+
         def build(self) -> FileSink:
             return FileSink(self.base_path, self.encoder, self.bucket_assigner, self.rolling_policy,
-                            self.output_file_config, self.bucket_check_interval)
+                            self.output_file_config, self.bucket_check_interval, self.writer_factory,
+                            self.compact_strategy, self.file_compactor)
 
+    class RowFormatBuilder(BaseBuilder):
+        def __init__(self, base_path: str, encoder: Encoder) -> None:
+            super().__init__(base_path, encoder, None, RollingPolicy.default_rolling_policy())
+
+        def with_rolling_policy(self, rolling_policy: RollingPolicy) -> FileSink.RowFormatBuilder:
+            self.rolling_policy = rolling_policy
+            return self
+
+    class BulkFormatBuilder(BaseBuilder):
+        """A bulk format's parts roll at every checkpoint (and at the end of a bounded input) only."""
+
+        def __init__(self, base_path: str, writer_factory: BulkWriterFactory) -> None:
+            if not isinstance(writer_factory, BulkWriterFactory):
+                raise TypeError("FileSink.for_bulk_format: writer_factory must be a BulkWriterFactory, got "
+                                f"{type(writer_factory).__name__}")
+            super().__init__(base_path, None, writer_factory, RollingPolicy.on_checkpoint_rolling_policy())
+
+        def with_rolling_policy(self, rolling_policy: OnCheckpointRollingPolicy) -> FileSink.BulkFormatBuilder:
+            if not isinstance(rolling_policy, OnCheckpointRollingPolicy):
+                raise ValueError("rolling_policy must be OnCheckpointRollingPolicy for bulk format")
+            self.rolling_policy = rolling_policy
+            return self
+
+
+# ---- StreamingFileSink ------------------------------------------------------------------------------------
+
+class StreamingFileSink(SinkFunction):
+    """Flink's older file sink (deprecated since 1.15; `ds.add_sink(StreamingFileSink...build())`): the same
+    part files, rolling and exactly-once commits as `FileSink`, which runs it."""
+
+    def __init__(self, file_sink: FileSink) -> None:
+        warnings.warn("Deprecated in 1.15. Use FileSink instead.", DeprecationWarning, stacklevel=2)
+        self.file_sink = file_sink
+
+    def create_operator(self) -> StreamOperator:
+        """The operator `DataStream.add_sink` runs for it: the FileSink's writer."""
+        return FileSinkWriter(self.file_sink)
+
+    def invoke(self, value: Any, context: Any) -> None:
+        raise TypeError("StreamingFileSink is run by DataStream.add_sink as a FileSink (its commits need the "
+                        "checkpoints); it cannot be invoked per record")
+
+    class BaseBuilder:
+        def __init__(self, builder: FileSink.BaseBuilder) -> None:
+            self._builder = builder
+
+        def with_bucket_check_interval(self, interval: int) -> Self:
+            self._builder.with_bucket_check_interval(interval)
+            return self
+
+        def with_bucket_assigner(self, bucket_assigner: BucketAssigner) -> Self:
+            self._builder.with_bucket_assigner(bucket_assigner)
+            return self
+
+        @abstractmethod
+        def with_rolling_policy(self, policy: Any) -> Self: ...
+
+        def with_output_file_config(self, output_file_config: OutputFileConfig) -> Self:
+            self._builder.with_output_file_config(output_file_config)
+            return self
+
+        def build(self) -> StreamingFileSink:
+            return StreamingFileSink(self._builder.build())
+
+    class DefaultRowFormatBuilder(BaseBuilder):
+        def with_rolling_policy(self, policy: RollingPolicy) -> StreamingFileSink.DefaultRowFormatBuilder:
+            self._builder.with_rolling_policy(policy)
+            return self
+
+    @staticmethod
+    def for_row_format(base_path: str, encoder: Encoder) -> StreamingFileSink.DefaultRowFormatBuilder:
+        return StreamingFileSink.DefaultRowFormatBuilder(FileSink.for_row_format(base_path, encoder))
+
+    class DefaultBulkFormatBuilder(BaseBuilder):
+        def with_rolling_policy(self, policy: OnCheckpointRollingPolicy) \
+                -> StreamingFileSink.DefaultBulkFormatBuilder:
+            self._builder.with_rolling_policy(policy)
+            return self
+
+    @staticmethod
+    def for_bulk_format(base_path: str, writer_factory: BulkWriterFactory) \
+            -> StreamingFileSink.DefaultBulkFormatBuilder:
+        return StreamingFileSink.DefaultBulkFormatBuilder(FileSink.for_bulk_format(base_path, writer_factory))
+
+
+# ---- the sink's operator ----------------------------------------------------------------------------------
 
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
 class _Part:
-    """An open in-progress part file."""
+    """An open in-progress part file (with its bulk writer, for a bulk format)."""
 
-    def __init__(self, handle: Any, temp: str, final: str, now_ms: int) -> None:
+    def __init__(self, handle: Any, temp: str, final: str, now_ms: int, writer: BulkWriter | None) -> None:
         self.handle = handle
         self.temp = temp
         self.final = final
+        self.writer = writer
         self.size = 0
         self.created_ms = now_ms
         self.last_write_ms = now_ms
@@ -529,29 +671,40 @@ class FileSinkWriter(StreamOperator):
     On the local file system a part that need not roll at a checkpoint stays open across it, as in Flink:
     the checkpoint records its length (flushed and synced), and a restore cuts it back to that length and
     commits it. Other file systems (s3, hdfs) cannot reopen a file, so there every open part rolls at every
-    checkpoint. A restore also commits what the restored checkpoint had pending (again, harmlessly, if that
-    happened already) and drops the subtask's in-progress files written after it. At the end of a bounded
-    input everything is committed."""
+    checkpoint, as it does with a bulk format or compaction. A restore also commits what the restored
+    checkpoint had pending (again, harmlessly, if that happened already) and drops the subtask's in-progress
+    files written after it. At the end of a bounded input everything is committed.
+
+    With compaction (file_compaction.py) the parts that roll are handed to the compaction instead, and what
+    is pre-committed are the compacted files, with the inputs to delete when they are published."""
 
     def __init__(self, sink: FileSink) -> None:
         self.sink = sink
         self.name = f"Sink: {sink.name}"
         self.pending: dict[int, list[tuple[str, str]]] = {}  # checkpoint id -> (temp, final) files
+        self.cleanup: dict[int, list[str]] = {}  # checkpoint id -> compacted inputs to delete on its commit
+        self.compaction: SubtaskCompaction | None = None
 
     def _ensure_fs(self) -> None:
         if not hasattr(self, "fs"):
             self.fs, self.base = filesystem_for(self.sink.base_path)
             protocols = self.fs.protocol if isinstance(self.fs.protocol, (tuple, list)) else (self.fs.protocol,)
             self.local = "file" in protocols
+            strategy, compactor = self.sink.compact_strategy, self.sink.file_compactor
+            if strategy is not None and compactor is not None:
+                self.compaction = SubtaskCompaction(self.fs, strategy, compactor)
 
     def open(self) -> None:
         self._ensure_fs()
         self.buckets: dict[str, _Bucket] = {}
-        self.rolled: list[tuple[str, str]] = []  # closed since the last checkpoint, not yet committed
+        self.rolled: list[tuple[str, str, int]] = []  # (temp, final, size) closed since the last checkpoint
+        self.compacted: list[Compacted] = []  # compacted at the end of input, for the final checkpoint
         policy = self.sink.rolling_policy
-        self.keeps_parts_open = self.local and not policy.on_checkpoint
+        self.keeps_parts_open = self.local and not policy.on_checkpoint and self.compaction is None
         if not policy.on_checkpoint:
             self._schedule_bucket_check(self.context.processing_time.now_ms())
+        if self.compaction is not None:
+            self.compaction.open()
 
     # -- writing ------------------------------------------------------------------------------------------
 
@@ -560,9 +713,16 @@ class FileSinkWriter(StreamOperator):
             return
         now_ms = self.context.processing_time.now_ms()
         bucket = self._bucket(self.sink.bucket_assigner.bucket_id_at(now_ms))
+        part = bucket.part or self._open_part(bucket, now_ms)
+        part.last_write_ms = now_ms
+        if part.writer is not None:
+            add = part.writer.add_element
+            for record in batch:
+                add(record)
+            return
+        assert self.sink.encoder is not None
         encode = self.sink.encoder.encode
         records = [encode(record) for record in batch]
-        part = bucket.part or self._open_part(bucket, now_ms)
         policy = self.sink.rolling_policy
         if policy.on_checkpoint or part.size + sum(map(len, records)) - len(records[-1]) <= policy.part_size:
             data = b"".join(records)  # no record of the batch meets a full part: one write
@@ -581,7 +741,6 @@ class FileSinkWriter(StreamOperator):
                 chunk.append(record)
                 part.size += len(record)
             part.handle.write(b"".join(chunk))
-        part.last_write_ms = now_ms
 
     def _bucket(self, bucket_id: str) -> _Bucket:
         bucket = self.buckets.get(bucket_id)
@@ -597,14 +756,21 @@ class FileSinkWriter(StreamOperator):
                f"{config.part_suffix}"
         bucket.counter += 1
         temp = f"{bucket.folder}/.{name}.inprogress.{uuid.uuid4()}"
-        part = bucket.part = _Part(self.fs.open(temp, "wb"), temp, f"{bucket.folder}/{name}", now_ms)
+        handle = self.fs.open(temp, "wb")
+        factory = self.sink.writer_factory
+        writer = None if factory is None else factory.create(handle)
+        part = bucket.part = _Part(handle, temp, f"{bucket.folder}/{name}", now_ms, writer)
         return part
 
     def _roll(self, bucket: _Bucket) -> None:
         part = bucket.part
         if part is not None:
+            if part.writer is not None:
+                part.writer.flush()
+                part.writer.finish()
+                part.size = part.handle.tell()
             part.handle.close()
-            self.rolled.append((part.temp, part.final))
+            self.rolled.append((part.temp, part.final, part.size))
             bucket.part = None
 
     def _schedule_bucket_check(self, now_ms: int) -> None:
@@ -625,6 +791,19 @@ class FileSinkWriter(StreamOperator):
             if self.fs.exists(temp):  # gone: committed already (before a failure)
                 self.fs.mv(temp, final)
 
+    def _delete(self, paths: list[str]) -> None:
+        for path in paths:
+            if self.fs.exists(path):  # gone: deleted already (before a failure)
+                self.fs.rm_file(path)
+
+    def _commit(self, checkpoint_id: int) -> None:
+        """Publishes what checkpoints up to `checkpoint_id` pre-committed: compacted files first, then their
+        inputs go, so a reader never misses records."""
+        for done in sorted(c for c in self.pending if c <= checkpoint_id):
+            self._publish(self.pending.pop(done))
+        for done in sorted(c for c in self.cleanup if c <= checkpoint_id):
+            self._delete(self.cleanup.pop(done))
+
     # -- checkpoints: pre-commit at the barrier, commit on completion ------------------------------------
 
     def snapshot_state(self, checkpoint_id: int) -> dict[str, Any]:
@@ -641,15 +820,30 @@ class FileSinkWriter(StreamOperator):
                 part.handle.flush()
                 os.fsync(part.handle.fileno())
                 in_progress.append((part.temp, part.final, part.size))
-        self.pending[checkpoint_id] = self.rolled
+        if self.compaction is None:
+            self.pending[checkpoint_id] = [(temp, final) for temp, final, _ in self.rolled]
+        else:
+            for temp, final, size in self.rolled:
+                self.compaction.add(PendingFile(temp, final, size))
+            compacted = self.compacted + self.compaction.on_barrier(checkpoint_id)
+            self.compacted = []
+            if compacted:
+                self.pending[checkpoint_id] = [(c.temp, c.final) for c in compacted]
+                self.cleanup[checkpoint_id] = [path for c in compacted for path in c.inputs]
         self.rolled = []
         info = self.context.info
-        return {"pending": {c: list(files) for c, files in self.pending.items()}, "in_progress": in_progress,
-                "subtask": info.subtask_index, "parallelism": info.parallelism}
+        state: dict[str, Any] = {
+            "pending": {c: list(files) for c, files in self.pending.items()}, "in_progress": in_progress,
+            "subtask": info.subtask_index, "parallelism": info.parallelism}
+        if self.compaction is not None:
+            state["cleanup"] = {c: list(paths) for c, paths in self.cleanup.items()}
+            state["compaction"] = self.compaction.snapshot()
+        return state
 
     def notify_checkpoint_complete(self, checkpoint_id: int) -> None:
-        for done in sorted(c for c in self.pending if c <= checkpoint_id):
-            self._publish(self.pending.pop(done))
+        self._commit(checkpoint_id)
+        if self.compaction is not None:
+            self.compaction.notify_complete(checkpoint_id)
 
     def initialize_state(self, states: list[dict[str, Any]]) -> None:
         self._ensure_fs()
@@ -660,10 +854,18 @@ class FileSinkWriter(StreamOperator):
                 continue  # another subtask finishes that one's commits
             for files in state.get("pending", {}).values():
                 self._publish(files)  # pre-committed in the restored checkpoint: commit
+            for paths in state.get("cleanup", {}).values():
+                self._delete(paths)  # inputs of compacted files committed just now
             for temp, final, length in state.get("in_progress", []):
                 self._recover_in_progress(temp, final, length)
+            waiting = state.get("compaction", {})
+            if self.compaction is not None:
+                self.compaction.restore(waiting)
+            else:  # compaction was switched off since that checkpoint: its files are published as they are
+                self._publish([(f.temp, f.final) for f in files_in(waiting)])
             if state.get("parallelism") == info.parallelism:
-                self._discard_uncommitted(old_index)  # (rescaled: left alone, new subtasks reuse the indexes)
+                # (rescaled: left alone, new subtasks reuse the indexes)
+                self._discard_uncommitted(old_index, {f.temp for f in files_in(waiting)})
 
     def _recover_in_progress(self, temp: str, final: str, length: int) -> None:
         """A part open at the restored checkpoint: its first `length` bytes are that checkpoint's output."""
@@ -690,30 +892,41 @@ class FileSinkWriter(StreamOperator):
         self.fs.mv(staging, final)
         self.fs.rm_file(temp)
 
-    def _discard_uncommitted(self, subtask_index: int) -> None:
+    def _discard_uncommitted(self, subtask_index: int, keep: set[str]) -> None:
         """In-progress files of that subtask's earlier attempts: written after the restored checkpoint, so
-        not part of the result (their records are replayed)."""
+        not part of the result (their records are replayed), unless the checkpoint holds them for
+        compaction (`keep`). Half-written compacted files go too: their requests are compacted again."""
         if not self.fs.exists(self.base):
             return
-        pattern = re.compile(rf"\.{re.escape(self.sink.output_file_config.part_prefix)}-{_UUID}-(\d+)-\d+.*"
-                             rf"\.inprogress\.{_UUID}")
+        pattern = re.compile(rf"\.(?:{COMPACTED_PREFIX})?{re.escape(self.sink.output_file_config.part_prefix)}"
+                             rf"-{_UUID}-(\d+)-\d+.*\.inprogress\.{_UUID}")
         for path in self.fs.find(self.base):
             match = pattern.fullmatch(path.rsplit("/", 1)[-1])
-            if match and int(match.group(1)) == subtask_index:
+            if match and int(match.group(1)) == subtask_index and path not in keep:
                 self.fs.rm_file(path)
 
     def end_input(self) -> None:
         for bucket in self.buckets.values():
             self._roll(bucket)
+        if self.compaction is not None:
+            # as Flink's compactor at the end of input: everything is compacted now, for the final commit
+            for temp, final, size in self.rolled:
+                self.compaction.add(PendingFile(temp, final, size))
+            self.rolled = []
+            self.compacted += self.compaction.finish_all()
         if self.context.checkpointing:
-            return  # the final checkpoint pre-commits the rolled parts; its completion commits them
+            return  # the final checkpoint pre-commits the rolled (or compacted) parts; its completion commits them
         # Without checkpoints the end of a bounded input makes every record final.
-        for checkpoint_id in sorted(self.pending):
-            self._publish(self.pending.pop(checkpoint_id))
-        self._publish(self.rolled)
+        self._commit(max([*self.pending, *self.cleanup], default=0))
+        self._publish([(temp, final) for temp, final, _ in self.rolled])
         self.rolled = []
+        self._publish([(c.temp, c.final) for c in self.compacted])
+        self._delete([path for c in self.compacted for path in c.inputs])
+        self.compacted = []
 
     def close(self) -> None:
         for bucket in getattr(self, "buckets", {}).values():
             if bucket.part is not None:
                 bucket.part.handle.close()
+        if self.compaction is not None:
+            self.compaction.close()
