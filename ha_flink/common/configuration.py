@@ -8,9 +8,18 @@ API object; the cluster's typed flink-conf.yaml view lives in `ha_flink.config`.
 from __future__ import annotations
 
 import base64
-from typing import Dict, Optional, Set
+from typing import Any, Dict, List, Optional, Set
+
+import yaml
 
 __all__ = ["Configuration"]
+
+
+def _flink_text(value: Any) -> str:
+    """A value as Flink's configuration renders it in text (booleans lower case)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _parse_bool(key: str, text: str) -> bool:
@@ -27,6 +36,25 @@ class Configuration:
 
     def __init__(self, other: Optional["Configuration"] = None) -> None:
         self._data: Dict[str, str] = dict(other._data) if other is not None else {}
+
+    @classmethod
+    def from_dict(cls, map: Dict[str, str]) -> "Configuration":  # noqa: A002 - PyFlink's parameter name
+        """A configuration of the dict's key/value pairs (values as their text)."""
+        config = cls()
+        for key, value in map.items():
+            config.set_string(key, _flink_text(value))
+        return config
+
+    @staticmethod
+    def parse_list_value(value: str) -> List[Any]:
+        """A list option's value, as Flink writes one: a YAML list (`[a, b]`), else `;`-separated."""
+        if not value:
+            return []
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            parsed = None
+        return parsed if isinstance(parsed, list) else value.split(";")
 
     def get_string(self, key: str, default_value: Optional[str]) -> Optional[str]:
         return self._data.get(key, default_value)

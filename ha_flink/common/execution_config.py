@@ -27,6 +27,10 @@ class PipelineSettings:
 
 
 class ExecutionConfig:
+    # Flink's markers: the system's default parallelism, and a parallelism not known yet.
+    PARALLELISM_DEFAULT = -1
+    PARALLELISM_UNKNOWN = -2
+
     def __init__(self, settings: PipelineSettings) -> None:
         self._settings = settings
 

@@ -9,8 +9,8 @@ from typing import Any
 
 from ha_flink.common.bulk_writer import BulkWriterFactory
 
-__all__ = ["BulkWriterFactory", "Encoder", "SimpleStringEncoder", "SerializationSchema", "DeserializationSchema",
-           "SimpleStringSchema"]
+__all__ = ["BulkWriterFactory", "ByteArraySchema", "Encoder", "RowFieldExtractorSchema", "SimpleStringEncoder",
+           "SerializationSchema", "DeserializationSchema", "SimpleStringSchema"]
 
 
 class Encoder:
@@ -80,3 +80,50 @@ class SimpleStringSchema(SerializationSchema, DeserializationSchema):
 
     def __repr__(self) -> str:
         return "SimpleStringSchema(%r)" % self.charset
+
+
+class ByteArraySchema(SerializationSchema, DeserializationSchema):
+    """Bytes as they are, both ways."""
+
+    def serialize(self, value: bytes) -> bytes:
+        if not isinstance(value, (bytes, bytearray, memoryview)):
+            raise TypeError(f"ByteArraySchema serializes bytes, got {type(value).__name__}")
+        return bytes(value)
+
+    def deserialize(self, message: bytes) -> bytes:
+        return bytes(message)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ByteArraySchema)
+
+    def __hash__(self) -> int:
+        return hash(ByteArraySchema)
+
+
+class RowFieldExtractorSchema(SerializationSchema):
+    """One field of a Row, which must already be bytes, as the message (e.g. a Kafka key): an absent row or
+    field gives empty bytes, as Flink's."""
+
+    def __init__(self, field_index: int) -> None:
+        if field_index < 0:
+            raise ValueError(f"Field index must be non-negative, got: {field_index}")
+        self.field_index = field_index
+
+    def serialize(self, value: Any) -> bytes:
+        if value is None:
+            return b""
+        if self.field_index >= len(value):
+            raise ValueError(f"Cannot access field {self.field_index} of a row with {len(value)} fields")
+        field = value[self.field_index]
+        if field is None:
+            return b""
+        if not isinstance(field, (bytes, bytearray)):
+            raise ValueError(f"Field at index {self.field_index} must be of type bytes, but was "
+                             f"{type(field).__name__}")
+        return bytes(field)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RowFieldExtractorSchema) and self.field_index == other.field_index
+
+    def __hash__(self) -> int:
+        return hash(("RowFieldExtractorSchema", self.field_index))

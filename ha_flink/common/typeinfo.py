@@ -6,12 +6,14 @@ when it is False, `conform` is the identity and the caller may skip the call alt
 
 from __future__ import annotations
 
+import calendar
+import datetime
 import math
 import struct
 from enum import Enum
 from typing import Any, Callable, List, Optional, Sequence
 
-from ha_flink.common.types import Row
+from ha_flink.common.types import Row, RowKind
 
 __all__ = ["TypeInformation", "Types", "BasicType", "BasicTypeInfo", "RowTypeInfo", "TupleTypeInfo",
            "ListTypeInfo", "MapTypeInfo"]
@@ -26,6 +28,19 @@ class TypeInformation:
     def conform(self, value: Any) -> Any:
         """The value as a record of this type (identity unless `needs_conversion`)."""
         return value
+
+    # PyFlink's conversion to and from the internal form its Java runtime exchanges with Python (dates as
+    # days since the epoch, timestamps as microseconds, rows as (row kind, *fields)); ha-flink's runtime
+    # keeps Python objects, so nothing calls these on the record path: they are for user code that does.
+    def need_conversion(self) -> bool:
+        """Whether this type's Python objects differ from their internal form."""
+        return False
+
+    def to_internal_type(self, obj: Any) -> Any:
+        return obj
+
+    def from_internal_type(self, obj: Any) -> Any:
+        return obj
 
     def __str__(self) -> str:
         return repr(self)
@@ -123,16 +138,62 @@ class BasicTypeInfo(TypeInformation):
         return self._basic_type.value
 
 
+_EPOCH_ORDINAL = datetime.datetime(1970, 1, 1).toordinal()
+
+
 class DateTypeInfo(_Singleton):
     _name = "DateTypeInfo"
+
+    def need_conversion(self) -> bool:
+        return True
+
+    def to_internal_type(self, d: datetime.date | None) -> int | None:
+        return None if d is None else d.toordinal() - _EPOCH_ORDINAL  # days since the epoch
+
+    def from_internal_type(self, v: int | None) -> datetime.date | None:
+        return None if v is None else datetime.date.fromordinal(v + _EPOCH_ORDINAL)
 
 
 class TimeTypeInfo(_Singleton):
     _name = "TimeTypeInfo"
 
+    def need_conversion(self) -> bool:
+        return True
+
+    def to_internal_type(self, t: datetime.time | None) -> int | None:
+        """Microseconds of the day (UTC, for a time with a zone)."""
+        if t is None:
+            return None
+        offset = t.utcoffset() if t.tzinfo is not None else None
+        offset_us = 0 if not offset else (offset.days * 86400 + offset.seconds) * 10 ** 6 + offset.microseconds
+        return ((t.hour * 60 + t.minute) * 60 + t.second) * 10 ** 6 + t.microsecond - offset_us
+
+    def from_internal_type(self, t: int | None) -> datetime.time | None:
+        if t is None:
+            return None
+        seconds, microseconds = divmod(t, 10 ** 6)
+        minutes, seconds = divmod(seconds, 60)
+        hours, minutes = divmod(minutes, 60)
+        return datetime.time(hours, minutes, seconds, microseconds)
+
 
 class TimestampTypeInfo(_Singleton):
     _name = "TimestampTypeInfo"
+
+    def need_conversion(self) -> bool:
+        return True
+
+    def to_internal_type(self, dt: datetime.datetime | None) -> int | None:
+        """Microseconds since the epoch (a naive datetime is local time, as PyFlink's)."""
+        if dt is None:
+            return None
+        seconds = calendar.timegm(dt.utctimetuple()) if dt.tzinfo else dt.replace(microsecond=0).timestamp()
+        return int(seconds) * 10 ** 6 + dt.microsecond
+
+    def from_internal_type(self, ts: int | None) -> datetime.datetime | None:
+        if ts is None:
+            return None
+        return datetime.datetime.fromtimestamp(ts // 10 ** 6).replace(microsecond=ts % 10 ** 6)
 
 
 class PickledBytesTypeInfo(_Singleton):
@@ -259,6 +320,17 @@ class _CompositeTypeInfo(TypeInformation):
     def get_arity(self) -> int:
         return self._arity
 
+    def need_conversion(self) -> bool:
+        return True
+
+    def _internal_fields(self, values: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple(t.to_internal_type(v) for t, v in zip(self._field_types, values))
+
+    def from_internal_type(self, obj: Any) -> Any:
+        if obj is None or isinstance(obj, (tuple, list)):
+            return obj  # (as PyFlink's: a tuple is already the Python form)
+        return tuple(t.from_internal_type(v) for t, v in zip(self._field_types, obj))
+
     def _keeps(self, value: Sequence[Any] | Row) -> bool:
         """Whether converting `value`'s fields changes none of them (then the record is kept as it is:
         no copy per record for an INT field that is in range)."""
@@ -292,6 +364,22 @@ class RowTypeInfo(_CompositeTypeInfo):
     def get_field_index(self, field_name: str) -> int:
         names = self.get_field_names()
         return names.index(field_name) if field_name in names else -1
+
+    def to_internal_type(self, obj: Any) -> tuple[Any, ...] | None:
+        """(row kind value, *fields), each field in its internal form, as PyFlink's."""
+        if obj is None:
+            return None
+        names = self.get_field_names()
+        if isinstance(obj, dict):
+            return (RowKind.INSERT.value,) + self._internal_fields([obj.get(n) for n in names])
+        if isinstance(obj, Row):
+            values = [obj[n] for n in names] if hasattr(obj, "_fields") else list(obj)
+            return (obj.get_row_kind().value,) + self._internal_fields(values)
+        if isinstance(obj, (tuple, list)):
+            return (RowKind.INSERT.value,) + self._internal_fields(list(obj))
+        if hasattr(obj, "__dict__"):
+            return (RowKind.INSERT.value,) + self._internal_fields([obj.__dict__.get(n) for n in names])
+        raise ValueError("Unexpected tuple %r with RowTypeInfo" % (obj,))
 
     def conform(self, value: Any) -> Row:
         names = self._field_names
@@ -335,6 +423,13 @@ class RowTypeInfo(_CompositeTypeInfo):
 
 class TupleTypeInfo(_CompositeTypeInfo):
     """Records as Python tuples."""
+
+    def to_internal_type(self, obj: Any) -> tuple[Any, ...] | None:
+        if obj is None:
+            return None
+        if not isinstance(obj, (list, tuple, Row)):
+            raise ValueError("Unexpected tuple %r with TupleTypeInfo" % (obj,))
+        return self._internal_fields(list(obj))
 
     def conform(self, value: Any) -> tuple:
         if isinstance(value, tuple):

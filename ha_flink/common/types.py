@@ -64,6 +64,24 @@ class Row:
             return dict(zip(self._fields, (conv(o) for o in self)))
         return dict(zip(self._fields, self))
 
+    @staticmethod
+    def of_kind(row_kind: RowKind, *args: Any, **kwargs: Any) -> "Row":
+        """A row of the given kind: `Row.of_kind(RowKind.DELETE, 1, "a")`."""
+        row = Row(*args, **kwargs)
+        row.set_row_kind(row_kind)
+        return row
+
+    def get_fields_by_names(self, names: List[str]) -> List[Any]:
+        """The values of the named fields, in that order (all values for an unnamed row or the row's own
+        names)."""
+        fields = getattr(self, "_fields", None)
+        if fields is None or names == fields:
+            return self._values
+        missing = [name for name in names if name not in fields]
+        if missing:
+            raise KeyError("Field names %s not exist in %s." % (missing, fields))
+        return [self._values[fields.index(name)] for name in names]
+
     def get_row_kind(self) -> RowKind:
         return self._row_kind
 
