@@ -1,5 +1,5 @@
-"""Files, named as in `pyflink.datastream.connectors.file_system`: the `FileSource` of text lines and the
-row-format `FileSink`.
+"""Files, named as in `pyflink.datastream.connectors.file_system`: the `FileSource` of text lines (or of a
+Python `BulkFormat`'s batches) and the `FileSink` (row or bulk format, optionally compacting).
 
 FileSource reads every file below its paths (folders recursively; names starting with `.` or `_` are
 hidden and skipped, as Flink's default file filter does), each file once and whole, line by line. It reads
@@ -29,9 +29,9 @@ import re
 import time
 import uuid
 import warnings
-from abc import abstractmethod
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any, BinaryIO, Iterator, Self
 
 from ha_flink.common.bulk_writer import BulkWriter, BulkWriterFactory
 from ha_flink.common.serialization import Encoder
@@ -49,9 +49,9 @@ from ha_flink.runtime.partitioner import stable_hash
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "BucketAssigner", "DefaultRollingPolicy", "FileEnumeratorProvider", "FileSink", "FileSource",
+    "BucketAssigner", "BulkFormat", "DefaultRollingPolicy", "FileEnumeratorProvider", "FileSink", "FileSource",
     "FileSourceBuilder", "FileSourceSplit", "FileSplitAssignerProvider", "OnCheckpointRollingPolicy",
-    "OutputFileConfig", "RollingPolicy", "StreamFormat",
+    "OutputFileConfig", "RollingPolicy", "StreamFormat", "StreamingFileSink", "FileCompactStrategy", "FileCompactor",
 ]
 
 _READ_HINT = 64 * 1024  # bytes of lines per batch: big enough to amortise the task loop, small enough to poll often
@@ -71,6 +71,20 @@ class StreamFormat:
     @staticmethod
     def text_line_format(charset_name: str = "UTF-8") -> StreamFormat:
         return StreamFormat(charset_name)
+
+
+class BulkFormat(ABC):
+    """How a whole file becomes batches of records, for formats that are not read line by line (columnar
+    files, files with headers, binary records): `FileSource.for_bulk_file_format(format, *paths)`.
+
+    PyFlink's BulkFormat wraps a Java one (Parquet, ORC, ...); here a format is Python: `read_batches`
+    gets the file's binary stream (decompressed by extension, as text files are) and yields lists of
+    records. A checkpoint records how many records of the file were emitted; a restored reader reads the
+    file again and skips that many, so a format must yield the same records in the same order each time."""
+
+    @abstractmethod
+    def read_batches(self, stream: BinaryIO) -> Iterator[list[Any]]:
+        """The file's records, in batches (a batch is what the reader emits at once: keep them modest)."""
 
 
 class FileEnumeratorProvider:
@@ -122,7 +136,7 @@ class _DiscoveryShare:
 class FileSource(Source):
     name = "FileSource"
 
-    def __init__(self, stream_format: StreamFormat, paths: tuple[str, ...],
+    def __init__(self, stream_format: StreamFormat | BulkFormat, paths: tuple[str, ...],
                  discovery_interval_ms: int | None = None) -> None:
         self.stream_format = stream_format
         self.paths = tuple(paths)
@@ -131,6 +145,12 @@ class FileSource(Source):
     @staticmethod
     def for_record_stream_format(stream_format: StreamFormat, *paths: str) -> FileSourceBuilder:
         return FileSourceBuilder(stream_format, paths)
+
+    @staticmethod
+    def for_bulk_file_format(bulk_format: BulkFormat, *paths: str) -> FileSourceBuilder:
+        if not isinstance(bulk_format, BulkFormat):
+            raise TypeError(f"FileSource.for_bulk_file_format takes a BulkFormat, got {type(bulk_format).__name__}")
+        return FileSourceBuilder(bulk_format, paths)
 
     def get_boundedness(self) -> str:
         return Boundedness.BOUNDED if self.discovery_interval_ms is None else Boundedness.CONTINUOUS_UNBOUNDED
@@ -147,9 +167,9 @@ class FileSource(Source):
 
 
 class FileSourceBuilder:
-    def __init__(self, stream_format: StreamFormat, paths: tuple[str, ...]) -> None:
+    def __init__(self, stream_format: StreamFormat | BulkFormat, paths: tuple[str, ...]) -> None:
         if not paths:
-            raise ValueError("FileSource.for_record_stream_format: paths must not be empty")
+            raise ValueError("FileSource: paths must not be empty")
         self.stream_format = stream_format
         self.paths = tuple(str(path) for path in paths)
         self.discovery_interval_ms: int | None = None
@@ -209,6 +229,23 @@ def _list_files(paths: tuple[str, ...], missing: set[str] | None = None) -> list
     return list(dict.fromkeys(files))
 
 
+def _skipping(batches: Iterator[list[Any]], count: int, path: str) -> Iterator[list[Any]]:
+    """The batches without their first `count` records (emitted before the restored checkpoint)."""
+    for batch in batches:
+        if not isinstance(batch, list):
+            raise TypeError(f"FileSource: the BulkFormat of {path} yielded a {type(batch).__name__}, not a list "
+                            "of records")
+        if count >= len(batch):
+            count -= len(batch)
+            continue
+        if count:
+            batch, count = batch[count:], 0
+        if batch:
+            yield batch
+    if count:
+        logger.warning("FileSource: %s holds %d records fewer than the restored checkpoint had read", path, count)
+
+
 class _Share:
     def __init__(self, share: _DiscoveryShare) -> None:
         self.index = share.index
@@ -221,7 +258,9 @@ class _FileReader(SourceReader):
 
     def __init__(self, source: FileSource, splits: list[Any]) -> None:
         self.paths = source.paths
-        self.charset = source.stream_format.charset_name
+        self.format = source.stream_format
+        self.charset = self.format.charset_name if isinstance(self.format, StreamFormat) else ""
+        self.batches: Iterator[list[Any]] | None = None  # of the open file, with a bulk format
         interval = source.discovery_interval_ms
         self.interval_s = None if interval is None else interval / 1000
         self.pending: collections.deque[FileSourceSplit] = collections.deque()
@@ -257,18 +296,36 @@ class _FileReader(SourceReader):
                     time.sleep(max(0.0, min(_IDLE_WAIT, self.next_discovery - time.monotonic())))
                     return []
                 self._open(self.pending.popleft())
-            lines = self.handle.readlines(_READ_HINT)
-            if lines:
-                assert self.current is not None
-                self.current = FileSourceSplit(self.current.path, self.current.records_to_skip + len(lines))
-                return [line.rstrip("\r\n") for line in lines]
+            if self.batches is not None:
+                batch = next(self.batches, None)
+                if batch is not None:
+                    assert self.current is not None
+                    self.current = FileSourceSplit(self.current.path, self.current.records_to_skip + len(batch))
+                    return batch
+            else:
+                lines = self.handle.readlines(_READ_HINT)
+                if lines:
+                    assert self.current is not None
+                    self.current = FileSourceSplit(self.current.path, self.current.records_to_skip + len(lines))
+                    return [line.rstrip("\r\n") for line in lines]
             self.handle.close()
             self.handle = None
+            self.batches = None
             self.current = None
 
     def _open(self, split: FileSourceSplit) -> None:
         fs, path = filesystem_for(split.path)
         compression = _COMPRESSION.get(os.path.splitext(path)[1].lower())
+        if isinstance(self.format, BulkFormat):
+            handle = fs.open(path, "rb", compression=compression)
+            try:
+                self.batches = _skipping(self.format.read_batches(handle), split.records_to_skip, split.path)
+            except BaseException:
+                handle.close()
+                raise
+            self.handle = handle
+            self.current = split
+            return
         # text mode decodes with the charset and splits at \n, \r\n and \r, as Java's readLine does
         handle = fs.open(path, "r", encoding=self.charset, compression=compression)
         try:
