@@ -1,9 +1,10 @@
 """The user API's common vocabulary, named as in `pyflink.common`: record types (`Row`, `Types`),
-time amounts, serialization (and the JSON and CSV row schemas PyFlink re-exports here), watermark
+time amounts, serialization (and the JSON, CSV and Avro row schemas PyFlink re-exports here), watermark
 strategies, `Configuration` and its typed `ConfigOption`s, and restart strategy descriptions."""
 
 from __future__ import annotations
 
+from ha_flink.common.avro_rows import AvroRowDeserializationSchema, AvroRowSerializationSchema
 from ha_flink.common.completable_future import CompletableFuture
 from ha_flink.common.config_options import ConfigOption, ConfigOptions
 from ha_flink.common.configuration import Configuration
@@ -35,6 +36,8 @@ from ha_flink.common.types import Row, RowKind
 from ha_flink.common.watermark_strategy import TimestampAssigner, WatermarkStrategy
 
 __all__ = [
+    "AvroRowDeserializationSchema",
+    "AvroRowSerializationSchema",
     "ByteArraySchema",
     "CompletableFuture",
     "ConfigOption",

@@ -1,2 +1,3 @@
-"""PyFlink's `pyflink.datastream.formats`: the JSON and CSV row schemas (`formats.json`, `formats.csv`),
-defined in `ha_flink/common/row_schemas.py` since `pyflink.common` re-exports them too."""
+"""PyFlink's `pyflink.datastream.formats`: the JSON, CSV and Avro row schemas (`formats.json`, `.csv`,
+`.avro`), defined in `ha_flink/common/row_schemas.py` and `avro_rows.py` since `pyflink.common` re-exports
+them too."""
