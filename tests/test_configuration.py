@@ -21,6 +21,7 @@ from ha_flink.config import (
     S3Options,
     StateBackendOptions,
     TaskManagerOptions,
+    install_dir,
     load_configuration,
 )
 
@@ -348,3 +349,19 @@ def test_checkpoint_and_savepoint_folders_must_be_absolute(key: str) -> None:
         assert raised.value.key == key
     for absolute in ("/data/ckpt", "file:///data/ckpt", "s3://bucket/ckpt", "hdfs://nn:9000/ckpt"):
         assert Configuration({key: absolute}).get_raw(key) == absolute
+
+
+def test_relative_checkpoint_folders_in_the_config_file_are_below_the_installation(tmp_path: Path) -> None:
+    # as conf/flink-conf.yaml says: the bin/ scripts start every daemon in the installation folder
+    (tmp_path / "flink-conf.yaml").write_text("state.checkpoints.dir: data/checkpoints\n"
+                                              "state.savepoints.dir: s3://bucket/savepoints\n")
+    config = load_configuration(tmp_path)
+    assert config.get_raw("state.checkpoints.dir") == str(install_dir() / "data" / "checkpoints")
+    assert config.get_raw("state.savepoints.dir") == "s3://bucket/savepoints"
+    with pytest.raises(ConfigurationError, match="state.checkpoints.dir"):  # -D has no such promise
+        load_configuration(tmp_path, ["-Dstate.checkpoints.dir=relative"])
+
+
+def test_the_shipped_conf_loads() -> None:
+    config = load_configuration(install_dir() / "conf")
+    assert Path(config.get_raw("state.checkpoints.dir")).is_absolute()

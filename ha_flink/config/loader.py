@@ -18,7 +18,7 @@ import yaml
 
 from ha_flink.config.configuration import Configuration
 from ha_flink.config.errors import ConfigurationError
-from ha_flink.config.options import OPTIONS_BY_KEY
+from ha_flink.config.options import LOCATION, OPTIONS_BY_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -75,10 +75,23 @@ def load_configuration(
             )
     else:
         for entry in read_config_file(path):
-            _apply(config, entry.key, entry.value, f"{path}:{entry.line}")
+            _apply(config, entry.key, _in_install_dir(entry.key, entry.value), f"{path}:{entry.line}")
     for key, value in parse_dynamic_properties(dynamic_properties):
         _apply(config, key, value, DYNAMIC_SOURCE)
     return config
+
+
+def _in_install_dir(key: str, value: Any) -> Any:
+    """A relative folder of a key that must name one folder for every process (state.checkpoints.dir, ...)
+    as the config file means it: below the installation folder, where the bin/ scripts start every daemon
+    on every host. Set any other way (code, -D) a relative folder is refused, naming the key."""
+    option = OPTIONS_BY_KEY.get(key)
+    if option is None or option.type is not LOCATION or not isinstance(value, str):
+        return value
+    text = value.strip()
+    if not text or "://" in text or text.startswith("/"):
+        return value
+    return str(install_dir() / text)
 
 
 def _apply(config: Configuration, key: str, value: Any, source: str) -> None:
