@@ -41,6 +41,7 @@ from ha_flink.config import Configuration, HighAvailabilityOptions, RestOptions
 from ha_flink.config.sensitive import masked
 from ha_flink.rest import views
 from ha_flink.rest.limits import ContentLengthLimit
+from ha_flink.rest.versioning import VersionedPaths
 from ha_flink.runtime.checkpoint.storage import is_absolute_location
 from ha_flink.security.tls import rest_client_tls, rest_server_tls, url_opener
 from ha_flink.runtime.jobmanager.dispatcher import Dispatcher, JobSubmissionError
@@ -458,7 +459,8 @@ class UvicornRestEndpoint:
         tls = rest_server_tls(jm.config)  # before binding: a keystore that cannot be used stops the start
         sock = bind_socket(bind, jm.config.get(RestOptions.PORT))
         self.address = f"{'https' if tls else 'http'}://{jm.host}:{sock.getsockname()[1]}"
-        app = ContentLengthLimit(create_app(jm, jm.config), jm.config.get(RestOptions.SERVER_MAX_CONTENT_LENGTH))
+        app = ContentLengthLimit(VersionedPaths(create_app(jm, jm.config)),
+                                 jm.config.get(RestOptions.SERVER_MAX_CONTENT_LENGTH))
         config = uvicorn.Config(app, log_level="warning", lifespan="off",
                                 timeout_graceful_shutdown=REST_SHUTDOWN_SECONDS)
         config.load()

@@ -53,6 +53,7 @@ def job_overview(job: JobSnapshot, now: int) -> dict[str, Any]:
     return {"jid": job.job_id, "name": job.name, "state": job.status, "start-time": job.start_time,
             "end-time": job.end_time, "duration": _duration(job.start_time, job.end_time, now),
             "last-modification": max(job.timestamps.values()), "tasks": {"total": len(states), **counts},
+            "pending-operators": 0,  # (Flink's operators still waiting for resources: ours deploy at once)
             # ours: why it failed, if it did (the full trace is under /jobs/<id>/exceptions)
             "failure": job.failure or None}
 
@@ -61,7 +62,7 @@ def unrecovered_job_overview(job_id: str, reason: str, now: int) -> dict[str, An
     """A stored job this leader cannot recover yet (its graph unreadable): INITIALIZING, with why."""
     return {"jid": job_id, "name": UNRECOVERED_JOB_NAME, "state": "INITIALIZING", "start-time": -1,
             "end-time": -1, "duration": 0, "last-modification": now, "tasks": {"total": 0, **_task_counts([])},
-            "failure": reason}
+            "pending-operators": 0, "failure": reason}
 
 
 def lost_job_overview(result: JobResult) -> dict[str, Any]:
@@ -69,7 +70,7 @@ def lost_job_overview(result: JobResult) -> dict[str, Any]:
     end = int(result.timestamp * 1000)
     return {"jid": result.job_id, "name": LOST_JOB_NAME, "state": result.status, "start-time": -1,
             "end-time": end, "duration": 0, "last-modification": end, "tasks": {"total": 0, **_task_counts([])},
-            "failure": result.error}
+            "pending-operators": 0, "failure": result.error}
 
 
 def jobs_overview(jobs: list[JobSnapshot], pending: dict[str, str], lost: dict[str, JobResult],

@@ -1,0 +1,63 @@
+"""Flink's own CLI (`bin/flink` of Apache Flink 2.3, from PyPI's wheels, run on a real JVM) against a real
+ha-flink HA cluster, through its standby as through its leader: `list` in Flink's line format (which
+scripts parse), `savepoint` and `cancel`. The paths it calls are Flink's versioned ones (`/v1/...`) and
+its Jackson mapping is strict about the JSON shapes, so it is the judge here, not our reading of them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from ha_flink.testing.cluster import Cluster
+from ha_flink.testing.flink_dist import flink_cli, flink_home
+from ha_flink.testing.processes import wait_for
+from ha_flink.testing.pyflink_wheel import PyFlinkUnavailable
+
+JOB = Path(__file__).resolve().parent / "checkpointed_count_job.py"
+LIST_LINE = r"^\d\d\.\d\d\.\d{4} \d\d:\d\d:\d\d : (?P<jid>[0-9a-f]{32}) : (?P<name>.+) \((?P<state>[A-Z]+)\)$"
+
+
+@pytest.fixture(scope="module")
+def flink_client() -> Path:
+    try:
+        return flink_home()
+    except PyFlinkUnavailable as error:
+        pytest.skip(f"Flink's CLI is not available here: {error}")
+
+
+def listed(output: str) -> list[tuple[str, str, str]]:
+    return [(m["jid"], m["name"], m["state"]) for m in re.finditer(LIST_LINE, output, re.MULTILINE)]
+
+
+def test_flinks_cli_lists_savepoints_and_cancels(flink_client: Path, cluster_factory: Callable[..., Cluster],
+                                                 tmp_path: Path) -> None:
+    cluster = cluster_factory(**{"state.savepoints.dir": f"file://{tmp_path}/savepoints"})
+    leader = cluster.start_leader()
+    standby = cluster.start_jobmanager()
+    cluster.start_taskmanager()
+    submitted = cluster.flink("run", "-d", "-py", str(JOB), str(tmp_path / "out"), "1000000", "200", "-1")
+    assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+    job_id = cluster.job_id(submitted)
+    client_conf = tmp_path / "flink-client-conf"
+
+    def flink(*args: str, via: str | None = None) -> str:
+        done = flink_cli(*args, rest=via or standby.rest_address() or "", conf_dir=client_conf)
+        assert done.returncode == 0, f"flink {' '.join(args)}: exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+        return done.stdout
+
+    wait_for(lambda: listed(flink("list", "-r")) == [(job_id, "checkpointed count", "RUNNING")], 60,
+             what="Flink's `flink list -r` to show the job RUNNING")
+    everything = flink("list", "-a", via=leader.rest_address())
+    assert listed(everything) == [(job_id, "checkpointed count", "RUNNING")]
+    assert "No scheduled jobs." in everything
+
+    saved = flink("savepoint", job_id, f"{tmp_path}/manual")
+    path = re.search(r"Savepoint completed\. Path: (\S+)", saved)
+    assert path and Path(path.group(1).removeprefix("file:")).is_dir(), saved
+
+    assert "Cancelled job" in flink("cancel", job_id)
+    wait_for(lambda: listed(flink("list", "-a")) == [(job_id, "checkpointed count", "CANCELED")], 30,
+             what="`flink list -a` to show the job CANCELED")
