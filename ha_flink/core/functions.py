@@ -11,6 +11,8 @@ import enum
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, Callable, Generic, Iterable, TypeVar
 
+from ha_flink.metrics.metricbase import MetricGroup
+
 if TYPE_CHECKING:
     from ha_flink.core.state import (
         AggregatingState, AggregatingStateDescriptor, ListState, ListStateDescriptor, MapState,
@@ -49,6 +51,19 @@ class RuntimeContext(ABC):
 
     @abstractmethod
     def get_job_parameter(self, key: str, default_value: str) -> str: ...
+
+    def get_task_name_with_subtasks(self) -> str:
+        """The task's name with its subtask and attempt, in Flink's format: "MyTask (3/6)#0", where 3 is
+        get_index_of_this_subtask() + 1, 6 get_number_of_parallel_subtasks() and 0 get_attempt_number()."""
+        return (f"{self.get_task_name()} ({self.get_index_of_this_subtask() + 1}/"
+                f"{self.get_number_of_parallel_subtasks()})#{self.get_attempt_number()}")
+
+    def get_metrics_group(self) -> MetricGroup:
+        """The metric group of this function's operator in this subtask, to register user metrics on (in
+        open()); they are reported with the task's metrics (Prometheus, REST). Contexts outside an operator
+        have none."""
+        raise NotImplementedError(f"{type(self).__name__} has no metric group: user metrics are registered by the "
+                                  "functions of an operator (map, process, sink, ...) in open()")
 
     @abstractmethod
     def get_state(self, state_descriptor: ValueStateDescriptor) -> ValueState: ...

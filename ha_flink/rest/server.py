@@ -284,6 +284,49 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
         now = int(time.time() * 1000)
         return views.job_details(job_snapshot(master, now), metrics, now)
 
+    # -- metrics of a vertex's subtasks: the task's and the user's (RuntimeContext.get_metrics_group()) --
+
+    async def task_metrics() -> views.TaskMetrics:
+        return await jm.metric_fetcher.task_metrics() if jm.metric_fetcher is not None else {}
+
+    def metric_names(get: str | None) -> list[str] | None:
+        return None if get is None else [name.strip() for name in get.split(",") if name.strip()]
+
+    @app.get("/jobs/{job_id}/vertices/{vertex_id}/metrics", summary="A vertex's metrics: ids, or values with ?get=")
+    async def vertex_metrics(job_id: str, vertex_id: str, get: str | None = Query(None, max_length=8000)) -> Any:
+        try:
+            return views.vertex_metrics(snapshot(job_id), vertex_id, await task_metrics(), metric_names(get))
+        except KeyError as error:
+            raise HTTPException(404, error.args[0]) from None
+
+    @app.get("/jobs/{job_id}/vertices/{vertex_id}/subtasks/metrics",
+             summary="A vertex's metrics aggregated over its subtasks (?get=, agg=min,max,avg,sum, subtasks=0,2-3)")
+    async def aggregated_metrics(job_id: str, vertex_id: str, get: str | None = Query(None, max_length=8000),
+                                 agg: str | None = Query(None, max_length=100),
+                                 subtasks: str | None = Query(None, max_length=1000)) -> Any:
+        aggregations = metric_names(agg) or list(views.AGGREGATIONS)
+        unknown = [name for name in aggregations if name not in views.AGGREGATIONS]
+        if unknown:
+            return _error(400, f"agg {', '.join(unknown)} is not supported; accepted: {', '.join(views.AGGREGATIONS)}")
+        try:
+            chosen = _subtask_list(subtasks)
+        except ValueError as error:
+            return _error(400, str(error))
+        try:
+            return views.aggregated_subtask_metrics(snapshot(job_id), vertex_id, await task_metrics(),
+                                                    metric_names(get), aggregations, chosen)
+        except KeyError as error:
+            raise HTTPException(404, error.args[0]) from None
+
+    @app.get("/jobs/{job_id}/vertices/{vertex_id}/subtasks/{index}/metrics",
+             summary="One subtask's metrics: ids, or values with ?get=")
+    async def subtask_metrics(job_id: str, vertex_id: str, index: int,
+                              get: str | None = Query(None, max_length=8000)) -> Any:
+        try:
+            return views.subtask_metrics(snapshot(job_id), vertex_id, index, await task_metrics(), metric_names(get))
+        except KeyError as error:
+            raise HTTPException(404, error.args[0]) from None
+
     @app.patch("/jobs/{job_id}", status_code=202, summary="Cancel a job (mode=cancel)")
     async def cancel(job_id: str, mode: str = Query("cancel", max_length=100)) -> Any:
         if mode != "cancel":
@@ -356,6 +399,19 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
 
     app.mount("/web", StaticFiles(directory=STATIC_DIR), name="web")
     return app
+
+
+def _subtask_list(text: str | None) -> list[int] | None:
+    """Flink's `subtasks` parameter: indexes and ranges, "0,2-4"; None: every subtask."""
+    if text is None or not text.strip():
+        return None
+    chosen: list[int] = []
+    for part in text.split(","):
+        first, _, last = part.strip().partition("-")
+        if not first.isdigit() or (last and not last.isdigit()) or (last and int(last) < int(first)):
+            raise ValueError(f"subtasks {text!r}: {part.strip()!r} is neither an index nor a range such as 0-3")
+        chosen += range(int(first), int(last or first) + 1)
+    return chosen
 
 
 def _taskmanager(rm: ResourceManager, info: TaskManagerInfo) -> dict[str, Any]:

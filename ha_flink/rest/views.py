@@ -174,3 +174,81 @@ def job_config(job: JobSnapshot) -> dict[str, Any]:
             "user-config": masked_items(job.user_config),
         },
     }
+
+
+# -- metrics of a vertex and its subtasks (Flink's JobVertexMetricsHandler, SubtaskMetricsHandler,
+#    AggregatingSubtasksMetricsHandler): ids below the subtask are the task's metrics (numRecordsIn, ...) and
+#    its operators' user metrics, "<operator>.<groups>.<name>" -----------------------------------------------
+
+AGGREGATIONS = ("min", "max", "avg", "sum")
+
+
+def subtask_metric_values(metrics: pb.TaskMetrics) -> dict[str, str]:
+    """One subtask's metrics as REST shows them: id -> value as text, as Flink's MetricStore."""
+    return {
+        "numRecordsIn": str(metrics.records_in), "numRecordsOut": str(metrics.records_out),
+        "numRecordsInPerSecond": str(metrics.records_in_per_second),
+        "numRecordsOutPerSecond": str(metrics.records_out_per_second),
+        "backPressuredTimeMsPerSecond": str(metrics.back_pressured_ms_per_second),
+        "isBackPressured": str(metrics.back_pressured_ms_per_second > 100).lower(),
+        **dict(metrics.user_metrics),
+    }
+
+
+def _current_subtask_values(job: JobSnapshot, vertex_id: str, metrics: TaskMetrics) -> dict[int, dict[str, str]]:
+    """subtask index -> its metrics, for the subtasks whose current attempt reported (KeyError: no such vertex)."""
+    vertex = next((v for v in job.vertices if v.id == vertex_id), None)
+    if vertex is None:
+        raise KeyError(f"vertex {vertex_id} not found in job {job.job_id}")
+    current = {}
+    for subtask in vertex.subtasks:
+        reported = metrics.get((job.job_id, vertex_id, subtask.index))
+        if reported is not None and reported.attempt == subtask.attempt:
+            current[subtask.index] = subtask_metric_values(reported)
+    return current
+
+
+def _answer(values: dict[str, str], get: list[str] | None) -> list[dict[str, str]]:
+    """Without `get`: the ids; with it, those of them that exist, with their values (Flink's shape)."""
+    if get is None:
+        return [{"id": name} for name in sorted(values)]
+    return [{"id": name, "value": values[name]} for name in get if name in values]
+
+
+def vertex_metrics(job: JobSnapshot, vertex_id: str, metrics: TaskMetrics, get: list[str] | None) -> list[dict[str, str]]:
+    """`/jobs/<id>/vertices/<vertex>/metrics`: every subtask's metrics, as "<subtask index>.<id>"."""
+    values = {f"{index}.{name}": value for index, subtask in _current_subtask_values(job, vertex_id, metrics).items()
+              for name, value in subtask.items()}
+    return _answer(values, get)
+
+
+def subtask_metrics(job: JobSnapshot, vertex_id: str, index: int, metrics: TaskMetrics,
+                    get: list[str] | None) -> list[dict[str, str]]:
+    """`/jobs/<id>/vertices/<vertex>/subtasks/<index>/metrics` (KeyError: no such vertex or subtask)."""
+    vertex = next((v for v in job.vertices if v.id == vertex_id), None)
+    if vertex is not None and not 0 <= index < vertex.parallelism:
+        raise KeyError(f"subtask {index} not found in vertex {vertex_id} (parallelism {vertex.parallelism})")
+    return _answer(_current_subtask_values(job, vertex_id, metrics).get(index, {}), get)
+
+
+def aggregated_subtask_metrics(job: JobSnapshot, vertex_id: str, metrics: TaskMetrics, get: list[str] | None,
+                               aggregations: list[str], subtasks: list[int] | None) -> list[dict[str, Any]]:
+    """`/jobs/<id>/vertices/<vertex>/subtasks/metrics?get=..&agg=min,max,avg,sum&subtasks=..`: each metric
+    over the subtasks (all by default); values that are not numbers are left out of the figures."""
+    current = _current_subtask_values(job, vertex_id, metrics)
+    chosen = [current[i] for i in sorted(current) if subtasks is None or i in subtasks]
+    if get is None:
+        return [{"id": name} for name in sorted({name for values in chosen for name in values})]
+    answer: list[dict[str, Any]] = []
+    for name in get:
+        numbers = []
+        for values in chosen:
+            try:
+                numbers.append(float(values[name]))
+            except (KeyError, ValueError):
+                continue
+        if not numbers:
+            continue
+        figures = {"min": min(numbers), "max": max(numbers), "sum": sum(numbers), "avg": sum(numbers) / len(numbers)}
+        answer.append({"id": name, **{agg: figures[agg] for agg in aggregations}})
+    return answer

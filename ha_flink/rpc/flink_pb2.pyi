@@ -500,6 +500,26 @@ class TaskMetrics(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class UserMetricsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     JOB_ID_FIELD_NUMBER: _builtins.int
     VERTEX_ID_FIELD_NUMBER: _builtins.int
     SUBTASK_INDEX_FIELD_NUMBER: _builtins.int
@@ -510,6 +530,7 @@ class TaskMetrics(_message.Message):
     RECORDS_IN_PER_SECOND_FIELD_NUMBER: _builtins.int
     RECORDS_OUT_PER_SECOND_FIELD_NUMBER: _builtins.int
     BACK_PRESSURED_MS_PER_SECOND_FIELD_NUMBER: _builtins.int
+    USER_METRICS_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     vertex_id: _builtins.str
     subtask_index: _builtins.int
@@ -520,6 +541,12 @@ class TaskMetrics(_message.Message):
     records_in_per_second: _builtins.float
     records_out_per_second: _builtins.float
     back_pressured_ms_per_second: _builtins.float
+    @_builtins.property
+    def user_metrics(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """the user metrics of its operators (RuntimeContext.get_metrics_group()): Flink's REST id below the subtask,
+        "<operator>.<groups>.<name>", to the reported value as REST shows it
+        """
+
     def __init__(
         self,
         *,
@@ -533,10 +560,11 @@ class TaskMetrics(_message.Message):
         records_in_per_second: _builtins.float = ...,
         records_out_per_second: _builtins.float = ...,
         back_pressured_ms_per_second: _builtins.float = ...,
+        user_metrics: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "back_pressured_ms_per_second", b"back_pressured_ms_per_second", "job_id", b"job_id", "records_in", b"records_in", "records_in_per_second", b"records_in_per_second", "records_out", b"records_out", "records_out_per_second", b"records_out_per_second", "state", b"state", "subtask_index", b"subtask_index", "vertex_id", b"vertex_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "back_pressured_ms_per_second", b"back_pressured_ms_per_second", "job_id", b"job_id", "records_in", b"records_in", "records_in_per_second", b"records_in_per_second", "records_out", b"records_out", "records_out_per_second", b"records_out_per_second", "state", b"state", "subtask_index", b"subtask_index", "user_metrics", b"user_metrics", "vertex_id", b"vertex_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

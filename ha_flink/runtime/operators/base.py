@@ -13,6 +13,7 @@ from typing import Any, Callable, Protocol
 
 from ha_flink.core.functions import RuntimeContext
 from ha_flink.core.output_tag import OutputTag
+from ha_flink.metrics.groups import OperatorMetricGroup, TaskMetricGroup
 from ha_flink.runtime.partitioner import key_group_range
 from ha_flink.runtime.state.backend import NO_KEY, KeyedStateBackend, SnapshotStorage, StateBackendSettings
 from ha_flink.runtime.state.factory import create_keyed_state_backend
@@ -41,6 +42,8 @@ class TaskInfo:
     max_parallelism: int
     attempt_number: int = 0
     job_parameters: dict[str, str] = field(default_factory=dict)
+    # the user metrics of this subtask's operators (one group each), which the TaskExecutor reports
+    metric_group: TaskMetricGroup = field(default_factory=TaskMetricGroup, repr=False, compare=False)
 
 
 class ProcessingTimeService:
@@ -70,9 +73,21 @@ class ProcessingTimeService:
 
 
 class StreamRuntimeContext(RuntimeContext):
-    def __init__(self, info: TaskInfo, backend: KeyedStateBackend | None) -> None:
+    def __init__(self, info: TaskInfo, backend: KeyedStateBackend | None, operator_name: str | None = None,
+                 chain_index: int = 0) -> None:
+        """`operator_name`, `chain_index`: the operator this context is for, which names its metric group
+        (default: the task's name)."""
         self.info = info
         self.backend = backend
+        self._operator = (operator_name or info.task_name, chain_index)
+        self._metric_group: OperatorMetricGroup | None = None
+
+    def get_metrics_group(self) -> OperatorMetricGroup:
+        """This operator's group in this subtask. Made on first use: an operator without user metrics adds
+        nothing to the reports."""
+        if self._metric_group is None:
+            self._metric_group = self.info.metric_group.add_operator(*self._operator)
+        return self._metric_group
 
     def get_task_name(self) -> str:
         return self.info.task_name
@@ -151,7 +166,7 @@ class StreamOperator:
             self.backend = create_keyed_state_backend(
                 context.state_backend, key_group_range(info.max_parallelism, info.parallelism, info.subtask_index),
                 info.max_parallelism, f"{context.owner}-{self.chain_index}")
-        self.runtime_context = StreamRuntimeContext(context.info, self.backend)
+        self.runtime_context = StreamRuntimeContext(context.info, self.backend, self.name, self.chain_index)
 
     def open(self) -> None:
         pass

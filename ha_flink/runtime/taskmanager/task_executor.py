@@ -45,6 +45,7 @@ from ha_flink.runtime.checkpoint.storage import CheckpointStorageAccess
 from ha_flink.runtime.deployment import TaskDeploymentDescriptor
 from ha_flink.runtime.metrics.meter import TaskIOMeters
 from ha_flink.runtime.metrics.prometheus import MetricSample
+from ha_flink.runtime.metrics.user import user_metric_samples, user_metric_values
 from ha_flink.runtime.network.exchange import read_channel, serve_partition
 from ha_flink.runtime.network.local import LocalChannelKey, LocalGates, LocalOutputChannel
 from ha_flink.runtime.network.partition import NetworkChannel, PartitionRegistry, ResultPartition
@@ -449,27 +450,31 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
             for running in list(self.tasks.values()):
                 task = running.task
                 running.meters.update(now, task.records_in, task.records_out, task.back_pressured_s)
+                task.info.metric_group.update_meters(now)  # the user's meters (MeterView clocks are monotonic)
             await asyncio.sleep(METER_SAMPLE_SECONDS)
 
-    def _task_metrics(self, running: _RunningTask) -> pb.TaskMetrics:
+    def _task_metrics(self, running: _RunningTask, user_metrics: bool = True) -> pb.TaskMetrics:
+        """`user_metrics`: with the operators' user metrics (their gauges are called)."""
         d, task, meters = running.descriptor, running.task, running.meters
         return pb.TaskMetrics(job_id=d.job_id, vertex_id=d.vertex.id, subtask_index=d.subtask_index,
                               attempt=d.attempt, state=running.state, records_in=task.records_in,
                               records_out=task.records_out, records_in_per_second=meters.records_in.rate,
                               records_out_per_second=meters.records_out.rate,
-                              back_pressured_ms_per_second=min(1000.0, meters.back_pressured_ms.rate))
+                              back_pressured_ms_per_second=min(1000.0, meters.back_pressured_ms.rate),
+                              user_metrics=user_metric_values(task.info.metric_group) if user_metrics else None)
 
     async def RequestTaskMetrics(self, request: pb.Empty, context: Any) -> pb.TaskMetricsReport:
         return pb.TaskMetricsReport(resource_id=self.resource_id,
                                     tasks=[self._task_metrics(t) for t in self.tasks.values()])
 
     def metric_samples(self) -> list[MetricSample]:
-        """For the Prometheus reporter (on the event loop): Flink's task I/O metrics of every task here."""
+        """For the Prometheus reporter (on the event loop): Flink's task I/O metrics of every task here, and
+        the user metrics of their operators."""
         connected = getattr(getattr(self.ha, "client", None), "state", "CONNECTED") == "CONNECTED"
         samples = [MetricSample("taskmanager_Status_numberOfSlots", self.slots, {"tm_id": self.resource_id}),
                    MetricSample("taskmanager_zooKeeperConnected", float(connected), {"tm_id": self.resource_id})]
         for running in self.tasks.values():
-            d, m = running.descriptor, self._task_metrics(running)
+            d, m = running.descriptor, self._task_metrics(running, user_metrics=False)
             labels = {"tm_id": self.resource_id, "job_id": d.job_id, "job_name": d.job_name,
                       "task_id": d.vertex.id, "task_name": d.vertex.name, "subtask_index": str(d.subtask_index),
                       "task_attempt_num": str(d.attempt)}
@@ -479,6 +484,7 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
                                 ("backPressuredTimeMsPerSecond", m.back_pressured_ms_per_second),
                                 ("isBackPressured", float(m.back_pressured_ms_per_second > 100))):
                 samples.append(MetricSample(f"taskmanager_job_task_{name}", value, labels))
+            samples += user_metric_samples(running.task.info.metric_group, d.vertex.id, labels)
         return samples
 
     def _forget(self, running: _RunningTask) -> None:
