@@ -1,13 +1,15 @@
 """Flink's own CLI (`bin/flink` of Apache Flink 2.3, from PyPI's wheels, run on a real JVM) against a real
 ha-flink HA cluster, through its standby as through its leader: `list` in Flink's line format (which
-scripts parse), `savepoint` and `cancel`. The paths it calls are Flink's versioned ones (`/v1/...`) and
+scripts parse), `savepoint`, `checkpoint` (and `--full`), `cancel` and `stop`. The paths it calls are Flink's versioned ones (`/v1/...`) and
 its Jackson mapping is strict about the JSON shapes, so it is the judge here, not our reading of them."""
 
 from __future__ import annotations
 
+import json
 import re
+import urllib.request
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 
@@ -32,7 +34,7 @@ def listed(output: str) -> list[tuple[str, str, str]]:
     return [(m["jid"], m["name"], m["state"]) for m in re.finditer(LIST_LINE, output, re.MULTILINE)]
 
 
-def test_flinks_cli_lists_savepoints_and_cancels(flink_client: Path, cluster_factory: Callable[..., Cluster],
+def test_flinks_cli_lists_savepoints_checkpoints_cancels_and_stops(flink_client: Path, cluster_factory: Callable[..., Cluster],
                                                  tmp_path: Path) -> None:
     cluster = cluster_factory(**{"state.savepoints.dir": f"file://{tmp_path}/savepoints"})
     leader = cluster.start_leader()
@@ -58,6 +60,26 @@ def test_flinks_cli_lists_savepoints_and_cancels(flink_client: Path, cluster_fac
     path = re.search(r"Savepoint completed\. Path: (\S+)", saved)
     assert path and Path(path.group(1).removeprefix("file:")).is_dir(), saved
 
+    for args, kind in ((("checkpoint",), ""), (("checkpoint", "--full"), "(FULL)")):
+        done = re.search(rf"Checkpoint{re.escape(kind)} (\d+) for job {job_id} completed\.", flink(*args, job_id))
+        assert done, f"flink {' '.join(args)} did not report its checkpoint"
+        history = ok_json(f"{leader.rest_address()}/jobs/{job_id}/checkpoints")["history"]
+        assert any(h["id"] == int(done.group(1)) and h["status"] == "COMPLETED" for h in history)
+
     assert "Cancelled job" in flink("cancel", job_id)
     wait_for(lambda: listed(flink("list", "-a")) == [(job_id, "checkpointed count", "CANCELED")], 30,
              what="`flink list -a` to show the job CANCELED")
+
+    again = cluster.flink("run", "-d", "-py", str(JOB), str(tmp_path / "out2"), "1000000", "200", "-1")
+    second = cluster.job_id(again)
+    wait_for(lambda: (second, "checkpointed count", "RUNNING") in listed(flink("list", "-r")), 60,
+             what="the second job to run")
+    stopped = flink("stop", "--savepointPath", f"{tmp_path}/stopped", second)
+    assert re.search(rf"Savepoint completed\. Path: \S*{tmp_path}/stopped/savepoint-", stopped), stopped
+    wait_for(lambda: (second, "checkpointed count", "FINISHED") in listed(flink("list", "-a")), 30,
+             what="`flink list -a` to show the stopped job FINISHED")
+
+
+def ok_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return json.loads(answer.read())

@@ -87,12 +87,22 @@ class StopWithSavepointRequest(BaseModel):
     triggerId: str | None = Field(None, pattern="^[0-9A-Za-z_-]{1,64}$")
 
 
-class SavepointOperations:
-    """The savepoint and stop-with-savepoint operations the leader runs, by trigger id (Flink's
-    CompletedOperationCache). Kept in the leader's memory: a new leader does not know an old one's."""
+class CheckpointTriggerRequest(BaseModel):
+    """Flink's CheckpointTriggerRequestBody (`flink checkpoint [--full]`)."""
 
-    def __init__(self) -> None:
-        self._operations: dict[tuple[str, str], tuple[float, asyncio.Task[str]]] = {}
+    model_config = ConfigDict(extra="forbid")
+    checkpointType: str = Field("CONFIGURED", pattern="^(CONFIGURED|FULL|INCREMENTAL)$")
+    triggerId: str | None = Field(None, pattern="^[0-9A-Za-z_-]{1,64}$")
+
+
+class SavepointOperations:
+    """The savepoint, stop-with-savepoint or checkpoint operations the leader runs, by trigger id (Flink's
+    CompletedOperationCache), answering with the savepoint's `location` or the checkpoint's `checkpointId`.
+    Kept in the leader's memory: a new leader does not know an old one's."""
+
+    def __init__(self, result_key: str = "location") -> None:
+        self._operations: dict[tuple[str, str], tuple[float, asyncio.Task[Any]]] = {}
+        self.result_key = result_key
 
     def start(self, job_id: str, operation: Any, trigger_id: str | None = None) -> str:
         now = time.monotonic()
@@ -116,7 +126,7 @@ class SavepointOperations:
         if error is not None:
             return {"status": {"id": "COMPLETED"},
                     "operation": {"failure-cause": {"class": type(error).__name__, "stack-trace": str(error)}}}
-        return {"status": {"id": "COMPLETED"}, "operation": {"location": task.result()}}
+        return {"status": {"id": "COMPLETED"}, "operation": {self.result_key: task.result()}}
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -128,6 +138,7 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
                   description="Apache Flink's REST API (paths and JSON shapes) on an HA cluster: any JobManager "
                               "answers; a standby forwards to the leader, or answers 503 during an election.")
     operations = SavepointOperations()
+    checkpoint_operations = SavepointOperations("checkpointId")
     forwarding = url_opener(rest_client_tls(config))  # a standby calls the leader with the REST client keys
 
     @app.exception_handler(RequestValidationError)
@@ -351,12 +362,32 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
             raise HTTPException(404, f"Checkpointing is not enabled for job {job_id}")
         return statistics
 
+    @app.post("/jobs/{job_id}/checkpoints", status_code=202, summary="Trigger a checkpoint (flink checkpoint)")
+    async def trigger_checkpoint(job_id: str, body: CheckpointTriggerRequest | None = Body(None)) -> Any:
+        body = body or CheckpointTriggerRequest.model_validate({})
+        master = job_master(job_id)
+        if master.status != JobStatus.RUNNING:
+            raise HTTPException(409, f"Job {job_id} is {master.status}, not RUNNING: no checkpoint can be taken")
+        if body.triggerId is not None and checkpoint_operations.status(job_id, body.triggerId) is not None:
+            raise HTTPException(409, f"triggerId {body.triggerId} of job {job_id} is in use already")
+        trigger_id = checkpoint_operations.start(job_id, master.trigger_checkpoint(body.checkpointType),
+                                                 body.triggerId)
+        return JSONResponse({"request-id": trigger_id}, status_code=202)
+
     @app.get("/jobs/{job_id}/checkpoints/config", summary="Checkpointing configuration")
     async def job_checkpoint_config(job_id: str) -> dict[str, Any]:
         job = snapshot(job_id)
         if job.checkpoints is None:
             raise HTTPException(404, f"Checkpointing is not enabled for job {job_id}")
         return views.checkpoint_config(job)
+
+    @app.get("/jobs/{job_id}/checkpoints/{trigger_id}", summary="Status of a checkpoint triggered on request")
+    async def checkpoint_status(job_id: str, trigger_id: str) -> dict[str, Any]:
+        status = checkpoint_operations.status(job_id, trigger_id)
+        if status is None:
+            raise HTTPException(404, f"no checkpoint operation {trigger_id} of job {job_id} on this leader (a new "
+                                     "leader does not know the operations of the one before)")
+        return status
 
     @app.get("/jobs/{job_id}/plan", summary="The job's dataflow plan")
     async def job_plan(job_id: str) -> dict[str, Any]:

@@ -58,6 +58,10 @@ class SavepointError(RuntimeError):
     pass
 
 
+class CheckpointTriggerError(RuntimeError):
+    """A checkpoint asked for (REST, `flink checkpoint`) did not complete: why."""
+
+
 class CheckpointFallbackNeeded(CheckpointRestoreError):
     """The latest checkpoint cannot be restored and the caller asked not to fall back on its own (a region
     restore: falling back is for the whole job, so that every region restores the same checkpoint)."""
@@ -143,6 +147,9 @@ class CheckpointCoordinator:
         self._owner = LoopOwner(f"the checkpoint coordinator of job {graph.job_id}")
         self._savepoints_to_notify: dict[int, PendingCheckpoint] = {}
         self._savepoint_callers: dict[int, asyncio.Future[str]] = {}  # savepoint id -> its caller's answer
+        # checkpoints asked for (trigger_checkpoint): waiting for the next one to begin, then by its id
+        self._requested: list[asyncio.Future[int]] = []
+        self._requested_by_id: dict[int, list[asyncio.Future[int]]] = {}
         self._on_too_many_failures: Any = None  # set by start()
         self.stats = CheckpointStatsTracker()
         self.stopped = False
@@ -254,6 +261,8 @@ class CheckpointCoordinator:
                 now = int(time.time() * 1000)
                 self.tracker.begin(checkpoint_id, now, expected)
                 self.stats.triggered(checkpoint_id, now, len(expected))
+                if self._requested:  # this is the checkpoint they asked for: it began after their request
+                    self._requested_by_id[checkpoint_id], self._requested = self._requested, []
                 await trigger(checkpoint_id, now)
 
         self._on_too_many_failures = on_too_many_failures
@@ -264,6 +273,34 @@ class CheckpointCoordinator:
         """Take the next checkpoint now rather than at the next interval (e.g. the final one)."""
         if self._loop_task is not None:
             self._soon.set()
+
+    async def trigger_checkpoint(self, timeout: float = 120.0) -> int:
+        """A checkpoint now (Flink's REST checkpoint trigger): the next one the periodic loop begins, under
+        its rules (at most `max_concurrent` in flight, the minimum pause); returns its id once complete, or
+        raises CheckpointTriggerError saying why it did not complete."""
+        if self.stopped or self._loop_task is None:
+            raise CheckpointTriggerError(f"job {self.graph.job_id} is not running here: no checkpoint can be taken")
+        answer: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._requested.append(answer)
+        self.trigger_soon()
+        try:
+            return await asyncio.wait_for(asyncio.shield(answer), timeout)
+        except asyncio.TimeoutError:
+            raise CheckpointTriggerError(f"no checkpoint of job {self.graph.job_id} completed within {timeout:g} s "
+                                         "of the request") from None
+        finally:
+            if answer in self._requested:
+                self._requested.remove(answer)
+
+    def _answer_requested(self, checkpoint_id: int, error: str | None) -> None:
+        for answer in self._requested_by_id.pop(checkpoint_id, []):
+            if answer.done():
+                continue
+            if error is None:
+                answer.set_result(checkpoint_id)
+            else:
+                answer.set_exception(CheckpointTriggerError(f"checkpoint {checkpoint_id} of job "
+                                                            f"{self.graph.job_id} did not complete: {error}"))
 
     def _expire(self, on_too_many_failures: Any) -> None:
         for pending in self.tracker.expire(int(time.time() * 1000)):
@@ -297,6 +334,7 @@ class CheckpointCoordinator:
         """A checkpoint that will not complete: its folder, and the shared files no completed checkpoint
         references (the backends reuse only files of confirmed checkpoints, so nobody else will)."""
         self.stats.failed_checkpoint(pending.checkpoint_id, int(time.time() * 1000), reason)
+        self._answer_requested(pending.checkpoint_id, reason)
         garbage = [*self.tracker.garbage_of(pending), self.checkpoint_url(pending.checkpoint_id)]
         self._deletes.spawn(self._delete_all(garbage), f"delete checkpoint {pending.checkpoint_id}")
 
@@ -331,6 +369,14 @@ class CheckpointCoordinator:
             self.notified(checkpoint_id)
         self.tracker.take_all()
         self.stats.fail_all_pending(int(time.time() * 1000), "the job stopped running here", keep=self._completing)
+        for checkpoint_id in list(self._requested_by_id):
+            if checkpoint_id not in self._completing:
+                self._answer_requested(checkpoint_id, "the job stopped running here")
+        for answer in self._requested:
+            if not answer.done():
+                answer.set_exception(CheckpointTriggerError(f"job {self.graph.job_id} stopped running here "
+                                                            "before the checkpoint began"))
+        self._requested = []
 
     async def settled(self) -> None:
         """Returns once no checkpoint completion is under way (its files and handle are where they stay)."""
@@ -494,11 +540,13 @@ class CheckpointCoordinator:
             return None
         except Exception as error:  # outcome unknown: its files stay (a committed one is a later leader's)
             self.stats.failed_checkpoint(checkpoint_id, int(time.time() * 1000), f"commit outcome unknown: {error}")
+            self._answer_requested(checkpoint_id, f"its commit's outcome is unknown: {error}")
             logger.warning("Checkpoint %d of job %s: commit outcome unknown (%s); its files are kept",
                            checkpoint_id, self.graph.job_id, error)
             return None
         committed = self.tracker.committed(pending, [old.checkpoint_id for old in removed], time.monotonic())
         self.stats.completed_checkpoint(checkpoint_id, int(time.time() * 1000), folder)
+        self._answer_requested(checkpoint_id, None)
         logger.info("Completed checkpoint %d of job %s (%d tasks, %d ms)", checkpoint_id, self.graph.job_id,
                     len(pending.acks), int(time.time() * 1000) - pending.timestamp_ms)  # right after the commit
         for old in removed:

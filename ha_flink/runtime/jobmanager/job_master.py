@@ -36,7 +36,9 @@ from ha_flink.fs import Storage, join_url
 from ha_flink.ha.fencing import Fence
 from ha_flink.ha.services import HaServices
 from ha_flink.rpc import flink_pb2 as pb
-from ha_flink.runtime.checkpoint.coordinator import CheckpointCoordinator, SavepointError, restored_from_savepoint
+from ha_flink.runtime.checkpoint.coordinator import (
+    CheckpointCoordinator, CheckpointTriggerError, SavepointError, restored_from_savepoint,
+)
 from ha_flink.runtime.checkpoint.storage import is_absolute_location
 from ha_flink.runtime.deployment import InputChannelDescriptor, OutputDescriptor, TaskDeploymentDescriptor
 from ha_flink.runtime.execution_state import ExecutionState
@@ -486,6 +488,23 @@ class JobMaster:
             details = error.details() if isinstance(error, grpc.RpcError) else str(error)
             logger.info("%s of job %s on %s not delivered: %s", method, self.job_id, info.address, details)
             return False
+
+    async def trigger_checkpoint(self, checkpoint_type: str = "CONFIGURED") -> int:
+        """A checkpoint now, as Flink's REST trigger (`flink checkpoint [--full]`); its id once complete.
+        CONFIGURED and INCREMENTAL take the job's configured kind (a backend without incremental
+        checkpoints writes every checkpoint in full). FULL of an incremental job is refused: its tasks would
+        reuse the files of the last confirmed checkpoint."""
+        if self.coordinator is None:
+            raise CheckpointTriggerError(f"job {self.job_id} has checkpointing off (enable_checkpointing), so it "
+                                         "cannot take checkpoints")
+        if self.status != JobStatus.RUNNING:
+            raise CheckpointTriggerError(f"job {self.job_id} is {self.status}, not RUNNING: no checkpoint now")
+        incremental = self.config.get(StateBackendOptions.STATE_BACKEND) == "rocksdb" and \
+            self.config.get(StateBackendOptions.INCREMENTAL_CHECKPOINTS)
+        if checkpoint_type == "FULL" and incremental:
+            raise CheckpointTriggerError(f"job {self.job_id} takes incremental rocksdb checkpoints "
+                                         "(state.backend.incremental): a FULL one on request is not supported")
+        return await self.coordinator.trigger_checkpoint()
 
     async def trigger_savepoint(self, target_dir: str | None, then: str = "") -> str:
         """Take a savepoint; then keep running, or cancel, or stop (FINISHED) the job. `drain` stops as
