@@ -78,6 +78,10 @@ def test_flinks_cli_lists_savepoints_checkpoints_cancels_and_stops(flink_client:
     assert re.search(rf"Savepoint completed\. Path: \S*{tmp_path}/stopped/savepoint-", stopped), stopped
     wait_for(lambda: (second, "checkpointed count", "FINISHED") in listed(flink("list", "-a")), 30,
              what="`flink list -a` to show the stopped job FINISHED")
+    overview = {j["jid"]: j for j in ok_json(f"{leader.rest_address()}/jobs/overview")["jobs"]}
+    # and their tasks as Flink shows them: every one ended with its job
+    assert overview[job_id]["tasks"]["canceled"] == overview[job_id]["tasks"]["total"] > 0
+    assert overview[second]["tasks"]["finished"] == overview[second]["tasks"]["total"] > 0
 
 
 def ok_json(url: str) -> Any:

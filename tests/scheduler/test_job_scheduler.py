@@ -199,6 +199,9 @@ def test_cancel_waits_for_every_task_manager_and_beats_a_pending_restart(graph: 
     assert scheduler.handle(js.CancelRequested(), 21) == []  # one cancel
     assert scheduler.handle(js.ScheduleDue(1), 1010) == []  # no restart deploys any more
     assert scheduler.handle(js.TasksCancelled(JobStatus.CANCELED), 1020)[-1] == js.JobTerminated(JobStatus.CANCELED)
+    # as Flink shows a cancelled job's tasks: the one that failed FAILED, every other CANCELED
+    assert sorted(scheduler.states.values()) == sorted([ExecutionState.FAILED] + [ExecutionState.CANCELED] * (
+        len(scheduler.states) - 1))
     assert scheduler.handle(js.CancelRequested(), 1030) == []  # terminal
 
 
@@ -207,6 +210,7 @@ def test_a_savepoint_stop_ends_the_job_finished_after_the_cancels(graph: JobGrap
     running(scheduler)
     assert scheduler.handle(js.CancelRequested(JobStatus.FINISHED), 1)[0].final == JobStatus.FINISHED
     assert scheduler.handle(js.TasksCancelled(JobStatus.FINISHED), 2)[-1] == js.JobTerminated(JobStatus.FINISHED)
+    assert set(scheduler.states.values()) == {ExecutionState.FINISHED}  # (they were RUNNING before)
 
 
 def test_a_restore_that_fails_is_retried_under_the_restart_strategy_and_named_when_it_gives_up(

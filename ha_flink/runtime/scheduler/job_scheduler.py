@@ -539,6 +539,12 @@ class JobScheduler:
         job's tasks): the cleanup that follows must not race a late checkpoint file into the job's folder."""
         if self.status != JobStatus.CANCELLING:  # (suspended meanwhile by a lost leadership)
             return []
+        # as Flink shows them: every subtask still going ended with the job, CANCELED or (stopped after
+        # a savepoint) FINISHED
+        ended = ExecutionState.FINISHED if event.final == JobStatus.FINISHED else ExecutionState.CANCELED
+        for key, state in self.states.items():
+            if not state.is_terminal():
+                self.states[key] = ended
         return self._terminate(event.final, now_ms)
 
     def _leadership_lost(self, event: LeadershipLost, now_ms: int) -> list[Instruction]:
