@@ -52,6 +52,7 @@ def test_flinks_cli_lists_savepoints_checkpoints_cancels_and_stops(flink_client:
 
     wait_for(lambda: listed(flink("list", "-r")) == [(job_id, "checkpointed count", "RUNNING")], 60,
              what="Flink's `flink list -r` to show the job RUNNING")
+    assert ok_json(f"{standby.rest_address()}/v1/config")["flink-version"] == "2.3.0"  # a real version string
     everything = flink("list", "-a", via=leader.rest_address())
     assert listed(everything) == [(job_id, "checkpointed count", "RUNNING")]
     assert "No scheduled jobs." in everything

@@ -36,6 +36,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ha_flink import FLINK_REVISION, FLINK_VERSION
 from ha_flink.common.job_status import JobStatus
 from ha_flink.config import Configuration, HighAvailabilityOptions, RestOptions
 from ha_flink.config.sensitive import masked
@@ -210,7 +211,7 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
         offset = -time.timezone * 1000
         return {"refresh-interval": 1000,  # (the dashboard's own polling)
                 "timezone-name": time.tzname[0], "timezone-offset": offset,
-                "flink-version": "ha-flink", "flink-revision": "ha-flink",
+                "flink-version": FLINK_VERSION, "flink-revision": FLINK_REVISION,
                 "features": {"web-submit": False, "web-cancel": True, "web-rescale": False, "web-history": False}}
 
     @app.get("/overview", summary="Cluster overview")
@@ -225,8 +226,8 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
             "jobs-finished": states.count(JobStatus.FINISHED),
             "jobs-cancelled": states.count(JobStatus.CANCELED),
             "jobs-failed": states.count(JobStatus.FAILED),
-            "flink-version": "ha-flink",
-            "flink-commit": "ha-flink",
+            "flink-version": FLINK_VERSION,
+            "flink-commit": FLINK_REVISION,
             "leader": jm.address,
         }
 
