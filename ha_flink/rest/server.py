@@ -96,14 +96,26 @@ class CheckpointTriggerRequest(BaseModel):
     triggerId: str | None = Field(None, pattern="^[0-9A-Za-z_-]{1,64}$")
 
 
-class SavepointOperations:
-    """The savepoint, stop-with-savepoint or checkpoint operations the leader runs, by trigger id (Flink's
-    CompletedOperationCache), answering with the savepoint's `location` or the checkpoint's `checkpointId`.
-    Kept in the leader's memory: a new leader does not know an old one's."""
+class TriggeredOperations:
+    """The savepoint (and stop-with-savepoint) or checkpoint operations the leader runs, by trigger id
+    (Flink's CompletedOperationCache), answering with the savepoint's `location` or the checkpoint's
+    `checkpointId`. Kept in the leader's memory: a new leader does not know an old one's."""
 
-    def __init__(self, result_key: str = "location") -> None:
+    def __init__(self, kind: str, result_key: str) -> None:
         self._operations: dict[tuple[str, str], tuple[float, asyncio.Task[Any]]] = {}
+        self.kind = kind
         self.result_key = result_key
+
+    def check_free(self, job_id: str, trigger_id: str | None) -> None:
+        if trigger_id is not None and self.status(job_id, trigger_id) is not None:
+            raise HTTPException(409, f"triggerId {trigger_id} of job {job_id} is in use already")
+
+    def answer(self, job_id: str, trigger_id: str) -> dict[str, Any]:
+        status = self.status(job_id, trigger_id)
+        if status is None:
+            raise HTTPException(404, f"no {self.kind} operation {trigger_id} of job {job_id} on this leader (a new "
+                                     "leader does not know the operations of the one before)")
+        return status
 
     def start(self, job_id: str, operation: Any, trigger_id: str | None = None) -> str:
         now = time.monotonic()
@@ -138,8 +150,8 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
     app = FastAPI(title="ha-flink REST API", version="1", docs_url=None, redoc_url=None,
                   description="Apache Flink's REST API (paths and JSON shapes) on an HA cluster: any JobManager "
                               "answers; a standby forwards to the leader, or answers 503 during an election.")
-    operations = SavepointOperations()
-    checkpoint_operations = SavepointOperations("checkpointId")
+    operations = TriggeredOperations("savepoint", "location")
+    checkpoint_operations = TriggeredOperations("checkpoint", "checkpointId")
     forwarding = url_opener(rest_client_tls(config))  # a standby calls the leader with the REST client keys
 
     @app.exception_handler(RequestValidationError)
@@ -369,8 +381,7 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
         master = job_master(job_id)
         if master.status != JobStatus.RUNNING:
             raise HTTPException(409, f"Job {job_id} is {master.status}, not RUNNING: no checkpoint can be taken")
-        if body.triggerId is not None and checkpoint_operations.status(job_id, body.triggerId) is not None:
-            raise HTTPException(409, f"triggerId {body.triggerId} of job {job_id} is in use already")
+        checkpoint_operations.check_free(job_id, body.triggerId)
         trigger_id = checkpoint_operations.start(job_id, master.trigger_checkpoint(body.checkpointType),
                                                  body.triggerId)
         return JSONResponse({"request-id": trigger_id}, status_code=202)
@@ -384,11 +395,7 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
 
     @app.get("/jobs/{job_id}/checkpoints/{trigger_id}", summary="Status of a checkpoint triggered on request")
     async def checkpoint_status(job_id: str, trigger_id: str) -> dict[str, Any]:
-        status = checkpoint_operations.status(job_id, trigger_id)
-        if status is None:
-            raise HTTPException(404, f"no checkpoint operation {trigger_id} of job {job_id} on this leader (a new "
-                                     "leader does not know the operations of the one before)")
-        return status
+        return checkpoint_operations.answer(job_id, trigger_id)
 
     @app.get("/jobs/{job_id}/plan", summary="The job's dataflow plan")
     async def job_plan(job_id: str) -> dict[str, Any]:
@@ -400,8 +407,7 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
             raise HTTPException(409, f"Job {job_id} is {master.status}, not RUNNING: no savepoint can be taken")
         if target is not None and not is_absolute_location(target):
             raise HTTPException(400, f"target directory {target!r} is neither an absolute path nor a URL")
-        if trigger_id is not None and operations.status(job_id, trigger_id) is not None:
-            raise HTTPException(409, f"triggerId {trigger_id} of job {job_id} is in use already")
+        operations.check_free(job_id, trigger_id)
         trigger_id = operations.start(job_id, master.trigger_savepoint(target, then), trigger_id)
         return JSONResponse({"request-id": trigger_id}, status_code=202)
 
@@ -417,11 +423,7 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
 
     @app.get("/jobs/{job_id}/savepoints/{trigger_id}", summary="Status of a savepoint or stop operation")
     async def savepoint_status(job_id: str, trigger_id: str) -> dict[str, Any]:
-        status = operations.status(job_id, trigger_id)
-        if status is None:
-            raise HTTPException(404, f"no savepoint operation {trigger_id} of job {job_id} on this leader (a new "
-                                     "leader does not know the operations of the one before)")
-        return status
+        return operations.answer(job_id, trigger_id)
 
     # -- dashboard -------------------------------------------------------------------------------------
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
-from ha_flink.testing.pyflink_wheel import PYFLINK_VERSION, PyFlinkUnavailable, cache_folder, pyflink_source
+from ha_flink.testing.pyflink_wheel import (
+    PYFLINK_VERSION, PyFlinkUnavailable, cache_folder, download_wheel, pyflink_source,
+)
 
 _COMPLETE = ".complete"
 
@@ -31,22 +32,10 @@ def flink_home(version: str = PYFLINK_VERSION) -> Path:
     source = pyflink_source(version)  # the apache-flink wheel: bin/
     home.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"flink-{version}-", dir=home.parent) as tmp:
-        download = Path(tmp) / "download"
-        command = [sys.executable, "-m", "pip", "download", f"apache-flink-libraries=={version}", "--no-deps",
-                   "-d", str(download), "--retries", "1", "--timeout", "30", "--disable-pip-version-check",
-                   "--quiet"]
-        try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=900)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise PyFlinkUnavailable(f"pip download apache-flink-libraries=={version} did not run: {exc}") from exc
-        wheels = sorted(download.glob("apache_flink_libraries-*.whl")) if download.exists() else []
-        if done.returncode != 0 or not wheels:
-            last = " ".join((done.stderr or done.stdout).strip().splitlines()[-2:])
-            raise PyFlinkUnavailable(f"apache-flink-libraries {version} could not be downloaded "
-                                     f"(exit {done.returncode}): {last or 'no wheel'}")
+        wheel = download_wheel("apache-flink-libraries", version, Path(tmp) / "download", timeout=900)
         staging = Path(tmp) / "home"
         shutil.copytree(source / "bin", staging / "bin")
-        with zipfile.ZipFile(wheels[0]) as archive:
+        with zipfile.ZipFile(wheel) as archive:
             for name in archive.namelist():
                 if name.startswith(("pyflink/lib/", "pyflink/bin/")) and not name.endswith("/"):
                     target = staging / name.removeprefix("pyflink/")
@@ -54,7 +43,7 @@ def flink_home(version: str = PYFLINK_VERSION) -> Path:
                     with archive.open(name) as member, open(target, "wb") as out:
                         shutil.copyfileobj(member, out)
         (staging / "log").mkdir()
-        (staging / _COMPLETE).write_text(wheels[0].name + "\n")
+        (staging / _COMPLETE).write_text(wheel.name + "\n")
         if home.exists():
             shutil.rmtree(home)
         staging.rename(home)

@@ -94,18 +94,24 @@ def _fetch(version: str, folder: Path) -> Path:
 
 
 def _download_wheel(version: str, into: Path) -> Path:
-    command = [sys.executable, "-m", "pip", "download", f"apache-flink=={version}", "--no-deps",
-               *_WHEEL_TAG_ARGS, "-d", str(into), "--retries", "1", "--timeout", "15",
-               "--disable-pip-version-check", "--quiet"]
+    return download_wheel("apache-flink", version, into, _WHEEL_TAG_ARGS, timeout=300)
+
+
+def download_wheel(project: str, version: str, into: Path, tag_args: tuple[str, ...] = (),
+                   timeout: float = 300) -> Path:
+    """`pip download <project>==<version>` (no dependencies) into `into`; the wheel's path. Raises
+    PyFlinkUnavailable, saying why, when pip cannot get it."""
+    command = [sys.executable, "-m", "pip", "download", f"{project}=={version}", "--no-deps", *tag_args,
+               "-d", str(into), "--retries", "1", "--timeout", "15", "--disable-pip-version-check", "--quiet"]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise PyFlinkUnavailable(f"pip download apache-flink=={version} did not run: {exc}") from exc
-    wheels = sorted(into.glob("apache_flink-*.whl")) if into.exists() else []
+        raise PyFlinkUnavailable(f"pip download {project}=={version} did not run: {exc}") from exc
+    wheels = sorted(into.glob(f"{project.replace('-', '_')}-*.whl")) if into.exists() else []
     if done.returncode != 0 or not wheels:
         last = " ".join((done.stderr or done.stdout).strip().splitlines()[-2:])
         raise PyFlinkUnavailable(
-            f"apache-flink {version} is not cached in {cache_folder(version)} and pip could not download it "
+            f"{project} {version} is not cached in {cache_folder(version).parent} and pip could not download it "
             f"(exit {done.returncode}): {last or 'no wheel'}")
     return wheels[0]
 
