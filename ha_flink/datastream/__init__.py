@@ -6,6 +6,7 @@ runtime is written against them) and re-exported here and under PyFlink's module
 
 from __future__ import annotations
 
+from ha_flink.datastream.async_data_stream import AsyncDataStream  # noqa: F401
 from ha_flink.datastream.checkpoint_config import CheckpointConfig  # noqa: F401
 from ha_flink.datastream.checkpoint_storage import (  # noqa: F401
     CheckpointStorage, FileSystemCheckpointStorage, JobManagerCheckpointStorage,
@@ -19,6 +20,7 @@ from ha_flink.datastream.data_stream import (  # noqa: F401
     BroadcastConnectedStream, BroadcastStream, ConnectedStreams, DataStream, DataStreamSink, IntervalJoin, IntervalJoined, KeyedStream,
 )
 from ha_flink.datastream.functions import (  # noqa: F401
+    AsyncFunction, AsyncRetryPredicate, AsyncRetryStrategy,
     AggregateFunction, AllWindowFunction, BroadcastProcessFunction, CheckpointedFunction, CoFlatMapFunction, CoMapFunction, CoProcessFunction, FilterFunction, FlatMapFunction, FunctionInitializationContext, FunctionSnapshotContext, KeySelector, KeyedBroadcastProcessFunction, KeyedCoProcessFunction, KeyedProcessFunction, MapFunction, Partitioner, ProcessAllWindowFunction, ProcessFunction, ProcessJoinFunction, ProcessWindowFunction, ReduceFunction, RuntimeContext, SinkFunction, SourceFunction, TimeDomain, TimerService, WindowFunction,
 )
 from ha_flink.datastream.output_tag import (  # noqa: F401
@@ -35,6 +37,10 @@ from ha_flink.datastream.windowed_stream import (  # noqa: F401
 )
 
 __all__ = [
+    "AsyncDataStream",
+    "AsyncFunction",
+    "AsyncRetryPredicate",
+    "AsyncRetryStrategy",
     "CheckpointStorage",
     "FileSystemCheckpointStorage",
     "JobManagerCheckpointStorage",

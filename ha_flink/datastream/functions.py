@@ -5,5 +5,10 @@ and state backends are written against them (ARCHITECTURE.md, "Layers")."""
 
 from __future__ import annotations
 
+from ha_flink.core.async_functions import (  # noqa: F401
+    AsyncFunction, AsyncFunctionDescriptor, AsyncRetryPredicate, AsyncRetryStrategy,
+)
 from ha_flink.core.functions import *  # noqa: F403
-from ha_flink.core.functions import __all__  # noqa: F401
+from ha_flink.core.functions import __all__ as _core_all
+
+__all__ = [*_core_all, "AsyncFunction", "AsyncFunctionDescriptor", "AsyncRetryPredicate", "AsyncRetryStrategy"]
