@@ -1,6 +1,6 @@
 """Flink's own CLI (`bin/flink` of Apache Flink 2.3, from PyPI's wheels, run on a real JVM) against a real
 ha-flink HA cluster, through its standby as through its leader: `list` in Flink's line format (which
-scripts parse), `savepoint`, `checkpoint` (and `--full`), `cancel` and `stop`. The paths it calls are Flink's versioned ones (`/v1/...`) and
+scripts parse), `savepoint` and `savepoint -d`, `checkpoint` (and `--full`), `cancel` and `stop`. The paths it calls are Flink's versioned ones (`/v1/...`) and
 its Jackson mapping is strict about the JSON shapes, so it is the judge here, not our reading of them."""
 
 from __future__ import annotations
@@ -60,6 +60,13 @@ def test_flinks_cli_lists_savepoints_checkpoints_cancels_and_stops(flink_client:
     saved = flink("savepoint", job_id, f"{tmp_path}/manual")
     path = re.search(r"Savepoint completed\. Path: (\S+)", saved)
     assert path and Path(path.group(1).removeprefix("file:")).is_dir(), saved
+    # savepoint -d: disposed (the folder gone); a folder that is no savepoint is refused, naming it, and kept
+    assert "Savepoint '" in flink("savepoint", "-d", path.group(1)) and not Path(path.group(1)).exists()
+    (tmp_path / "precious").mkdir()
+    refused = flink_cli("savepoint", "-d", str(tmp_path / "precious"), rest=standby.rest_address() or "",
+                        conf_dir=client_conf)
+    assert refused.returncode != 0 and "is not a savepoint folder" in refused.stdout + refused.stderr
+    assert (tmp_path / "precious").is_dir()
 
     for args, kind in ((("checkpoint",), ""), (("checkpoint", "--full"), "(FULL)")):
         done = re.search(rf"Checkpoint{re.escape(kind)} (\d+) for job {job_id} completed\.", flink(*args, job_id))

@@ -40,9 +40,11 @@ from ha_flink import FLINK_REVISION, FLINK_VERSION
 from ha_flink.common.job_status import JobStatus
 from ha_flink.config import Configuration, HighAvailabilityOptions, RestOptions
 from ha_flink.config.sensitive import masked
+from ha_flink.fs import Storage, StorageError
 from ha_flink.rest import views
 from ha_flink.rest.limits import ContentLengthLimit
 from ha_flink.rest.versioning import VersionedPaths
+from ha_flink.runtime.checkpoint.coordinator import SavepointError, check_savepoint_folder, dispose_savepoint
 from ha_flink.runtime.checkpoint.storage import is_absolute_location
 from ha_flink.security.tls import rest_client_tls, rest_server_tls, url_opener
 from ha_flink.runtime.jobmanager.dispatcher import Dispatcher, JobSubmissionError
@@ -96,6 +98,13 @@ class CheckpointTriggerRequest(BaseModel):
     triggerId: str | None = Field(None, pattern="^[0-9A-Za-z_-]{1,64}$")
 
 
+class SavepointDisposalRequest(BaseModel):
+    """Flink's SavepointDisposalRequest (`flink savepoint -d <path>`)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+    savepoint_path: str = Field(alias="savepoint-path", min_length=1, max_length=4096)
+
+
 class TriggeredOperations:
     """The savepoint (and stop-with-savepoint) or checkpoint operations the leader runs, by trigger id
     (Flink's CompletedOperationCache), answering with the savepoint's `location` or the checkpoint's
@@ -113,8 +122,9 @@ class TriggeredOperations:
     def answer(self, job_id: str, trigger_id: str) -> dict[str, Any]:
         status = self.status(job_id, trigger_id)
         if status is None:
-            raise HTTPException(404, f"no {self.kind} operation {trigger_id} of job {job_id} on this leader (a new "
-                                     "leader does not know the operations of the one before)")
+            of_job = f" of job {job_id}" if job_id else ""
+            raise HTTPException(404, f"no {self.kind} operation {trigger_id}{of_job} on this leader (a new leader "
+                                     "does not know the operations of the one before)")
         return status
 
     def start(self, job_id: str, operation: Any, trigger_id: str | None = None) -> str:
@@ -139,6 +149,7 @@ class TriggeredOperations:
         if error is not None:
             return {"status": {"id": "COMPLETED"},
                     "operation": {"failure-cause": {"class": type(error).__name__, "stack-trace": str(error)}}}
+        # (a disposal's result is None: Flink's AsynchronousOperationInfo, whose failure-cause is null)
         return {"status": {"id": "COMPLETED"}, "operation": {self.result_key: task.result()}}
 
 
@@ -152,6 +163,8 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
                               "answers; a standby forwards to the leader, or answers 503 during an election.")
     operations = TriggeredOperations("savepoint", "location")
     checkpoint_operations = TriggeredOperations("checkpoint", "checkpointId")
+    disposals = TriggeredOperations("savepoint disposal", "failure-cause")
+    storage = Storage(config)
     forwarding = url_opener(rest_client_tls(config))  # a standby calls the leader with the REST client keys
 
     @app.exception_handler(RequestValidationError)
@@ -424,6 +437,28 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
     @app.get("/jobs/{job_id}/savepoints/{trigger_id}", summary="Status of a savepoint or stop operation")
     async def savepoint_status(job_id: str, trigger_id: str) -> dict[str, Any]:
         return operations.answer(job_id, trigger_id)
+
+    @app.post("/savepoint-disposal", status_code=202, summary="Dispose of a savepoint (flink savepoint -d)")
+    async def dispose(body: SavepointDisposalRequest) -> Any:
+        loop = asyncio.get_running_loop()
+        # checked before it is accepted: a refusal is this request's 400, which Flink's CLI shows as it is
+        # (an operation's failure-cause would need a Java-serialized throwable for it to read)
+        try:
+            await loop.run_in_executor(None, check_savepoint_folder, storage, body.savepoint_path)
+        except SavepointError as error:
+            return _error(400, str(error))
+        except StorageError as error:
+            return _error(503, f"the savepoint's storage cannot be reached: {error}")
+
+        async def disposal() -> None:
+            await loop.run_in_executor(None, dispose_savepoint, storage, body.savepoint_path)
+
+        trigger_id = disposals.start("", disposal())
+        return JSONResponse({"request-id": trigger_id}, status_code=202)
+
+    @app.get("/savepoint-disposal/{trigger_id}", summary="Status of a savepoint disposal")
+    async def disposal_status(trigger_id: str) -> dict[str, Any]:
+        return disposals.answer("", trigger_id)
 
     # -- dashboard -------------------------------------------------------------------------------------
 

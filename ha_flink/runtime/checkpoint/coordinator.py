@@ -46,6 +46,7 @@ from ha_flink.runtime.checkpoint.restore import (
     CheckpointDamagedError, CheckpointRestoreError, RestorePlan, plan_restore,
 )
 from ha_flink.runtime.checkpoint.stats import CheckpointStatsTracker
+from ha_flink.runtime.checkpoint.storage import is_absolute_location
 from ha_flink.runtime.checkpoint.tracker import CheckpointTracker, PendingCheckpoint
 from ha_flink.runtime.graph.job_graph import JobGraph
 
@@ -112,6 +113,36 @@ async def restored_from_savepoint(graph: JobGraph, storage: Storage, path: str, 
     parallelism = {by_key[k].id: p for k, p in metadata["parallelism"].items() if k in by_key}
     restore_from_all = {by_key[k].id for k in metadata.get("restore_from_all", ()) if k in by_key}
     return int(metadata.get("checkpoint_id", -1)), plan_restore(graph, refs, parallelism, restore_from_all)
+
+
+def dispose_savepoint(storage: Storage, path: str) -> None:
+    """Flink's savepoint disposal (`flink savepoint -d <path>`): deletes a savepoint folder, whose state
+    files are all inside it, once `check_savepoint_folder` found it is one."""
+    check_savepoint_folder(storage, path)
+    storage.delete(path, recursive=True)
+
+
+def check_savepoint_folder(storage: Storage, path: str) -> None:
+    """Whether `path` is a savepoint folder (`savepoint-...` with a sealed, intact `_metadata`, read without
+    unpickling anything); SavepointError says why not. A retained checkpoint (`chk-N`) is not: it is its
+    job's to delete, and later checkpoints may share its files."""
+    if not is_absolute_location(path):
+        raise SavepointError(f"savepoint path {path!r} is neither an absolute path nor a URL")
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    if not name.startswith("savepoint-"):
+        raise SavepointError(f"{path} is not a savepoint folder (savepoint-<job>-<id>); nothing was deleted"
+                             + (": a retained checkpoint is deleted by its job" if name.startswith("chk-") else ""))
+    url = join_url(path, METADATA)
+    if not storage.exists(url):
+        raise SavepointError(f"{path} holds no {METADATA}: it is not a savepoint (or was disposed already); "
+                             "nothing was deleted")
+    try:
+        storage.read_sealed(url)
+    except StorageError as error:
+        if is_damage(error):
+            raise SavepointError(f"{url} is damaged ({error.reason}); nothing was deleted: remove the folder by "
+                                 "hand if it is no longer wanted") from None
+        raise
 
 
 def _as_savepoint(metadata: dict[str, Any], path: str) -> dict[str, Any]:
