@@ -57,7 +57,7 @@ run: install
 	  if [ $$state -eq 2 ]; then echo "Only part of the cluster of conf/ runs; restarting it."; bin/stop-cluster.sh; fi; \
 	  bin/start-cluster.sh; \
 	fi
-	@if bin/flink list 2>/dev/null | grep -qE '  streaming word count  [A-Z]+  '; then \
+	@if bin/flink list 2>/dev/null | grep -qE ' : streaming word count \([A-Z]+\)$$'; then \
 	  echo "The example job is already running:"; bin/flink list; \
 	else \
 	  bin/flink run -d -py examples/streaming_word_count.py; \

@@ -56,6 +56,7 @@ def test_flinks_cli_lists_savepoints_checkpoints_cancels_and_stops(flink_client:
     everything = flink("list", "-a", via=leader.rest_address())
     assert listed(everything) == [(job_id, "checkpointed count", "RUNNING")]
     assert "No scheduled jobs." in everything
+    same_as_flink(cluster, flink, "-a")
 
     saved = flink("savepoint", job_id, f"{tmp_path}/manual")
     path = re.search(r"Savepoint completed\. Path: (\S+)", saved)
@@ -86,10 +87,22 @@ def test_flinks_cli_lists_savepoints_checkpoints_cancels_and_stops(flink_client:
     assert re.search(rf"Savepoint completed\. Path: \S*{tmp_path}/stopped/savepoint-", stopped), stopped
     wait_for(lambda: (second, "checkpointed count", "FINISHED") in listed(flink("list", "-a")), 30,
              what="`flink list -a` to show the stopped job FINISHED")
+    for flags in ((), ("-a",), ("-r",), ("-s",)):
+        same_as_flink(cluster, flink, *flags)
     overview = {j["jid"]: j for j in ok_json(f"{leader.rest_address()}/jobs/overview")["jobs"]}
     # and their tasks as Flink shows them: every one ended with its job
     assert overview[job_id]["tasks"]["canceled"] == overview[job_id]["tasks"]["total"] > 0
     assert overview[second]["tasks"]["finished"] == overview[second]["tasks"]["total"] > 0
+
+
+def same_as_flink(cluster: Cluster, flink: Callable[..., str], *flags: str) -> None:
+    """Our `bin/flink list <flags>` prints what Flink's own does, line for line (its log lines aside)."""
+    def lines(text: str) -> list[str]:
+        return [line for line in text.splitlines() if line and "Reconfiguration failed" not in line]
+
+    ours = cluster.flink("list", *flags)
+    assert ours.returncode == 0, ours.stderr
+    assert lines(ours.stdout) == lines(flink("list", *flags)), f"flink list {' '.join(flags)}"
 
 
 def ok_json(url: str) -> Any:

@@ -293,7 +293,9 @@ def test_a_job_whose_graph_cannot_be_read_is_listed_and_retried_and_a_lost_one_f
     wait_for(lambda: "Job recovery done" in standby.output(), 30, what="the new leader's recovery")
     listed = cluster.flink("list", "-a")
     assert listed.returncode == 0, listed.stderr
-    rows = {line.split()[0]: line for line in listed.stdout.splitlines() if line[:32] in jobs.values()}
+    # Flink's lines, "<date> <time> : <jobid> : <name> (<STATE>)"
+    rows = {line.split(" : ")[1]: line for line in listed.stdout.splitlines()
+            if line.count(" : ") >= 2 and line.split(" : ")[1] in jobs.values()}
     assert "INITIALIZING" in rows[jobs["waits"]] and "INITIALIZING" in rows[jobs["cancelled"]]
     assert "FAILED" in rows[jobs["lost"]]
     with pytest.raises(urllib.error.HTTPError) as answer:

@@ -5,7 +5,7 @@
 python.archives and python.executable: shipped with the job, see runtime/python_artifacts.py); its
 `env.execute()` builds the job graph and submits it to the leader found in ZooKeeper (or through `-m`, a
 JobManager's REST address) and prints the job id and the dashboard's URL. A script that fails before
-submitting gets its traceback printed, and nothing is persisted. `flink list` prints a table; savepoints
+submitting gets its traceback printed, and nothing is persisted. `flink list` prints Flink's lines (`--table`: a table); savepoints
 show their progress while the CLI waits; errors name the JobManager asked and what it answered."""
 
 from __future__ import annotations
@@ -118,17 +118,52 @@ def format_jobs(jobs: list[Any], now: float) -> list[str]:
     return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
 
 
+_RULE = "--------------------------------------------------------------"
+_SCHEDULED_STATES = ("CREATED", "INITIALIZING")
+_TERMINAL_STATES = ("FINISHED", "CANCELED", "FAILED")
+
+
+def flink_list_lines(jobs: list[Any], running: bool, scheduled: bool, terminated: bool) -> list[str]:
+    """Flink's `flink list` output, line for line (scripts parse it): the running/restarting, scheduled and
+    terminated jobs as `dd.MM.yyyy HH:mm:ss : <jobid> : <name> (<STATE>)`, by state, then start time."""
+
+    def section(title: str, chosen: list[Any]) -> list[str]:
+        by_state = sorted(chosen, key=lambda j: j.state.lower())  # (grouped by state, as Flink's)
+        rows = [f"{time.strftime('%d.%m.%Y %H:%M:%S', time.localtime(job.start_time / 1000))} : {job.job_id} : "
+                f"{job.name} ({job.state})" for job in sorted(by_state, key=lambda j: j.start_time)]
+        return [title, *rows, _RULE]
+
+    lines: list[str] = []
+    running_jobs = [j for j in jobs if j.state not in _SCHEDULED_STATES + _TERMINAL_STATES]
+    scheduled_jobs = [j for j in jobs if j.state in _SCHEDULED_STATES]
+    terminated_jobs = [j for j in jobs if j.state in _TERMINAL_STATES]
+    if running:
+        lines += section("------------------ Running/Restarting Jobs -------------------", running_jobs) \
+            if running_jobs else ["No running jobs."]
+    if scheduled:
+        lines += section("----------------------- Scheduled Jobs -----------------------", scheduled_jobs) \
+            if scheduled_jobs else ["No scheduled jobs."]
+    if terminated and terminated_jobs:
+        lines += section("---------------------- Terminated Jobs -----------------------", terminated_jobs)
+    return lines
+
+
 def cmd_list(args: argparse.Namespace, overrides: list[str]) -> int:
+    running, scheduled = args.running or args.all, args.scheduled or args.all
+    if not (running or scheduled):  # no flag: running and scheduled, as Flink's
+        running = scheduled = True
+    print("Waiting for response...", flush=True)
     with _client(args, overrides) as client:
         jobs = client.list_jobs()
         asked = client.fixed_address or client.leader()[0]
-    shown = jobs if args.all else [j for j in jobs if j.state not in ("FINISHED", "CANCELED", "FAILED")]
-    print(f"Jobs of the leading JobManager (asked {asked}):")
-    print("------------------ " + ("All Jobs" if args.all else "Running/Restarting Jobs") + " -------------------")
-    if shown:
-        print("\n".join(format_jobs(sorted(shown, key=lambda j: j.start_time), time.time())))
-    else:
-        print("No jobs." if args.all else "No running jobs.")
+    # which JobManager answered goes to stderr: stdout is Flink's, line for line
+    print(f"(jobs of the leading JobManager, asked {asked})", file=sys.stderr)
+    if args.table:
+        shown = jobs if args.all else [j for j in jobs if j.state not in _TERMINAL_STATES]
+        print("\n".join(format_jobs(sorted(shown, key=lambda j: j.start_time), time.time())) if shown else
+              ("No jobs." if args.all else "No running jobs."))
+        return 0
+    print("\n".join(flink_list_lines(jobs, running, scheduled, args.all)))
     return 0
 
 
@@ -210,7 +245,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text)
         sub.add_argument("-m", "--jobmanager", default=None)
         if name == "list":
-            sub.add_argument("-a", "--all", action="store_true", help="also the finished, cancelled and failed jobs")
+            sub.add_argument("-r", "--running", action="store_true", help="only running (and restarting) jobs")
+            sub.add_argument("-s", "--scheduled", action="store_true", help="only scheduled jobs")
+            sub.add_argument("-a", "--all", action="store_true",
+                             help="running, scheduled and the finished, cancelled and failed jobs")
+            sub.add_argument("--table", action="store_true",
+                             help="(ha-flink's) a table with start times and durations instead of Flink's lines")
         if name == "cancel":
             sub.add_argument("-s", "--withSavepoint", nargs="?", const="", default=None,
                              help="take a savepoint (into this folder, else state.savepoints.dir) first")
