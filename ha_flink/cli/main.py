@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ha_flink.config import ConfigurationError, load_configuration
-from ha_flink.config.loader import split_dynamic_properties
+from ha_flink.config.loader import parse_dynamic_properties, split_dynamic_properties
 
 
 def _client(args: argparse.Namespace, overrides: list[str]):  # noqa: ANN202 - avoids an import at start-up
@@ -78,7 +78,8 @@ def _run_script(args: argparse.Namespace, overrides: list[str], script: Path, py
         context = submission.SubmissionContext(client, args.detached, args.parallelism, [],
                                                savepoint_path=args.fromSavepoint,
                                                allow_non_restored_state=args.allowNonRestoredState,
-                                               python_settings=python_settings)
+                                               python_settings=python_settings,
+                                               dynamic_properties=dict(parse_dynamic_properties(overrides)))
         submission.activate(context)
         sys.argv = [str(script), *args.args]
         try:
@@ -206,7 +207,8 @@ def cmd_stop(args: argparse.Namespace, overrides: list[str]) -> int:
 def cmd_info(args: argparse.Namespace, overrides: list[str]) -> int:
     from ha_flink.client import submission
 
-    context = submission.SubmissionContext(None, True, args.parallelism, [], plans=[])
+    context = submission.SubmissionContext(None, True, args.parallelism, [], plans=[],
+                                           dynamic_properties=dict(parse_dynamic_properties(overrides)))
     submission.activate(context)
     try:
         runpy.run_path(args.python, run_name="__main__")

@@ -24,6 +24,9 @@ class SubmissionContext:
     allow_non_restored_state: bool = False
     # `flink run -pyfs/-pyreq/-pyarch/-pyexec`: python.* settings under the program's own (runtime/python_artifacts)
     python_settings: dict[str, str] = field(default_factory=dict)
+    # `flink run/info -D key=value`: the program's environments start with these as their configuration (as
+    # Flink's effective configuration); what the program sets itself wins, and `-p` wins over parallelism.default
+    dynamic_properties: dict[str, str] = field(default_factory=dict)
 
 
 _context: SubmissionContext | None = None

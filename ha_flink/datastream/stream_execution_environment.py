@@ -60,6 +60,12 @@ class StreamExecutionEnvironment:
         self._sinks: list[Transformation] = []
         self._default_local_parallelism: int | None = None
         self._slot_sharing_groups: dict[str, SlotSharingGroup] = {}
+        from ha_flink.client import submission
+
+        context = submission.current()
+        if context is not None and context.dynamic_properties:  # `flink run -D ...`: before the program's own
+            self.configure({key: value for key, value in context.dynamic_properties.items()
+                            if not (key == "parallelism.default" and context.parallelism)})
         if configuration is not None:
             self.configure(configuration)
 
