@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import collections
+import os
 import re
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Callable
 
-from ha_flink.testing.cluster import Cluster
-from ha_flink.testing.processes import wait_for
+from ha_flink.testing.cluster import REPO, Cluster
+from ha_flink.testing.processes import start_process, stop_process, wait_for
 from ha_flink.testing.sinks import read_collected
 from integration.word_count_job import expected_counts
 
@@ -248,3 +250,27 @@ def test_region_failover_after_a_taskmanager_kill_moves_only_its_lane_to_a_spare
     wait_for(lambda: max(value for lane, _, value in read_collected(out) if lane == kept) > before + 100, 20,
              what="the other lane to keep going")
     assert second.process.poll() is None
+
+
+def test_an_interrupted_attached_client_with_sae_cancels_its_job(cluster_factory: Callable[..., Cluster],
+                                                                  tmp_path: Path) -> None:
+    """flink run -sae (--shutdownOnAttachedExit): the attached client's SIGTERM cancels the job, as Flink's."""
+    cluster = cluster_factory()
+    cluster.start_jobmanager()
+    cluster.start_taskmanager()
+    env = dict(os.environ, FLINK_CONF_DIR=str(cluster.conf_dir))
+    client = start_process([sys.executable, "-m", "ha_flink.cli.main", "run", "-sae", "-py",
+                            str(HERE / "checkpointed_count_job.py"), str(tmp_path / "out"), "1000000", "100", "-1"],
+                           tmp_path / "client.log", env=env, cwd=REPO)
+    try:
+        wait_for(lambda: "Job has been submitted with JobID" in (tmp_path / "client.log").read_text(), 60,
+                 what="the attached client to submit its job")
+        job_id = re.search(r"JobID ([0-9a-f]{32})", (tmp_path / "client.log").read_text()).group(1)
+        wait_for(lambda: f"{job_id} : checkpointed count (RUNNING)" in cluster.flink("list").stdout, 60,
+                 what="the job to run")
+        assert stop_process(client) == 130
+        assert "cancelling job" in (tmp_path / "client.log").read_text()
+        wait_for(lambda: f"{job_id} : checkpointed count (CANCELED)" in cluster.flink("list", "-a").stdout, 30,
+                 what="the interrupted client's job to be cancelled")
+    finally:
+        stop_process(client)

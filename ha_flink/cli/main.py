@@ -79,7 +79,8 @@ def _run_script(args: argparse.Namespace, overrides: list[str], script: Path, py
                                                savepoint_path=args.fromSavepoint,
                                                allow_non_restored_state=args.allowNonRestoredState,
                                                python_settings=python_settings,
-                                               dynamic_properties=dict(parse_dynamic_properties(overrides)))
+                                               dynamic_properties=dict(parse_dynamic_properties(overrides)),
+                                               shutdown_on_attached_exit=args.shutdownOnAttachedExit)
         submission.activate(context)
         sys.argv = [str(script), *args.args]
         try:
@@ -224,6 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="submit a Python job to the cluster")
     run.add_argument("-py", "--python", required=True, help="the job script")
     run.add_argument("-d", "--detached", action="store_true", help="do not wait for the job to end")
+    run.add_argument("-sae", "--shutdownOnAttachedExit", action="store_true",
+                     help="attached: if this client is interrupted (Ctrl-C, SIGTERM), cancel the job first")
     run.add_argument("-p", "--parallelism", type=int, default=None)
     run.add_argument("-m", "--jobmanager", default=None, help="host:port of a JobManager's REST endpoint")
     run.add_argument("-pyfs", "--pyFiles", default=None,
@@ -281,6 +284,9 @@ def main(argv: list[str] | None = None) -> int:
                "stop": cmd_stop}[args.command]
     try:
         return handler(args, overrides)
+    except KeyboardInterrupt:  # Ctrl-C (or, with -sae, SIGTERM): no traceback
+        print(f"flink {args.command}: interrupted", file=sys.stderr)
+        return 130
     except ConfigurationError as error:
         print(f"flink {args.command}: {error}", file=sys.stderr)
         return 1

@@ -3,6 +3,7 @@ job graph to the cluster instead of running it in the local mini cluster (as PyF
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ class SubmissionContext:
     # `flink run/info -D key=value`: the program's environments start with these as their configuration (as
     # Flink's effective configuration); what the program sets itself wins, and `-p` wins over parallelism.default
     dynamic_properties: dict[str, str] = field(default_factory=dict)
+    # `flink run -sae`: an attached client that is interrupted (Ctrl-C, SIGTERM) cancels its job first
+    shutdown_on_attached_exit: bool = False
 
 
 _context: SubmissionContext | None = None
@@ -86,10 +89,33 @@ def submit(graph: Any) -> JobExecutionResult:
     assert context is not None
     if job_id is None or context.detached:
         return JobExecutionResult(job_id or graph.job_id, graph.name, 0)
-    result = RemoteJob(context.client, job_id, graph.name, started).wait()
+    job = RemoteJob(context.client, job_id, graph.name, started)
+    if context.shutdown_on_attached_exit:
+        result = _wait_cancelling_on_exit(job)
+    else:
+        result = job.wait()
     print(f"Program execution finished\nJob with JobID {job_id} has finished.\n"
           f"Job Runtime: {result.net_runtime_ms} ms", file=sys.stdout, flush=True)
     return result
+
+
+def _wait_cancelling_on_exit(job: RemoteJob) -> JobExecutionResult:
+    """Flink's -sae: waits for the job; a Ctrl-C or SIGTERM of this client cancels the job, then exits."""
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def terminated(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, terminated)
+    try:
+        return job.wait()
+    except KeyboardInterrupt:
+        print(f"The client is exiting: cancelling job {job.job_id} (-sae, --shutdownOnAttachedExit)",
+              file=sys.stderr, flush=True)
+        job.cancel()
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def submit_async(graph: Any) -> RemoteJob:
