@@ -460,7 +460,7 @@ class Remember(KeyedProcessFunction):
 @pytest.mark.parametrize("backend", ["hashmap", "rocksdb"])
 def test_a_jobs_keyed_state_expires_between_records(tmp_path: Path, backend: str) -> None:
     env = StreamExecutionEnvironment.get_execution_environment().set_parallelism(1)
-    env.get_config().set_string("state.backend.type", backend) if hasattr(env.get_config(), "set_string") else None
+    env.configure({"state.backend.type": backend, "state.backend.rocksdb.localdir": str(tmp_path / "rocksdb")})
     records = [("a", False), ("b", False), ("b", False), ("a", True), ("a", False)]
     (env.from_collection(records).key_by(lambda r: r[0]).process(Remember())
         .add_sink(CollectSink(tmp_path / "out")))
@@ -469,3 +469,4 @@ def test_a_jobs_keyed_state_expires_between_records(tmp_path: Path, backend: str
         ("a", None, False), ("b", None, False), ("b", 1, True),
         ("a", None, True),  # a's short-lived state expired while it waited; the hour-long one did not
         ("a", 1, True)]
+    assert (tmp_path / "rocksdb").is_dir() == (backend == "rocksdb")  # the job ran on the backend asked for
