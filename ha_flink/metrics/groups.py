@@ -19,12 +19,12 @@ import math
 import numbers
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 from typing import Callable, Iterator, TypeVar, Union
 
 from ha_flink.metrics.metricbase import Counter, Distribution, Meter, Metric, MetricGroup
+from ha_flink.metrics.sampling import SampleWindow
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,8 @@ class MeterView(Meter):
         self.time_span_s = max(time_span_in_seconds - time_span_in_seconds % UPDATE_INTERVAL_SECONDS,
                                UPDATE_INTERVAL_SECONDS)
         self._count = 0
-        self._samples: deque[tuple[float, int]] = deque([(clock(), 0)])
+        self._window = SampleWindow(self.time_span_s)
+        self._window.update(clock(), 0)
 
     def mark_event(self, value: int = 1) -> None:
         self._count += value
@@ -76,15 +77,12 @@ class MeterView(Meter):
 
     def update(self, now: float) -> None:
         """Sample the count at `now` (seconds, the clock this meter was made with)."""
-        self._samples.append((now, self._count))
-        # keep one sample at or before the window's start: the rate spans the whole window
-        while len(self._samples) > 2 and self._samples[1][0] <= now - self.time_span_s:
-            self._samples.popleft()
+        self._window.update(now, self._count)
 
     def get_rate(self) -> float:
         """Events per second over the last time span, as of the latest `update`."""
-        (t0, c0), (t1, c1) = self._samples[0], self._samples[-1]
-        return (c1 - c0) / max(t1 - t0, float(self.time_span_s))
+        increase, seconds = self._window.increase()
+        return increase / max(seconds, float(self.time_span_s))
 
 
 class SimpleDistribution(Distribution):

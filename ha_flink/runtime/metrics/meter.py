@@ -1,29 +1,26 @@
-"""Rates from counters, as Flink's MeterView: the counter is sampled, and the rate is the increase over
-the samples of the last `window_s` seconds. I/O-free: the caller passes the time."""
+"""Rates from counters, as Flink's MeterView: the counter is sampled (ha_flink/metrics/sampling.py), and the
+rate is the increase over the samples of the last `window_s` seconds."""
 
 from __future__ import annotations
 
-import collections
+from ha_flink.metrics.sampling import SampleWindow
 
 
 class Meter:
     def __init__(self, window_s: float = 5.0) -> None:
         self.window_s = window_s
-        self._samples: collections.deque[tuple[float, float]] = collections.deque()
+        self._window = SampleWindow(window_s)
 
     def update(self, now: float, count: float) -> None:
-        self._samples.append((now, count))
-        # keep one sample at or before the window's start, so the rate spans the whole window
-        while len(self._samples) > 2 and self._samples[1][0] <= now - self.window_s:
-            self._samples.popleft()
+        self._window.update(now, count)
 
     @property
     def rate(self) -> float:
         """Increase per second over the window (0 until two samples exist)."""
-        if len(self._samples) < 2:
+        if len(self._window.samples) < 2:
             return 0.0
-        (t0, c0), (t1, c1) = self._samples[0], self._samples[-1]
-        return (c1 - c0) / (t1 - t0) if t1 > t0 else 0.0
+        increase, seconds = self._window.increase()
+        return increase / seconds if seconds > 0 else 0.0
 
 
 class TaskIOMeters:
