@@ -27,6 +27,10 @@ from ha_flink.runtime.graph.job_graph import JobGraph, build_job_graph
 from ha_flink.runtime.graph.transformations import SourceTransformation, Transformation
 from ha_flink.runtime.partitioner import DEFAULT_MAX_PARALLELISM
 
+STATE_RECOVERY_PATH, SAVEPOINT_PATH = "execution.state-recovery.path", "execution.savepoint.path"
+STATE_RECOVERY_IGNORE_UNCLAIMED = "execution.state-recovery.ignore-unclaimed-state"
+SAVEPOINT_IGNORE_UNCLAIMED = "execution.savepoint.ignore-unclaimed-state"
+
 
 if TYPE_CHECKING:
     from ha_flink.runtime.minicluster import MiniCluster
@@ -323,12 +327,17 @@ class StreamExecutionEnvironment:
                 raise ValueError(f"Auto generated UIDs have been disabled (ExecutionConfig."
                                  f"disable_auto_generated_uids) but no UID was set for: {', '.join(missing)}; "
                                  "give each operator one with .uid(...)")
-        return build_job_graph(
+        graph = build_job_graph(
             self._sinks, job_name=job_name or "Flink Streaming Job", default_parallelism=self._pipeline.parallelism,
             default_max_parallelism=self._pipeline.max_parallelism, runtime_mode=runtime_mode,
             config=self._pipeline.job_parameters, checkpoint_interval_ms=interval if interval > 0 else None,
             settings=settings, chaining=self.is_chaining_enabled(),
         )
+        # Flink 2's keys for the state a job starts from (its 1.x names as fallbacks); `flink run -s` wins
+        graph.savepoint_path = settings.get(STATE_RECOVERY_PATH) or settings.get(SAVEPOINT_PATH) or None
+        ignore = settings.get(STATE_RECOVERY_IGNORE_UNCLAIMED) or settings.get(SAVEPOINT_IGNORE_UNCLAIMED) or "false"
+        graph.allow_non_restored_state = ignore.strip().lower() == "true"
+        return graph
 
     def _resolved_runtime_mode(self) -> str:
         """STREAMING or BATCH. AUTOMATIC is BATCH when every source is bounded; BATCH with an unbounded

@@ -103,3 +103,27 @@ def test_a_savepoint_without_checkpointing_names_the_reason(tmp_path: Path) -> N
     finally:
         client.cancel().result(10)
         client.get_job_execution_result().exception(30)
+
+
+@pytest.mark.parametrize("key", ["execution.state-recovery.path", "execution.savepoint.path"])
+def test_a_local_job_starts_from_a_savepoint_and_an_operator_added_since_starts_fresh(tmp_path: Path, key: str) -> None:
+    """Flink 2's key (and its 1.x name) for the state a local job starts from; a source that has no state
+    in the savepoint reads from its beginning (it once restored as a source with no splits, and read nothing)."""
+    client = unbounded_job(tmp_path, checkpointing=True).execute_async()
+    try:
+        wait_for(lambda: len(read_collected(tmp_path / "out")) > 100, 20, what="records to flow")
+        savepoint = client.stop_with_savepoint(False, str(tmp_path / "savepoints")).result(60)
+        client.get_job_execution_result().result(60)
+    finally:
+        client.cancel()
+        client.get_job_execution_result().exception(30)
+    env = StreamExecutionEnvironment.get_execution_environment().set_parallelism(2)
+    env.configure({key: savepoint})
+    env.from_collection(list(range(50))).uid("added").add_sink(CollectSink(tmp_path / "again"))
+    with pytest.raises(JobExecutionError, match="holds state for operators this job does not have"):
+        env.execute("refused: the savepoint's source state has no operator")
+    env = StreamExecutionEnvironment.get_execution_environment().set_parallelism(2)
+    env.configure({key: savepoint, key.replace(".path", ".ignore-unclaimed-state"): "true"})
+    env.from_collection(list(range(50))).uid("added").add_sink(CollectSink(tmp_path / "again"))
+    env.execute("restored")
+    assert sorted(read_collected(tmp_path / "again")) == list(range(50))

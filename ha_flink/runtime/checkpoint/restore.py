@@ -4,7 +4,8 @@
    old subtasks' snapshots each new subtask needs: with unchanged parallelism only its own (a finished
    subtask has none: nothing left to read); with another parallelism, or when the vertex has union or
    broadcast operator state, all of the vertex's (splits are pooled and dealt round-robin, keyed state is
-   taken by key group, operator state redistributed by its mode).
+   taken by key group, operator state redistributed by its mode). A vertex the snapshot holds no state
+   for (an operator added since the savepoint) gets no plan: it starts fresh.
 2. `materialize` (where the subtask runs: the TaskManager reads the files itself) turns the snapshots
    into the task's restored state: {"source": splits or None, "operators": [[state...] per operator]}.
    A state file that is gone, truncated or altered is a `CheckpointStateDamagedError` naming it (the
@@ -48,6 +49,8 @@ def plan_restore(graph: JobGraph, tasks: dict[tuple[str, int], Any], old_paralle
                  restore_from_all: set[str] | frozenset[str] = frozenset()) -> dict[tuple[str, int], RestorePlan]:
     plans = {}
     for vertex in graph.vertices.values():
+        if old_parallelism is not None and vertex.id not in old_parallelism:
+            continue  # an operator the snapshot has no state for (added since): it starts fresh, as in Flink
         refs = {subtask: ref for (vertex_id, subtask), ref in tasks.items() if vertex_id == vertex.id}
         rescaled = old_parallelism is None or old_parallelism.get(vertex.id) != vertex.parallelism
         every = rescaled or vertex.id in restore_from_all
