@@ -159,8 +159,9 @@ class DataStream:
     # -- transformations ------------------------------------------------------------------------------
 
     def _one_input(self, name: str, operator: StreamOperator, output_type: Any = None,
-                   key_selector: Callable[[Any], Any] | None = None) -> DataStream:
+                   key_selector: Callable[[Any], Any] | None = None, key_type: Any = None) -> DataStream:
         operator.key_selector = key_selector
+        operator.key_type = key_type
         operator.output_type = output_type
         t = OneInputTransformation(name, [self._transformation], output_type=output_type, operator=operator)
         return DataStream(self._env, t)
@@ -199,8 +200,8 @@ class DataStream:
 
     def key_by(self, key_selector: Any, key_type: Any = None) -> KeyedStream:
         select = _key_function(key_selector)
-        partitioned = self._partitioned("Key By", KeyGroupStreamPartitioner(select))
-        return KeyedStream(self._env, partitioned, select)
+        partitioned = self._partitioned("Key By", KeyGroupStreamPartitioner(select, key_type=key_type))
+        return KeyedStream(self._env, partitioned, select, key_type)
 
     def window_all(self, window_assigner: Any) -> Any:
         """Windows over the whole stream, computed by one subtask (as Flink's non-parallel windowAll)."""
@@ -376,12 +377,13 @@ class KeyedStream(DataStream):
     """A stream partitioned by key: its operators see keyed state and timers of the current key."""
 
     def __init__(self, env: StreamExecutionEnvironment, transformation: Transformation,
-                 key_selector: Callable[[Any], Any]) -> None:
+                 key_selector: Callable[[Any], Any], key_type: Any = None) -> None:
         super().__init__(env, transformation)
         self._key_selector = key_selector
+        self._key_type = key_type  # key_by's: the keys' Java hash (runtime/key_groups.py)
 
     def _keyed(self, name: str, operator: StreamOperator, output_type: Any = None) -> DataStream:
-        return self._one_input(name, operator, output_type, self._key_selector)
+        return self._one_input(name, operator, output_type, self._key_selector, self._key_type)
 
     def map(self, func: Any, output_type: Any = None) -> DataStream:
         return self._keyed("Map", MapOperator(func, "Map"), output_type)
@@ -560,6 +562,9 @@ class DataStreamSink:
 def _two_input(env: Any, name: str, first: Transformation, second: Transformation, operator: StreamOperator,
                output_type: Any, parallelism: int | None = None) -> DataStream:
     operator.output_type = output_type
+    if getattr(operator, "key_selector2", None) is not None and operator.key_type2 != operator.key_type:
+        # (one hash for both: the two sides' keys meet in one keyed state)
+        raise TypeError(f"Key types if input KeyedStreams don't match: {operator.key_type} and {operator.key_type2}.")
     t = TwoInputTransformation(name, [first, second], output_type=output_type, operator=operator)
     t.parallelism = parallelism
     return DataStream(env, t)
@@ -585,8 +590,8 @@ class ConnectedStreams:
                output_type: Any) -> DataStream:
         stream1, stream2 = self.stream1, self.stream2
         if isinstance(stream1, KeyedStream) and isinstance(stream2, KeyedStream):  # (self._keyed())
-            operator.key_selector = stream1._key_selector
-            operator.key_selector2 = stream2._key_selector
+            operator.key_selector, operator.key_type = stream1._key_selector, stream1._key_type
+            operator.key_selector2, operator.key_type2 = stream2._key_selector, stream2._key_type
         else:
             operator.key_selector = None
         return _two_input(self.stream1._env, name, self.stream1._transformation, self.stream2._transformation,
@@ -639,7 +644,10 @@ class BroadcastConnectedStream:
         name = "Co-Process-Broadcast-Keyed" if keyed else "Co-Process-Broadcast"
         operator = BroadcastProcessOperator(func, name, self.broadcast_state_descriptors)
         stream = self.non_broadcast_stream
-        operator.key_selector = stream._key_selector if isinstance(stream, KeyedStream) else None  # (keyed)
+        if isinstance(stream, KeyedStream):
+            operator.key_selector, operator.key_type = stream._key_selector, stream._key_type
+        else:
+            operator.key_selector = None
         return _two_input(self.non_broadcast_stream._env, name, self.non_broadcast_stream._transformation,
                           self.broadcast_stream.input_stream._transformation, operator, output_type)
 
@@ -687,8 +695,8 @@ class IntervalJoined:
         name = "IntervalJoin"
         operator = IntervalJoinOperator(process_join_function, name, self.lower, self.upper, self.lower_inclusive,
                                         self.upper_inclusive, self.left_late_tag, self.right_late_tag)
-        operator.key_selector = self.left._key_selector
-        operator.key_selector2 = self.right._key_selector
+        operator.key_selector, operator.key_type = self.left._key_selector, self.left._key_type
+        operator.key_selector2, operator.key_type2 = self.right._key_selector, self.right._key_type
         return _two_input(self.left._env, name, self.left._transformation, self.right._transformation, operator,
                           output_type)
 

@@ -25,7 +25,7 @@ from ha_flink.core.functions import SourceContext, SourceFunction
 from ha_flink.runtime.graph.execution_plan import execution_plan_json
 from ha_flink.runtime.graph.job_graph import JobGraph, build_job_graph
 from ha_flink.runtime.graph.transformations import SourceTransformation, Transformation
-from ha_flink.runtime.partitioner import DEFAULT_MAX_PARALLELISM
+from ha_flink.runtime.key_groups import DEFAULT_MAX_PARALLELISM
 
 STATE_RECOVERY_PATH, SAVEPOINT_PATH = "execution.state-recovery.path", "execution.savepoint.path"
 STATE_RECOVERY_IGNORE_UNCLAIMED = "execution.state-recovery.ignore-unclaimed-state"

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ha_flink.runtime.graph.job_graph import JobVertex
+from ha_flink.runtime.key_groups import KeyHash
 from ha_flink.runtime.python_artifacts import PythonDependencies
 from ha_flink.runtime.state.backend import StateBackendSettings
 
@@ -44,6 +45,7 @@ class TaskDeploymentDescriptor:
     state_backend: StateBackendSettings = field(default_factory=StateBackendSettings)
     # the job's shipped Python files, requirements and archives (runtime/python_env.py makes them usable)
     python_dependencies: PythonDependencies | None = None
+    key_hash: str = KeyHash.FLINK.value  # the job's (runtime/key_groups.py): partitioners and keyed state agree
 
     @property
     def execution_id(self) -> tuple[str, str, int, int]:

@@ -29,7 +29,7 @@ from ha_flink.datastream.window import (
     TimeEvictor, TimeWindow, Trigger, TriggerResult, TumblingEventTimeWindows, TumblingProcessingTimeWindows,
 )
 from ha_flink.runtime.operators.base import MAX_WATERMARK, OperatorContext, ProcessingTimeService, TaskInfo
-from ha_flink.runtime.partitioner import assign_to_key_group, key_group_range
+from ha_flink.runtime.key_groups import assign_to_key_group, key_group_range
 from ha_flink.runtime.state.backend import KeyedStateSnapshot, StateBackendSettings
 from ha_flink.testing.functions import FailOnceAt
 from ha_flink.testing.processes import wait_for

@@ -21,11 +21,7 @@ from tests.pyflink_api.record_examples import RECORDED, recorded_name, runnable_
 
 PYFLINK_NOTICES = ("Using Any for unsupported type", "No module named google.cloud", "PYFLINK_CYTHON_ENABLED")
 
-KNOWN_DIFFERENCES = {
-    "event_time_timer": "a key's `N> ` subtask prefix differs: PyFlink's JVM hashes the pickled key, ha-flink "
-                        "its own stable hash (ha_flink/runtime/partitioner.py); the values match",
-    "state_access": "a key's `N> ` subtask prefix differs, as event_time_timer; the values match",
-}
+KNOWN_DIFFERENCES: dict[str, str] = {}  # none left: keys land where PyFlink's JVM puts them (runtime/key_groups.py)
 
 # Examples whose records reach a subtask that Flink itself picks at random: a rebalance (here, as in
 # Flink's RebalancePartitioner) starts its round robin at a random channel, so PyFlink's own `N> ` prefixes

@@ -19,7 +19,7 @@ from ha_flink.datastream.state import (
     AggregatingStateDescriptor, ListStateDescriptor, MapStateDescriptor, ReducingStateDescriptor, StateTtlConfig,
     ValueStateDescriptor,
 )
-from ha_flink.runtime.partitioner import assign_to_key_group, key_group_range
+from ha_flink.runtime.key_groups import assign_to_key_group, key_group_range
 from ha_flink.runtime.state.backend import CanonicalKeyedState, KeyedStateBackend
 from ha_flink.runtime.state.heap import HeapKeyedStateBackend
 from ha_flink.runtime.state.rocksdb import RocksDBKeyedStateBackend, RocksDBStateHandle

@@ -44,7 +44,7 @@ from ha_flink.datastream.connectors.file_compaction import (
 )
 from ha_flink.fs import filesystem_for
 from ha_flink.runtime.operators.base import StreamOperator
-from ha_flink.runtime.partitioner import stable_hash
+from ha_flink.runtime.key_groups import stable_hash
 
 logger = logging.getLogger(__name__)
 

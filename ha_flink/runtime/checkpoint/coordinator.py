@@ -49,6 +49,7 @@ from ha_flink.runtime.checkpoint.stats import CheckpointStatsTracker
 from ha_flink.runtime.checkpoint.storage import is_absolute_location
 from ha_flink.runtime.checkpoint.tracker import CheckpointTracker, PendingCheckpoint
 from ha_flink.runtime.graph.job_graph import JobGraph
+from ha_flink.runtime.key_groups import KeyHash
 
 logger = logging.getLogger(__name__)
 
@@ -110,9 +111,24 @@ async def restored_from_savepoint(graph: JobGraph, storage: Storage, path: str, 
             f"the savepoint {path} holds state for operators this job does not have: {', '.join(unmatched)}; "
             "give them the same uid() as before, or pass --allowNonRestoredState to skip that state")
     refs = {(by_key[key].id, subtask): url for (key, subtask), url in tasks.items() if key in by_key}
+    adopt_key_hash(graph, metadata)
     parallelism = {by_key[k].id: p for k, p in metadata["parallelism"].items() if k in by_key}
     restore_from_all = {by_key[k].id for k in metadata.get("restore_from_all", ()) if k in by_key}
     return int(metadata.get("checkpoint_id", -1)), plan_restore(graph, refs, parallelism, restore_from_all)
+
+
+def adopt_key_hash(graph: JobGraph, metadata: dict[str, Any]) -> None:
+    """The restored job maps keys to key groups as the snapshot's writer did (its state is stored by key
+    group): the hash its `_metadata` records, or ha-flink 0.1's where it records none."""
+    key_hash = metadata.get("key_hash", KeyHash.HA_FLINK_1.value)
+    if key_hash not in {known.value for known in KeyHash}:
+        raise CheckpointRestoreError(f"the state of job {graph.job_id} was written with the key hash {key_hash!r}, "
+                                     "which this version of ha-flink does not know: restore it with the version "
+                                     "that wrote it")
+    if key_hash != graph.key_hash:
+        logger.info("Job %s keeps the key hash %s of the state it restores (new jobs use %s)", graph.job_id,
+                    key_hash, graph.key_hash)
+        graph.key_hash = key_hash
 
 
 def dispose_savepoint(storage: Storage, path: str) -> None:
@@ -494,7 +510,7 @@ class CheckpointCoordinator:
             await self._blocking(self.storage.write, target, await self._blocking(self.storage.read, url))
             tasks[(key, subtask)] = target
         metadata = {"savepoint": True, "job_id": self.graph.job_id, "checkpoint_id": pending.checkpoint_id,
-                    "tasks": tasks, "parallelism": {v.state_key: v.parallelism for v in self.graph.vertices.values()},
+                    "key_hash": self.graph.key_hash, "tasks": tasks, "parallelism": {v.state_key: v.parallelism for v in self.graph.vertices.values()},
                     "restore_from_all": sorted(self.graph.vertices[v].state_key for v in pending.restore_from_all)}
         await self._blocking(self.storage.write_sealed, join_url(folder, METADATA), pickle.dumps(metadata, protocol=5))
         await self._blocking(self.storage.delete, self.checkpoint_url(pending.checkpoint_id))
@@ -537,7 +553,8 @@ class CheckpointCoordinator:
             self._savepoints_to_notify[checkpoint_id] = pending
             return checkpoint_id  # tasks are notified (sinks commit what it covers), then `notified`
         metadata = pickle.dumps({"job_id": self.graph.job_id, "checkpoint_id": checkpoint_id,
-                                 "timestamp": pending.timestamp_ms, "tasks": dict(pending.acks),
+                                 "timestamp": pending.timestamp_ms, "key_hash": self.graph.key_hash,
+                                 "tasks": dict(pending.acks),
                                  "shared": sorted(pending.shared), "restore_from_all": sorted(pending.restore_from_all),
                                  "parallelism": {v.id: v.parallelism for v in self.graph.vertices.values()},
                                  # what `flink run -s <this folder>` of another job matches its operators by
@@ -617,6 +634,7 @@ class CheckpointCoordinator:
                            f"the latest of the {len(retained)} retained that can be restored (passed over: "
                            + "; ".join(f"{i}: {self.unrestorable[i]}" for i in passed_over) + ")")
             tasks = {tuple(execution): url for execution, url in metadata["tasks"].items()}
+            adopt_key_hash(self.graph, metadata)
             self.stats.restored(checkpoint_id, int(time.time() * 1000), False, checkpoint.external_pointer)
             return checkpoint_id, plan_restore(self.graph, tasks, metadata.get("parallelism"),
                                                set(metadata.get("restore_from_all", ())))

@@ -19,8 +19,9 @@ from ha_flink.runtime.graph.transformations import (
     OneInputTransformation, PartitionTransformation, SideOutputTransformation, SourceTransformation, Transformation,
     TwoInputTransformation,
 )
+from ha_flink.runtime.key_groups import DEFAULT_MAX_PARALLELISM, KeyHash
 from ha_flink.runtime.partitioner import (
-    DEFAULT_MAX_PARALLELISM, CustomPartitioner, ForwardPartitioner, KeyGroupStreamPartitioner, Partitioner,
+    CustomPartitioner, ForwardPartitioner, KeyGroupStreamPartitioner, Partitioner,
     RebalancePartitioner, RescalePartitioner,
 )
 
@@ -51,9 +52,12 @@ class JobEdge:
         return JobEdge(source, target, cloudpickle.dumps(partitioner, protocol=5), repr(partitioner),
                        partitioner.is_pointwise, source_parallelism, type_number, output_tag)
 
-    def instantiate_partitioner(self) -> Partitioner:
-        """A fresh partitioner for one producing subtask (on its task thread: it may import shipped modules)."""
+    def instantiate_partitioner(self, key_hash: str = KeyHash.FLINK.value) -> Partitioner:
+        """A fresh partitioner for one producing subtask (on its task thread: it may import shipped modules),
+        hashing keys by the job's `key_hash`."""
         partitioner: Partitioner = cloudpickle.loads(self.partitioner_payload)
+        if isinstance(partitioner, KeyGroupStreamPartitioner):
+            partitioner.key_hash = KeyHash(key_hash)
         return partitioner
 
 
@@ -90,6 +94,9 @@ class JobGraph:
     submission_time: int = 0  # ms; set by the Dispatcher that accepted it
     # runtime/python_artifacts.py PythonDependencies: python.files/requirements/archives, by value; None: none
     python_dependencies: Any = None
+    # how keys map to key groups (runtime/key_groups.py): FLINK for a new job; a graph stored without
+    # one was built by ha-flink 0.1. A restore adopts the one its snapshot was written with.
+    key_hash: str = KeyHash.HA_FLINK_1.value
 
     def sources(self) -> list[JobVertex]:
         return [v for v in self.vertices.values() if v.is_source]
@@ -228,7 +235,7 @@ def build_job_graph(sinks: list[Transformation], *, job_name: str, default_paral
             producer.outputs.append(edge)
             consumer.inputs.append(edge)
     return JobGraph(job_id or uuid.uuid4().hex, job_name, vertices, runtime_mode, dict(config or {}),
-                    checkpoint_interval_ms, dict(settings or {}))
+                    checkpoint_interval_ms, dict(settings or {}), key_hash=KeyHash.FLINK.value)
 
 
 def _edge_partitioner(upstream: _Node, node: _Node, partitioner: Partitioner | None,
@@ -246,7 +253,7 @@ def _edge_partitioner(upstream: _Node, node: _Node, partitioner: Partitioner | N
             f"{node.transformation.name} parallelism: {node.parallelism}. You must use another partitioning "
             "strategy, such as rebalance, shuffle or broadcast.")
     if isinstance(partitioner, KeyGroupStreamPartitioner):
-        partitioner = KeyGroupStreamPartitioner(partitioner.key_selector, node.max_parallelism)
+        partitioner = KeyGroupStreamPartitioner(partitioner.key_selector, node.max_parallelism, partitioner.key_type)
     elif isinstance(partitioner, RescalePartitioner):
         # Flink's POINTWISE edge: one to one when the parallelisms are equal (is_pointwise); otherwise
         # all-to-all with each producer's selection restricted to its range of consumers.

@@ -401,7 +401,8 @@ class JobMaster:
                                         inputs, outputs, graph.runtime_mode, graph.config, restored,
                                         self.checkpoints_dir if self.coordinator is not None else None,
                                         self.config.get(CheckpointingOptions.CHECKPOINTING_MODE) == "EXACTLY_ONCE",
-                                        self.state_backend, python_dependencies=graph.python_dependencies)
+                                        self.state_backend, python_dependencies=graph.python_dependencies,
+                                        key_hash=graph.key_hash)
 
     async def _deploy(self, descriptor: TaskDeploymentDescriptor) -> None:
         info = self.placement[(descriptor.vertex.id, descriptor.subtask_index)]

@@ -14,7 +14,7 @@ from typing import Any, Callable, Protocol
 from ha_flink.core.functions import RuntimeContext
 from ha_flink.core.output_tag import OutputTag
 from ha_flink.metrics.groups import OperatorMetricGroup, TaskMetricGroup
-from ha_flink.runtime.partitioner import key_group_range
+from ha_flink.runtime.key_groups import KeyHash, key_group_assigner, key_group_range
 from ha_flink.runtime.state.backend import NO_KEY, KeyedStateBackend, SnapshotStorage, StateBackendSettings
 from ha_flink.runtime.state.factory import create_keyed_state_backend
 from ha_flink.runtime.streamrecord import MAX_WATERMARK, MIN_WATERMARK  # noqa: F401 - re-exported
@@ -42,6 +42,7 @@ class TaskInfo:
     max_parallelism: int
     attempt_number: int = 0
     job_parameters: dict[str, str] = field(default_factory=dict)
+    key_hash: KeyHash = KeyHash.FLINK  # the job's: how keyed state maps keys to key groups
     # the user metrics of this subtask's operators (one group each), which the TaskExecutor reports
     metric_group: TaskMetricGroup = field(default_factory=TaskMetricGroup, repr=False, compare=False)
 
@@ -152,6 +153,8 @@ class StreamOperator:
 
     name = "Operator"
     key_selector: Callable[[Any], Any] | None = None  # set on operators of a keyed stream
+    key_type: Any = None  # that stream's key_by(key_type=): a TypeInformation, or None (pickled keys)
+    key_type2: Any = None  # a keyed two-input operator's second input's (must equal key_type)
     output_type: Any = None  # a TypeInformation from output_type=/type_info=, or None
     chain_index = 0  # position in the task's chain (set by the task), for unique state file names
 
@@ -165,7 +168,8 @@ class StreamOperator:
             info = context.info
             self.backend = create_keyed_state_backend(
                 context.state_backend, key_group_range(info.max_parallelism, info.parallelism, info.subtask_index),
-                info.max_parallelism, f"{context.owner}-{self.chain_index}")
+                info.max_parallelism, f"{context.owner}-{self.chain_index}",
+                key_group_of=key_group_assigner(info.key_hash, self.key_type, info.max_parallelism))
         self.runtime_context = StreamRuntimeContext(context.info, self.backend, self.name, self.chain_index)
 
     def open(self) -> None:

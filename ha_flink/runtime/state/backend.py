@@ -31,7 +31,7 @@ from ha_flink.core.state import (
     AggregatingState, AggregatingStateDescriptor, ListState, ListStateDescriptor, MapState, MapStateDescriptor,
     ReducingState, ReducingStateDescriptor, StateDescriptor, StateTtlConfig, ValueState, ValueStateDescriptor,
 )
-from ha_flink.runtime.partitioner import assign_to_key_group
+from ha_flink.runtime.key_groups import KeyGroupAssigner, KeyHash, key_group_assigner
 
 # State kinds, as recorded in canonical snapshots (a restore needs them before the state is registered).
 VALUE, LIST, MAP, REDUCING, AGGREGATING = "value", "list", "map", "reducing", "aggregating"
@@ -127,9 +127,13 @@ class KeyedStateBackend(ABC):
     and written for `current_key`, which the operator sets before each record (NO_KEY outside a keyed
     context: any state access then raises NoCurrentKeyError)."""
 
-    def __init__(self, key_groups: range, max_parallelism: int, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, key_groups: range, max_parallelism: int, clock: Callable[[], float] = time.time,
+                 key_group_of: KeyGroupAssigner | None = None) -> None:
+        """`key_group_of`: the keyed stream's key -> key group (runtime/key_groups.py; by default Flink's
+        hash of pickled keys), the one its partitioner routes by."""
         self.key_groups = key_groups  # the key groups this subtask owns
         self.max_parallelism = max_parallelism
+        self.key_group_of = key_group_of or key_group_assigner(KeyHash.FLINK, None, max_parallelism)
         self.current_key: Any = NO_KEY
         self._clock = clock
 
@@ -154,7 +158,7 @@ class KeyedStateBackend(ABC):
     def owns(self, key: Any) -> bool:
         """Whether `key` falls in this subtask's key groups (what a restore keeps of timers and other
         per-key entries every old subtask's snapshot holds after rescaling)."""
-        return assign_to_key_group(key, self.max_parallelism) in self.key_groups
+        return self.key_group_of(key) in self.key_groups
 
     def raw_table(self, name: str) -> MutableMapping[Any, Any] | None:
         """A plain {key: value} dict of a value-kind state, for operators whose per-record path must not

@@ -28,7 +28,7 @@ from ha_flink.core.state import (
     AggregatingState, AggregatingStateDescriptor, ListState, ListStateDescriptor, MapState, MapStateDescriptor,
     ReducingState, ReducingStateDescriptor, StateDescriptor, StateTtlConfig, ValueState, ValueStateDescriptor,
 )
-from ha_flink.runtime.partitioner import assign_to_key_group
+from ha_flink.runtime.key_groups import KeyGroupAssigner
 from ha_flink.runtime.state.backend import (
     ABSENT, AGGREGATING, LIST, MAP, NO_KEY, REDUCING, VALUE, CanonicalKeyedState, EntryAggregatingState,
     EntryListState, EntryReducingState, EntryValueState, KeyedStateBackend, KeyedStateSnapshot, SnapshotStorage,
@@ -37,8 +37,9 @@ from ha_flink.runtime.state.backend import (
 
 class HeapKeyedStateBackend(KeyedStateBackend):
     def __init__(self, key_groups: range | None = None, max_parallelism: int = 128,
-                 clock: Callable[[], float] = time.time) -> None:
-        super().__init__(range(max_parallelism) if key_groups is None else key_groups, max_parallelism, clock)
+                 clock: Callable[[], float] = time.time, key_group_of: KeyGroupAssigner | None = None) -> None:
+        super().__init__(range(max_parallelism) if key_groups is None else key_groups, max_parallelism, clock,
+                         key_group_of)
         self.tables: dict[str, dict[Any, Any]] = {}
         self.kinds: dict[str, str] = {}
         self._states: dict[str, Any] = {}
@@ -115,7 +116,7 @@ class HeapKeyedStateBackend(KeyedStateBackend):
             else:
                 copies[name] = dict(table)
         expiring = {name: ttl_ms for name, ttl_ms in self._full_snapshot_ttl.items() if name in copies}
-        return _HeapSnapshot(dict(self.kinds), copies, self.max_parallelism, expiring, self.now_ms())
+        return _HeapSnapshot(dict(self.kinds), copies, self.key_group_of, expiring, self.now_ms())
 
     def restore(self, handles: list[Any], storage: SnapshotStorage | None = None) -> None:
         for handle in handles:
@@ -191,11 +192,11 @@ def _copy_map_entry(entry: Any) -> Any:
 
 
 class _HeapSnapshot(KeyedStateSnapshot):
-    def __init__(self, kinds: dict[str, str], tables: dict[str, dict[Any, Any]], max_parallelism: int,
+    def __init__(self, kinds: dict[str, str], tables: dict[str, dict[Any, Any]], key_group_of: KeyGroupAssigner,
                  expiring: dict[str, int], now_ms: int) -> None:
         self.kinds = kinds
         self.tables = tables
-        self.max_parallelism = max_parallelism
+        self.key_group_of = key_group_of
         self.expiring = expiring  # states with cleanup_full_snapshot -> TTL ms
         self.now_ms = now_ms  # when the snapshot was taken: what is expired then stays out
         self.shared_urls = []
@@ -208,7 +209,7 @@ class _HeapSnapshot(KeyedStateSnapshot):
                 deadline = self.now_ms - ttl_ms
                 table = {key: entry for key, entry in table.items() if entry[1] > deadline}
             for key, value in table.items():
-                group = assign_to_key_group(key, self.max_parallelism)
+                group = self.key_group_of(key)
                 groups.setdefault(group, {}).setdefault(name, {})[key] = value
         return CanonicalKeyedState(self.kinds, groups)
 

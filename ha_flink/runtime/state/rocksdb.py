@@ -89,7 +89,7 @@ from ha_flink.core.state import (
     AggregatingState, AggregatingStateDescriptor, ListState, ListStateDescriptor, MapState, MapStateDescriptor,
     ReducingState, ReducingStateDescriptor, StateDescriptor, StateTtlConfig, ValueState, ValueStateDescriptor,
 )
-from ha_flink.runtime.partitioner import assign_to_key_group
+from ha_flink.runtime.key_groups import KeyGroupAssigner
 from ha_flink.runtime.state.backend import (
     ABSENT, AGGREGATING, LIST, MAP, NO_KEY, REDUCING, VALUE, CanonicalKeyedState, EntryAggregatingState,
     EntryListState, EntryReducingState, EntryValueState, KeyedStateBackend, KeyedStateSnapshot, NoCurrentKeyError,
@@ -174,8 +174,9 @@ class RocksDBStateHandle:
 
 class RocksDBKeyedStateBackend(KeyedStateBackend):
     def __init__(self, key_groups: range, max_parallelism: int, owner: str, local_dir: str | None,
-                 incremental: bool, clock: Callable[[], float] = time.time) -> None:
-        super().__init__(key_groups, max_parallelism, clock)
+                 incremental: bool, clock: Callable[[], float] = time.time,
+                 key_group_of: KeyGroupAssigner | None = None) -> None:
+        super().__init__(key_groups, max_parallelism, clock, key_group_of)
         self.owner = _safe_name(owner)
         self.incremental = incremental
         token = uuid.uuid4().hex[:12]
@@ -246,7 +247,7 @@ class RocksDBKeyedStateBackend(KeyedStateBackend):
             body = (_SIZES[size] if size < 0xFF else b"\xff" + size.to_bytes(4, "big")) + data
         else:
             body = _length_prefixed(_serialize(key))
-        parts = (self._key_groups_bytes[assign_to_key_group(key, self.max_parallelism)], body)
+        parts = (self._key_groups_bytes[self.key_group_of(key)], body)
         self._cached_key = key
         self._cached_parts = parts
         return parts

@@ -25,6 +25,7 @@ from typing import Any, Callable
 
 from ha_flink.runtime.checkpoint.barrier import CheckpointBarrier, TaskSnapshot
 from ha_flink.runtime.graph.job_graph import JobVertex
+from ha_flink.runtime.key_groups import KeyHash
 from ha_flink.runtime.operators.base import (
     MAX_WATERMARK, MIN_WATERMARK, OperatorContext, Output, ProcessingTimeService, StreamOperator, TaskInfo,
 )
@@ -112,14 +113,14 @@ class Task:
                  aligned: bool = True, on_data_ended: Callable[[], object] | None = None,
                  on_decline: Callable[[int, str], object] | None = None,
                  state_backend: StateBackendSettings | None = None,
-                 snapshot_storage: SnapshotStorage | None = None) -> None:
+                 snapshot_storage: SnapshotStorage | None = None, key_hash: str = KeyHash.FLINK.value) -> None:
         self.vertex = vertex
         self.subtask_index = subtask_index
         self.gate = gate
         self.writers = writers
         self.cancelled = cancelled
         self.info = TaskInfo(vertex.name, subtask_index, vertex.parallelism, vertex.max_parallelism, attempt,
-                             dict(job_parameters or {}))
+                             dict(job_parameters or {}), KeyHash(key_hash))
         self.runtime_mode = runtime_mode
         self.timers = ProcessingTimeService()
         self.records_in = 0

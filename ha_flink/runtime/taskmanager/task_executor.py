@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import socket
 import threading
@@ -255,7 +256,8 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
                         else NetworkChannel(sp) for index, sp in enumerate(partition.subpartitions)]
             if edge.ship_strategy == repr(ForwardPartitioner()):
                 channels = channels[:1]
-            writers.append(RecordWriter(edge.instantiate_partitioner, channels, d.subtask_index))
+            writers.append(RecordWriter(functools.partial(edge.instantiate_partitioner, d.key_hash), channels,
+                                        d.subtask_index))
         restored = None
         if d.restored is not None:  # read this subtask's snapshot files here, off the event loop
             try:
@@ -276,7 +278,7 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
                     on_data_ended=lambda: self.loop.call_soon_threadsafe(self._data_ended, holder[0]),
                     on_decline=lambda checkpoint_id, reason: self.loop.call_soon_threadsafe(
                         lambda: self._background.spawn(self._decline(holder[0], checkpoint_id, reason), "decline")),
-                    state_backend=backend, snapshot_storage=snapshot_storage)
+                    state_backend=backend, snapshot_storage=snapshot_storage, key_hash=d.key_hash)
         running = _RunningTask(d, task, cancelled, session_id)
         running.meters.update(time.monotonic(), 0, 0, 0.0)  # its first rate one sampling period from now
         holder.append(running)
