@@ -1,6 +1,6 @@
 """Flink's own CLI (`bin/flink` of Apache Flink 2.3, from PyPI's wheels, run on a real JVM) against a real
 ha-flink HA cluster, through its standby as through its leader: `list` in Flink's line format (which
-scripts parse), `savepoint` and `savepoint -d`, `checkpoint` (and `--full`), `cancel` and `stop`. The paths it calls are Flink's versioned ones (`/v1/...`) and
+scripts parse), `savepoint` (a failing one too) and `savepoint -d`, `checkpoint` (and `--full`), `cancel` and `stop`. The paths it calls are Flink's versioned ones (`/v1/...`) and
 its Jackson mapping is strict about the JSON shapes, so it is the judge here, not our reading of them."""
 
 from __future__ import annotations
@@ -68,6 +68,12 @@ def test_flinks_cli_lists_savepoints_checkpoints_cancels_and_stops(flink_client:
                         conf_dir=client_conf)
     assert refused.returncode != 0 and "is not a savepoint folder" in refused.stdout + refused.stderr
     assert (tmp_path / "precious").is_dir()
+    # a savepoint that fails after it was accepted: Flink's client reads the failure-cause (our Java-serialized
+    # SerializedThrowable) and shows the JobManager's reason at once, instead of polling until its timeout
+    failed = flink_cli("savepoint", job_id, "file:///proc/ha-flink-savepoints", rest=standby.rest_address() or "",
+                       conf_dir=client_conf)
+    assert failed.returncode != 0 and "not written" in failed.stdout + failed.stderr, failed.stdout + failed.stderr
+    assert "/proc/ha-flink-savepoints" in failed.stdout + failed.stderr
 
     for args, kind in ((("checkpoint",), ""), (("checkpoint", "--full"), "(FULL)")):
         done = re.search(rf"Checkpoint{re.escape(kind)} (\d+) for job {job_id} completed\.", flink(*args, job_id))

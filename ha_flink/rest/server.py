@@ -42,6 +42,7 @@ from ha_flink.config import Configuration, HighAvailabilityOptions, RestOptions
 from ha_flink.config.sensitive import masked
 from ha_flink.fs import Storage, StorageError
 from ha_flink.rest import views
+from ha_flink.rest.java_throwable import failure_cause
 from ha_flink.rest.limits import ContentLengthLimit
 from ha_flink.rest.versioning import VersionedPaths
 from ha_flink.runtime.checkpoint.coordinator import SavepointError, check_savepoint_folder, dispose_savepoint
@@ -147,8 +148,7 @@ class TriggeredOperations:
             return {"status": {"id": "IN_PROGRESS"}, "operation": None}
         error = task.exception() if not task.cancelled() else RuntimeError("the operation was cancelled")
         if error is not None:
-            return {"status": {"id": "COMPLETED"},
-                    "operation": {"failure-cause": {"class": type(error).__name__, "stack-trace": str(error)}}}
+            return {"status": {"id": "COMPLETED"}, "operation": {"failure-cause": failure_cause(error)}}
         # (a disposal's result is None: Flink's AsynchronousOperationInfo, whose failure-cause is null)
         return {"status": {"id": "COMPLETED"}, "operation": {self.result_key: task.result()}}
 
@@ -442,7 +442,6 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
     async def dispose(body: SavepointDisposalRequest) -> Any:
         loop = asyncio.get_running_loop()
         # checked before it is accepted: a refusal is this request's 400, which Flink's CLI shows as it is
-        # (an operation's failure-cause would need a Java-serialized throwable for it to read)
         try:
             await loop.run_in_executor(None, check_savepoint_folder, storage, body.savepoint_path)
         except SavepointError as error:

@@ -62,3 +62,17 @@ def flink_cli(*args: str, rest: str, conf_dir: Path, timeout: float = 120) -> su
     env.pop("PYTHONPATH", None)
     return subprocess.run(["bash", str(home / "bin" / "flink"), action, "-m", address, *rest_args],
                           capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def java_against_flink(source: str, class_name: str, folder: Path) -> list[str]:
+    """Compile a Java judge class (`source`, public class `class_name`) against Flink's flink-dist jar into
+    `folder`; returns the command that runs it. Raises PyFlinkUnavailable without a JDK (javac) or Flink."""
+    if shutil.which("javac") is None:
+        raise PyFlinkUnavailable("no `javac` on this machine to compile a judge against Flink's jar (a JDK is "
+                                 "needed, not only a JRE)")
+    jar = next((flink_home() / "lib").glob("flink-dist-*.jar"))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{class_name}.java").write_text(source)
+    subprocess.run(["javac", "-cp", str(jar), "-d", str(folder), str(folder / f"{class_name}.java")], check=True,
+                   capture_output=True, timeout=120)
+    return ["java", "-cp", f"{jar}{os.pathsep}{folder}", class_name]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 import pickle
-import shutil
 import struct
 import subprocess
 from pathlib import Path
@@ -21,7 +20,7 @@ from ha_flink.datastream.connectors.number_seq import RateLimitedNumberSequenceS
 from ha_flink.datastream.state import ValueStateDescriptor
 from ha_flink.fs import Storage
 from ha_flink.runtime.key_groups import KeyHash, assign_to_key_group, key_group_assigner
-from ha_flink.testing.flink_dist import flink_home
+from ha_flink.testing.flink_dist import java_against_flink
 from ha_flink.testing.processes import wait_for
 from ha_flink.testing.pyflink_wheel import PyFlinkUnavailable
 from ha_flink.testing.sinks import CollectSink, read_collected
@@ -135,25 +134,16 @@ def _cases() -> list[tuple[Any, Any, str]]:
 
 
 @pytest.fixture(scope="module")
-def judge(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("javac") is None:
-        pytest.skip("no `javac` on this machine to compile Flink's key group judge (a JDK is needed, not only a JRE)")
+def judge(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     try:
-        home = flink_home()
+        return java_against_flink(JUDGE, "KeyGroups", tmp_path_factory.mktemp("judge"))
     except PyFlinkUnavailable as error:
-        pytest.skip(f"Flink's distribution is not available: {error}")
-    folder = tmp_path_factory.mktemp("judge")
-    (folder / "KeyGroups.java").write_text(JUDGE)
-    jar = next((home / "lib").glob("flink-dist-*.jar"))
-    subprocess.run(["javac", "-cp", str(jar), "-d", str(folder), str(folder / "KeyGroups.java")], check=True,
-                   capture_output=True, timeout=120)
-    return folder
+        pytest.skip(f"Flink's key group judge cannot run here: {error}")
 
 
-def test_every_key_type_lands_in_the_key_group_flinks_jvm_gives_it(judge: Path) -> None:
+def test_every_key_type_lands_in_the_key_group_flinks_jvm_gives_it(judge: list[str]) -> None:
     cases = _cases()
-    jar = next((flink_home() / "lib").glob("flink-dist-*.jar"))
-    done = subprocess.run(["java", "-cp", f"{jar}:{judge}", "KeyGroups"], input="\n".join(c[2] for c in cases) + "\n",
+    done = subprocess.run(judge, input="\n".join(c[2] for c in cases) + "\n",
                           capture_output=True, text=True, timeout=120, check=True)
     flink = [tuple(map(int, line.split())) for line in done.stdout.splitlines()]
     assert len(flink) == len(cases)
