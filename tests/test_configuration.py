@@ -189,6 +189,35 @@ def test_new_key_wins_over_its_deprecated_spelling(tmp_path: Path) -> None:
     assert config.get(RestartStrategyOptions.RESTART_STRATEGY) == "exponential-delay"
 
 
+def test_flink_2s_checkpoint_keys_win_over_the_state_keys_they_replaced(tmp_path: Path) -> None:
+    write_conf(tmp_path, """
+        state.checkpoints.dir: /old/checkpoints
+        execution.checkpointing.dir: /new/checkpoints
+        state.savepoints.dir: /old/savepoints
+        execution.checkpointing.savepoint-dir: /new/savepoints
+        state.checkpoints.num-retained: 5
+        execution.checkpointing.num-retained: 3
+        state.backend.incremental: false
+        execution.checkpointing.incremental: true
+        """)
+    config = load_configuration(tmp_path)
+    assert config.get(CheckpointingOptions.CHECKPOINTS_DIRECTORY) == "/new/checkpoints"
+    assert config.get(CheckpointingOptions.SAVEPOINT_DIRECTORY) == "/new/savepoints"
+    assert config.get(CheckpointingOptions.MAX_RETAINED_CHECKPOINTS) == 3
+    assert config.get(StateBackendOptions.INCREMENTAL_CHECKPOINTS) is True
+    # alone, a 1.x key is still read
+    old = Configuration({"state.checkpoints.dir": "/old/checkpoints", "state.checkpoints.num-retained": "5"})
+    assert old.get(CheckpointingOptions.CHECKPOINTS_DIRECTORY) == "/old/checkpoints"
+    assert old.get(CheckpointingOptions.MAX_RETAINED_CHECKPOINTS) == 5
+
+
+def test_config_yaml_is_read_over_flink_conf_yaml(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    write_conf(tmp_path, "rest.port: 8124\n")
+    write_conf(tmp_path, "rest:\n  port: 8123\n", name="config.yaml")
+    assert load_configuration(tmp_path).get(RestOptions.PORT) == 8123
+    assert "reading " + str(tmp_path / "config.yaml") + " only" in caplog.text
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [("NONE", "NONE"), ("none", "NONE"), ("ZooKeeper", "zookeeper"), ("zookeeper", "zookeeper")],
@@ -220,7 +249,7 @@ def test_flink_2_config_yaml_is_read_when_there_is_no_flink_conf(tmp_path: Path)
 
 
 def test_a_missing_config_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(ConfigurationError, match=f"no flink-conf.yaml or config.yaml in the conf dir {tmp_path}"):
+    with pytest.raises(ConfigurationError, match=f"no config.yaml or flink-conf.yaml in the conf dir {tmp_path}"):
         load_configuration(tmp_path)
     assert load_configuration(tmp_path, required=False).get(RestOptions.PORT) == 8081
 

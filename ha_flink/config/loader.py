@@ -22,7 +22,7 @@ from ha_flink.config.options import LOCATION, OPTIONS_BY_KEY
 
 logger = logging.getLogger(__name__)
 
-CONFIG_FILE_NAMES = ("flink-conf.yaml", "config.yaml")
+CONFIG_FILE_NAMES = ("config.yaml", "flink-conf.yaml")  # Flink 2's name first; 1.x's is read without it
 DYNAMIC_SOURCE = "-D"
 
 

@@ -277,7 +277,7 @@ class StateBackendOptions:
         fallback=("state.backend",),
     )
     INCREMENTAL_CHECKPOINTS = _option(
-        "state.backend.incremental", BOOL, False, fallback=("execution.checkpointing.incremental",),
+        "execution.checkpointing.incremental", BOOL, False, fallback=("state.backend.incremental",),
         doc="rocksdb: a checkpoint uploads only the state files the last confirmed one did not",
     )
     ROCKSDB_LOCAL_DIR = _option("state.backend.rocksdb.localdir", STRING, None,
@@ -285,12 +285,13 @@ class StateBackendOptions:
 
 
 class CheckpointingOptions:
-    CHECKPOINTS_DIRECTORY = _option("state.checkpoints.dir", LOCATION, None, fallback=("execution.checkpointing.dir",),
+    # Flink 2's names first; the 1.x names they replaced are read when the new one is not set (as Flink)
+    CHECKPOINTS_DIRECTORY = _option("execution.checkpointing.dir", LOCATION, None, fallback=("state.checkpoints.dir",),
                                     doc="URL of the folder for checkpoint data")
-    SAVEPOINT_DIRECTORY = _option("state.savepoints.dir", LOCATION, None, fallback=("execution.checkpointing.savepoint-dir",),
+    SAVEPOINT_DIRECTORY = _option("execution.checkpointing.savepoint-dir", LOCATION, None, fallback=("state.savepoints.dir",),
                                   doc="default URL of the folder for savepoints")
-    MAX_RETAINED_CHECKPOINTS = _option("state.checkpoints.num-retained", int_at_least(1), 1,
-                                       fallback=("execution.checkpointing.num-retained",),
+    MAX_RETAINED_CHECKPOINTS = _option("execution.checkpointing.num-retained", int_at_least(1), 1,
+                                       fallback=("state.checkpoints.num-retained",),
                                        doc="completed checkpoints kept; when the latest cannot be restored, "
                                            "the next older one is")
     # Flink's default is NO_EXTERNALIZED_CHECKPOINTS (a FAILED job's checkpoints are deleted); here a failed

@@ -104,7 +104,7 @@ def test_configure_and_the_constructor_configuration_set_what_the_getters_read()
     env.configure(later)
     env.from_collection([1, 2]).print()
     assert env.get_job_graph().runtime_mode == "BATCH"
-    with pytest.raises(ConfigurationError, match="state.savepoints.dir"):
+    with pytest.raises(ConfigurationError, match="execution.checkpointing.savepoint-dir"):  # (Flink 2's key)
         env.set_default_savepoint_directory("relative/savepoints")
     assert env.set_default_savepoint_directory("/sp").get_default_savepoint_directory() == "/sp"
 
