@@ -66,7 +66,7 @@ def scrape_ms(daemon: DaemonProcess, requests: int) -> list[float]:
 
 def flowing(base: str, job_id: str) -> bool:
     try:
-        job = get(f"{base}/jobs/{job_id}")
+        job = get(f"{base}/jobs/{job_id}/dashboard")
     except OSError:
         return False
     return job["state"] == "RUNNING" and job["metrics"]["uptime"] > 0 and \

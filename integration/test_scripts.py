@@ -52,11 +52,14 @@ def script_cluster(zookeeper: ZooKeeperEnsemble, tmp_path: Path) -> Iterator[Cal
 
 
 def wait_for_cluster(cluster: ScriptCluster, rest_port: int, task_managers: int, timeout: float = 30) -> dict:
-    """The /overview of a cluster whose leader is elected and whose TaskManagers all registered."""
+    """The /overview of a cluster whose leader is elected and whose TaskManagers all registered, with the
+    leader's REST address (from /cluster/ha) as "leader"."""
     def ready() -> dict | None:
         overview = cluster.rest(rest_port, "/overview")
-        if isinstance(overview, dict) and overview.get("leader") and overview["taskmanagers"] == task_managers:
-            return overview
+        ha = cluster.rest(rest_port, "/cluster/ha")
+        if isinstance(overview, dict) and isinstance(ha, dict) and ha.get("leader") \
+                and overview["taskmanagers"] == task_managers:
+            return {**overview, "leader": ha["leader"]["rest-address"]}
         return None
 
     return wait_for(ready, timeout, 0.1, f"a leader and {task_managers} TaskManagers at port {rest_port}")

@@ -13,6 +13,7 @@ Errors are `{"errors": [message]}` with a 4xx status, as Flink's: a bad request 
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import http.client
 import logging
@@ -41,11 +42,13 @@ from ha_flink.common.job_status import JobStatus
 from ha_flink.config import Configuration, HighAvailabilityOptions, RestOptions
 from ha_flink.config.sensitive import masked
 from ha_flink.fs import Storage, StorageError
-from ha_flink.rest import views
+from ha_flink.rest import vertex_views, views
 from ha_flink.rest.java_throwable import failure_cause
 from ha_flink.rest.limits import ContentLengthLimit
 from ha_flink.rest.versioning import VersionedPaths
+from ha_flink.ha.job_result_store import JobResult
 from ha_flink.runtime.checkpoint.coordinator import SavepointError, check_savepoint_folder, dispose_savepoint
+from ha_flink.runtime.checkpoint.stats import CheckpointStats
 from ha_flink.runtime.checkpoint.storage import is_absolute_location
 from ha_flink.security.tls import rest_client_tls, rest_server_tls, url_opener
 from ha_flink.runtime.jobmanager.dispatcher import Dispatcher, JobSubmissionError
@@ -229,6 +232,7 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
                                      f"stored jobs; job {job_id} may be one of them: retry shortly")
         raise HTTPException(404, f"Job {job_id} not found")
 
+
     # -- cluster ---------------------------------------------------------------------------------------
 
     @app.get("/config", summary="Dashboard configuration")
@@ -253,7 +257,6 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
             "jobs-failed": states.count(JobStatus.FAILED),
             "flink-version": FLINK_VERSION,
             "flink-commit": FLINK_REVISION,
-            "leader": jm.address,
         }
 
     @app.get("/cluster/ha", summary="High availability: leader, standbys, election history, ZooKeeper state")
@@ -285,11 +288,20 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
         info = rm.task_managers.get(taskmanager_id)
         if info is None:
             raise HTTPException(404, f"TaskManager {taskmanager_id} is not registered")
-        tasks = [{"job-id": job.job_id, "job-name": job.name, "vertex-id": vertex.id, "task-name": vertex.name,
-                  "subtask": subtask.index, "attempt": subtask.attempt, "status": subtask.state}
-                 for job in jobs if job.status == JobStatus.RUNNING for vertex, subtask in job.subtasks()
-                 if subtask.resource_id == info.resource_id and subtask.host == info.address]
-        return {**_taskmanager(rm, info), "tasks": tasks}
+        tasks = collections.Counter(job.job_id for job in jobs if job.status == JobStatus.RUNNING
+                                    for _, subtask in job.subtasks()
+                                    if subtask.resource_id == info.resource_id and subtask.host == info.address)
+        zero = dict.fromkeys(("heapUsed", "heapCommitted", "heapMax", "nonHeapUsed", "nonHeapCommitted", "nonHeapMax",
+                              "directCount", "directUsed", "directMax", "mappedCount", "mappedUsed", "mappedMax",
+                              "nettyShuffleMemorySegmentsAvailable", "nettyShuffleMemorySegmentsUsed",
+                              "nettyShuffleMemorySegmentsTotal", "nettyShuffleMemoryAvailable",
+                              "nettyShuffleMemoryUsed", "nettyShuffleMemoryTotal"), 0)
+        shown = _taskmanager(rm, info)
+        return {**shown, "assignedTasks": sum(tasks.values()),
+                # (by job, not by slot: the tasks of each job on this TaskManager, counted together)
+                "allocatedSlots": [{"jobId": job_id, "resource": _resource_profile(1), "assignedTasks": count}
+                                   for job_id, count in sorted(tasks.items())],
+                "metrics": {**zero, "garbageCollectors": []}}
 
     # -- jobs ------------------------------------------------------------------------------------------
 
@@ -310,16 +322,114 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
             return _error(400, str(error))
         return JSONResponse({"jobid": job_id}, status_code=202)
 
+    @app.get("/jobs/metrics", summary="Job metrics aggregated over jobs (?get=, agg=, jobs=)")
+    async def jobs_metrics(get: str | None = Query(None, max_length=8000), agg: str | None = Query(None),
+                           jobs: str | None = Query(None, max_length=8000)) -> list[dict[str, Any]]:
+        chosen = [job for job in snapshots() if jobs is None or job.job_id in jobs.split(",")]
+        return views.aggregated_metrics([views.job_metric_values(job) for job in chosen], metric_names(get),
+                                        aggregations(agg))
+
     @app.get("/jobs/{job_id}", summary="Job details: state, vertices with records, plan")
     async def job(job_id: str) -> Any:
+        return await job_view(job_id, views.job_details)
+
+    @app.get("/jobs/{job_id}/dashboard", summary="Ours: the job's details with its failure, attempt, restore, "
+                                                  "job metrics and each vertex's records/s and subtasks")
+    async def job_dashboard(job_id: str) -> Any:
+        return await job_view(job_id, views.job_dashboard)
+
+    async def job_view(job_id: str, view: Any) -> Any:
         master = dispatcher().jobs.get(job_id)
         if master is None:
             if not dispatcher().recovered or job_id in dispatcher().pending:
                 not_found(job_id)
-            return await _finished_job(jm, job_id)
-        metrics = await jm.metric_fetcher.task_metrics() if jm.metric_fetcher is not None else {}
+            return await _finished_job(jm, job_id, dashboard=view is views.job_dashboard)
         now = int(time.time() * 1000)
-        return views.job_details(job_snapshot(master, now), metrics, now)
+        return view(job_snapshot(master, now), await task_metrics(), now)
+
+    @app.get("/jobs/{job_id}/status", summary="The job's state")
+    async def job_status(job_id: str) -> Any:
+        master = dispatcher().jobs.get(job_id)
+        if master is None:
+            if not dispatcher().recovered or job_id in dispatcher().pending:
+                not_found(job_id)
+            result = await _job_result(jm, job_id)
+            return {"status": result.status} if result is not None else _error(404, f"Job {job_id} not found")
+        return {"status": master.status}
+
+    @app.get("/jobs/{job_id}/execution-result", summary="The job's result once it ended (IN_PROGRESS before)")
+    async def job_execution_result(job_id: str) -> Any:
+        master = dispatcher().jobs.get(job_id)
+        if master is not None and not master.status.is_globally_terminal_state():
+            return {"status": {"id": "IN_PROGRESS"}}
+        if master is not None:
+            job = snapshot(job_id)
+            return views.execution_result(job_id, job.name, job.status, job.start_time, job.end_time, job.failure)
+        if not dispatcher().recovered or job_id in dispatcher().pending:
+            not_found(job_id)
+        result = await _job_result(jm, job_id)
+        if result is None:
+            return _error(404, f"Job {job_id} not found")
+        end = int(result.timestamp * 1000)
+        return views.execution_result(job_id, "", result.status, -1, end, result.error or "")
+
+    @app.patch("/jobs/{job_id}/clientHeartbeat", status_code=202, summary="An attached client is still there")
+    async def client_heartbeat(job_id: str) -> Any:
+        job_master(job_id)  # (a client-heartbeat timeout cancels nothing here: the job is not tied to a client)
+        return JSONResponse({}, status_code=202)
+
+    @app.get("/jobs/{job_id}/accumulators", summary="The job's accumulators (PyFlink's DataStream API has none)")
+    async def job_accumulators(job_id: str, includeSerializedValue: bool = Query(False)) -> dict[str, Any]:
+        snapshot(job_id)
+        # (Flink's client needs the serialized map even when empty, includeSerializedValue or not)
+        return {"job-accumulators": [], "user-task-accumulators": [], "serialized-user-task-accumulators": {}}
+
+    @app.get("/jobs/{job_id}/metrics", summary="Job metrics: ids, or values with ?get=")
+    async def job_metrics(job_id: str, get: str | None = Query(None, max_length=8000)) -> list[dict[str, str]]:
+        return views.metric_answer(views.job_metric_values(snapshot(job_id)), metric_names(get))
+
+    @app.get("/jobs/{job_id}/jobmanager/config", summary="The configuration of the JobManager running the job")
+    async def job_jobmanager_config(job_id: str) -> list[dict[str, str]]:
+        snapshot(job_id)
+        return await jobmanager_config()
+
+    # -- a vertex, its subtasks and their attempts (vertex_views.py) --
+
+    async def vertex_view(job_id: str, build: Any, *args: Any) -> Any:
+        try:
+            return build(snapshot(job_id), *args)
+        except KeyError as error:
+            raise HTTPException(404, error.args[0]) from None
+
+    @app.get("/jobs/{job_id}/vertices/{vertex_id}", summary="A vertex with its subtasks")
+    async def vertex(job_id: str, vertex_id: str) -> Any:
+        return await vertex_view(job_id, vertex_views.vertex_details, vertex_id, await task_metrics(), _now())
+
+    @app.get("/jobs/{job_id}/vertices/{vertex_id}/subtasktimes", summary="When each subtask reached its states")
+    async def subtask_times(job_id: str, vertex_id: str) -> Any:
+        return await vertex_view(job_id, vertex_views.subtask_times, vertex_id, _now())
+
+    @app.get("/jobs/{job_id}/vertices/{vertex_id}/taskmanagers", summary="A vertex's subtasks by TaskManager")
+    async def vertex_taskmanagers(job_id: str, vertex_id: str) -> Any:
+        return await vertex_view(job_id, vertex_views.vertex_taskmanagers, vertex_id, await task_metrics(), _now())
+
+    @app.get("/jobs/{job_id}/vertices/{vertex_id}/backpressure", summary="A vertex's back pressure")
+    async def vertex_back_pressure(job_id: str, vertex_id: str) -> Any:
+        return await vertex_view(job_id, vertex_views.back_pressure, vertex_id, await task_metrics(), _now())
+
+    @app.get("/jobs/{job_id}/vertices/{vertex_id}/accumulators", summary="A vertex's accumulators (none)")
+    async def vertex_accumulators(job_id: str, vertex_id: str) -> Any:
+        return await vertex_view(job_id, vertex_views.vertex_accumulators, vertex_id)
+
+    @app.get("/jobs/{job_id}/vertices/{vertex_id}/subtasks/accumulators", summary="Each subtask's accumulators")
+    async def subtasks_accumulators(job_id: str, vertex_id: str) -> Any:
+        return await vertex_view(job_id, vertex_views.subtasks_accumulators, vertex_id)
+
+    @app.get("/jobs/{job_id}/vertices/{vertex_id}/flamegraph", summary="A vertex's flame graph (not sampled)")
+    async def vertex_flame_graph(job_id: str, vertex_id: str) -> Any:
+        await vertex_view(job_id, vertex_views.vertex_of, vertex_id)
+        # Flink's answer while rest.flamegraph.enabled is false (its default): no samples
+        return {"endTimestamp": _now(), "data": None}
 
     # -- metrics of a vertex's subtasks: the task's and the user's (RuntimeContext.get_metrics_group()) --
 
@@ -328,6 +438,14 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
 
     def metric_names(get: str | None) -> list[str] | None:
         return None if get is None else [name.strip() for name in get.split(",") if name.strip()]
+
+    def aggregations(agg: str | None) -> list[str]:
+        chosen = metric_names(agg) or list(views.AGGREGATIONS)
+        unknown = [name for name in chosen if name not in views.AGGREGATIONS]
+        if unknown:
+            raise HTTPException(400, f"agg {', '.join(unknown)} is not supported; accepted: "
+                                     f"{', '.join(views.AGGREGATIONS)}")
+        return chosen
 
     @app.get("/jobs/{job_id}/vertices/{vertex_id}/metrics", summary="A vertex's metrics: ids, or values with ?get=")
     async def vertex_metrics(job_id: str, vertex_id: str, get: str | None = Query(None, max_length=8000)) -> Any:
@@ -341,19 +459,32 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
     async def aggregated_metrics(job_id: str, vertex_id: str, get: str | None = Query(None, max_length=8000),
                                  agg: str | None = Query(None, max_length=100),
                                  subtasks: str | None = Query(None, max_length=1000)) -> Any:
-        aggregations = metric_names(agg) or list(views.AGGREGATIONS)
-        unknown = [name for name in aggregations if name not in views.AGGREGATIONS]
-        if unknown:
-            return _error(400, f"agg {', '.join(unknown)} is not supported; accepted: {', '.join(views.AGGREGATIONS)}")
+        chosen_aggregations = aggregations(agg)
         try:
             chosen = _subtask_list(subtasks)
         except ValueError as error:
             return _error(400, str(error))
         try:
             return views.aggregated_subtask_metrics(snapshot(job_id), vertex_id, await task_metrics(),
-                                                    metric_names(get), aggregations, chosen)
+                                                    metric_names(get), chosen_aggregations, chosen)
         except KeyError as error:
             raise HTTPException(404, error.args[0]) from None
+
+    @app.get("/jobs/{job_id}/vertices/{vertex_id}/subtasks/{index}", summary="A subtask's current attempt")
+    async def subtask(job_id: str, vertex_id: str, index: int) -> Any:
+        return await vertex_view(job_id, vertex_views.subtask_attempt, vertex_id, index, None, await task_metrics(),
+                                 _now())
+
+    @app.get("/jobs/{job_id}/vertices/{vertex_id}/subtasks/{index}/attempts/{attempt}",
+             summary="A subtask's attempt (the current one: earlier attempts are not kept)")
+    async def subtask_attempt(job_id: str, vertex_id: str, index: int, attempt: int) -> Any:
+        return await vertex_view(job_id, vertex_views.subtask_attempt, vertex_id, index, attempt,
+                                 await task_metrics(), _now())
+
+    @app.get("/jobs/{job_id}/vertices/{vertex_id}/subtasks/{index}/attempts/{attempt}/accumulators",
+             summary="A subtask attempt's accumulators (none)")
+    async def subtask_attempt_accumulators(job_id: str, vertex_id: str, index: int, attempt: int) -> Any:
+        return await vertex_view(job_id, vertex_views.subtask_accumulators, vertex_id, index, attempt)
 
     @app.get("/jobs/{job_id}/vertices/{vertex_id}/subtasks/{index}/metrics",
              summary="One subtask's metrics: ids, or values with ?get=")
@@ -405,6 +536,28 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
         if job.checkpoints is None:
             raise HTTPException(404, f"Checkpointing is not enabled for job {job_id}")
         return views.checkpoint_config(job)
+
+    @app.get("/jobs/{job_id}/checkpoints/details/{checkpoint_id}", summary="One checkpoint of the history")
+    async def checkpoint_details(job_id: str, checkpoint_id: int) -> dict[str, Any]:
+        return checkpoint_stats(job_id, checkpoint_id).to_json()
+
+    @app.get("/jobs/{job_id}/checkpoints/details/{checkpoint_id}/subtasks/{vertex_id}",
+             summary="One checkpoint of one vertex, by subtask")
+    async def checkpoint_subtask_details(job_id: str, checkpoint_id: int, vertex_id: str) -> dict[str, Any]:
+        stats = checkpoint_stats(job_id, checkpoint_id)
+        if vertex_id not in stats.subtasks:
+            raise HTTPException(404, f"vertex {vertex_id} has no subtask in checkpoint {checkpoint_id} of job {job_id}")
+        return stats.subtask_details_json(vertex_id)
+
+    def checkpoint_stats(job_id: str, checkpoint_id: int) -> CheckpointStats:
+        coordinator = job_master(job_id).coordinator
+        if coordinator is None:
+            raise HTTPException(404, f"Checkpointing is not enabled for job {job_id}")
+        stats = coordinator.stats.details(checkpoint_id)
+        if stats is None:
+            raise HTTPException(404, f"checkpoint {checkpoint_id} of job {job_id} is not among the last "
+                                     f"{coordinator.stats.history_size} this leader keeps")
+        return stats
 
     @app.get("/jobs/{job_id}/checkpoints/{trigger_id}", summary="Status of a checkpoint triggered on request")
     async def checkpoint_status(job_id: str, trigger_id: str) -> dict[str, Any]:
@@ -482,23 +635,51 @@ def _subtask_list(text: str | None) -> list[int] | None:
     return chosen
 
 
+def _resource_profile(slots: int) -> dict[str, Any]:
+    """Flink's ResourceProfileInfo: slots are uniform and unmetered here (one core each, memory not split)."""
+    return {"cpuCores": float(slots), "taskHeapMemory": 0, "taskOffHeapMemory": 0, "managedMemory": 0,
+            "networkMemory": 0, "extendedResources": {}}
+
+
 def _taskmanager(rm: ResourceManager, info: TaskManagerInfo) -> dict[str, Any]:
+    """Flink's TaskManagerInfo (memory and hardware figures that a Python TaskManager does not have are 0)."""
     free = sum(1 for owner, _ in rm.free_slots() if owner is info)
     return {"id": info.resource_id, "path": info.address, "dataPort": int(info.address.rsplit(":", 1)[-1]),
-            "timeSinceLastHeartbeat": int((time.monotonic() - info.last_heartbeat) * 1000),
-            "slotsNumber": info.slots, "freeSlots": free}
+            "jmxPort": -1, "timeSinceLastHeartbeat": int((time.monotonic() - info.last_heartbeat) * 1000),
+            "slotsNumber": info.slots, "freeSlots": free, "assignedTasks": 0,
+            "totalResource": _resource_profile(info.slots), "freeResource": _resource_profile(free),
+            "hardware": {"cpuCores": 0, "physicalMemory": 0, "freeMemory": 0, "managedMemory": 0},
+            "memoryConfiguration": {key: 0 for key in (
+                "frameworkHeap", "taskHeap", "frameworkOffHeap", "taskOffHeap", "networkMemory", "managedMemory",
+                "jvmMetaspace", "jvmOverhead", "totalFlinkMemory", "totalProcessMemory")},
+            "blocked": False}
 
 
-async def _finished_job(jm: JobManager, job_id: str) -> Any:
-    """A job this leader does not run: ended under an earlier leader (its result is kept), or unknown."""
+async def _job_result(jm: JobManager, job_id: str) -> JobResult | None:
+    """The kept result of a job that ended under an earlier leader, or None."""
     dispatcher = jm.dispatcher
-    result = None
-    if JOB_ID.match(job_id) and dispatcher is not None:
-        result = await asyncio.get_running_loop().run_in_executor(None, dispatcher.results.get, job_id)
+    if not JOB_ID.match(job_id) or dispatcher is None:
+        return None
+    result: JobResult | None = await asyncio.get_running_loop().run_in_executor(None, dispatcher.results.get, job_id)
+    return result
+
+
+async def _finished_job(jm: JobManager, job_id: str, dashboard: bool = False) -> Any:
+    """A job this leader does not run: ended under an earlier leader (its result is kept), or unknown."""
+    result = await _job_result(jm, job_id)
     if result is None:
         return _error(404, f"Job {job_id} not found")
-    return {"jid": job_id, "name": "", "state": result.status, "end-time": int(result.timestamp * 1000),
-            "vertices": [], "failure": result.error}
+    end, now = int(result.timestamp * 1000), _now()
+    details = {"jid": job_id, "name": "", "isStoppable": False, "state": result.status, "job-type": "STREAMING",
+               "start-time": -1, "end-time": end, "duration": 0, "maxParallelism": -1, "now": now,
+               "timestamps": {str(result.status): end}, "vertices": [],
+               "status-counts": {state: 0 for state in views.TASK_STATES},
+               "plan": {"jid": job_id, "name": "", "type": "STREAMING", "nodes": []}, "pending-operators": 0}
+    return {**details, "failure": result.error} if dashboard else details
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
 
 
 async def _cluster_ha(jm: JobManager, config: Configuration) -> dict[str, Any]:

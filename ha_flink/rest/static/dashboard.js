@@ -83,7 +83,7 @@ async function clusterView() {
 async function jobView(jobId) {
   const ha = await get("/cluster/ha");
   header(ha);
-  const job = await get(`/jobs/${encodeURIComponent(jobId)}`);
+  const job = await get(`/jobs/${encodeURIComponent(jobId)}/dashboard`);
   const m = job.metrics || {};
   const [checkpoints, exceptions] = await Promise.all([
     get(`/jobs/${encodeURIComponent(jobId)}/checkpoints`).catch(() => null),

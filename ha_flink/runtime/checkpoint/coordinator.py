@@ -307,7 +307,7 @@ class CheckpointCoordinator:
                     return
                 now = int(time.time() * 1000)
                 self.tracker.begin(checkpoint_id, now, expected)
-                self.stats.triggered(checkpoint_id, now, len(expected))
+                self.stats.triggered(checkpoint_id, now, len(expected), expected=expected)
                 if self._requested:  # this is the checkpoint they asked for: it began after their request
                     self._requested_by_id[checkpoint_id], self._requested = self._requested, []
                 await trigger(checkpoint_id, now)
@@ -487,7 +487,7 @@ class CheckpointCoordinator:
         done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._savepoint_callers[checkpoint_id] = done
         self.tracker.begin(checkpoint_id, now, expected, savepoint_dir=target_dir)
-        self.stats.triggered(checkpoint_id, now, len(expected), is_savepoint=True)
+        self.stats.triggered(checkpoint_id, now, len(expected), is_savepoint=True, expected=expected)
         try:
             await trigger(checkpoint_id, now, True)
             return await asyncio.wait_for(done, timeout)
@@ -524,7 +524,7 @@ class CheckpointCoordinator:
         self._owner.check()
         outcome = self.tracker.acknowledge(execution, checkpoint_id, state_url, shared_urls or (), restore_from_all)
         if outcome.first:
-            self.stats.acknowledged(checkpoint_id, int(time.time() * 1000), state_size, checkpointed_size)
+            self.stats.acknowledged(checkpoint_id, int(time.time() * 1000), state_size, checkpointed_size, execution)
         pending = outcome.complete
         if pending is None:
             return None
