@@ -43,6 +43,7 @@ from ha_flink.config import Configuration, HighAvailabilityOptions, RestOptions
 from ha_flink.config.sensitive import masked
 from ha_flink.fs import Storage, StorageError
 from ha_flink.rest import vertex_views, views
+from ha_flink.rest.diagnostics import register_diagnostic_routes
 from ha_flink.rest.java_throwable import failure_cause
 from ha_flink.rest.limits import ContentLengthLimit
 from ha_flink.rest.versioning import VersionedPaths
@@ -232,6 +233,8 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
                                      f"stored jobs; job {job_id} may be one of them: retry shortly")
         raise HTTPException(404, f"Job {job_id} not found")
 
+    # logs, thread dumps, environment, TaskManager metrics (before /taskmanagers/{id}, which would take theirs)
+    register_diagnostic_routes(app, jm, config)
 
     # -- cluster ---------------------------------------------------------------------------------------
 

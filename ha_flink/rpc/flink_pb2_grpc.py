@@ -549,6 +549,26 @@ class TaskExecutorStub:
                 request_serializer=ha__flink_dot_rpc_dot_flink__pb2.Empty.SerializeToString,
                 response_deserializer=ha__flink_dot_rpc_dot_flink__pb2.TaskMetricsReport.FromString,
                 _registered_method=True)
+        self.ListLogFiles = channel.unary_unary(
+                '/haflink.rpc.TaskExecutor/ListLogFiles',
+                request_serializer=ha__flink_dot_rpc_dot_flink__pb2.Empty.SerializeToString,
+                response_deserializer=ha__flink_dot_rpc_dot_flink__pb2.LogFileList.FromString,
+                _registered_method=True)
+        self.ReadLogFile = channel.unary_unary(
+                '/haflink.rpc.TaskExecutor/ReadLogFile',
+                request_serializer=ha__flink_dot_rpc_dot_flink__pb2.LogFileRequest.SerializeToString,
+                response_deserializer=ha__flink_dot_rpc_dot_flink__pb2.LogFileChunk.FromString,
+                _registered_method=True)
+        self.RequestThreadDump = channel.unary_unary(
+                '/haflink.rpc.TaskExecutor/RequestThreadDump',
+                request_serializer=ha__flink_dot_rpc_dot_flink__pb2.Empty.SerializeToString,
+                response_deserializer=ha__flink_dot_rpc_dot_flink__pb2.ThreadDump.FromString,
+                _registered_method=True)
+        self.RequestTaskManagerMetrics = channel.unary_unary(
+                '/haflink.rpc.TaskExecutor/RequestTaskManagerMetrics',
+                request_serializer=ha__flink_dot_rpc_dot_flink__pb2.Empty.SerializeToString,
+                response_deserializer=ha__flink_dot_rpc_dot_flink__pb2.TaskManagerMetrics.FromString,
+                _registered_method=True)
 
 
 class TaskExecutorServicer:
@@ -596,6 +616,31 @@ class TaskExecutorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListLogFiles(self, request, context):
+        """Diagnostics for the leader's REST API (Flink's /taskmanagers/<id>/logs, /log, /stdout, /thread-dump, /metrics)
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReadLogFile(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequestThreadDump(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequestTaskManagerMetrics(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TaskExecutorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -633,6 +678,26 @@ def add_TaskExecutorServicer_to_server(servicer, server):
                     servicer.RequestTaskMetrics,
                     request_deserializer=ha__flink_dot_rpc_dot_flink__pb2.Empty.FromString,
                     response_serializer=ha__flink_dot_rpc_dot_flink__pb2.TaskMetricsReport.SerializeToString,
+            ),
+            'ListLogFiles': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListLogFiles,
+                    request_deserializer=ha__flink_dot_rpc_dot_flink__pb2.Empty.FromString,
+                    response_serializer=ha__flink_dot_rpc_dot_flink__pb2.LogFileList.SerializeToString,
+            ),
+            'ReadLogFile': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReadLogFile,
+                    request_deserializer=ha__flink_dot_rpc_dot_flink__pb2.LogFileRequest.FromString,
+                    response_serializer=ha__flink_dot_rpc_dot_flink__pb2.LogFileChunk.SerializeToString,
+            ),
+            'RequestThreadDump': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestThreadDump,
+                    request_deserializer=ha__flink_dot_rpc_dot_flink__pb2.Empty.FromString,
+                    response_serializer=ha__flink_dot_rpc_dot_flink__pb2.ThreadDump.SerializeToString,
+            ),
+            'RequestTaskManagerMetrics': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestTaskManagerMetrics,
+                    request_deserializer=ha__flink_dot_rpc_dot_flink__pb2.Empty.FromString,
+                    response_serializer=ha__flink_dot_rpc_dot_flink__pb2.TaskManagerMetrics.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -824,6 +889,114 @@ class TaskExecutor:
             '/haflink.rpc.TaskExecutor/RequestTaskMetrics',
             ha__flink_dot_rpc_dot_flink__pb2.Empty.SerializeToString,
             ha__flink_dot_rpc_dot_flink__pb2.TaskMetricsReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListLogFiles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/haflink.rpc.TaskExecutor/ListLogFiles',
+            ha__flink_dot_rpc_dot_flink__pb2.Empty.SerializeToString,
+            ha__flink_dot_rpc_dot_flink__pb2.LogFileList.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadLogFile(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/haflink.rpc.TaskExecutor/ReadLogFile',
+            ha__flink_dot_rpc_dot_flink__pb2.LogFileRequest.SerializeToString,
+            ha__flink_dot_rpc_dot_flink__pb2.LogFileChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestThreadDump(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/haflink.rpc.TaskExecutor/RequestThreadDump',
+            ha__flink_dot_rpc_dot_flink__pb2.Empty.SerializeToString,
+            ha__flink_dot_rpc_dot_flink__pb2.ThreadDump.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestTaskManagerMetrics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/haflink.rpc.TaskExecutor/RequestTaskManagerMetrics',
+            ha__flink_dot_rpc_dot_flink__pb2.Empty.SerializeToString,
+            ha__flink_dot_rpc_dot_flink__pb2.TaskManagerMetrics.FromString,
             options,
             channel_credentials,
             insecure,

@@ -174,6 +174,11 @@ class TaskExecutorStub:
     CancelJob: _grpc.UnaryUnaryMultiCallable[_flink_pb2.JobId, _flink_pb2.Empty]
     ReadPartition: _grpc.StreamStreamMultiCallable[_flink_pb2.PartitionRequest, _flink_pb2.Buffer]
     RequestTaskMetrics: _grpc.UnaryUnaryMultiCallable[_flink_pb2.Empty, _flink_pb2.TaskMetricsReport]
+    ListLogFiles: _grpc.UnaryUnaryMultiCallable[_flink_pb2.Empty, _flink_pb2.LogFileList]
+    """Diagnostics for the leader's REST API (Flink's /taskmanagers/<id>/logs, /log, /stdout, /thread-dump, /metrics)"""
+    ReadLogFile: _grpc.UnaryUnaryMultiCallable[_flink_pb2.LogFileRequest, _flink_pb2.LogFileChunk]
+    RequestThreadDump: _grpc.UnaryUnaryMultiCallable[_flink_pb2.Empty, _flink_pb2.ThreadDump]
+    RequestTaskManagerMetrics: _grpc.UnaryUnaryMultiCallable[_flink_pb2.Empty, _flink_pb2.TaskManagerMetrics]
 
 @_typing.type_check_only
 class TaskExecutorAsyncStub(TaskExecutorStub):
@@ -185,6 +190,11 @@ class TaskExecutorAsyncStub(TaskExecutorStub):
     CancelJob: _aio.UnaryUnaryMultiCallable[_flink_pb2.JobId, _flink_pb2.Empty]  # type: ignore[assignment]
     ReadPartition: _aio.StreamStreamMultiCallable[_flink_pb2.PartitionRequest, _flink_pb2.Buffer]  # type: ignore[assignment]
     RequestTaskMetrics: _aio.UnaryUnaryMultiCallable[_flink_pb2.Empty, _flink_pb2.TaskMetricsReport]  # type: ignore[assignment]
+    ListLogFiles: _aio.UnaryUnaryMultiCallable[_flink_pb2.Empty, _flink_pb2.LogFileList]  # type: ignore[assignment]
+    """Diagnostics for the leader's REST API (Flink's /taskmanagers/<id>/logs, /log, /stdout, /thread-dump, /metrics)"""
+    ReadLogFile: _aio.UnaryUnaryMultiCallable[_flink_pb2.LogFileRequest, _flink_pb2.LogFileChunk]  # type: ignore[assignment]
+    RequestThreadDump: _aio.UnaryUnaryMultiCallable[_flink_pb2.Empty, _flink_pb2.ThreadDump]  # type: ignore[assignment]
+    RequestTaskManagerMetrics: _aio.UnaryUnaryMultiCallable[_flink_pb2.Empty, _flink_pb2.TaskManagerMetrics]  # type: ignore[assignment]
 
 class TaskExecutorServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -235,5 +245,34 @@ class TaskExecutorServicer(metaclass=_abc_1.ABCMeta):
         request: _flink_pb2.Empty,
         context: _ServicerContext,
     ) -> _typing.Union[_flink_pb2.TaskMetricsReport, _abc.Awaitable[_flink_pb2.TaskMetricsReport]]: ...
+
+    @_abc_1.abstractmethod
+    def ListLogFiles(
+        self,
+        request: _flink_pb2.Empty,
+        context: _ServicerContext,
+    ) -> _typing.Union[_flink_pb2.LogFileList, _abc.Awaitable[_flink_pb2.LogFileList]]:
+        """Diagnostics for the leader's REST API (Flink's /taskmanagers/<id>/logs, /log, /stdout, /thread-dump, /metrics)"""
+
+    @_abc_1.abstractmethod
+    def ReadLogFile(
+        self,
+        request: _flink_pb2.LogFileRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_flink_pb2.LogFileChunk, _abc.Awaitable[_flink_pb2.LogFileChunk]]: ...
+
+    @_abc_1.abstractmethod
+    def RequestThreadDump(
+        self,
+        request: _flink_pb2.Empty,
+        context: _ServicerContext,
+    ) -> _typing.Union[_flink_pb2.ThreadDump, _abc.Awaitable[_flink_pb2.ThreadDump]]: ...
+
+    @_abc_1.abstractmethod
+    def RequestTaskManagerMetrics(
+        self,
+        request: _flink_pb2.Empty,
+        context: _ServicerContext,
+    ) -> _typing.Union[_flink_pb2.TaskManagerMetrics, _abc.Awaitable[_flink_pb2.TaskManagerMetrics]]: ...
 
 def add_TaskExecutorServicer_to_server(servicer: TaskExecutorServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -69,6 +69,23 @@ class TaskExecutorGateway:
         return await complete(self._stub.RequestTaskMetrics(pb.Empty(), metadata=self._metadata, timeout=timeout),
                               self.address)
 
+    # diagnostics, for the REST API (Flink's /taskmanagers/<id>/logs, /log, /stdout, /thread-dump, /metrics)
+
+    async def list_log_files(self, timeout: float) -> pb.LogFileList:
+        return await complete(self._stub.ListLogFiles(pb.Empty(), metadata=self._metadata, timeout=timeout),
+                              self.address)
+
+    async def read_log_file(self, request: pb.LogFileRequest, timeout: float) -> pb.LogFileChunk:
+        return await complete(self._stub.ReadLogFile(request, metadata=self._metadata, timeout=timeout), self.address)
+
+    async def request_thread_dump(self, timeout: float) -> pb.ThreadDump:
+        return await complete(self._stub.RequestThreadDump(pb.Empty(), metadata=self._metadata, timeout=timeout),
+                              self.address)
+
+    async def request_task_manager_metrics(self, timeout: float) -> pb.TaskManagerMetrics:
+        return await complete(self._stub.RequestTaskManagerMetrics(pb.Empty(), metadata=self._metadata,
+                                                                   timeout=timeout), self.address)
+
 
 class ResourceManager:
     def __init__(self, heartbeat_interval: float, heartbeat_timeout: float, tls: TlsSettings | None = None) -> None:

@@ -44,6 +44,10 @@ from ha_flink.runtime.checkpoint.barrier import TaskSnapshot
 from ha_flink.runtime.checkpoint.restore import CheckpointStateDamagedError, materialize
 from ha_flink.runtime.checkpoint.storage import CheckpointStorageAccess
 from ha_flink.runtime.deployment import TaskDeploymentDescriptor
+from ha_flink.runtime.diagnostics import (
+    MAX_LOG_BYTES, LogChunk, LogFileError, LogFileProblem, LogLocation, ProcessStatus, thread_dump,
+    thread_dump_depth,
+)
 from ha_flink.runtime.metrics.meter import TaskIOMeters
 from ha_flink.runtime.metrics.prometheus import MetricSample
 from ha_flink.runtime.metrics.user import user_metric_samples, user_metric_values
@@ -104,6 +108,7 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
         self._owner = LoopOwner(f"the task table of TaskManager {self.resource_id}")
         tmp_dirs = config.get(CoreOptions.TMP_DIRS) or []
         self.python_environments = PythonEnvironments(tmp_dirs[0] if tmp_dirs else None)
+        self.process_status = ProcessStatus()
 
     @property
     def address(self) -> str:
@@ -488,6 +493,44 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
                 samples.append(MetricSample(f"taskmanager_job_task_{name}", value, labels))
             samples += user_metric_samples(running.task.info.metric_group, d.vertex.id, labels)
         return samples
+
+    # -- diagnostics (the leader's REST: Flink's /taskmanagers/<id>/logs, /log, /stdout, /thread-dump) -----
+
+    def log_location(self) -> LogLocation:
+        # (looked up per request: the daemon's log file is opened by its entry point, not by us)
+        return LogLocation.of_this_process(self.config, "taskmanager.log.path")
+
+    async def ListLogFiles(self, request: pb.Empty, context: Any) -> pb.LogFileList:
+        files = await self.loop.run_in_executor(None, self.log_location().files)
+        return pb.LogFileList(files=[pb.LogFileInfo(name=f.name, size=f.size, mtime=f.mtime) for f in files])
+
+    async def ReadLogFile(self, request: pb.LogFileRequest, context: Any) -> pb.LogFileChunk:
+        logs = self.log_location()
+        limit = min(request.max_bytes or MAX_LOG_BYTES, MAX_LOG_BYTES)
+        read = {pb.LOG: lambda: logs.read_log(limit), pb.STDOUT: lambda: logs.read_stdout(limit)}.get(
+            request.kind, lambda: logs.read(request.name, limit))
+        try:
+            chunk: LogChunk = await self.loop.run_in_executor(None, read)
+        except LogFileError as error:
+            code = grpc.StatusCode.INVALID_ARGUMENT if error.problem is LogFileProblem.BAD_NAME \
+                else grpc.StatusCode.NOT_FOUND
+            await context.abort(code, f"TaskManager {self.resource_id}: {error}")
+            raise AssertionError("unreachable: context.abort raises") from error
+        own = logs.log_file if request.kind == pb.LOG else logs.stdout_file if request.kind == pb.STDOUT else None
+        return pb.LogFileChunk(data=chunk.data, size=chunk.size, skipped=chunk.skipped,
+                               name=own.name if own is not None else request.name)
+
+    async def RequestThreadDump(self, request: pb.Empty, context: Any) -> pb.ThreadDump:
+        return pb.ThreadDump(threads=[pb.ThreadStack(name=t.name, text=t.text)
+                                      for t in thread_dump(thread_dump_depth(self.config))])
+
+    async def RequestTaskManagerMetrics(self, request: pb.Empty, context: Any) -> pb.TaskManagerMetrics:
+        values = await self.loop.run_in_executor(None, self.process_status.sample)
+        # the TaskManager's own samples of its Prometheus registry (those without a task), under Flink's ids
+        for sample in self.metric_samples():
+            if set(sample.labels) == {"tm_id"}:
+                values[sample.name.removeprefix("taskmanager_").replace("_", ".")] = str(sample.value)
+        return pb.TaskManagerMetrics(resource_id=self.resource_id, metrics=values)
 
     def _forget(self, running: _RunningTask) -> None:
         self._owner.check()
