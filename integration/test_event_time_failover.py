@@ -76,7 +76,7 @@ def test_stop_with_drain_fires_every_window_and_timer_and_finishes_with_the_save
 
     stopped = cluster.flink("stop", "--drain", "-p", str(tmp_path / "savepoints"), job_id)
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
-    path = Path(stopped.stdout.split("Path: ")[1].strip())
+    path = Path(stopped.stdout.split("Path: ")[1].split()[0])
     assert (path / "_metadata").is_file() and path.parent == tmp_path / "savepoints"
     wait_for(lambda: '"status": "FINISHED"' in cluster.job_result(job_id), 30, what="the job to finish")
 

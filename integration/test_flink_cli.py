@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import urllib.request
 from pathlib import Path
 from typing import Any, Callable
@@ -114,3 +115,75 @@ def same_as_flink(cluster: Cluster, flink: Callable[..., str], *flags: str) -> N
 def ok_json(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=10) as answer:
         return json.loads(answer.read())
+
+
+_VARYING = [(re.compile(r"[0-9a-f]{32}"), "<id>"), (re.compile(r"savepoint-[0-9a-f]{6}-[0-9a-f]{12}"), "savepoint-<x>"),
+            (re.compile(r"(Checkpoint(?:\(FULL\))?) \d+ "), r"\1 <n> ")]
+
+
+def _shown(text: str) -> list[str]:
+    """Output lines with ids, savepoint names and checkpoint numbers as placeholders (Flink's log4j notice
+    about its missing log configuration aside)."""
+    lines = []
+    for line in text.splitlines():
+        if not line or "Reconfiguration failed" in line:
+            continue
+        for pattern, placeholder in _VARYING:
+            line = pattern.sub(placeholder, line)
+        lines.append(line)
+    return lines
+
+
+def test_our_cli_prints_what_flinks_prints(flink_client: Path, cluster_factory: Callable[..., Cluster],
+                                           tmp_path: Path) -> None:
+    """savepoint (-detached, -d), checkpoint (--full), stop (-detached, --drain), cancel and -v: our
+    `bin/flink` prints Flink's lines (scripts parse them), and refuses what it does not provide as Flink's
+    does not: a NATIVE savepoint is a named error from both, never a canonical one in its place."""
+    cluster = cluster_factory(**{"state.savepoints.dir": f"file://{tmp_path}/savepoints",
+                                 "taskmanager.numberOfTaskSlots": "8"})
+    leader = cluster.start_leader()
+    cluster.start_taskmanager()
+    rest = leader.rest_address() or ""
+    conf = tmp_path / "flink-client-conf"
+
+    def job() -> str:
+        submitted = cluster.flink("run", "-d", "-py", str(JOB), str(tmp_path / "out"), "1000000", "200", "-1", "1")
+        assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+        job_id = cluster.job_id(submitted)
+        wait_for(lambda: ok_json(f"{rest}/jobs/{job_id}/checkpoints")["counts"]["completed"] >= 1, 60,
+                 what="the job's first checkpoint")
+        return job_id
+
+    def both(*args: str, succeed: bool = True) -> tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str]]:
+        ours, flinks = cluster.flink(*args), flink_cli(*args, rest=rest, conf_dir=conf)
+        for who, done in (("ours", ours), ("Flink's", flinks)):
+            assert (done.returncode == 0) == succeed, f"{who} flink {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
+        return ours, flinks
+
+    first = job()
+    paths = []
+    for args in (("savepoint", first, f"{tmp_path}/manual"), ("savepoint", "-detached", first, f"{tmp_path}/manual"),
+                 ("checkpoint", first), ("checkpoint", "--full", first)):
+        ours, flinks = both(*args)
+        assert _shown(ours.stdout) == _shown(flinks.stdout), f"flink {' '.join(args)}"
+        if args[:2] == ("savepoint", first):
+            paths = [re.search(r"Path: (\S+)", done.stdout).group(1) for done in (ours, flinks)]  # type: ignore[union-attr]
+    ours, flinks = both("savepoint", "-type", "native", first, f"{tmp_path}/manual", succeed=False)
+    for done in (ours, flinks):
+        assert "formatType NATIVE is not supported" in done.stdout + done.stderr, done.stdout + done.stderr
+    mine, theirs = cluster.flink("savepoint", "-d", paths[0]), flink_cli("savepoint", "-d", paths[1], rest=rest,
+                                                                          conf_dir=conf)
+    assert mine.returncode == theirs.returncode == 0, mine.stderr + theirs.stderr
+    assert not any(Path(path.removeprefix("file:")).exists() for path in paths)
+    assert _shown(mine.stdout.replace(paths[0], "<path>")) == _shown(theirs.stdout.replace(paths[1], "<path>"))
+
+    for flags in (("-detached",), ("--drain",), ()):
+        mine, theirs = cluster.flink("stop", *flags, "-p", f"{tmp_path}/stops", job()), flink_cli(
+            "stop", *flags, "-p", f"{tmp_path}/stops", job(), rest=rest, conf_dir=conf)
+        assert mine.returncode == theirs.returncode == 0, mine.stderr + theirs.stderr
+        assert _shown(mine.stdout) == _shown(theirs.stdout), f"flink stop {' '.join(flags)}"
+    mine, theirs = cluster.flink("cancel", first), flink_cli("cancel", job(), rest=rest, conf_dir=conf)
+    assert _shown(mine.stdout) == _shown(theirs.stdout)
+    version = cluster.flink("-v").stdout
+    assert version.startswith("Version: 2.3.0, Commit ID: ") and flink_cli("-v", rest=rest, conf_dir=conf).stdout \
+        .startswith("Version: 2.3.0, Commit ID: ")

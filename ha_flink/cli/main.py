@@ -21,8 +21,22 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from ha_flink import FLINK_REVISION, FLINK_VERSION
 from ha_flink.config import ConfigurationError, load_configuration
 from ha_flink.config.loader import parse_dynamic_properties, split_dynamic_properties
+
+
+def _program_configuration(overrides: list[str]) -> dict[str, str]:
+    """What a program submitted by `flink run`/`info` starts with, as Flink's effective configuration: the
+    conf dir's `parallelism.default` (the one setting of a session cluster's file that is the job's), then
+    the `-D` settings, which win."""
+    from ha_flink.config import CoreOptions
+
+    config = load_configuration(os.environ.get("FLINK_CONF_DIR"), (), required=False)
+    settings = {}
+    if config.contains(CoreOptions.DEFAULT_PARALLELISM):
+        settings[CoreOptions.DEFAULT_PARALLELISM.key] = str(config.get(CoreOptions.DEFAULT_PARALLELISM))
+    return {**settings, **dict(parse_dynamic_properties(overrides))}
 
 
 def _client(args: argparse.Namespace, overrides: list[str]):  # noqa: ANN202 - avoids an import at start-up
@@ -79,10 +93,11 @@ def _run_script(args: argparse.Namespace, overrides: list[str], script: Path, py
                                                savepoint_path=args.fromSavepoint,
                                                allow_non_restored_state=args.allowNonRestoredState,
                                                python_settings=python_settings,
-                                               dynamic_properties=dict(parse_dynamic_properties(overrides)),
+                                               dynamic_properties=_program_configuration(overrides),
                                                shutdown_on_attached_exit=args.shutdownOnAttachedExit)
         submission.activate(context)
-        sys.argv = [str(script), *args.args]
+        program_args = args.args[1:] if args.args[:1] == ["--"] else args.args  # (split_cli_arguments' "--")
+        sys.argv = [str(script), *program_args]
         try:
             runpy.run_path(str(script), run_name="__main__")
         except SystemExit as exit_:
@@ -181,27 +196,73 @@ def cmd_cancel(args: argparse.Namespace, overrides: list[str]) -> int:
             path = client.savepoint(args.job_id, args.withSavepoint or None, then="cancel", progress=_progress)
             print(f"Cancelled job {args.job_id}. Savepoint stored in {path}.")
             return 0
+        print(f"Cancelling job {args.job_id}.", flush=True)
         client.cancel(args.job_id)
     print(f"Cancelled job {args.job_id}.")
     return 0
 
 
 def _progress(message: str) -> None:
-    print(message, flush=True)
+    # (to stderr: stdout carries Flink's own lines, line for line, which scripts parse)
+    print(message, file=sys.stderr, flush=True)
+
+
+def _format_type(args: argparse.Namespace) -> str:
+    return (args.type or "canonical").upper()
 
 
 def cmd_savepoint(args: argparse.Namespace, overrides: list[str]) -> int:
+    if args.dispose is not None:
+        print(f"Disposing savepoint '{args.dispose}'.")
+        print("Waiting for response...", flush=True)
+        with _client(args, overrides) as client:
+            client.dispose_savepoint(args.dispose)
+        print(f"Savepoint '{args.dispose}' disposed.")
+        return 0
+    if args.job_id is None:
+        print("flink savepoint: which job? usage: flink savepoint [-type canonical] [-detached] <jobID> "
+              "[targetDirectory] | flink savepoint -d <savepointPath>", file=sys.stderr)
+        return 1
     with _client(args, overrides) as client:
-        path = client.savepoint(args.job_id, args.target_directory, progress=_progress)
+        if args.detached:
+            print(f"Triggering savepoint in detached mode for job {args.job_id}.", flush=True)
+            trigger = client.savepoint(args.job_id, args.target_directory, format_type=_format_type(args),
+                                       detached=True)
+            print(f"Successfully trigger manual savepoint, triggerId: {trigger}")
+            return 0
+        print(f"Triggering savepoint for job {args.job_id}.")
+        print("Waiting for response...", flush=True)
+        path = client.savepoint(args.job_id, args.target_directory, progress=_progress, format_type=_format_type(args))
     print(f"Savepoint completed. Path: {path}")
+    print("You can resume your program from this savepoint with the run command.")
     return 0
 
 
 def cmd_stop(args: argparse.Namespace, overrides: list[str]) -> int:
+    print(f'{"Draining" if args.drain else "Suspending"} job "{args.job_id}" with a {_format_type(args)} savepoint.')
+    then = "drain" if args.drain else "stop"
     with _client(args, overrides) as client:
-        path = client.savepoint(args.job_id, args.savepointPath, then="drain" if args.drain else "stop",
-                                progress=_progress)
+        if args.detached:
+            print(f"Triggering stop-with-savepoint in detached mode for job {args.job_id}.", flush=True)
+            trigger = client.savepoint(args.job_id, args.savepointPath, then=then, format_type=_format_type(args),
+                                       detached=True)
+            print(f"Successfully trigger stop-with-savepoint in detached mode, triggerId: {trigger}")
+            return 0
+        print(f"Triggering stop-with-savepoint for job {args.job_id}.")
+        print("Waiting for response...", flush=True)
+        path = client.savepoint(args.job_id, args.savepointPath, then=then, progress=_progress,
+                                format_type=_format_type(args))
     print(f"Savepoint completed. Path: {path}")
+    return 0
+
+
+def cmd_checkpoint(args: argparse.Namespace, overrides: list[str]) -> int:
+    print(f"Triggering checkpoint for job {args.job_id}.")
+    print("Waiting for response...", flush=True)
+    with _client(args, overrides) as client:
+        checkpoint_id = client.checkpoint(args.job_id, full=args.full)
+    print(f"Checkpoint{'(FULL)' if args.full else ''} {checkpoint_id} for job {args.job_id} completed.")
+    print("You can resume your program from this checkpoint with the run command.")
     return 0
 
 
@@ -209,18 +270,35 @@ def cmd_info(args: argparse.Namespace, overrides: list[str]) -> int:
     from ha_flink.client import submission
 
     context = submission.SubmissionContext(None, True, args.parallelism, [], plans=[],
-                                           dynamic_properties=dict(parse_dynamic_properties(overrides)))
+                                           dynamic_properties=_program_configuration(overrides))
     submission.activate(context)
     try:
         runpy.run_path(args.python, run_name="__main__")
     finally:
         submission.activate(None)
-    print("\n\n".join(context.plans or []) or f"{args.python} declares no job")
+    if not context.plans:
+        print(f"flink info: {args.python} declares no job (it called no env.execute())", file=sys.stderr)
+        return 1
+    for plan in context.plans:  # (Flink's frame, line for line)
+        print("----------------------- Execution Plan -----------------------")
+        print(plan)
+        print("--------------------------------------------------------------")
+    print("\nNo description provided.")
     return 0
+
+
+def _savepoint_options(action: argparse.ArgumentParser) -> None:
+    # Flink's spellings, one dash or two (its commons-cli options)
+    action.add_argument("-type", "--type", type=str.lower, choices=("canonical", "native"), default=None,
+                        help="the savepoint's format: canonical (native is refused: not provided)")
+    action.add_argument("-detached", "--detached", action="store_true",
+                        help="return once the leader accepted it, printing the trigger id (its status: REST)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flink", description="ha-flink command line client")
+    parser.add_argument("-v", "--version", action="version", version=f"Version: {FLINK_VERSION}, Commit ID: "
+                                                                        f"{FLINK_REVISION}")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="submit a Python job to the cluster")
     run.add_argument("-py", "--python", required=True, help="the job script")
@@ -260,9 +338,12 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("-s", "--withSavepoint", nargs="?", const="", default=None,
                              help="take a savepoint (into this folder, else state.savepoints.dir) first")
             sub.add_argument("job_id", nargs="?")
-    savepoint = commands.add_parser("savepoint", help="take a savepoint of a running job")
+    savepoint = commands.add_parser("savepoint", help="take a savepoint of a running job, or dispose of one")
     savepoint.add_argument("-m", "--jobmanager", default=None)
-    savepoint.add_argument("job_id")
+    savepoint.add_argument("-d", "--dispose", default=None, metavar="savepointPath",
+                           help="delete this savepoint folder (through the leader)")
+    _savepoint_options(savepoint)
+    savepoint.add_argument("job_id", nargs="?")
     savepoint.add_argument("target_directory", nargs="?", default=None)
     stop = commands.add_parser("stop", help="take a savepoint and stop the job")
     stop.add_argument("-m", "--jobmanager", default=None)
@@ -270,18 +351,52 @@ def build_parser() -> argparse.ArgumentParser:
     stop.add_argument("-d", "--drain", action="store_true",
                       help="end the sources' input first: every window and event-time timer fires before the "
                            "savepoint, and the job finishes with it")
+    _savepoint_options(stop)
     stop.add_argument("job_id")
+    checkpoint = commands.add_parser("checkpoint", help="take a checkpoint of a running job now")
+    checkpoint.add_argument("-m", "--jobmanager", default=None)
+    checkpoint.add_argument("-full", "--full", action="store_true",
+                            help="a full checkpoint, also of a job that checkpoints incrementally")
+    checkpoint.add_argument("job_id")
     info = commands.add_parser("info", help="print the job graph a script builds")
     info.add_argument("-py", "--python", required=True)
     info.add_argument("-p", "--parallelism", type=int, default=None)
     return parser
 
 
+def split_cli_arguments(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[list[str], list[str]]:
+    """(`-D` overrides, the rest), as Flink's parser reads them: options up to the first argument that is not
+    one of the action's options (a program argument, for `run`/`info`), the rest as they are, so a `-D`
+    among a program's own arguments stays the program's."""
+    actions = next((a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)), {})
+    action = actions.get(argv[0]) if argv else None
+    if action is None or argv[0] not in ("run", "info"):
+        return split_dynamic_properties(argv)
+    known = action._option_string_actions
+    overrides, rest = [], [argv[0]]
+    index = 1
+    while index < len(argv):
+        token = argv[index]
+        if token == "-D" or (token.startswith("-D") and token not in known):
+            overrides += split_dynamic_properties(argv[index:index + 2] if token == "-D" else [token])[0]
+            index += 2 if token == "-D" else 1
+            continue
+        option = known.get(token.split("=", 1)[0])
+        if option is None:  # the program's arguments begin
+            rest += ["--", *argv[index:]] if argv[index:] and argv[index].startswith("-") else argv[index:]
+            break
+        takes_value = option.nargs != 0 and "=" not in token
+        rest += argv[index:index + (2 if takes_value else 1)]
+        index += 2 if takes_value else 1
+    return overrides, rest
+
+
 def main(argv: list[str] | None = None) -> int:
-    overrides, rest = split_dynamic_properties(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(rest)
+    parser = build_parser()
+    overrides, rest = split_cli_arguments(parser, sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(rest)
     handler = {"run": cmd_run, "list": cmd_list, "cancel": cmd_cancel, "info": cmd_info, "savepoint": cmd_savepoint,
-               "stop": cmd_stop}[args.command]
+               "stop": cmd_stop, "checkpoint": cmd_checkpoint}[args.command]
     try:
         return handler(args, overrides)
     except KeyboardInterrupt:  # Ctrl-C (or, with -sae, SIGTERM): no traceback

@@ -180,25 +180,30 @@ class ClusterClient:
         return self._call("GetJobStatus", pb.JobId(job_id=job_id))
 
     def savepoint(self, job_id: str, target_directory: str | None, then: str = "",
-                  progress: Callable[[str], None] | None = None, timeout: float = 180.0) -> str:
+                  progress: Callable[[str], None] | None = None, timeout: float = 180.0,
+                  format_type: str = "CANONICAL", detached: bool = False) -> str:
         """Trigger a savepoint over REST (then cancel, stop or drain and stop the job, if asked) and poll its
         operation until done, telling `progress` what the leader reports meanwhile; returns the savepoint's path.
 
         Operations live in the leader's memory (as in Flink): when the JobManager asked dies or loses its
         leadership meanwhile, the same request (same triggerId, so a leader that has it already just goes on)
-        is made again to the new leader once it runs the job, which it restored from its latest checkpoint."""
+        is made again to the new leader once it runs the job, which it restored from its latest checkpoint.
+        `detached`: returns the trigger id once the leader accepted it (Flink's `-detached`)."""
         trigger = uuid.uuid4().hex
         if then in ("stop", "drain"):
             path, body = f"/jobs/{job_id}/stop", {"targetDirectory": target_directory, "drain": then == "drain",
-                                                  "triggerId": trigger}
+                                                  "triggerId": trigger, "formatType": format_type}
         else:
             path, body = f"/jobs/{job_id}/savepoints", {"target-directory": target_directory,
-                                                        "cancel-job": then == "cancel", "triggerId": trigger}
+                                                        "cancel-job": then == "cancel", "triggerId": trigger,
+                                                        "formatType": format_type}
         tell = progress or (lambda message: None)
         started = time.monotonic()
         deadline = started + timeout
         base = self.rest_address()
         self._rest("POST", path, json.dumps(body).encode(), base)
+        if detached:
+            return trigger
         tell(f"Triggered savepoint for job {job_id} at {base} (request {trigger}).")
         last_told = started
         while True:
@@ -273,6 +278,36 @@ class ClusterClient:
                 return (f"savepoint {entry['id']}: {entry['num_acknowledged_subtasks']} of {entry['num_subtasks']} "
                         "subtasks acknowledged")
         return "writing the savepoint"
+
+    def _operation(self, trigger_path: str, body: dict[str, Any], status_path: str, what: str,
+                   timeout: float) -> dict[str, Any]:
+        """POST an asynchronous operation (Flink's trigger + status) and poll it at the same JobManager until
+        COMPLETED; its `operation`, or JobManagerError with the failure-cause it reports."""
+        base = self.rest_address()
+        trigger = self._rest("POST", trigger_path, json.dumps(body).encode(), base)["request-id"]
+        deadline = time.monotonic() + timeout
+        while True:
+            answer = self._rest("GET", status_path.format(trigger=trigger), base=base)
+            if answer["status"]["id"] == "COMPLETED":
+                operation: dict[str, Any] = answer.get("operation") or {}
+                cause = operation.get("failure-cause")
+                if cause:
+                    raise JobManagerError(f"the JobManager at {base} reports: {what} failed: {cause['stack-trace']}")
+                return operation
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{what} did not complete within {timeout:g} s (asked {base}; it may still complete)")
+            time.sleep(0.1)
+
+    def checkpoint(self, job_id: str, full: bool = False, timeout: float = 180.0) -> int:
+        """`flink checkpoint [--full]`: a checkpoint now; returns its id."""
+        operation = self._operation(f"/jobs/{job_id}/checkpoints", {"checkpointType": "FULL" if full else "CONFIGURED"},
+                                    f"/jobs/{job_id}/checkpoints/{{trigger}}", f"the checkpoint of job {job_id}", timeout)
+        return int(operation["checkpointId"])
+
+    def dispose_savepoint(self, path: str, timeout: float = 180.0) -> None:
+        """`flink savepoint -d <path>`: the leader deletes the savepoint folder (refused, 400, if it is none)."""
+        self._operation("/savepoint-disposal", {"savepoint-path": path}, "/savepoint-disposal/{trigger}",
+                        f"the disposal of {path}", timeout)
 
     def cancel(self, job_id: str) -> None:
         if self.fixed_address:

@@ -20,7 +20,7 @@ class SubmissionContext:
     detached: bool
     parallelism: int | None
     submitted: list[str]
-    plans: list[str] | None = None  # `flink info`: record the plans, submit nothing
+    plans: list[str] | None = None  # `flink info`: record the JSON execution plans, submit nothing
     savepoint_path: str | None = None  # `flink run -s`
     allow_non_restored_state: bool = False
     # `flink run -pyfs/-pyreq/-pyarch/-pyexec`: python.* settings under the program's own (runtime/python_artifacts)
@@ -61,8 +61,7 @@ def _submit(graph: Any) -> str | None:
     """Submit `graph` (`flink info`: record its plan only, returning None); returns the job's id."""
     context = _context
     assert context is not None
-    if context.plans is not None:
-        context.plans.append(f"{graph.name}\n{graph.describe()}")
+    if context.plans is not None:  # (the environment recorded the program's plan)
         context.submitted.append(graph.job_id)
         return None
     client = context.client

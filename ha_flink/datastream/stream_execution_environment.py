@@ -403,12 +403,14 @@ class StreamExecutionEnvironment:
         return JobClient(LocalJobClient(self._take_local_job_graph(job_name), start_rest_endpoint))
 
     def _take_cluster_job_graph(self, job_name: str | None) -> JobGraph:
-        """`flink run -p` sets the parallelism of a program that set none."""
+        """`flink run -p` sets the parallelism of a program that set none; `flink info` records its plan."""
         from ha_flink.client import submission
 
         context = submission.current()
         if context is not None and context.parallelism is not None and self._pipeline.parallelism == 1:
             self._pipeline.parallelism = context.parallelism
+        if context is not None and context.plans is not None:
+            context.plans.append(self.get_execution_plan())
         return self._take_job_graph(job_name)
 
     def _take_local_job_graph(self, job_name: str | None) -> JobGraph:

@@ -570,7 +570,11 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
     async def job_plan(job_id: str) -> dict[str, Any]:
         return {"plan": views.job_plan(snapshot(job_id))}
 
-    def start_savepoint(job_id: str, target: str | None, then: str, trigger_id: str | None) -> JSONResponse:
+    def start_savepoint(job_id: str, target: str | None, then: str, trigger_id: str | None,
+                        format_type: str | None) -> JSONResponse:
+        if format_type == "NATIVE":  # (refused before it is accepted: never a canonical one in its place)
+            raise HTTPException(400, "formatType NATIVE is not supported: ha-flink writes CANONICAL savepoints "
+                                     "(its state format, which any state backend restores); ask for CANONICAL")
         master = job_master(job_id)
         if master.status != JobStatus.RUNNING:
             raise HTTPException(409, f"Job {job_id} is {master.status}, not RUNNING: no savepoint can be taken")
@@ -583,12 +587,14 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
     @app.post("/jobs/{job_id}/savepoints", status_code=202, summary="Trigger a savepoint (then cancel, if asked)")
     async def trigger_savepoint(job_id: str, body: SavepointTriggerRequest | None = Body(None)) -> Any:
         body = body or SavepointTriggerRequest.model_validate({})
-        return start_savepoint(job_id, body.target_directory, "cancel" if body.cancel_job else "", body.trigger_id)
+        return start_savepoint(job_id, body.target_directory, "cancel" if body.cancel_job else "", body.trigger_id,
+                               body.format_type)
 
     @app.post("/jobs/{job_id}/stop", status_code=202, summary="Stop a job with a savepoint")
     async def stop_with_savepoint(job_id: str, body: StopWithSavepointRequest | None = Body(None)) -> Any:
         body = body or StopWithSavepointRequest.model_validate({})
-        return start_savepoint(job_id, body.targetDirectory, "drain" if body.drain else "stop", body.triggerId)
+        return start_savepoint(job_id, body.targetDirectory, "drain" if body.drain else "stop", body.triggerId,
+                               body.formatType)
 
     @app.get("/jobs/{job_id}/savepoints/{trigger_id}", summary="Status of a savepoint or stop operation")
     async def savepoint_status(job_id: str, trigger_id: str) -> dict[str, Any]:

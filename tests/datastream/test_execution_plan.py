@@ -50,3 +50,42 @@ def test_unset_parallelism_is_the_local_default_in_the_plan_too() -> None:
     assert [n["parallelism"] for n in nodes] == [1, env.get_parallelism(), env.get_parallelism()]
     env.set_default_local_parallelism(3)
     assert [n["parallelism"] for n in json.loads(env.get_execution_plan())["nodes"]] == [1, 3, 3]
+
+
+def test_the_plan_is_laid_out_as_flinks_json_generator_prints_it() -> None:
+    """Jackson's pretty printer, as `flink info` and PyFlink's get_execution_plan() print it: `"key" : value`,
+    arrays inline (`[ {`, `}, {`, `} ]`). (The layout of PyFlink 2.3's own plan for this program, printed by
+    Flink's `bin/flink info -py`; PyFlink's node ids and its merged "Map, Map" Python operator differ.)"""
+    env = StreamExecutionEnvironment.get_execution_environment().set_parallelism(1)
+    env.from_collection([1, 2, 3]).map(lambda x: x + 1).print()
+    assert env.get_execution_plan() == """{
+  "nodes" : [ {
+    "id" : 1,
+    "type" : "Source: Collection Source",
+    "pact" : "Data Source",
+    "contents" : "Source: Collection Source",
+    "parallelism" : 1
+  }, {
+    "id" : 2,
+    "type" : "Map",
+    "pact" : "Operator",
+    "contents" : "Map",
+    "parallelism" : 1,
+    "predecessors" : [ {
+      "id" : 1,
+      "ship_strategy" : "FORWARD",
+      "side" : "second"
+    } ]
+  }, {
+    "id" : 3,
+    "type" : "Sink: Print to Std. Out",
+    "pact" : "Data Sink",
+    "contents" : "Sink: Print to Std. Out",
+    "parallelism" : 1,
+    "predecessors" : [ {
+      "id" : 2,
+      "ship_strategy" : "FORWARD",
+      "side" : "second"
+    } ]
+  } ]
+}"""

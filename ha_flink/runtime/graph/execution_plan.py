@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from ha_flink.runtime.graph.transformations import (
     PartitionTransformation, SourceTransformation, Transformation,
@@ -84,4 +85,22 @@ def execution_plan_json(sinks: list[Transformation], default_parallelism: int) -
         if predecessors:
             node["predecessors"] = predecessors
         nodes.append(node)
-    return json.dumps({"nodes": nodes}, indent=2)
+    return jackson_pretty({"nodes": nodes})
+
+
+def jackson_pretty(value: Any, depth: int = 0) -> str:
+    """JSON as Jackson's DefaultPrettyPrinter writes it (what Flink's getExecutionPlan and `flink info` print):
+    `"key" : value`, each object field on its own line indented by two spaces per enclosing object, arrays
+    inline (`[ {`, `}, {`, `} ]`), empty ones as `{ }` and `[ ]`."""
+    if isinstance(value, dict):
+        if not value:
+            return "{ }"
+        inner = "  " * (depth + 1)
+        fields = ",\n".join(f"{inner}{json.dumps(str(k), ensure_ascii=False)} : {jackson_pretty(v, depth + 1)}"
+                            for k, v in value.items())
+        return "{\n" + fields + "\n" + "  " * depth + "}"
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return "[ ]"
+        return "[ " + ", ".join(jackson_pretty(item, depth) for item in value) + " ]"
+    return json.dumps(value, ensure_ascii=False)
