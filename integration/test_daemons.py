@@ -57,3 +57,22 @@ def test_zookeeper_ha_without_a_quorum_is_refused(tmp_path: Path) -> None:
     result = run_daemon("standalonesession.py", tmp_path)
     assert result.returncode == 1
     assert "high-availability.zookeeper.quorum: is not set" in result.stderr
+
+
+def test_a_taskmanager_over_its_process_size_stops_saying_so(cluster_factory: Callable[..., Cluster]) -> None:
+    """`taskmanager.memory.process.size` is the TaskManager's memory limit (it used to be read and ignored):
+    one whose resident memory passes it logs the key and both figures and stops (exit 1) as on SIGTERM, so
+    its tasks fail over as from any stopped TaskManager; one under its limit runs on."""
+    from ha_flink.testing.processes import wait_for
+
+    roomy = cluster_factory(**{"taskmanager.memory.process.size": "2g"})
+    roomy.start_leader()
+    running = roomy.start_taskmanager()
+    small = cluster_factory(**{"taskmanager.memory.process.size": "40m"})
+    small.start_leader()
+    doomed = small.start_taskmanager()
+    wait_for(lambda: doomed.process.poll() is not None, 30, what="the TaskManager over its limit to stop")
+    assert doomed.process.returncode == 1
+    log = doomed.output()
+    assert "taskmanager.memory.process.size is 40 MiB, but this process holds" in log, log[-2000:]
+    assert running.process.poll() is None  # (2 GiB: far above what it holds)

@@ -25,6 +25,8 @@ from ha_flink.config import (
 )
 from ha_flink.config.loader import split_dynamic_properties
 from ha_flink.config.sensitive import masked
+from ha_flink.deploy import memory_limit
+from ha_flink.deploy.memory_limit import MemoryLimit
 from ha_flink.ha.services import create_ha_services
 from ha_flink.rest.server import start_rest_endpoint
 from ha_flink.runtime.jobmanager.jobmanager import JobManager
@@ -50,7 +52,8 @@ def parse_args(daemon: str, argv: list[str]) -> tuple[argparse.Namespace, list[s
     return args, overrides
 
 
-async def _run(component: Any) -> None:
+async def _run(component: Any, limit: MemoryLimit | None) -> bool:
+    """Runs the daemon until SIGTERM/SIGINT (or its memory limit is exceeded: returns True)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -65,10 +68,13 @@ async def _run(component: Any) -> None:
     await component.start()
     rest = getattr(component, "rest_address", "")
     print(f"READY {component.address}{' ' + rest if rest else ''}", flush=True)
+    watcher = asyncio.create_task(memory_limit.watch(limit, stop)) if limit is not None else None
     await stop.wait()
+    exceeded = watcher is not None and await watcher
     logger.info("Shutting down")
     reporter.stop()
     await component.stop()
+    return exceeded
 
 
 async def _on_loop(function: Any) -> Any:
@@ -148,7 +154,9 @@ def main(daemon: str, argv: list[str] | None = None) -> int:
         else:
             print(f"unknown daemon {daemon!r}; known: standalonesession, taskexecutor", file=sys.stderr)
             return 2
-        asyncio.run(_run(component))
+        if asyncio.run(_run(component, memory_limit.memory_limit(config, daemon))):
+            print(f"{daemon}: stopped: over its memory limit (see its log)", file=sys.stderr)
+            return 1
     except (ConfigurationError, OSError) as error:
         print(f"{daemon}: cannot start: {error}", file=sys.stderr)
         return 1
