@@ -394,3 +394,21 @@ def test_relative_checkpoint_folders_in_the_config_file_are_below_the_installati
 def test_the_shipped_conf_loads() -> None:
     config = load_configuration(install_dir() / "conf")
     assert Path(config.get_raw("state.checkpoints.dir")).is_absolute()
+
+
+def test_flinks_web_and_rest_client_keys_are_read(tmp_path: Path) -> None:
+    from ha_flink.config import WebOptions
+
+    write_conf(tmp_path, """
+        web.refresh-interval: 3000
+        web.cancel.enable: false
+        web.checkpoints.history: 25
+        rest.await-leader-timeout: 45 s
+        rest.connection-timeout: 20000
+        """)
+    config = load_configuration(tmp_path)
+    assert config.get(WebOptions.REFRESH_INTERVAL) == timedelta(seconds=3)
+    assert config.get(WebOptions.CANCEL_ENABLE) is False
+    assert config.get(WebOptions.CHECKPOINTS_HISTORY_SIZE) == 25
+    assert config.get(RestOptions.AWAIT_LEADER_TIMEOUT) == timedelta(seconds=45)
+    assert config.get(RestOptions.CONNECTION_TIMEOUT) == timedelta(seconds=20)

@@ -44,10 +44,13 @@ class JobManagerError(RuntimeError):
 
 
 class ClusterClient:
-    def __init__(self, config: Configuration, address: str | None = None, timeout: float = 10.0) -> None:
+    def __init__(self, config: Configuration, address: str | None = None, timeout: float | None = None) -> None:
+        """`timeout`: of each REST request (default rest.connection-timeout); a leader is awaited for
+        rest.await-leader-timeout."""
         self.config = config
         self.fixed_address = address
-        self.timeout = timeout
+        self.timeout = timeout if timeout is not None else config.get(RestOptions.CONNECTION_TIMEOUT).total_seconds()
+        self.await_leader_s = config.get(RestOptions.AWAIT_LEADER_TIMEOUT).total_seconds()
         # bin/flink talks to the leader's Dispatcher with the internal keys and to REST with the REST keys;
         # a keystore that cannot be used fails here, before anything is sent
         self.tls = internal_tls(config)
@@ -80,14 +83,15 @@ class ClusterClient:
             self._ha = create_ha_services(self.config)
             self._retrieval = self._ha.leader_retrieval(paths.DISPATCHER)
             self._retrieval.start(self._on_leader)
-        deadline = time.monotonic() + self.timeout
+        deadline = time.monotonic() + self.await_leader_s
         while time.monotonic() < deadline:
             address, session = self._leader
             if address is not None:
                 return address, session
             self._known.wait(0.1)
-        raise ClusterUnavailableError(f"no leading JobManager found within {self.timeout:g} s "
-                                      "(is the cluster running? see `flink list` and the JobManager logs)")
+        raise ClusterUnavailableError(f"no leading JobManager found within {self.await_leader_s:g} s "
+                                      "(rest.await-leader-timeout; is the cluster running? see `flink list` and "
+                                      "the JobManager logs)")
 
     def rest_address(self, timeout: float = 3.0) -> str | None:
         """The REST base URL (and dashboard) of the JobManager to ask: `-m`, else the leader's from

@@ -18,6 +18,7 @@ from ha_flink.config.options import (
     MetricOptions,
     RestartStrategyOptions,
     RestOptions,
+    WebOptions,
     S3Options,
     SecurityOptions,
     StateBackendOptions,
@@ -27,7 +28,7 @@ from ha_flink.config.options import (
 __all__ = [
     "CheckpointingOptions", "ConfigEntry", "ConfigOption", "Configuration", "ConfigurationError", "CoreOptions",
     "DeploymentOptions", "HeartbeatManagerOptions", "HighAvailabilityOptions", "JobManagerOptions",
-    "MasterAddress", "MetricOptions", "RestOptions", "RestartStrategyOptions", "S3Options", "SecurityOptions",
+    "MasterAddress", "MetricOptions", "RestOptions", "RestartStrategyOptions", "S3Options", "SecurityOptions", "WebOptions",
     "StateBackendOptions",
     "TaskManagerOptions", "WorkerHost", "default_conf_dir", "install_dir", "load_configuration",
     "read_masters", "read_slaves",

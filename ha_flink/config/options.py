@@ -217,6 +217,21 @@ class RestOptions:
     BIND_ADDRESS = _option("rest.bind-address", STRING, None, doc="address the REST server binds to")
     SERVER_MAX_CONTENT_LENGTH = _option("rest.server.max-content-length", int_at_least(1), 104_857_600,
                                         doc="largest request body the REST server takes, in bytes (413 above)")
+    AWAIT_LEADER_TIMEOUT = _option("rest.await-leader-timeout", DURATION, timedelta(seconds=30),
+                                   doc="how long bin/flink waits for a leading JobManager to be known")
+    CONNECTION_TIMEOUT = _option("rest.connection-timeout", DURATION, timedelta(seconds=15),
+                                 doc="how long a REST request of bin/flink may take to connect and to answer")
+
+
+class WebOptions:
+    REFRESH_INTERVAL = _option("web.refresh-interval", DURATION, timedelta(seconds=1),
+                               doc="how often the dashboard refreshes (Flink's default is 3 s; ours 1 s)")
+    CANCEL_ENABLE = _option("web.cancel.enable", BOOL, True, doc="whether the dashboard offers to cancel jobs")
+    SUBMIT_ENABLE = _option("web.submit.enable", BOOL, False,
+                            doc="program upload in the dashboard: not provided (submit with bin/flink run); "
+                                "true is named at start as not supported")
+    CHECKPOINTS_HISTORY_SIZE = _option("web.checkpoints.history", int_at_least(1), 10,
+                                       doc="checkpoints kept in the REST statistics' history")
 
 
 class TaskManagerOptions:
@@ -425,7 +440,7 @@ class SecurityOptions:
 
 
 _NAMESPACES = (
-    JobManagerOptions, RestOptions, TaskManagerOptions, CoreOptions, HighAvailabilityOptions,
+    JobManagerOptions, RestOptions, WebOptions, TaskManagerOptions, CoreOptions, HighAvailabilityOptions,
     StateBackendOptions, CheckpointingOptions, RestartStrategyOptions, HeartbeatManagerOptions,
     DeploymentOptions, MetricOptions, S3Options, SecurityOptions,
 )

@@ -21,7 +21,7 @@ from typing import Any
 
 from ha_flink.config import (
     ConfigurationError, DeploymentOptions, HighAvailabilityOptions, JobManagerOptions, RestOptions,
-    TaskManagerOptions, install_dir, load_configuration,
+    TaskManagerOptions, WebOptions, install_dir, load_configuration,
 )
 from ha_flink.config.loader import split_dynamic_properties
 from ha_flink.config.sensitive import masked
@@ -116,6 +116,9 @@ def check_security(config: Any, daemon: str) -> None:
     rest = rest_server_tls(config) if daemon == "standalonesession" else None  # (a TaskManager serves no REST)
     for line in unsupported_keys(config):
         logger.warning("%s (the key is not supported and has no effect)", line)
+    if daemon == "standalonesession" and config.get(WebOptions.SUBMIT_ENABLE):
+        logger.warning("web.submit.enable: true is not supported: the dashboard has no program upload (a Java "
+                       "jar upload); submit Python programs with bin/flink run -py")
     if internal is not None or rest is not None:
         logger.info("TLS: internal RPC %s%s", "mutual" if internal else "plaintext",
                     "" if daemon != "standalonesession" else

@@ -39,7 +39,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ha_flink import FLINK_REVISION, FLINK_VERSION
 from ha_flink.common.job_status import JobStatus
-from ha_flink.config import Configuration, HighAvailabilityOptions, RestOptions
+from ha_flink.config import Configuration, HighAvailabilityOptions, RestOptions, WebOptions
 from ha_flink.config.sensitive import masked
 from ha_flink.fs import Storage, StorageError
 from ha_flink.rest import vertex_views, views
@@ -241,10 +241,11 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
     @app.get("/config", summary="Dashboard configuration")
     async def dashboard_config() -> dict[str, Any]:
         offset = -time.timezone * 1000
-        return {"refresh-interval": 1000,  # (the dashboard's own polling)
+        return {"refresh-interval": int(config.get(WebOptions.REFRESH_INTERVAL).total_seconds() * 1000),
                 "timezone-name": time.tzname[0], "timezone-offset": offset,
                 "flink-version": FLINK_VERSION, "flink-revision": FLINK_REVISION,
-                "features": {"web-submit": False, "web-cancel": True, "web-rescale": False, "web-history": False}}
+                "features": {"web-submit": False, "web-cancel": config.get(WebOptions.CANCEL_ENABLE),
+                             "web-rescale": False, "web-history": False}}
 
     @app.get("/overview", summary="Cluster overview")
     async def overview() -> dict[str, Any]:

@@ -2,7 +2,7 @@
 // (a standby forwards to the leader). Two views: the cluster (#/) and one job (#/jobs/<id>).
 "use strict";
 
-const REFRESH_MS = 1000;
+let refreshMs = 1000;  // web.refresh-interval, read from /config at start
 
 function esc(value) {
   return String(value ?? "").replace(/[&<>"']/g, c => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
@@ -156,7 +156,10 @@ async function refresh() {
 }
 
 window.addEventListener("hashchange", refresh);
-(async function loop() {
-  await refresh();
-  setTimeout(loop, REFRESH_MS);
+(async function start() {
+  try { refreshMs = (await get("/config"))["refresh-interval"] || refreshMs; } catch (error) { /* keep 1 s */ }
+  (async function loop() {
+    await refresh();
+    setTimeout(loop, refreshMs);
+  })();
 })();

@@ -45,7 +45,7 @@ from ha_flink.ha.services import HaServices
 from ha_flink.runtime.checkpoint.restore import (
     CheckpointDamagedError, CheckpointRestoreError, RestorePlan, plan_restore,
 )
-from ha_flink.runtime.checkpoint.stats import CheckpointStatsTracker
+from ha_flink.runtime.checkpoint.stats import HISTORY_SIZE, CheckpointStatsTracker
 from ha_flink.runtime.checkpoint.storage import is_absolute_location
 from ha_flink.runtime.checkpoint.tracker import CheckpointTracker, PendingCheckpoint
 from ha_flink.runtime.graph.job_graph import JobGraph
@@ -179,7 +179,7 @@ class CheckpointCoordinator:
 
     def __init__(self, graph: JobGraph, ha: HaServices, fence: Fence | None, storage: Storage, checkpoints_dir: str,
                  interval_s: float, max_retained: int, timeout_s: float = 600.0, min_pause_s: float = 0.0,
-                 max_concurrent: int = 1, tolerable_failures: int = 0) -> None:
+                 max_concurrent: int = 1, tolerable_failures: int = 0, history_size: int = HISTORY_SIZE) -> None:
         self.graph = graph
         self.storage = storage
         self.job_dir = join_url(checkpoints_dir, graph.job_id)
@@ -198,7 +198,7 @@ class CheckpointCoordinator:
         self._requested: list[asyncio.Future[int]] = []
         self._requested_by_id: dict[int, list[asyncio.Future[int]]] = {}
         self._on_too_many_failures: Any = None  # set by start()
-        self.stats = CheckpointStatsTracker()
+        self.stats = CheckpointStatsTracker(history_size)  # web.checkpoints.history
         self.stopped = False
         # checkpoints whose last ack came in and whose _metadata / commit is under way: the job's cleanup
         # waits for them (`settled`), or a late `_metadata` or handle would outlive the job's folder

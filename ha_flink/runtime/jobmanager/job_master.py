@@ -30,7 +30,7 @@ from ha_flink.aio.owner import LoopOwner
 from ha_flink.aio.tasks import TaskGroup
 from ha_flink.common.job_status import GLOBALLY_TERMINAL, JobStatus
 from ha_flink.config import (
-    CheckpointingOptions, Configuration, HighAvailabilityOptions, JobManagerOptions, StateBackendOptions,
+    CheckpointingOptions, Configuration, HighAvailabilityOptions, JobManagerOptions, StateBackendOptions, WebOptions,
 )
 from ha_flink.fs import Storage, join_url
 from ha_flink.ha.fencing import Fence
@@ -124,7 +124,8 @@ class JobMaster:
                 timeout_s=config.get(CheckpointingOptions.CHECKPOINTING_TIMEOUT).total_seconds(),
                 min_pause_s=config.get(CheckpointingOptions.MIN_PAUSE_BETWEEN_CHECKPOINTS).total_seconds(),
                 max_concurrent=config.get(CheckpointingOptions.MAX_CONCURRENT_CHECKPOINTS),
-                tolerable_failures=config.get(CheckpointingOptions.TOLERABLE_FAILED_CHECKPOINTS))
+                tolerable_failures=config.get(CheckpointingOptions.TOLERABLE_FAILED_CHECKPOINTS),
+                history_size=config.get(WebOptions.CHECKPOINTS_HISTORY_SIZE))
         self.scheduler = JobScheduler(
             graph, restart_strategy_from_config(config, checkpointing),
             failover=config.get(JobManagerOptions.FAILOVER_STRATEGY), checkpointing=self.coordinator is not None,
