@@ -27,7 +27,8 @@ from ha_flink.config.loader import split_dynamic_properties
 from ha_flink.config.sensitive import masked
 from ha_flink.deploy import memory_limit
 from ha_flink.deploy.memory_limit import MemoryLimit
-from ha_flink.ha.services import create_ha_services
+from ha_flink.deploy import guardian
+from ha_flink.ha.services import ZooKeeperHaServices, create_ha_services
 from ha_flink.rest.server import start_rest_endpoint
 from ha_flink.runtime.jobmanager.jobmanager import JobManager
 from ha_flink.runtime.metrics.prometheus import PrometheusReporter
@@ -43,6 +44,9 @@ def parse_args(daemon: str, argv: list[str]) -> tuple[argparse.Namespace, list[s
     parser.add_argument("--configDir", "-c", dest="conf_dir", default=None, help="the conf dir (default: conf/)")
     parser.add_argument("--host", default=None, help="host name this daemon advertises")
     parser.add_argument("--webui-port", type=int, default=None, help="REST/web UI port of a JobManager")
+    parser.add_argument("--guardian", action="store_true",
+                        help="(ours) a JobManager: run it in a child guarded by this process, which closes its "
+                             "ZooKeeper session the moment it dies (deploy/guardian.py); flink-daemon.sh passes it")
     parser.add_argument("positional", nargs="*", help="jobmanager.sh style: [host] [webui-port]")
     args = parser.parse_args(rest)
     if args.positional:
@@ -138,10 +142,27 @@ def main(daemon: str, argv: list[str] | None = None) -> int:
         if args.webui_port is not None:
             config.set(RestOptions.PORT, args.webui_port, source="--webui-port")
         check_security(config, daemon)
+    except (ConfigurationError, ConnectionError, OSError) as error:
+        print(f"{daemon}: cannot start: {error}", file=sys.stderr)
+        return 1
+    if args.guardian and daemon == "standalonesession" \
+            and config.get(HighAvailabilityOptions.HA_MODE) == "zookeeper":
+        # (forked before any thread starts: kazoo's, gRPC's and the loop's are the child's alone)
+        return guardian.run_guarded(config, lambda session_fd: _serve(daemon, args, config, session_fd))
+    return _serve(daemon, args, config, None)
+
+
+def _serve(daemon: str, args: argparse.Namespace, config: Any, session_fd: int | None) -> int:
+    """Run the daemon; `session_fd`: where a guarded JobManager hands its ZooKeeper sessions."""
+    if session_fd is not None:  # (its own pid: the process that acts, which the guardian's log line names)
+        logger.info("JobManager process pid %d, guarded by pid %d", os.getpid(), os.getppid())
+    try:
         ha = create_ha_services(config)
     except (ConfigurationError, ConnectionError, OSError) as error:
         print(f"{daemon}: cannot start: {error}", file=sys.stderr)
         return 1
+    if session_fd is not None and isinstance(ha, ZooKeeperHaServices):
+        guardian.publish_sessions(ha.client, session_fd)
     try:
         if daemon == "standalonesession":
             zookeeper = config.get(HighAvailabilityOptions.HA_MODE) == "zookeeper"

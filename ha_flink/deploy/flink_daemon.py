@@ -152,6 +152,8 @@ def first_free_index(taken: Callable[[int], bool], limit: int = 1000) -> int:
 def daemon_command(context: HostContext, daemon: str, args: tuple[str, ...], log_file: Path | str) -> list[str]:
     """The process a daemon runs as. A ZooKeeper server's own config file and myid are written here, and it
     logs to `log_file` (Python daemons choose their .log themselves)."""
+    if daemon == "standalonesession":  # guarded: its ZooKeeper session is closed the moment it dies
+        return [context.python, str(context.install / "daemons" / f"{daemon}.py"), "--guardian", *args]
     if daemon in PYTHON_DAEMONS:
         return [context.python, str(context.install / "daemons" / f"{daemon}.py"), *args]
     if daemon == "zookeeper":

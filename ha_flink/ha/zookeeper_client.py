@@ -148,13 +148,16 @@ def _tls_reason(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def zookeeper_client(config: Configuration) -> KazooClient:
-    """An unstarted client for `high-availability.zookeeper.quorum` with the configured timeouts."""
-    client, _ = _client_and_sasl(config)
+def zookeeper_client(config: Configuration, client_id: tuple[int, bytes] | None = None) -> KazooClient:
+    """An unstarted client for `high-availability.zookeeper.quorum` with the configured timeouts; with
+    `client_id` (session id, password), one that resumes that session (deploy/guardian.py closes a dead
+    JobManager's session with it)."""
+    client, _ = _client_and_sasl(config, client_id)
     return client
 
 
-def _client_and_sasl(config: Configuration) -> tuple[KazooClient, ZooKeeperSasl | None]:
+def _client_and_sasl(config: Configuration,
+                     client_id: tuple[int, bytes] | None = None) -> tuple[KazooClient, ZooKeeperSasl | None]:
     quorum = config.require(HighAvailabilityOptions.HA_ZOOKEEPER_QUORUM,
                             "high-availability is zookeeper, so the ZooKeeper servers must be named")
     if "/" in quorum:
@@ -183,6 +186,7 @@ def _client_and_sasl(config: Configuration) -> tuple[KazooClient, ZooKeeperSasl 
         logger=logging.getLogger("kazoo.client"),
         handler=_TlsHandler(tls) if tls is not None else None,
         use_ssl=tls is not None,  # for kazoo's log lines; the handler does the TLS
+        client_id=client_id,
     )
     return client, sasl
 

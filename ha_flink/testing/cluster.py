@@ -46,7 +46,23 @@ class DaemonProcess:
         ready = self._ready_line()
         return ready[2] if ready and len(ready) > 2 else None
 
+    @property
+    def guarded_pid(self) -> int | None:
+        """The pid of a guarded JobManager (`--guardian`: `process` is its guardian), else None."""
+        for line in self.output().splitlines():
+            if line.startswith("Guardian (pid ") and " of JobManager pid " in line:
+                return int(line.rsplit(" ", 1)[1])
+        return None
+
     def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Signal the daemon: a guarded JobManager itself, not its guardian (see kill_guardian)."""
+        guarded = self.guarded_pid
+        if guarded is not None:
+            os.kill(guarded, sig)
+        else:
+            self.process.send_signal(sig)
+
+    def kill_guardian(self, sig: int = signal.SIGKILL) -> None:
         self.process.send_signal(sig)
 
 
@@ -114,15 +130,17 @@ class Cluster:
         wait_for(ready, 30, 0.05, f"{kind} (pid {process.pid}) to start")
         return daemon
 
-    def start_jobmanager(self) -> DaemonProcess:
-        return self._start("jobmanager", "standalonesession.py", "--host", "127.0.0.1")
+    def start_jobmanager(self, guardian: bool = False) -> DaemonProcess:
+        """`guardian`: as flink-daemon.sh starts it (deploy/guardian.py), `process` being the guardian."""
+        return self._start("jobmanager", "standalonesession.py", "--host", "127.0.0.1",
+                           *(("--guardian",) if guardian else ()))
 
     def start_taskmanager(self) -> DaemonProcess:
         return self._start("taskmanager", "taskexecutor.py")
 
-    def start_leader(self) -> DaemonProcess:
+    def start_leader(self, guardian: bool = False) -> DaemonProcess:
         """A JobManager, once it has been granted leadership (start standbys after it)."""
-        leader = self.start_jobmanager()
+        leader = self.start_jobmanager(guardian)
         wait_for(lambda: "Granted leadership" in leader.output(), 20, what="the first JobManager to lead")
         return leader
 
@@ -156,3 +174,29 @@ class Cluster:
     def close(self) -> None:
         for daemon in reversed(self.daemons):
             stop_process(daemon.process)
+            guarded = daemon.guarded_pid
+            if guarded is not None:  # (a JobManager whose guardian was killed before it: stopped by its pid)
+                _stop_orphan(guarded)
+
+
+def _stop_orphan(pid: int, timeout: float = 10.0) -> None:
+    """Stop a process that is not our child (we cannot wait for it): SIGTERM, then SIGKILL if it lingers."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            wait_for(lambda: not os.path.exists(f"/proc/{pid}") or _is_zombie(pid), timeout, 0.05,
+                     what=f"process {pid} to end")
+            return
+        except TimeoutError:
+            continue
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ", 1)[1].startswith("Z")
+    except OSError:
+        return True

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 _LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) (\w+) (\S+) - (.*)$")
 _START = re.compile(r"^Starting (\w+) \(pid (\d+)\)")
+# a guarded JobManager (deploy/guardian.py): the lifetime is the forked child's, not its guardian's
+_GUARDED = re.compile(r"^JobManager process pid (\d+), guarded by pid (\d+)")
 _GRANT = re.compile(r"^Granted leadership with session id (\S+)")
 _REVOKE = re.compile(r"^Leadership (\S+) revoked")
 COMPLETED = re.compile(r"^Completed checkpoint (\d+) of job (\w+)")
@@ -103,6 +105,8 @@ def parse_log(text: str, name: str) -> list[Lifetime]:
         line = LogLine(parse_time(match.group(1)), match.group(2), match.group(3), match.group(4))
         if start := _START.match(line.message):
             lifetimes.append(Lifetime(name, start.group(1), int(start.group(2))))
+        elif (guarded := _GUARDED.match(line.message)) and lifetimes and lifetimes[-1].pid == int(guarded.group(2)):
+            lifetimes[-1].pid = int(guarded.group(1))
         if lifetimes:
             lifetimes[-1].lines.append(line)
     return lifetimes
