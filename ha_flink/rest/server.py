@@ -392,6 +392,19 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
     async def job_metrics(job_id: str, get: str | None = Query(None, max_length=8000)) -> list[dict[str, str]]:
         return views.metric_answer(views.job_metric_values(snapshot(job_id)), metric_names(get))
 
+    @app.get("/jobs/{job_id}/resource-requirements", summary="Each vertex's parallelism bounds")
+    async def resource_requirements(job_id: str) -> dict[str, Any]:
+        # (Flink's JobResourceRequirementsBody: the default scheduler runs each vertex at its parallelism)
+        return {vertex.id: {"parallelism": {"lowerBound": 1, "upperBound": vertex.parallelism}}
+                for vertex in snapshot(job_id).vertices}
+
+    @app.put("/jobs/{job_id}/resource-requirements", summary="Refused: needs Flink's adaptive scheduler")
+    async def update_resource_requirements(job_id: str) -> Any:
+        snapshot(job_id)
+        return _error(400, "Changing a running job's resource requirements is only supported by Flink's adaptive "
+                           "scheduler, which ha-flink does not have: take a savepoint (flink stop) and run the job "
+                           "again from it at another parallelism (flink run -s <savepoint> -p <n>)")
+
     @app.get("/jobs/{job_id}/jobmanager/config", summary="The configuration of the JobManager running the job")
     async def job_jobmanager_config(job_id: str) -> list[dict[str, str]]:
         snapshot(job_id)
@@ -457,6 +470,10 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
             return views.vertex_metrics(snapshot(job_id), vertex_id, await task_metrics(), metric_names(get))
         except KeyError as error:
             raise HTTPException(404, error.args[0]) from None
+
+    @app.get("/jobs/{job_id}/vertices/{vertex_id}/watermarks", summary="Each subtask's current input watermark")
+    async def vertex_watermarks(job_id: str, vertex_id: str) -> Any:
+        return await vertex_view(job_id, views.vertex_watermarks, vertex_id, await task_metrics())
 
     @app.get("/jobs/{job_id}/vertices/{vertex_id}/subtasks/metrics",
              summary="A vertex's metrics aggregated over its subtasks (?get=, agg=min,max,avg,sum, subtasks=0,2-3)")

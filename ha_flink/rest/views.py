@@ -217,6 +217,7 @@ def subtask_metric_values(metrics: pb.TaskMetrics) -> dict[str, str]:
         "numRecordsOutPerSecond": str(metrics.records_out_per_second),
         "backPressuredTimeMsPerSecond": str(metrics.back_pressured_ms_per_second),
         "isBackPressured": str(metrics.back_pressured_ms_per_second > 100).lower(),
+        "currentInputWatermark": str(metrics.current_input_watermark),
         **dict(metrics.user_metrics),
     }
 
@@ -246,6 +247,13 @@ def vertex_metrics(job: JobSnapshot, vertex_id: str, metrics: TaskMetrics, get: 
     values = {f"{index}.{name}": value for index, subtask in _current_subtask_values(job, vertex_id, metrics).items()
               for name, value in subtask.items()}
     return metric_answer(values, get)
+
+
+def vertex_watermarks(job: JobSnapshot, vertex_id: str, metrics: TaskMetrics) -> list[dict[str, str]]:
+    """`/jobs/<id>/vertices/<vertex>/watermarks`: each subtask's currentInputWatermark, as Flink answers it."""
+    current = _current_subtask_values(job, vertex_id, metrics)
+    return [{"id": f"{index}.currentInputWatermark", "value": values["currentInputWatermark"]}
+            for index, values in sorted(current.items())]
 
 
 def subtask_metrics(job: JobSnapshot, vertex_id: str, index: int, metrics: TaskMetrics,

@@ -555,6 +555,7 @@ class TaskMetrics(_message.Message):
     RECORDS_OUT_PER_SECOND_FIELD_NUMBER: _builtins.int
     BACK_PRESSURED_MS_PER_SECOND_FIELD_NUMBER: _builtins.int
     USER_METRICS_FIELD_NUMBER: _builtins.int
+    CURRENT_INPUT_WATERMARK_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     vertex_id: _builtins.str
     subtask_index: _builtins.int
@@ -565,6 +566,10 @@ class TaskMetrics(_message.Message):
     records_in_per_second: _builtins.float
     records_out_per_second: _builtins.float
     back_pressured_ms_per_second: _builtins.float
+    current_input_watermark: _builtins.int
+    """the task's event time (Flink's currentInputWatermark): the minimum over its inputs; a source task (no
+    inputs) and a task before its first watermark report Long.MIN_VALUE, as Flink
+    """
     @_builtins.property
     def user_metrics(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """the user metrics of its operators (RuntimeContext.get_metrics_group()): Flink's REST id below the subtask,
@@ -585,10 +590,11 @@ class TaskMetrics(_message.Message):
         records_out_per_second: _builtins.float = ...,
         back_pressured_ms_per_second: _builtins.float = ...,
         user_metrics: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        current_input_watermark: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "back_pressured_ms_per_second", b"back_pressured_ms_per_second", "job_id", b"job_id", "records_in", b"records_in", "records_in_per_second", b"records_in_per_second", "records_out", b"records_out", "records_out_per_second", b"records_out_per_second", "state", b"state", "subtask_index", b"subtask_index", "user_metrics", b"user_metrics", "vertex_id", b"vertex_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "back_pressured_ms_per_second", b"back_pressured_ms_per_second", "current_input_watermark", b"current_input_watermark", "job_id", b"job_id", "records_in", b"records_in", "records_in_per_second", b"records_in_per_second", "records_out", b"records_out", "records_out_per_second", b"records_out_per_second", "state", b"state", "subtask_index", b"subtask_index", "user_metrics", b"user_metrics", "vertex_id", b"vertex_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -124,6 +124,7 @@ class Task:
         self.runtime_mode = runtime_mode
         self.timers = ProcessingTimeService()
         self.records_in = 0
+        self.input_watermarks: _InputWatermarks | None = None  # (a task with inputs: its event time)
         self.restored = restored  # {"source": splits or None, "operators": [[state, ...] per operator]}
         self.on_snapshot = on_snapshot
         self._triggers: collections.deque[CheckpointBarrier] = collections.deque()
@@ -356,7 +357,7 @@ class Task:
                 second[channel] = edge.type_number == 1
             offset += width
         head2 = self._operators[0].process_batch2 if any(second) else None
-        watermarks = _InputWatermarks(gate.channels, head)
+        watermarks = self.input_watermarks = _InputWatermarks(gate.channels, head)
         aligning: CheckpointBarrier | None = None
         data_ended: set[int] = set()  # channels that delivered EndOfData (or ended outright)
         blocked: set[int] = set()  # channels that delivered the barrier being aligned
@@ -411,6 +412,12 @@ class Task:
                     aligning, blocked = None, set()
             if deadline is not None:
                 timers.fire_due()
+
+    @property
+    def current_input_watermark(self) -> int:
+        """Flink's currentInputWatermark: MIN_WATERMARK (Long.MIN_VALUE) for a source or before any."""
+        watermarks = self.input_watermarks
+        return watermarks.current if watermarks is not None else MIN_WATERMARK
 
 
 class _InputWatermarks:

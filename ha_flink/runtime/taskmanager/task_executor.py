@@ -468,6 +468,7 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
                               records_out=task.records_out, records_in_per_second=meters.records_in.rate,
                               records_out_per_second=meters.records_out.rate,
                               back_pressured_ms_per_second=min(1000.0, meters.back_pressured_ms.rate),
+                              current_input_watermark=max(-(1 << 63), task.current_input_watermark),
                               user_metrics=user_metric_values(task.info.metric_group) if user_metrics else None)
 
     async def RequestTaskMetrics(self, request: pb.Empty, context: Any) -> pb.TaskMetricsReport:
