@@ -23,6 +23,7 @@ from fastapi import FastAPI, HTTPException, Query
 from fastapi.responses import Response
 
 from ha_flink.config import Configuration
+from ha_flink.rest import views
 from ha_flink.rpc import flink_pb2 as pb
 from ha_flink.runtime.diagnostics import (
     MAX_LOG_BYTES, LogChunk, LogFile, LogFileError, LogFileProblem, LogLocation, check_log_file_name,
@@ -35,7 +36,6 @@ T = TypeVar("T")
 
 TASK_MANAGER_TIMEOUT = 10.0  # seconds a TaskManager gets to answer a diagnostic request
 # Flink's MetricsAggregationParameter.AggregationMode, in its order; all of them when `agg` is not given
-AGGREGATIONS = ("min", "max", "avg", "sum", "skew")
 # Flink's HistoryServerOptions: without them Flink serves no log URL; we answer our own routes' URLs
 JOB_MANAGER_LOG_URL_PATTERN = "historyserver.log.jobmanager.url-pattern"
 TASK_MANAGER_LOG_URL_PATTERN = "historyserver.log.taskmanager.url-pattern"
@@ -70,36 +70,6 @@ def log_url(pattern: str | None, default: str, job_id: str, taskmanager_id: str 
     url = pattern if "://" in pattern else f"http://{pattern}"
     url = url.replace("<jobid>", job_id)
     return url.replace("<tmid>", taskmanager_id) if taskmanager_id is not None else url
-
-
-def metric_answer(values: dict[str, str], get: list[str] | None) -> list[dict[str, str]]:
-    """Flink's MetricCollectionResponseBody: without `get` the ids, else those of them there are, with values."""
-    if get is None:
-        return [{"id": name} for name in sorted(values)]
-    return [{"id": name, "value": values[name]} for name in get if name in values]
-
-
-def aggregate(reports: list[dict[str, str]], get: list[str] | None, aggregations: list[str]) -> list[dict[str, Any]]:
-    """Flink's AggregatedMetricsResponseBody over the reports (one per TaskManager): without `get` the ids;
-    with it each metric's figures over the reports whose value is a number (a metric none has is left out).
-    Skew as Flink's DoubleDataSkew: the mean absolute deviation in percent of the mean, at most 100."""
-    if get is None:
-        return [{"id": name} for name in sorted({name for values in reports for name in values})]
-    answer: list[dict[str, Any]] = []
-    for name in get:
-        numbers = []
-        for values in reports:
-            try:
-                numbers.append(float(values[name]))
-            except (KeyError, ValueError):
-                continue
-        if not numbers:
-            continue
-        mean = sum(numbers) / len(numbers)
-        skew = 0.0 if mean == 0 else min(100.0, sum(abs(n - mean) for n in numbers) / len(numbers) / mean * 100)
-        figures = {"min": min(numbers), "max": max(numbers), "sum": sum(numbers), "avg": mean, "skew": skew}
-        answer.append({"id": name, **{agg: figures[agg] for agg in aggregations}})
-    return answer
 
 
 def names(text: str | None) -> list[str] | None:
@@ -221,10 +191,10 @@ def register_diagnostic_routes(app: FastAPI, jm: JobManager, config: Configurati
     async def aggregated_taskmanager_metrics(get: str | None = Query(None, max_length=8000),
                                              agg: str | None = Query(None, max_length=100),
                                              taskmanagers: str | None = Query(None, max_length=8000)) -> Any:
-        aggregations = names(agg) or list(AGGREGATIONS)
-        unknown = [name for name in aggregations if name not in AGGREGATIONS]
+        aggregations = names(agg) or list(views.AGGREGATIONS)
+        unknown = [name for name in aggregations if name not in views.AGGREGATIONS]
         if unknown:
-            raise HTTPException(400, f"agg {', '.join(unknown)} is not supported; accepted: {', '.join(AGGREGATIONS)}")
+            raise HTTPException(400, f"agg {', '.join(unknown)} is not supported; accepted: {', '.join(views.AGGREGATIONS)}")
         registered = resource_manager().task_managers
         chosen = names(taskmanagers)
         missing = [tm for tm in chosen or () if tm not in registered]
@@ -233,11 +203,11 @@ def register_diagnostic_routes(app: FastAPI, jm: JobManager, config: Configurati
         infos = [registered[tm] for tm in chosen] if chosen else list(registered.values())
         reports = await asyncio.gather(*(task_manager_metrics(info) for info in infos), return_exceptions=True)
         # (one that does not answer is left out of the figures, as Flink's MetricFetcher leaves it out)
-        return aggregate([r for r in reports if isinstance(r, dict)], names(get), aggregations)
+        return views.aggregated_metrics([r for r in reports if isinstance(r, dict)], names(get), aggregations)
 
     @app.get("/taskmanagers/{taskmanager_id}/metrics", summary="A TaskManager's own metrics: ids, or values with ?get=")
     async def taskmanager_metrics(taskmanager_id: str, get: str | None = Query(None, max_length=8000)) -> Any:
-        return metric_answer(await task_manager_metrics(task_manager(taskmanager_id)), names(get))
+        return views.metric_answer(await task_manager_metrics(task_manager(taskmanager_id)), names(get))
 
     @app.get("/taskmanagers/{taskmanager_id}/logs", summary="The files of a TaskManager's log directory")
     async def taskmanager_logs(taskmanager_id: str) -> dict[str, Any]:

@@ -206,7 +206,7 @@ def job_config(job: JobSnapshot) -> dict[str, Any]:
 #    AggregatingSubtasksMetricsHandler): ids below the subtask are the task's metrics (numRecordsIn, ...) and
 #    its operators' user metrics, "<operator>.<groups>.<name>" -----------------------------------------------
 
-AGGREGATIONS = ("min", "max", "avg", "sum")
+AGGREGATIONS = ("min", "max", "avg", "sum", "skew")
 
 
 def subtask_metric_values(metrics: pb.TaskMetrics) -> dict[str, str]:
@@ -276,7 +276,10 @@ def aggregated_subtask_metrics(job: JobSnapshot, vertex_id: str, metrics: TaskMe
 
 def aggregated_metrics(chosen: list[dict[str, str]], get: list[str] | None,
                        aggregations: list[str]) -> list[dict[str, Any]]:
-    """Flink's AggregatedMetricsResponseBody over some entities' metric values (subtasks, jobs, TaskManagers)."""
+    """Flink's AggregatedMetricsResponseBody over some entities' metric values (subtasks, jobs, TaskManagers):
+    without `get` the ids; with it each metric's figures over the entities whose value is a number (one none
+    has is left out). Skew as Flink's DoubleDataSkew: the mean absolute deviation in percent of the mean,
+    at most 100."""
     if get is None:
         return [{"id": name} for name in sorted({name for values in chosen for name in values})]
     answer: list[dict[str, Any]] = []
@@ -289,7 +292,9 @@ def aggregated_metrics(chosen: list[dict[str, str]], get: list[str] | None,
                 continue
         if not numbers:
             continue
-        figures = {"min": min(numbers), "max": max(numbers), "sum": sum(numbers), "avg": sum(numbers) / len(numbers)}
+        mean = sum(numbers) / len(numbers)
+        skew = 0.0 if mean == 0 else min(100.0, sum(abs(n - mean) for n in numbers) / len(numbers) / mean * 100)
+        figures = {"min": min(numbers), "max": max(numbers), "sum": sum(numbers), "avg": mean, "skew": skew}
         answer.append({"id": name, **{agg: figures[agg] for agg in aggregations}})
     return answer
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from ha_flink.config import Configuration
-from ha_flink.rest.diagnostics import aggregate, environment_info, log_url, metric_answer
+from ha_flink.rest.diagnostics import environment_info, log_url
+from ha_flink.rest.views import aggregated_metrics, metric_answer
 from ha_flink.runtime.diagnostics import (
     LogFileError, LogFileProblem, LogLocation, ProcessStatus, list_log_files, read_log_file, thread_dump,
     thread_dump_depth,
@@ -104,10 +105,10 @@ def test_process_figures_use_flinks_ids() -> None:
 
 def test_aggregation_over_taskmanagers_with_flinks_skew() -> None:
     reports = [{"a": "1", "b": "x"}, {"a": "3"}]
-    assert aggregate(reports, None, ["min"]) == [{"id": "a"}, {"id": "b"}]
-    assert aggregate(reports, ["a", "b", "c"], ["min", "max", "avg", "sum", "skew"]) == [
+    assert aggregated_metrics(reports, None, ["min"]) == [{"id": "a"}, {"id": "b"}]
+    assert aggregated_metrics(reports, ["a", "b", "c"], ["min", "max", "avg", "sum", "skew"]) == [
         {"id": "a", "min": 1.0, "max": 3.0, "avg": 2.0, "sum": 4.0, "skew": 50.0}]  # mean |dev| 1 of mean 2
-    assert aggregate([{"a": "0"}], ["a"], ["skew"]) == [{"id": "a", "skew": 0.0}]
+    assert aggregated_metrics([{"a": "0"}], ["a"], ["skew"]) == [{"id": "a", "skew": 0.0}]
     assert metric_answer({"b": "2", "a": "1"}, None) == [{"id": "a"}, {"id": "b"}]
     assert metric_answer({"b": "2", "a": "1"}, ["b", "zz"]) == [{"id": "b", "value": "2"}]
 
