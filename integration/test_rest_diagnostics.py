@@ -13,8 +13,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
+import pytest
+
 from ha_flink.testing.cluster import Cluster
 from ha_flink.testing.processes import wait_for
+from ha_flink.testing.pyflink_wheel import PyFlinkUnavailable
+from ha_flink.testing.rest_shapes import rest_shape_judge
 
 JOB = Path(__file__).resolve().parent / "checkpointed_count_job.py"
 
@@ -97,3 +101,43 @@ def test_taskmanager_logs_thread_dump_and_metrics_through_the_standby(
     assert status == 200 and "Granted leadership" in jm_log
     url = ok_json(f"{rest}/jobs/{job_id}/taskmanagers/{tm}/log-url")["url"]
     assert url.endswith(f"/taskmanagers/{tm}/log") and f"TaskManager {tm} serving at" in fetch(url)[1]
+
+
+def test_a_vertex_flame_graph_is_sampled_from_its_task_threads(cluster_factory: Callable[..., Cluster],
+                                                               tmp_path: Path) -> None:
+    """rest.flamegraph.enabled: the first request answers Flink's `waiting` (-3) and starts a sampling of
+    the vertex's task threads on their TaskManager; then the graph is there, its root counting every sample,
+    through the frames of the task's own loop. Python cannot tell on-CPU from off-CPU: those types are
+    refused, naming why."""
+    cluster = cluster_factory(**{"rest.flamegraph.enabled": "true", "rest.flamegraph.num-samples": "20",
+                                 "rest.flamegraph.delay-between-samples": "10 ms"})
+    cluster.start_leader()
+    standby = cluster.start_jobmanager()
+    cluster.start_taskmanager()
+    rest = standby.rest_address() or ""
+    submitted = cluster.flink("run", "-d", "-py", str(JOB), str(tmp_path / "out"), "1000000", "100", "-1")
+    assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+    job_id = cluster.job_id(submitted)
+    wait_for(lambda: ok_json(f"{rest}/jobs/{job_id}")["state"] == "RUNNING", 30, what="the job to run")
+    vertex = ok_json(f"{rest}/jobs/{job_id}")["vertices"][-1]
+    url = f"{rest}/jobs/{job_id}/vertices/{vertex['id']}/flamegraph"
+    assert ok_json(url) == {"endTimestamp": -3, "data": None}
+    graph = wait_for(lambda: (lambda g: g if g["endTimestamp"] > 0 else None)(ok_json(url)), 30,
+                     what="the sampled flame graph")
+    root = graph["data"]
+    assert root["name"] == "root" and root["value"] == 20 * vertex["parallelism"]  # every subtask, every sample
+    frames: list[str] = []
+    pending = list(root["children"])
+    while pending:
+        node = pending.pop()
+        frames.append(node["name"])
+        pending += node["children"]
+    assert any(frame.startswith("run (task.py:") for frame in frames), frames[:20]
+    status, body = fetch(url + "?type=ON_CPU")
+    assert status == 400 and "Python cannot tell whether a thread is on a CPU" in body
+    try:  # and Flink's own class reads it
+        judge = rest_shape_judge(tmp_path / "judge")
+    except PyFlinkUnavailable as error:
+        pytest.skip(f"the graph was checked, but Flink's classes cannot judge its shape here: {error}")
+    flame_class = "org.apache.flink.runtime.webmonitor.threadinfo.VertexFlameGraph"
+    assert judge.judge({("CLASS", flame_class): graph}) == {("CLASS", flame_class): "OK"}

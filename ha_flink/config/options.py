@@ -219,6 +219,16 @@ class RestOptions:
                                         doc="largest request body the REST server takes, in bytes (413 above)")
     AWAIT_LEADER_TIMEOUT = _option("rest.await-leader-timeout", DURATION, timedelta(seconds=30),
                                    doc="how long bin/flink waits for a leading JobManager to be known")
+    FLAMEGRAPH_ENABLED = _option("rest.flamegraph.enabled", BOOL, False,
+                                 doc="sample task threads' stacks for a vertex's flame graph (REST, dashboard)")
+    FLAMEGRAPH_NUM_SAMPLES = _option("rest.flamegraph.num-samples", int_at_least(1), 100,
+                                     doc="stack samples per flame graph")
+    FLAMEGRAPH_DELAY = _option("rest.flamegraph.delay-between-samples", DURATION, timedelta(milliseconds=50),
+                               doc="time between two stack samples")
+    FLAMEGRAPH_STACK_DEPTH = _option("rest.flamegraph.stack-depth", int_at_least(1), 100,
+                                     doc="frames kept per sample (the innermost)")
+    FLAMEGRAPH_REFRESH_INTERVAL = _option("rest.flamegraph.refresh-interval", DURATION, timedelta(minutes=1),
+                                          doc="how long a flame graph is shown before it is sampled again")
     CONNECTION_TIMEOUT = _option("rest.connection-timeout", DURATION, timedelta(seconds=15),
                                  doc="how long a REST request of bin/flink may take to connect and to answer")
 

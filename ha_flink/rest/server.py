@@ -42,11 +42,12 @@ from ha_flink.common.job_status import JobStatus
 from ha_flink.config import Configuration, HighAvailabilityOptions, RestOptions, WebOptions
 from ha_flink.config.sensitive import masked
 from ha_flink.fs import Storage, StorageError
-from ha_flink.rest import vertex_views, views
+from ha_flink.rest import flame_graphs, vertex_views, views
 from ha_flink.rest.diagnostics import register_diagnostic_routes
 from ha_flink.rest.java_throwable import failure_cause
 from ha_flink.rest.limits import ContentLengthLimit
 from ha_flink.rest.versioning import VersionedPaths
+from ha_flink.rpc import flink_pb2 as pb
 from ha_flink.ha.job_result_store import JobResult
 from ha_flink.runtime.checkpoint.coordinator import SavepointError, check_savepoint_folder, dispose_savepoint
 from ha_flink.runtime.checkpoint.stats import CheckpointStats
@@ -442,11 +443,37 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
     async def subtasks_accumulators(job_id: str, vertex_id: str) -> Any:
         return await vertex_view(job_id, vertex_views.subtasks_accumulators, vertex_id)
 
-    @app.get("/jobs/{job_id}/vertices/{vertex_id}/flamegraph", summary="A vertex's flame graph (not sampled)")
-    async def vertex_flame_graph(job_id: str, vertex_id: str) -> Any:
+    async def sample_vertex(job_id: str, vertex_id: str, subtask: int | None) -> flame_graphs.Stacks:
+        """The stacks of a vertex's task threads (one subtask's, or all), from the TaskManagers running them."""
+        vertex = vertex_views.vertex_of(snapshot(job_id), vertex_id)
+        by_taskmanager: dict[str, list[int]] = {}
+        for task in vertex.subtasks:
+            if task.resource_id is not None and (subtask is None or task.index == subtask):
+                by_taskmanager.setdefault(task.resource_id, []).append(task.index)
+        rm = resource_manager()
+        wait_s = graphs.samples * graphs.delay_ms / 1000 + 10.0
+
+        async def sampled(resource_id: str, indices: list[int]) -> flame_graphs.Stacks:
+            info = rm.task_managers[resource_id]
+            answer = await info.gateway(jm.session_id).sample_task_stacks(pb.StackSampleRequest(
+                job_id=job_id, vertex_id=vertex_id, subtasks=indices, samples=graphs.samples,
+                delay_ms=graphs.delay_ms, depth=graphs.depth), wait_s)
+            return collections.Counter({tuple(s.frames): s.count for s in answer.stacks})
+
+        return await flame_graphs.gather_stacks([sampled(r, i) for r, i in by_taskmanager.items()
+                                                 if r in rm.task_managers])
+
+    graphs = flame_graphs.FlameGraphs(config, sample_vertex)
+
+    @app.get("/jobs/{job_id}/vertices/{vertex_id}/flamegraph",
+             summary="A vertex's flame graph of sampled task stacks (rest.flamegraph.enabled; type=FULL)")
+    async def vertex_flame_graph(job_id: str, vertex_id: str, type: str = Query("FULL", max_length=16),
+                                 subtaskindex: int | None = Query(None, ge=0)) -> Any:
         await vertex_view(job_id, vertex_views.vertex_of, vertex_id)
-        # Flink's answer while rest.flamegraph.enabled is false (its default): no samples
-        return {"endTimestamp": _now(), "data": None}
+        if type.upper() != "FULL":
+            return _error(400, f"flame graph type {type} is not offered: Python cannot tell whether a thread is "
+                               "on a CPU, so only FULL (every sample) is; ask for type=FULL")
+        return graphs.answer(job_id, vertex_id, subtaskindex)
 
     # -- metrics of a vertex's subtasks: the task's and the user's (RuntimeContext.get_metrics_group()) --
 

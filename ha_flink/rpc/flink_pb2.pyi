@@ -819,3 +819,86 @@ class TaskManagerMetrics(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TaskManagerMetrics: _TypeAlias = TaskManagerMetrics  # noqa: Y015
+
+@_typing.final
+class StackSampleRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_ID_FIELD_NUMBER: _builtins.int
+    VERTEX_ID_FIELD_NUMBER: _builtins.int
+    SUBTASKS_FIELD_NUMBER: _builtins.int
+    SAMPLES_FIELD_NUMBER: _builtins.int
+    DELAY_MS_FIELD_NUMBER: _builtins.int
+    DEPTH_FIELD_NUMBER: _builtins.int
+    job_id: _builtins.str
+    vertex_id: _builtins.str
+    samples: _builtins.int
+    delay_ms: _builtins.int
+    depth: _builtins.int
+    """frames kept per sample, the innermost"""
+    @_builtins.property
+    def subtasks(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """empty: every subtask of the vertex on this TaskManager"""
+
+    def __init__(
+        self,
+        *,
+        job_id: _builtins.str = ...,
+        vertex_id: _builtins.str = ...,
+        subtasks: _abc.Iterable[_builtins.int] | None = ...,
+        samples: _builtins.int = ...,
+        delay_ms: _builtins.int = ...,
+        depth: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["delay_ms", b"delay_ms", "depth", b"depth", "job_id", b"job_id", "samples", b"samples", "subtasks", b"subtasks", "vertex_id", b"vertex_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StackSampleRequest: _TypeAlias = StackSampleRequest  # noqa: Y015
+
+@_typing.final
+class StackCount(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FRAMES_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    count: _builtins.int
+    @_builtins.property
+    def frames(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """outermost first"""
+
+    def __init__(
+        self,
+        *,
+        frames: _abc.Iterable[_builtins.str] | None = ...,
+        count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["count", b"count", "frames", b"frames"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StackCount: _TypeAlias = StackCount  # noqa: Y015
+
+@_typing.final
+class StackSamples(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STACKS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def stacks(self) -> _containers.RepeatedCompositeFieldContainer[Global___StackCount]: ...
+    def __init__(
+        self,
+        *,
+        stacks: _abc.Iterable[Global___StackCount] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["stacks", b"stacks"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StackSamples: _TypeAlias = StackSamples  # noqa: Y015

@@ -569,6 +569,11 @@ class TaskExecutorStub:
                 request_serializer=ha__flink_dot_rpc_dot_flink__pb2.Empty.SerializeToString,
                 response_deserializer=ha__flink_dot_rpc_dot_flink__pb2.TaskManagerMetrics.FromString,
                 _registered_method=True)
+        self.SampleTaskStacks = channel.unary_unary(
+                '/haflink.rpc.TaskExecutor/SampleTaskStacks',
+                request_serializer=ha__flink_dot_rpc_dot_flink__pb2.StackSampleRequest.SerializeToString,
+                response_deserializer=ha__flink_dot_rpc_dot_flink__pb2.StackSamples.FromString,
+                _registered_method=True)
 
 
 class TaskExecutorServicer:
@@ -641,6 +646,13 @@ class TaskExecutorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SampleTaskStacks(self, request, context):
+        """Flink's flame graph: the stacks of some subtasks' task threads, sampled (blocks for samples x delay)
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TaskExecutorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -698,6 +710,11 @@ def add_TaskExecutorServicer_to_server(servicer, server):
                     servicer.RequestTaskManagerMetrics,
                     request_deserializer=ha__flink_dot_rpc_dot_flink__pb2.Empty.FromString,
                     response_serializer=ha__flink_dot_rpc_dot_flink__pb2.TaskManagerMetrics.SerializeToString,
+            ),
+            'SampleTaskStacks': grpc.unary_unary_rpc_method_handler(
+                    servicer.SampleTaskStacks,
+                    request_deserializer=ha__flink_dot_rpc_dot_flink__pb2.StackSampleRequest.FromString,
+                    response_serializer=ha__flink_dot_rpc_dot_flink__pb2.StackSamples.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -997,6 +1014,33 @@ class TaskExecutor:
             '/haflink.rpc.TaskExecutor/RequestTaskManagerMetrics',
             ha__flink_dot_rpc_dot_flink__pb2.Empty.SerializeToString,
             ha__flink_dot_rpc_dot_flink__pb2.TaskManagerMetrics.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SampleTaskStacks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/haflink.rpc.TaskExecutor/SampleTaskStacks',
+            ha__flink_dot_rpc_dot_flink__pb2.StackSampleRequest.SerializeToString,
+            ha__flink_dot_rpc_dot_flink__pb2.StackSamples.FromString,
             options,
             channel_credentials,
             insecure,

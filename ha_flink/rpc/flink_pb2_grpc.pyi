@@ -179,6 +179,8 @@ class TaskExecutorStub:
     ReadLogFile: _grpc.UnaryUnaryMultiCallable[_flink_pb2.LogFileRequest, _flink_pb2.LogFileChunk]
     RequestThreadDump: _grpc.UnaryUnaryMultiCallable[_flink_pb2.Empty, _flink_pb2.ThreadDump]
     RequestTaskManagerMetrics: _grpc.UnaryUnaryMultiCallable[_flink_pb2.Empty, _flink_pb2.TaskManagerMetrics]
+    SampleTaskStacks: _grpc.UnaryUnaryMultiCallable[_flink_pb2.StackSampleRequest, _flink_pb2.StackSamples]
+    """Flink's flame graph: the stacks of some subtasks' task threads, sampled (blocks for samples x delay)"""
 
 @_typing.type_check_only
 class TaskExecutorAsyncStub(TaskExecutorStub):
@@ -195,6 +197,8 @@ class TaskExecutorAsyncStub(TaskExecutorStub):
     ReadLogFile: _aio.UnaryUnaryMultiCallable[_flink_pb2.LogFileRequest, _flink_pb2.LogFileChunk]  # type: ignore[assignment]
     RequestThreadDump: _aio.UnaryUnaryMultiCallable[_flink_pb2.Empty, _flink_pb2.ThreadDump]  # type: ignore[assignment]
     RequestTaskManagerMetrics: _aio.UnaryUnaryMultiCallable[_flink_pb2.Empty, _flink_pb2.TaskManagerMetrics]  # type: ignore[assignment]
+    SampleTaskStacks: _aio.UnaryUnaryMultiCallable[_flink_pb2.StackSampleRequest, _flink_pb2.StackSamples]  # type: ignore[assignment]
+    """Flink's flame graph: the stacks of some subtasks' task threads, sampled (blocks for samples x delay)"""
 
 class TaskExecutorServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -274,5 +278,13 @@ class TaskExecutorServicer(metaclass=_abc_1.ABCMeta):
         request: _flink_pb2.Empty,
         context: _ServicerContext,
     ) -> _typing.Union[_flink_pb2.TaskManagerMetrics, _abc.Awaitable[_flink_pb2.TaskManagerMetrics]]: ...
+
+    @_abc_1.abstractmethod
+    def SampleTaskStacks(
+        self,
+        request: _flink_pb2.StackSampleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_flink_pb2.StackSamples, _abc.Awaitable[_flink_pb2.StackSamples]]:
+        """Flink's flame graph: the stacks of some subtasks' task threads, sampled (blocks for samples x delay)"""
 
 def add_TaskExecutorServicer_to_server(servicer: TaskExecutorServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

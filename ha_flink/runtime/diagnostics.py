@@ -9,6 +9,7 @@ leader over gRPC (`TaskExecutor.ListLogFiles`, `ReadLogFile`, `RequestThreadDump
 
 from __future__ import annotations
 
+import collections
 import enum
 import logging
 import os
@@ -20,6 +21,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ha_flink.config import Configuration, DeploymentOptions
 
@@ -207,6 +209,43 @@ def thread_dump_depth(config: Configuration) -> int:
         logger.warning("%s: %r is not a number; using %d", THREAD_DUMP_DEPTH_KEY, raw, DEFAULT_THREAD_DUMP_DEPTH)
         return DEFAULT_THREAD_DUMP_DEPTH
     return max(1, depth)
+
+
+def sample_stacks(idents: list[int], samples: int, delay_s: float, depth: int) -> collections.Counter[tuple[str, ...]]:
+    """The stacks of the threads `idents`, sampled `samples` times `delay_s` apart (blocks meanwhile): how
+    often each stack (outermost frame first, its innermost `depth` frames) was seen; Flink's flame graph
+    samples task threads so. A thread that ended meanwhile is simply not seen again."""
+    seen: collections.Counter[tuple[str, ...]] = collections.Counter()
+    for sample in range(samples):
+        frames = sys._current_frames()
+        for ident in idents:
+            frame = frames.get(ident)
+            if frame is not None:
+                stack = traceback.extract_stack(frame)[-depth:]
+                seen[tuple(f"{entry.name} ({os.path.basename(entry.filename)}:{entry.lineno})"
+                           for entry in stack)] += 1
+        if sample + 1 < samples:
+            time.sleep(delay_s)
+    return seen
+
+
+def flame_graph(stacks: collections.Counter[tuple[str, ...]]) -> dict[str, Any]:
+    """Flink's VertexFlameGraph node tree: `root` with every sample, each node's children the frames called
+    from it, each node's value the samples that passed through it."""
+    root: dict[str, Any] = {"name": "root", "value": 0, "children": []}
+    index: dict[int, dict[str, dict[str, Any]]] = {}
+    for stack, count in stacks.items():
+        node = root
+        node["value"] += count
+        for frame in stack:
+            children = index.setdefault(id(node), {})
+            child = children.get(frame)
+            if child is None:
+                child = children[frame] = {"name": frame, "value": 0, "children": []}
+                node["children"].append(child)
+            child["value"] += count
+            node = child
+    return root
 
 
 # -- process figures -------------------------------------------------------------------------------------

@@ -123,3 +123,32 @@ def test_the_environment_has_flinks_fields() -> None:
     info = environment_info()
     assert sorted(info) == ["classpath", "jvm"] and sorted(info["jvm"]) == ["arch", "options", "version"]
     assert all(isinstance(entry, str) for entry in info["classpath"] + info["jvm"]["options"])
+
+
+def test_a_flame_graph_counts_the_samples_through_each_frame() -> None:
+    import collections
+    import threading
+
+    from ha_flink.runtime.diagnostics import flame_graph, sample_stacks
+
+    stop = threading.Event()
+
+    def busy_in_here() -> None:
+        while not stop.is_set():
+            sum(range(1000))
+
+    worker = threading.Thread(target=busy_in_here, name="worker")
+    worker.start()
+    try:
+        assert worker.ident is not None
+        stacks = sample_stacks([worker.ident], samples=20, delay_s=0.001, depth=100)
+    finally:
+        stop.set()
+        worker.join()
+    assert sum(stacks.values()) == 20  # one stack per sample of the one thread
+    assert all(any(frame.startswith("busy_in_here (test_diagnostics.py:") for frame in stack) for stack in stacks)
+    tree = flame_graph(collections.Counter({("a", "b"): 3, ("a", "c"): 1, ("d",): 2}))
+    assert tree == {"name": "root", "value": 6, "children": [
+        {"name": "a", "value": 4, "children": [{"name": "b", "value": 3, "children": []},
+                                              {"name": "c", "value": 1, "children": []}]},
+        {"name": "d", "value": 2, "children": []}]}

@@ -78,6 +78,10 @@ class TaskExecutorGateway:
     async def read_log_file(self, request: pb.LogFileRequest, timeout: float) -> pb.LogFileChunk:
         return await complete(self._stub.ReadLogFile(request, metadata=self._metadata, timeout=timeout), self.address)
 
+    async def sample_task_stacks(self, request: pb.StackSampleRequest, timeout: float) -> pb.StackSamples:
+        return await complete(self._stub.SampleTaskStacks(request, metadata=self._metadata, timeout=timeout),
+                              self.address)
+
     async def request_thread_dump(self, timeout: float) -> pb.ThreadDump:
         return await complete(self._stub.RequestThreadDump(pb.Empty(), metadata=self._metadata, timeout=timeout),
                               self.address)

@@ -45,7 +45,7 @@ from ha_flink.runtime.checkpoint.restore import CheckpointStateDamagedError, mat
 from ha_flink.runtime.checkpoint.storage import CheckpointStorageAccess
 from ha_flink.runtime.deployment import TaskDeploymentDescriptor
 from ha_flink.runtime.diagnostics import (
-    MAX_LOG_BYTES, LogChunk, LogFileError, LogFileProblem, LogLocation, ProcessStatus, thread_dump,
+    MAX_LOG_BYTES, LogChunk, LogFileError, LogFileProblem, LogLocation, ProcessStatus, sample_stacks, thread_dump,
     thread_dump_depth,
 )
 from ha_flink.runtime.metrics.meter import TaskIOMeters
@@ -524,6 +524,17 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
     async def RequestThreadDump(self, request: pb.Empty, context: Any) -> pb.ThreadDump:
         return pb.ThreadDump(threads=[pb.ThreadStack(name=t.name, text=t.text)
                                       for t in thread_dump(thread_dump_depth(self.config))])
+
+    async def SampleTaskStacks(self, request: pb.StackSampleRequest, context: Any) -> pb.StackSamples:
+        wanted = set(request.subtasks)
+        idents = [running.thread.ident for running in self.tasks.values()
+                  if running.descriptor.job_id == request.job_id and running.descriptor.vertex.id == request.vertex_id
+                  and (not wanted or running.descriptor.subtask_index in wanted)
+                  and running.thread is not None and running.thread.ident is not None]
+        samples = max(1, min(request.samples, 1000))
+        seen = await self.loop.run_in_executor(None, sample_stacks, idents, samples,
+                                               max(0, request.delay_ms) / 1000, max(1, request.depth))
+        return pb.StackSamples(stacks=[pb.StackCount(frames=list(stack), count=count) for stack, count in seen.items()])
 
     async def RequestTaskManagerMetrics(self, request: pb.Empty, context: Any) -> pb.TaskManagerMetrics:
         values = await self.loop.run_in_executor(None, self.process_status.sample)
