@@ -242,11 +242,27 @@ class WebOptions:
                                 "true is named at start as not supported")
     CHECKPOINTS_HISTORY_SIZE = _option("web.checkpoints.history", int_at_least(1), 10,
                                        doc="checkpoints kept in the REST statistics' history")
+    LOG_PATH = _option("web.log.path", STRING, None, doc="the JobManager's log file REST serves (unset: its own)")
+
+
+class ClusterOptions:
+    THREAD_DUMP_STACKTRACE_MAX_DEPTH = _option("cluster.thread-dump.stacktrace-max-depth", int_at_least(1), 50,
+                                               doc="frames per thread in REST's thread dumps")
+
+
+class HistoryServerOptions:
+    """Only the log URL patterns: REST's log-url endpoints build their answers from them."""
+
+    JOB_MANAGER_LOG_URL_PATTERN = _option("historyserver.log.jobmanager.url-pattern", STRING, None,
+                                          doc="URL of a job's JobManager log, <jobid> filled in")
+    TASK_MANAGER_LOG_URL_PATTERN = _option("historyserver.log.taskmanager.url-pattern", STRING, None,
+                                           doc="URL of a TaskManager's log, <jobid> and <tmid> filled in")
 
 
 class TaskManagerOptions:
     HOST = _option("taskmanager.host", STRING, None, doc="address the TaskManager advertises")
     NUM_TASK_SLOTS = _option("taskmanager.numberOfTaskSlots", int_at_least(1), 1, doc="slots per TaskManager")
+    LOG_PATH = _option("taskmanager.log.path", STRING, None, doc="the TaskManager's log file REST serves")
     PROCESS_MEMORY = _option("taskmanager.memory.process.size", MEMORY_SIZE, None,
                              doc="total memory of a TaskManager process")
     RPC_PORT = _option("taskmanager.rpc.port", port(), 0, doc="port of the TaskManager's RPC endpoint; 0: any")
@@ -450,7 +466,8 @@ class SecurityOptions:
 
 
 _NAMESPACES = (
-    JobManagerOptions, RestOptions, WebOptions, TaskManagerOptions, CoreOptions, HighAvailabilityOptions,
+    JobManagerOptions, RestOptions, WebOptions, ClusterOptions, HistoryServerOptions, TaskManagerOptions, CoreOptions,
+    HighAvailabilityOptions,
     StateBackendOptions, CheckpointingOptions, RestartStrategyOptions, HeartbeatManagerOptions,
     DeploymentOptions, MetricOptions, S3Options, SecurityOptions,
 )
