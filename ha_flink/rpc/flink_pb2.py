@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18ha_flink/rpc/flink.proto\x12\x0bhaflink.rpc\"\x07\n\x05\x45mpty\"\x17\n\x05JobId\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"%\n\x10SubmitJobRequest\x12\x11\n\tjob_graph\x18\x01 \x01(\x0c\"]\n\tJobStatus\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x12\n\nstart_time\x18\x04 \x01(\x03\x12\x0f\n\x07\x66\x61ilure\x18\x05 \x01(\t\"/\n\x07JobList\x12$\n\x04jobs\x18\x01 \x03(\x0b\x32\x16.haflink.rpc.JobStatus\"Q\n\x1aRegisterTaskManagerRequest\x12\x13\n\x0bresource_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\r\n\x05slots\x18\x03 \x01(\x05\"Z\n\x1bRegisterTaskManagerResponse\x12\x1d\n\x15heartbeat_interval_ms\x18\x01 \x01(\x03\x12\x1c\n\x14heartbeat_timeout_ms\x18\x02 \x01(\x03\"\x7f\n\x12TaskExecutionState\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tvertex_id\x18\x02 \x01(\t\x12\x15\n\rsubtask_index\x18\x03 \x01(\x05\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12\r\n\x05state\x18\x05 \x01(\t\x12\x0f\n\x07\x66\x61ilure\x18\x06 \x01(\t\"o\n\x14TaskManagerHeartbeat\x12\x13\n\x0bresource_id\x18\x01 \x01(\t\x12\x12\n\nfree_slots\x18\x02 \x01(\x05\x12.\n\x05tasks\x18\x03 \x03(\x0b\x32\x1f.haflink.rpc.TaskExecutionState\"\'\n\x11HeartbeatResponse\x12\x12\n\nregistered\x18\x01 \x01(\x08\"7\n\x11\x44\x65ployTaskRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x12\n\ndeployment\x18\x02 \x01(\x0c\"M\n\x11\x43\x61ncelTaskRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tvertex_id\x18\x02 \x01(\t\x12\x15\n\rsubtask_index\x18\x03 \x01(\x05\"O\n\x10PartitionRequest\x12\x14\n\x0cpartition_id\x18\x01 \x01(\t\x12\x14\n\x0csubpartition\x18\x02 \x01(\x05\x12\x0f\n\x07\x63redits\x18\x03 \x01(\x05\"0\n\x06\x42uffer\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x18\n\x10\x65nd_of_partition\x18\x02 \x01(\x08\"o\n\x11\x43heckpointRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x15\n\rcheckpoint_id\x18\x02 \x01(\x03\x12\x11\n\ttimestamp\x18\x03 \x01(\x03\x12\x11\n\tsavepoint\x18\x04 \x01(\x08\x12\r\n\x05\x64rain\x18\x05 \x01(\x08\"\xe2\x01\n\rCheckpointAck\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tvertex_id\x18\x02 \x01(\t\x12\x15\n\rsubtask_index\x18\x03 \x01(\x05\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12\x15\n\rcheckpoint_id\x18\x05 \x01(\x03\x12\x11\n\tstate_url\x18\x06 \x01(\t\x12\x13\n\x0bshared_urls\x18\x07 \x03(\t\x12\x18\n\x10restore_from_all\x18\x08 \x01(\x08\x12\x12\n\nstate_size\x18\t \x01(\x03\x12\x19\n\x11\x63heckpointed_size\x18\n \x01(\x03\"\x85\x01\n\x11\x43heckpointDecline\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tvertex_id\x18\x02 \x01(\t\x12\x15\n\rsubtask_index\x18\x03 \x01(\x05\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12\x15\n\rcheckpoint_id\x18\x05 \x01(\x03\x12\x0e\n\x06reason\x18\x06 \x01(\t\"\x8b\x03\n\x0bTaskMetrics\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tvertex_id\x18\x02 \x01(\t\x12\x15\n\rsubtask_index\x18\x03 \x01(\x05\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12\r\n\x05state\x18\x05 \x01(\t\x12\x12\n\nrecords_in\x18\x06 \x01(\x03\x12\x13\n\x0brecords_out\x18\x07 \x01(\x03\x12\x1d\n\x15records_in_per_second\x18\x08 \x01(\x01\x12\x1e\n\x16records_out_per_second\x18\t \x01(\x01\x12$\n\x1c\x62\x61\x63k_pressured_ms_per_second\x18\n \x01(\x01\x12?\n\x0cuser_metrics\x18\x0b \x03(\x0b\x32).haflink.rpc.TaskMetrics.UserMetricsEntry\x12\x1f\n\x17\x63urrent_input_watermark\x18\x0c \x01(\x03\x1a\x32\n\x10UserMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"Q\n\x11TaskMetricsReport\x12\x13\n\x0bresource_id\x18\x01 \x01(\t\x12\'\n\x05tasks\x18\x02 \x03(\x0b\x32\x18.haflink.rpc.TaskMetrics\"8\n\x0bLogFileInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x03\x12\r\n\x05mtime\x18\x03 \x01(\x03\"6\n\x0bLogFileList\x12\'\n\x05\x66iles\x18\x01 \x03(\x0b\x32\x18.haflink.rpc.LogFileInfo\"Y\n\x0eLogFileRequest\x12&\n\x04kind\x18\x01 \x01(\x0e\x32\x18.haflink.rpc.LogFileKind\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tmax_bytes\x18\x03 \x01(\x03\"I\n\x0cLogFileChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0c\n\x04size\x18\x02 \x01(\x03\x12\x0f\n\x07skipped\x18\x03 \x01(\x03\x12\x0c\n\x04name\x18\x04 \x01(\t\")\n\x0bThreadStack\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\"7\n\nThreadDump\x12)\n\x07threads\x18\x01 \x03(\x0b\x32\x18.haflink.rpc.ThreadStack\"\x98\x01\n\x12TaskManagerMetrics\x12\x13\n\x0bresource_id\x18\x01 \x01(\t\x12=\n\x07metrics\x18\x02 \x03(\x0b\x32,.haflink.rpc.TaskManagerMetrics.MetricsEntry\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"{\n\x12StackSampleRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tvertex_id\x18\x02 \x01(\t\x12\x10\n\x08subtasks\x18\x03 \x03(\x05\x12\x0f\n\x07samples\x18\x04 \x01(\x05\x12\x10\n\x08\x64\x65lay_ms\x18\x05 \x01(\x05\x12\r\n\x05\x64\x65pth\x18\x06 \x01(\x05\"+\n\nStackCount\x12\x0e\n\x06\x66rames\x18\x01 \x03(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\"7\n\x0cStackSamples\x12\'\n\x06stacks\x18\x01 \x03(\x0b\x32\x17.haflink.rpc.StackCount*-\n\x0bLogFileKind\x12\t\n\x05NAMED\x10\x00\x12\x07\n\x03LOG\x10\x01\x12\n\n\x06STDOUT\x10\x02\x32\xf3\x01\n\nDispatcher\x12>\n\tSubmitJob\x12\x1d.haflink.rpc.SubmitJobRequest\x1a\x12.haflink.rpc.JobId\x12\x34\n\x08ListJobs\x12\x12.haflink.rpc.Empty\x1a\x14.haflink.rpc.JobList\x12:\n\x0cGetJobStatus\x12\x12.haflink.rpc.JobId\x1a\x16.haflink.rpc.JobStatus\x12\x33\n\tCancelJob\x12\x12.haflink.rpc.JobId\x1a\x12.haflink.rpc.Empty2\x9c\x02\n\x0fResourceManager\x12h\n\x13RegisterTaskManager\x12\'.haflink.rpc.RegisterTaskManagerRequest\x1a(.haflink.rpc.RegisterTaskManagerResponse\x12N\n\tHeartbeat\x12!.haflink.rpc.TaskManagerHeartbeat\x1a\x1e.haflink.rpc.HeartbeatResponse\x12O\n\x18UpdateTaskExecutionState\x12\x1f.haflink.rpc.TaskExecutionState\x1a\x12.haflink.rpc.Empty2\xa4\x01\n\x10JobMasterGateway\x12G\n\x15\x41\x63knowledgeCheckpoint\x12\x1a.haflink.rpc.CheckpointAck\x1a\x12.haflink.rpc.Empty\x12G\n\x11\x44\x65\x63lineCheckpoint\x12\x1e.haflink.rpc.CheckpointDecline\x1a\x12.haflink.rpc.Empty2\xdc\x06\n\x0cTaskExecutor\x12G\n\x11TriggerCheckpoint\x12\x1e.haflink.rpc.CheckpointRequest\x1a\x12.haflink.rpc.Empty\x12N\n\x18NotifyCheckpointComplete\x12\x1e.haflink.rpc.CheckpointRequest\x1a\x12.haflink.rpc.Empty\x12@\n\nDeployTask\x12\x1e.haflink.rpc.DeployTaskRequest\x1a\x12.haflink.rpc.Empty\x12@\n\nCancelTask\x12\x1e.haflink.rpc.CancelTaskRequest\x1a\x12.haflink.rpc.Empty\x12\x33\n\tCancelJob\x12\x12.haflink.rpc.JobId\x1a\x12.haflink.rpc.Empty\x12G\n\rReadPartition\x12\x1d.haflink.rpc.PartitionRequest\x1a\x13.haflink.rpc.Buffer(\x01\x30\x01\x12H\n\x12RequestTaskMetrics\x12\x12.haflink.rpc.Empty\x1a\x1e.haflink.rpc.TaskMetricsReport\x12<\n\x0cListLogFiles\x12\x12.haflink.rpc.Empty\x1a\x18.haflink.rpc.LogFileList\x12\x45\n\x0bReadLogFile\x12\x1b.haflink.rpc.LogFileRequest\x1a\x19.haflink.rpc.LogFileChunk\x12@\n\x11RequestThreadDump\x12\x12.haflink.rpc.Empty\x1a\x17.haflink.rpc.ThreadDump\x12P\n\x19RequestTaskManagerMetrics\x12\x12.haflink.rpc.Empty\x1a\x1f.haflink.rpc.TaskManagerMetrics\x12N\n\x10SampleTaskStacks\x12\x1f.haflink.rpc.StackSampleRequest\x1a\x19.haflink.rpc.StackSamplesb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18ha_flink/rpc/flink.proto\x12\x0bhaflink.rpc\"\x07\n\x05\x45mpty\"\x17\n\x05JobId\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"%\n\x10SubmitJobRequest\x12\x11\n\tjob_graph\x18\x01 \x01(\x0c\"]\n\tJobStatus\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x12\n\nstart_time\x18\x04 \x01(\x03\x12\x0f\n\x07\x66\x61ilure\x18\x05 \x01(\t\"/\n\x07JobList\x12$\n\x04jobs\x18\x01 \x03(\x0b\x32\x16.haflink.rpc.JobStatus\"Q\n\x1aRegisterTaskManagerRequest\x12\x13\n\x0bresource_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\r\n\x05slots\x18\x03 \x01(\x05\"Z\n\x1bRegisterTaskManagerResponse\x12\x1d\n\x15heartbeat_interval_ms\x18\x01 \x01(\x03\x12\x1c\n\x14heartbeat_timeout_ms\x18\x02 \x01(\x03\"\x7f\n\x12TaskExecutionState\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tvertex_id\x18\x02 \x01(\t\x12\x15\n\rsubtask_index\x18\x03 \x01(\x05\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12\r\n\x05state\x18\x05 \x01(\t\x12\x0f\n\x07\x66\x61ilure\x18\x06 \x01(\t\"o\n\x14TaskManagerHeartbeat\x12\x13\n\x0bresource_id\x18\x01 \x01(\t\x12\x12\n\nfree_slots\x18\x02 \x01(\x05\x12.\n\x05tasks\x18\x03 \x03(\x0b\x32\x1f.haflink.rpc.TaskExecutionState\"\'\n\x11HeartbeatResponse\x12\x12\n\nregistered\x18\x01 \x01(\x08\"7\n\x11\x44\x65ployTaskRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x12\n\ndeployment\x18\x02 \x01(\x0c\"M\n\x11\x43\x61ncelTaskRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tvertex_id\x18\x02 \x01(\t\x12\x15\n\rsubtask_index\x18\x03 \x01(\x05\"O\n\x10PartitionRequest\x12\x14\n\x0cpartition_id\x18\x01 \x01(\t\x12\x14\n\x0csubpartition\x18\x02 \x01(\x05\x12\x0f\n\x07\x63redits\x18\x03 \x01(\x05\"0\n\x06\x42uffer\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x18\n\x10\x65nd_of_partition\x18\x02 \x01(\x08\"}\n\x11\x43heckpointRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x15\n\rcheckpoint_id\x18\x02 \x01(\x03\x12\x11\n\ttimestamp\x18\x03 \x01(\x03\x12\x11\n\tsavepoint\x18\x04 \x01(\x08\x12\r\n\x05\x64rain\x18\x05 \x01(\x08\x12\x0c\n\x04stop\x18\x06 \x01(\x08\"\xe2\x01\n\rCheckpointAck\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tvertex_id\x18\x02 \x01(\t\x12\x15\n\rsubtask_index\x18\x03 \x01(\x05\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12\x15\n\rcheckpoint_id\x18\x05 \x01(\x03\x12\x11\n\tstate_url\x18\x06 \x01(\t\x12\x13\n\x0bshared_urls\x18\x07 \x03(\t\x12\x18\n\x10restore_from_all\x18\x08 \x01(\x08\x12\x12\n\nstate_size\x18\t \x01(\x03\x12\x19\n\x11\x63heckpointed_size\x18\n \x01(\x03\"\x85\x01\n\x11\x43heckpointDecline\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tvertex_id\x18\x02 \x01(\t\x12\x15\n\rsubtask_index\x18\x03 \x01(\x05\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12\x15\n\rcheckpoint_id\x18\x05 \x01(\x03\x12\x0e\n\x06reason\x18\x06 \x01(\t\"\x8b\x03\n\x0bTaskMetrics\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tvertex_id\x18\x02 \x01(\t\x12\x15\n\rsubtask_index\x18\x03 \x01(\x05\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12\r\n\x05state\x18\x05 \x01(\t\x12\x12\n\nrecords_in\x18\x06 \x01(\x03\x12\x13\n\x0brecords_out\x18\x07 \x01(\x03\x12\x1d\n\x15records_in_per_second\x18\x08 \x01(\x01\x12\x1e\n\x16records_out_per_second\x18\t \x01(\x01\x12$\n\x1c\x62\x61\x63k_pressured_ms_per_second\x18\n \x01(\x01\x12?\n\x0cuser_metrics\x18\x0b \x03(\x0b\x32).haflink.rpc.TaskMetrics.UserMetricsEntry\x12\x1f\n\x17\x63urrent_input_watermark\x18\x0c \x01(\x03\x1a\x32\n\x10UserMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"Q\n\x11TaskMetricsReport\x12\x13\n\x0bresource_id\x18\x01 \x01(\t\x12\'\n\x05tasks\x18\x02 \x03(\x0b\x32\x18.haflink.rpc.TaskMetrics\"8\n\x0bLogFileInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x03\x12\r\n\x05mtime\x18\x03 \x01(\x03\"6\n\x0bLogFileList\x12\'\n\x05\x66iles\x18\x01 \x03(\x0b\x32\x18.haflink.rpc.LogFileInfo\"Y\n\x0eLogFileRequest\x12&\n\x04kind\x18\x01 \x01(\x0e\x32\x18.haflink.rpc.LogFileKind\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x11\n\tmax_bytes\x18\x03 \x01(\x03\"I\n\x0cLogFileChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0c\n\x04size\x18\x02 \x01(\x03\x12\x0f\n\x07skipped\x18\x03 \x01(\x03\x12\x0c\n\x04name\x18\x04 \x01(\t\")\n\x0bThreadStack\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\"7\n\nThreadDump\x12)\n\x07threads\x18\x01 \x03(\x0b\x32\x18.haflink.rpc.ThreadStack\"\x98\x01\n\x12TaskManagerMetrics\x12\x13\n\x0bresource_id\x18\x01 \x01(\t\x12=\n\x07metrics\x18\x02 \x03(\x0b\x32,.haflink.rpc.TaskManagerMetrics.MetricsEntry\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"{\n\x12StackSampleRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tvertex_id\x18\x02 \x01(\t\x12\x10\n\x08subtasks\x18\x03 \x03(\x05\x12\x0f\n\x07samples\x18\x04 \x01(\x05\x12\x10\n\x08\x64\x65lay_ms\x18\x05 \x01(\x05\x12\r\n\x05\x64\x65pth\x18\x06 \x01(\x05\"+\n\nStackCount\x12\x0e\n\x06\x66rames\x18\x01 \x03(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\"7\n\x0cStackSamples\x12\'\n\x06stacks\x18\x01 \x03(\x0b\x32\x17.haflink.rpc.StackCount*-\n\x0bLogFileKind\x12\t\n\x05NAMED\x10\x00\x12\x07\n\x03LOG\x10\x01\x12\n\n\x06STDOUT\x10\x02\x32\xf3\x01\n\nDispatcher\x12>\n\tSubmitJob\x12\x1d.haflink.rpc.SubmitJobRequest\x1a\x12.haflink.rpc.JobId\x12\x34\n\x08ListJobs\x12\x12.haflink.rpc.Empty\x1a\x14.haflink.rpc.JobList\x12:\n\x0cGetJobStatus\x12\x12.haflink.rpc.JobId\x1a\x16.haflink.rpc.JobStatus\x12\x33\n\tCancelJob\x12\x12.haflink.rpc.JobId\x1a\x12.haflink.rpc.Empty2\x9c\x02\n\x0fResourceManager\x12h\n\x13RegisterTaskManager\x12\'.haflink.rpc.RegisterTaskManagerRequest\x1a(.haflink.rpc.RegisterTaskManagerResponse\x12N\n\tHeartbeat\x12!.haflink.rpc.TaskManagerHeartbeat\x1a\x1e.haflink.rpc.HeartbeatResponse\x12O\n\x18UpdateTaskExecutionState\x12\x1f.haflink.rpc.TaskExecutionState\x1a\x12.haflink.rpc.Empty2\xa4\x01\n\x10JobMasterGateway\x12G\n\x15\x41\x63knowledgeCheckpoint\x12\x1a.haflink.rpc.CheckpointAck\x1a\x12.haflink.rpc.Empty\x12G\n\x11\x44\x65\x63lineCheckpoint\x12\x1e.haflink.rpc.CheckpointDecline\x1a\x12.haflink.rpc.Empty2\xdc\x06\n\x0cTaskExecutor\x12G\n\x11TriggerCheckpoint\x12\x1e.haflink.rpc.CheckpointRequest\x1a\x12.haflink.rpc.Empty\x12N\n\x18NotifyCheckpointComplete\x12\x1e.haflink.rpc.CheckpointRequest\x1a\x12.haflink.rpc.Empty\x12@\n\nDeployTask\x12\x1e.haflink.rpc.DeployTaskRequest\x1a\x12.haflink.rpc.Empty\x12@\n\nCancelTask\x12\x1e.haflink.rpc.CancelTaskRequest\x1a\x12.haflink.rpc.Empty\x12\x33\n\tCancelJob\x12\x12.haflink.rpc.JobId\x1a\x12.haflink.rpc.Empty\x12G\n\rReadPartition\x12\x1d.haflink.rpc.PartitionRequest\x1a\x13.haflink.rpc.Buffer(\x01\x30\x01\x12H\n\x12RequestTaskMetrics\x12\x12.haflink.rpc.Empty\x1a\x1e.haflink.rpc.TaskMetricsReport\x12<\n\x0cListLogFiles\x12\x12.haflink.rpc.Empty\x1a\x18.haflink.rpc.LogFileList\x12\x45\n\x0bReadLogFile\x12\x1b.haflink.rpc.LogFileRequest\x1a\x19.haflink.rpc.LogFileChunk\x12@\n\x11RequestThreadDump\x12\x12.haflink.rpc.Empty\x1a\x17.haflink.rpc.ThreadDump\x12P\n\x19RequestTaskManagerMetrics\x12\x12.haflink.rpc.Empty\x1a\x1f.haflink.rpc.TaskManagerMetrics\x12N\n\x10SampleTaskStacks\x12\x1f.haflink.rpc.StackSampleRequest\x1a\x19.haflink.rpc.StackSamplesb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,8 +35,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TASKMETRICS_USERMETRICSENTRY']._serialized_options = b'8\001'
   _globals['_TASKMANAGERMETRICS_METRICSENTRY']._loaded_options = None
   _globals['_TASKMANAGERMETRICS_METRICSENTRY']._serialized_options = b'8\001'
-  _globals['_LOGFILEKIND']._serialized_start=2704
-  _globals['_LOGFILEKIND']._serialized_end=2749
+  _globals['_LOGFILEKIND']._serialized_start=2718
+  _globals['_LOGFILEKIND']._serialized_end=2763
   _globals['_EMPTY']._serialized_start=41
   _globals['_EMPTY']._serialized_end=48
   _globals['_JOBID']._serialized_start=50
@@ -66,45 +66,45 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BUFFER']._serialized_start=933
   _globals['_BUFFER']._serialized_end=981
   _globals['_CHECKPOINTREQUEST']._serialized_start=983
-  _globals['_CHECKPOINTREQUEST']._serialized_end=1094
-  _globals['_CHECKPOINTACK']._serialized_start=1097
-  _globals['_CHECKPOINTACK']._serialized_end=1323
-  _globals['_CHECKPOINTDECLINE']._serialized_start=1326
-  _globals['_CHECKPOINTDECLINE']._serialized_end=1459
-  _globals['_TASKMETRICS']._serialized_start=1462
-  _globals['_TASKMETRICS']._serialized_end=1857
-  _globals['_TASKMETRICS_USERMETRICSENTRY']._serialized_start=1807
-  _globals['_TASKMETRICS_USERMETRICSENTRY']._serialized_end=1857
-  _globals['_TASKMETRICSREPORT']._serialized_start=1859
-  _globals['_TASKMETRICSREPORT']._serialized_end=1940
-  _globals['_LOGFILEINFO']._serialized_start=1942
-  _globals['_LOGFILEINFO']._serialized_end=1998
-  _globals['_LOGFILELIST']._serialized_start=2000
-  _globals['_LOGFILELIST']._serialized_end=2054
-  _globals['_LOGFILEREQUEST']._serialized_start=2056
-  _globals['_LOGFILEREQUEST']._serialized_end=2145
-  _globals['_LOGFILECHUNK']._serialized_start=2147
-  _globals['_LOGFILECHUNK']._serialized_end=2220
-  _globals['_THREADSTACK']._serialized_start=2222
-  _globals['_THREADSTACK']._serialized_end=2263
-  _globals['_THREADDUMP']._serialized_start=2265
-  _globals['_THREADDUMP']._serialized_end=2320
-  _globals['_TASKMANAGERMETRICS']._serialized_start=2323
-  _globals['_TASKMANAGERMETRICS']._serialized_end=2475
-  _globals['_TASKMANAGERMETRICS_METRICSENTRY']._serialized_start=2429
-  _globals['_TASKMANAGERMETRICS_METRICSENTRY']._serialized_end=2475
-  _globals['_STACKSAMPLEREQUEST']._serialized_start=2477
-  _globals['_STACKSAMPLEREQUEST']._serialized_end=2600
-  _globals['_STACKCOUNT']._serialized_start=2602
-  _globals['_STACKCOUNT']._serialized_end=2645
-  _globals['_STACKSAMPLES']._serialized_start=2647
-  _globals['_STACKSAMPLES']._serialized_end=2702
-  _globals['_DISPATCHER']._serialized_start=2752
-  _globals['_DISPATCHER']._serialized_end=2995
-  _globals['_RESOURCEMANAGER']._serialized_start=2998
-  _globals['_RESOURCEMANAGER']._serialized_end=3282
-  _globals['_JOBMASTERGATEWAY']._serialized_start=3285
-  _globals['_JOBMASTERGATEWAY']._serialized_end=3449
-  _globals['_TASKEXECUTOR']._serialized_start=3452
-  _globals['_TASKEXECUTOR']._serialized_end=4312
+  _globals['_CHECKPOINTREQUEST']._serialized_end=1108
+  _globals['_CHECKPOINTACK']._serialized_start=1111
+  _globals['_CHECKPOINTACK']._serialized_end=1337
+  _globals['_CHECKPOINTDECLINE']._serialized_start=1340
+  _globals['_CHECKPOINTDECLINE']._serialized_end=1473
+  _globals['_TASKMETRICS']._serialized_start=1476
+  _globals['_TASKMETRICS']._serialized_end=1871
+  _globals['_TASKMETRICS_USERMETRICSENTRY']._serialized_start=1821
+  _globals['_TASKMETRICS_USERMETRICSENTRY']._serialized_end=1871
+  _globals['_TASKMETRICSREPORT']._serialized_start=1873
+  _globals['_TASKMETRICSREPORT']._serialized_end=1954
+  _globals['_LOGFILEINFO']._serialized_start=1956
+  _globals['_LOGFILEINFO']._serialized_end=2012
+  _globals['_LOGFILELIST']._serialized_start=2014
+  _globals['_LOGFILELIST']._serialized_end=2068
+  _globals['_LOGFILEREQUEST']._serialized_start=2070
+  _globals['_LOGFILEREQUEST']._serialized_end=2159
+  _globals['_LOGFILECHUNK']._serialized_start=2161
+  _globals['_LOGFILECHUNK']._serialized_end=2234
+  _globals['_THREADSTACK']._serialized_start=2236
+  _globals['_THREADSTACK']._serialized_end=2277
+  _globals['_THREADDUMP']._serialized_start=2279
+  _globals['_THREADDUMP']._serialized_end=2334
+  _globals['_TASKMANAGERMETRICS']._serialized_start=2337
+  _globals['_TASKMANAGERMETRICS']._serialized_end=2489
+  _globals['_TASKMANAGERMETRICS_METRICSENTRY']._serialized_start=2443
+  _globals['_TASKMANAGERMETRICS_METRICSENTRY']._serialized_end=2489
+  _globals['_STACKSAMPLEREQUEST']._serialized_start=2491
+  _globals['_STACKSAMPLEREQUEST']._serialized_end=2614
+  _globals['_STACKCOUNT']._serialized_start=2616
+  _globals['_STACKCOUNT']._serialized_end=2659
+  _globals['_STACKSAMPLES']._serialized_start=2661
+  _globals['_STACKSAMPLES']._serialized_end=2716
+  _globals['_DISPATCHER']._serialized_start=2766
+  _globals['_DISPATCHER']._serialized_end=3009
+  _globals['_RESOURCEMANAGER']._serialized_start=3012
+  _globals['_RESOURCEMANAGER']._serialized_end=3296
+  _globals['_JOBMASTERGATEWAY']._serialized_start=3299
+  _globals['_JOBMASTERGATEWAY']._serialized_end=3463
+  _globals['_TASKEXECUTOR']._serialized_start=3466
+  _globals['_TASKEXECUTOR']._serialized_end=4326
 # @@protoc_insertion_point(module_scope)

@@ -402,6 +402,7 @@ class CheckpointRequest(_message.Message):
     TIMESTAMP_FIELD_NUMBER: _builtins.int
     SAVEPOINT_FIELD_NUMBER: _builtins.int
     DRAIN_FIELD_NUMBER: _builtins.int
+    STOP_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     checkpoint_id: _builtins.int
     timestamp: _builtins.int
@@ -410,6 +411,8 @@ class CheckpointRequest(_message.Message):
     """snapshot state in the canonical (self-contained) format"""
     drain: _builtins.bool
     """stop --drain: sources end their input first (the savepoint is the final checkpoint)"""
+    stop: _builtins.bool
+    """stop (no drain): sources emit nothing after this savepoint's barrier"""
     def __init__(
         self,
         *,
@@ -418,10 +421,11 @@ class CheckpointRequest(_message.Message):
         timestamp: _builtins.int = ...,
         savepoint: _builtins.bool = ...,
         drain: _builtins.bool = ...,
+        stop: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint_id", b"checkpoint_id", "drain", b"drain", "job_id", b"job_id", "savepoint", b"savepoint", "timestamp", b"timestamp"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoint_id", b"checkpoint_id", "drain", b"drain", "job_id", b"job_id", "savepoint", b"savepoint", "stop", b"stop", "timestamp", b"timestamp"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

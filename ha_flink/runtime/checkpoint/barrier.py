@@ -15,6 +15,9 @@ class CheckpointBarrier:
     # stop-with-savepoint --drain: a source ends its input before it takes this savepoint, so every
     # operator flushes (event time reaches its end, windows fire) and the savepoint is the final checkpoint
     drain: bool = False
+    # stop-with-savepoint: a source emits nothing after this barrier (Flink's synchronous savepoint), so no
+    # record reaches a sink after the state the savepoint holds; it resumes if the savepoint fails
+    stop: bool = False
 
 
 @dataclass

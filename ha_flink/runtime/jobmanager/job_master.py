@@ -470,10 +470,10 @@ class JobMaster:
         return self.scheduler.checkpoint_participants()
 
     async def _trigger_checkpoint(self, checkpoint_id: int, timestamp: int, savepoint: bool = False,
-                                  drain: bool = False) -> None:
+                                  drain: bool = False, stop: bool = False) -> None:
         hosts = {info.address: info for info in (self.placement[key] for key in self.scheduler.live_sources())}
         request = pb.CheckpointRequest(job_id=self.job_id, checkpoint_id=checkpoint_id, timestamp=timestamp,
-                                       savepoint=savepoint, drain=drain)
+                                       savepoint=savepoint, drain=drain, stop=stop)
         delivered = await asyncio.gather(*(self._deliver(info, "TriggerCheckpoint", functools.partial(
             TaskExecutorGateway.trigger_checkpoint, request=request, timeout=5)) for info in hosts.values()))
         if not all(delivered) and self.coordinator is not None:
@@ -521,8 +521,10 @@ class JobMaster:
         if self.coordinator is None:
             raise SavepointError(f"job {self.job_id} has checkpointing off (enable_checkpointing), so it cannot "
                                  "take savepoints")
+        # stop: the sources emit nothing after the savepoint's barrier (Flink's synchronous savepoint), so
+        # no record reaches a sink that the savepoint's state does not account for
         trigger = functools.partial(self._trigger_checkpoint, drain=True) if then == "drain" else \
-            self._trigger_checkpoint
+            functools.partial(self._trigger_checkpoint, stop=True) if then == "stop" else self._trigger_checkpoint
         path = await self.coordinator.trigger_savepoint(target, self._can_checkpoint(), trigger)
         if then == "drain":  # drained: the tasks finish on the savepoint's notification, after their commit
             deadline = time.monotonic() + DRAINED_FINISH_SECONDS

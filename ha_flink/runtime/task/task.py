@@ -146,10 +146,11 @@ class Task:
     # -- called from other threads (the coordinator) ---------------------------------------------------
 
     def trigger_checkpoint(self, checkpoint_id: int, timestamp_ms: int, savepoint: bool = False,
-                           drain: bool = False) -> None:
+                           drain: bool = False, stop: bool = False) -> None:
         """For source subtasks: take checkpoint `checkpoint_id` between the next two batches (with `drain`,
-        end the input first: the job finishes with this savepoint as its final checkpoint)."""
-        self._triggers.append(CheckpointBarrier(checkpoint_id, timestamp_ms, savepoint, drain))
+        end the input first: the job finishes with this savepoint as its final checkpoint; with `stop`,
+        emit nothing after it until the job ends, or resume when a later checkpoint shows it failed)."""
+        self._triggers.append(CheckpointBarrier(checkpoint_id, timestamp_ms, savepoint, drain, stop))
 
     def notify_checkpoint_complete(self, checkpoint_id: int) -> None:
         self._completed.append(checkpoint_id)
@@ -235,6 +236,7 @@ class Task:
             splits = assign_splits(source.create_splits(self.vertex.parallelism), self.vertex.parallelism,
                                    self.subtask_index)
         reader = self._reader = source.create_reader(splits)
+        stopped_at: int | None = None  # a stop-with-savepoint's barrier went out: emit nothing after it
         try:
             while not self.cancelled.is_set():
                 while self._triggers:
@@ -242,8 +244,17 @@ class Task:
                         # stop --drain: the input ends here; run() ends the data (END_OF_DATA, timers and
                         # windows fire), and _await_final_checkpoint takes this savepoint after it
                         return
-                    self._checkpoint(self._triggers.popleft())
+                    barrier = self._triggers.popleft()
+                    if stopped_at is not None and self._notified < stopped_at:
+                        stopped_at = None  # a later checkpoint: the stop's savepoint failed, so read on
+                    self._checkpoint(barrier)
+                    if barrier.stop:
+                        stopped_at = barrier.checkpoint_id
                 self._notify_completed()
+                if stopped_at is not None:  # (until the job master ends the job, or a later checkpoint)
+                    self.timers.fire_due()
+                    time.sleep(0.005)
+                    continue
                 batch = reader.poll_batch()
                 if batch is None:
                     return

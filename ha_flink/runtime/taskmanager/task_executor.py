@@ -369,7 +369,7 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
         for running in self._job_tasks(request.job_id):
             if running.descriptor.vertex.is_source:
                 running.task.trigger_checkpoint(request.checkpoint_id, request.timestamp, request.savepoint,
-                                                request.drain)
+                                                request.drain, request.stop)
         return pb.Empty()
 
     async def NotifyCheckpointComplete(self, request: pb.CheckpointRequest, context: Any) -> pb.Empty:
