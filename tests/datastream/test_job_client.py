@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from ha_flink.common import CompletableFuture, JobExecutionResult, JobID, JobStatus, Types, WatermarkStrategy
-from ha_flink.datastream import KeyedProcessFunction, MapFunction, RuntimeContext, StreamExecutionEnvironment
-from ha_flink.datastream.state import ValueStateDescriptor
+from ha_flink.common import CompletableFuture, JobExecutionResult, JobID, JobStatus, WatermarkStrategy
+from ha_flink.datastream import MapFunction, StreamExecutionEnvironment
 from ha_flink.datastream.connectors.number_seq import RateLimitedNumberSequenceSource
 from ha_flink.runtime.minicluster import JobCancelledError, JobExecutionError
+from ha_flink.testing.functions import CountPerKey, stop_with_savepoint_once_running
 from ha_flink.testing.processes import wait_for
 from ha_flink.testing.sinks import CollectSink, read_collected
 
@@ -130,15 +130,6 @@ def test_a_local_job_starts_from_a_savepoint_and_an_operator_added_since_starts_
     assert sorted(read_collected(tmp_path / "again")) == list(range(50))
 
 
-class _Count(KeyedProcessFunction):
-    def open(self, runtime_context: RuntimeContext) -> None:
-        self.count = runtime_context.get_state(ValueStateDescriptor("count", Types.LONG()))
-
-    def process_element(self, value: int, ctx: KeyedProcessFunction.Context) -> Any:
-        count = (self.count.value() or 0) + 1
-        self.count.update(count)
-        yield ctx.get_current_key(), count
-
 
 def test_stop_with_savepoint_emits_nothing_after_the_state_it_saved(tmp_path: Path) -> None:
     """Flink's synchronous savepoint: the sources emit nothing after a stop's barrier, so what a plain
@@ -149,20 +140,11 @@ def test_stop_with_savepoint_emits_nothing_after_the_state_it_saved(tmp_path: Pa
     env.enable_checkpointing(100)
     env.from_source(RateLimitedNumberSequenceSource(0, None, 2000), WatermarkStrategy.no_watermarks(),
                     "numbers").uid("numbers") \
-        .key_by(lambda n: n % keys).process(_Count()).uid("count").add_sink(CollectSink(tmp_path / "before"))
+        .key_by(lambda n: n % keys).process(CountPerKey()).uid("count").add_sink(CollectSink(tmp_path / "before"))
     client = env.execute_async("counting")
     try:
         wait_for(lambda: len(read_collected(tmp_path / "before")) > 20 * keys, 30, what="records to flow")
-
-        def stopped() -> str | None:
-            try:
-                return str(client.stop_with_savepoint(False, str(tmp_path / "savepoints")).result(60))
-            except Exception as error:  # (under load a subtask may still be deploying: not yet)
-                if "not running every task" in str(error):
-                    return None
-                raise
-
-        savepoint = wait_for(stopped, 30, 0.2, what="the stop-with-savepoint")
+        savepoint = stop_with_savepoint_once_running(client, str(tmp_path / "savepoints"))
         client.get_job_execution_result().result(60)
     finally:
         client.cancel()
@@ -173,7 +155,7 @@ def test_stop_with_savepoint_emits_nothing_after_the_state_it_saved(tmp_path: Pa
 
     env = StreamExecutionEnvironment.get_execution_environment().set_parallelism(2)
     env.configure({"execution.state-recovery.path": savepoint, "execution.state-recovery.ignore-unclaimed-state": "true"})
-    env.from_collection(list(range(keys))).uid("once").key_by(lambda n: n % keys).process(_Count()).uid("count") \
+    env.from_collection(list(range(keys))).uid("once").key_by(lambda n: n % keys).process(CountPerKey()).uid("count") \
         .add_sink(CollectSink(tmp_path / "after"))
     env.execute("resumed")
     assert dict(read_collected(tmp_path / "after")) == {key: emitted[key] + 1 for key in range(keys)}

@@ -15,12 +15,12 @@ import cloudpickle
 import pytest
 
 from ha_flink.common import Row, Types, WatermarkStrategy
-from ha_flink.datastream import KeyedProcessFunction, RuntimeContext, StreamExecutionEnvironment
+from ha_flink.datastream import StreamExecutionEnvironment
 from ha_flink.datastream.connectors.number_seq import RateLimitedNumberSequenceSource
-from ha_flink.datastream.state import ValueStateDescriptor
 from ha_flink.fs import Storage
 from ha_flink.runtime.key_groups import KeyHash, assign_to_key_group, key_group_assigner
 from ha_flink.testing.flink_dist import java_against_flink
+from ha_flink.testing.functions import CountPerKey, stop_with_savepoint_once_running
 from ha_flink.testing.processes import wait_for
 from ha_flink.testing.pyflink_wheel import PyFlinkUnavailable
 from ha_flink.testing.sinks import CollectSink, read_collected
@@ -177,15 +177,6 @@ def test_flinks_hash_is_cached_per_key_without_confusing_equal_values_of_other_t
     assert math.isfinite(group_of(2.5))
 
 
-class _Count(KeyedProcessFunction):
-    def open(self, runtime_context: RuntimeContext) -> None:
-        self.count = runtime_context.get_state(ValueStateDescriptor("count", Types.LONG()))
-
-    def process_element(self, value: int, ctx: KeyedProcessFunction.Context) -> Any:
-        count = (self.count.value() or 0) + 1
-        self.count.update(count)
-        yield ctx.get_current_key(), count
-
 
 def _drop_key_hash(savepoint: str) -> None:
     """Make the savepoint one that ha-flink 0.1 wrote: its _metadata records no key hash."""
@@ -205,22 +196,13 @@ def test_a_savepoint_written_with_ha_flink_0_1s_hash_restores_every_keys_state(t
     env = StreamExecutionEnvironment.get_execution_environment().set_parallelism(2)
     env.enable_checkpointing(200)
     env.from_source(RateLimitedNumberSequenceSource(), WatermarkStrategy.no_watermarks(), "numbers").uid("numbers") \
-        .key_by(lambda n: n % keys).process(_Count()).uid("count").add_sink(CollectSink(tmp_path / "before"))
+        .key_by(lambda n: n % keys).process(CountPerKey()).uid("count").add_sink(CollectSink(tmp_path / "before"))
     graph = env._take_local_job_graph("before")
     graph.key_hash = KeyHash.HA_FLINK_1.value  # as ha-flink 0.1 built every job
     client = JobClient(LocalJobClient(graph, start_rest_endpoint))
     try:
         wait_for(lambda: len(read_collected(tmp_path / "before")) > 4 * keys, 30, what="every key counted a few times")
-
-        def stopped() -> str | None:
-            try:
-                return str(client.stop_with_savepoint(False, str(tmp_path / "savepoints")).result(60))
-            except Exception as error:  # (under load a subtask may still be deploying: not yet)
-                if "not running every task" in str(error):
-                    return None
-                raise
-
-        savepoint = wait_for(stopped, 30, 0.2, what="a stop-with-savepoint once every task runs")
+        savepoint = stop_with_savepoint_once_running(client, str(tmp_path / "savepoints"))
         client.get_job_execution_result().result(60)
     finally:
         client.cancel()
@@ -230,7 +212,7 @@ def test_a_savepoint_written_with_ha_flink_0_1s_hash_restores_every_keys_state(t
 
     env = StreamExecutionEnvironment.get_execution_environment().set_parallelism(2)
     env.configure({"execution.state-recovery.path": savepoint, "execution.state-recovery.ignore-unclaimed-state": "true"})
-    env.from_collection(list(range(keys))).uid("once").key_by(lambda n: n % keys).process(_Count()).uid("count") \
+    env.from_collection(list(range(keys))).uid("once").key_by(lambda n: n % keys).process(CountPerKey()).uid("count") \
         .add_sink(CollectSink(tmp_path / "after"))
     env.execute("after")
     after = dict(read_collected(tmp_path / "after"))
