@@ -199,6 +199,7 @@ class CheckpointCoordinator:
         self._requested_by_id: dict[int, list[asyncio.Future[int]]] = {}
         self._on_too_many_failures: Any = None  # set by start()
         self.stats = CheckpointStatsTracker(history_size)  # web.checkpoints.history
+        self.periodic_paused = False  # a stop-with-savepoint is under way (trigger_savepoint)
         self.stopped = False
         # checkpoints whose last ack came in and whose _metadata / commit is under way: the job's cleanup
         # waits for them (`settled`), or a late `_metadata` or handle would outlive the job's folder
@@ -289,7 +290,7 @@ class CheckpointCoordinator:
                 pass
             self._soon.clear()
             self._expire(on_too_many_failures)
-            if not self.tracker.may_trigger(time.monotonic()):
+            if self.periodic_paused or not self.tracker.may_trigger(time.monotonic()):
                 return
             expected = can_trigger()
             if expected:
@@ -478,10 +479,29 @@ class CheckpointCoordinator:
         return join_url(self.job_dir, f"chk-{checkpoint_id}")
 
     async def trigger_savepoint(self, target_dir: str, expected: set[tuple[str, int]], trigger: Any,
-                                timeout: float = 120.0) -> str:
-        """Take a savepoint into `target_dir`; returns its folder once complete."""
+                                timeout: float = 120.0, stop: bool = False) -> str:
+        """Take a savepoint into `target_dir`; returns its folder once complete. `stop`: a stop-with-savepoint
+        (its sources emit nothing after the barrier): no periodic checkpoint is triggered from now on, as
+        Flink's synchronous savepoint, since a later checkpoint would let the sources read on; only a
+        failed savepoint resumes them (else the job ends; `resume_periodic` if it does not)."""
         if not expected:
             raise SavepointError(f"job {self.graph.job_id} is not running every task; no savepoint now")
+        if stop:
+            self.periodic_paused = True
+        try:
+            return await self._take_savepoint(target_dir, expected, trigger, timeout)
+        except BaseException:
+            if stop:
+                self.resume_periodic()
+            raise
+
+    def resume_periodic(self) -> None:
+        """Periodic checkpoints again, after a stop-with-savepoint that did not end the job."""
+        self.periodic_paused = False
+        self._soon.set()
+
+    async def _take_savepoint(self, target_dir: str, expected: set[tuple[str, int]], trigger: Any,
+                              timeout: float) -> str:
         checkpoint_id = await self._blocking(self.counter.get_and_increment)
         now = int(time.time() * 1000)
         done: asyncio.Future[str] = asyncio.get_running_loop().create_future()

@@ -525,7 +525,7 @@ class JobMaster:
         # no record reaches a sink that the savepoint's state does not account for
         trigger = functools.partial(self._trigger_checkpoint, drain=True) if then == "drain" else \
             functools.partial(self._trigger_checkpoint, stop=True) if then == "stop" else self._trigger_checkpoint
-        path = await self.coordinator.trigger_savepoint(target, self._can_checkpoint(), trigger)
+        path = await self.coordinator.trigger_savepoint(target, self._can_checkpoint(), trigger, stop=then == "stop")
         if then == "drain":  # drained: the tasks finish on the savepoint's notification, after their commit
             deadline = time.monotonic() + DRAINED_FINISH_SECONDS
             while self.status == JobStatus.RUNNING and time.monotonic() < deadline:
@@ -534,6 +534,7 @@ class JobMaster:
                 return path
         if then in ("cancel", "stop", "drain"):
             if self.status != JobStatus.RUNNING:  # a failover or cancel came meanwhile
+                self.coordinator.resume_periodic()
                 raise SavepointError(f"savepoint {path} was written, but job {self.job_id} is {self.status} now, "
                                      f"so it was not {'cancelled' if then == 'cancel' else 'stopped'}")
             self._handle(js.CancelRequested(JobStatus.CANCELED if then == "cancel" else JobStatus.FINISHED))
