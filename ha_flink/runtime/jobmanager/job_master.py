@@ -52,6 +52,7 @@ from ha_flink.runtime.state.backend import StateBackendSettings
 
 logger = logging.getLogger(__name__)
 
+DEPLOY_RETRY_SECONDS = 3.0  # a deployment refused as UNAVAILABLE is tried once more, this long
 DRAINED_FINISH_SECONDS = 10.0  # after a drained savepoint, the tasks' own finish is awaited this long
 
 
@@ -408,7 +409,16 @@ class JobMaster:
     async def _deploy(self, descriptor: TaskDeploymentDescriptor) -> None:
         info = self.placement[(descriptor.vertex.id, descriptor.subtask_index)]
         request = pb.DeployTaskRequest(job_id=self.job_id, deployment=cloudpickle.dumps(descriptor))
-        await info.gateway(self.session_id).deploy_task(request, timeout=10)
+        gateway = info.gateway(self.session_id)
+        try:
+            await gateway.deploy_task(request, timeout=10)
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.UNAVAILABLE or "failed to connect" not in (error.details() or ""):
+                raise  # (only a connection that never came up: the task cannot have been deployed)
+            # A refused first connection (seen under load, just after the TaskManager registered) leaves the
+            # channel backing off: ask once more, waiting a little for it to connect. A TaskManager that is
+            # really gone fails this one too, and the deployment fails as before.
+            await gateway.deploy_task(request, timeout=DEPLOY_RETRY_SECONDS, wait_for_ready=True)
 
     async def _deploy_all(self, instruction: js.Deploy) -> None:
         keys = instruction.subtasks

@@ -48,8 +48,10 @@ class TaskExecutorGateway:
         self._stub = pb_grpc.TaskExecutorStub(info.channel)
         self._metadata = fencing_metadata(session_id)
 
-    async def deploy_task(self, request: pb.DeployTaskRequest, timeout: float) -> pb.Empty:
-        return await complete(self._stub.DeployTask(request, metadata=self._metadata, timeout=timeout), self.address)
+    async def deploy_task(self, request: pb.DeployTaskRequest, timeout: float, wait_for_ready: bool = False) -> pb.Empty:
+        """`wait_for_ready`: wait (within `timeout`) for the channel to connect instead of failing at once."""
+        return await complete(self._stub.DeployTask(request, metadata=self._metadata, timeout=timeout,
+                                                    wait_for_ready=wait_for_ready), self.address)
 
     async def cancel_task(self, request: pb.CancelTaskRequest, timeout: float) -> pb.Empty:
         return await complete(self._stub.CancelTask(request, metadata=self._metadata, timeout=timeout), self.address)
