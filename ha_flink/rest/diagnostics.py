@@ -72,11 +72,6 @@ def log_url(pattern: str | None, default: str, job_id: str, taskmanager_id: str 
     return url.replace("<tmid>", taskmanager_id) if taskmanager_id is not None else url
 
 
-def names(text: str | None) -> list[str] | None:
-    """A comma-separated query parameter (`get=`, `agg=`, `taskmanagers=`); None when not given."""
-    return None if text is None else [name.strip() for name in text.split(",") if name.strip()]
-
-
 # -- the routes ----------------------------------------------------------------------------------------
 
 def register_diagnostic_routes(app: FastAPI, jm: JobManager, config: Configuration) -> None:
@@ -191,23 +186,23 @@ def register_diagnostic_routes(app: FastAPI, jm: JobManager, config: Configurati
     async def aggregated_taskmanager_metrics(get: str | None = Query(None, max_length=8000),
                                              agg: str | None = Query(None, max_length=100),
                                              taskmanagers: str | None = Query(None, max_length=8000)) -> Any:
-        aggregations = names(agg) or list(views.AGGREGATIONS)
-        unknown = [name for name in aggregations if name not in views.AGGREGATIONS]
-        if unknown:
-            raise HTTPException(400, f"agg {', '.join(unknown)} is not supported; accepted: {', '.join(views.AGGREGATIONS)}")
+        try:
+            aggregations = views.parse_aggregations(agg)
+        except ValueError as error:
+            raise HTTPException(400, str(error)) from None
         registered = resource_manager().task_managers
-        chosen = names(taskmanagers)
+        chosen = views.query_list(taskmanagers)
         missing = [tm for tm in chosen or () if tm not in registered]
         if missing:
             raise HTTPException(404, f"TaskManager {', '.join(missing)} is not registered with the leader")
         infos = [registered[tm] for tm in chosen] if chosen else list(registered.values())
         reports = await asyncio.gather(*(task_manager_metrics(info) for info in infos), return_exceptions=True)
         # (one that does not answer is left out of the figures, as Flink's MetricFetcher leaves it out)
-        return views.aggregated_metrics([r for r in reports if isinstance(r, dict)], names(get), aggregations)
+        return views.aggregated_metrics([r for r in reports if isinstance(r, dict)], views.query_list(get), aggregations)
 
     @app.get("/taskmanagers/{taskmanager_id}/metrics", summary="A TaskManager's own metrics: ids, or values with ?get=")
     async def taskmanager_metrics(taskmanager_id: str, get: str | None = Query(None, max_length=8000)) -> Any:
-        return views.metric_answer(await task_manager_metrics(task_manager(taskmanager_id)), names(get))
+        return views.metric_answer(await task_manager_metrics(task_manager(taskmanager_id)), views.query_list(get))
 
     @app.get("/taskmanagers/{taskmanager_id}/logs", summary="The files of a TaskManager's log directory")
     async def taskmanager_logs(taskmanager_id: str) -> dict[str, Any]:

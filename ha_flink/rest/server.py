@@ -480,16 +480,13 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
     async def task_metrics() -> views.TaskMetrics:
         return await jm.metric_fetcher.task_metrics() if jm.metric_fetcher is not None else {}
 
-    def metric_names(get: str | None) -> list[str] | None:
-        return None if get is None else [name.strip() for name in get.split(",") if name.strip()]
+    metric_names = views.query_list
 
     def aggregations(agg: str | None) -> list[str]:
-        chosen = metric_names(agg) or list(views.AGGREGATIONS)
-        unknown = [name for name in chosen if name not in views.AGGREGATIONS]
-        if unknown:
-            raise HTTPException(400, f"agg {', '.join(unknown)} is not supported; accepted: "
-                                     f"{', '.join(views.AGGREGATIONS)}")
-        return chosen
+        try:
+            return views.parse_aggregations(agg)
+        except ValueError as error:
+            raise HTTPException(400, str(error)) from None
 
     @app.get("/jobs/{job_id}/vertices/{vertex_id}/metrics", summary="A vertex's metrics: ids, or values with ?get=")
     async def vertex_metrics(job_id: str, vertex_id: str, get: str | None = Query(None, max_length=8000)) -> Any:

@@ -209,6 +209,20 @@ def job_config(job: JobSnapshot) -> dict[str, Any]:
 AGGREGATIONS = ("min", "max", "avg", "sum", "skew")
 
 
+def query_list(text: str | None) -> list[str] | None:
+    """A comma-separated query parameter (`get=`, `agg=`, `taskmanagers=`); None when not given."""
+    return None if text is None else [name.strip() for name in text.split(",") if name.strip()]
+
+
+def parse_aggregations(agg: str | None) -> list[str]:
+    """`agg=` of the aggregated metric routes (all of them when not given); ValueError names an unknown one."""
+    chosen = query_list(agg) or list(AGGREGATIONS)
+    unknown = [name for name in chosen if name not in AGGREGATIONS]
+    if unknown:
+        raise ValueError(f"agg {', '.join(unknown)} is not supported; accepted: {', '.join(AGGREGATIONS)}")
+    return chosen
+
+
 def subtask_metric_values(metrics: pb.TaskMetrics) -> dict[str, str]:
     """One subtask's metrics as REST shows them: id -> value as text, as Flink's MetricStore."""
     return {
