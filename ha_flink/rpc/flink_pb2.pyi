@@ -370,22 +370,28 @@ Global___PartitionRequest: _TypeAlias = PartitionRequest  # noqa: Y015
 
 @_typing.final
 class Buffer(_message.Message):
+    """One or more buffers of a subpartition, each the pickle (protocol 5) of one item (a list of records or an
+    event): a producer that is ahead sends what it has queued in one message, since gRPC's cost is per message.
+    Each buffer takes one credit.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
-    DATA_FIELD_NUMBER: _builtins.int
     END_OF_PARTITION_FIELD_NUMBER: _builtins.int
-    data: _builtins.bytes
-    """pickle (protocol 5) of a list of records"""
+    ITEMS_FIELD_NUMBER: _builtins.int
     end_of_partition: _builtins.bool
+    """after the buffers of this message, the subpartition ends"""
+    @_builtins.property
+    def items(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]: ...
     def __init__(
         self,
         *,
-        data: _builtins.bytes = ...,
         end_of_partition: _builtins.bool = ...,
+        items: _abc.Iterable[_builtins.bytes] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "end_of_partition", b"end_of_partition"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_of_partition", b"end_of_partition", "items", b"items"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -1,16 +1,22 @@
 """Both ends of a `ReadPartition` stream.
 
-Serving side: send buffers of one subpartition while the consumer has credit; each PartitionRequest
-message adds credit. Reading side: ask with an initial credit, hand each buffer to the task's input gate,
-and give one credit back once the gate took it, so at most `credits` buffers are ever in flight or
-waiting per channel (Flink's credit-based flow control)."""
+Serving side: send buffers of one subpartition while the consumer has credit, one credit per buffer; each
+PartitionRequest message adds credit. What is queued when a message goes out goes with it (up to
+MAX_BUFFERS_PER_MESSAGE), since gRPC's cost is per message, not per byte. Reading side: ask with an initial
+credit, hand each buffer to the task's input gate, and give the credit back once the gate took it (in
+batches of a quarter of the credit), so at most `credits` buffers are ever in flight or waiting per channel
+(Flink's credit-based flow control).
+
+Sizes: 32 credits and 32 buffers per subpartition keep a producer busy while the consumer's event loop
+waits its turn for the GIL (with 4 and 8, a p=2 word count on two TaskManagers ran at half the p=1 rate:
+its sources waited for credit)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import pickle
-from typing import Any, AsyncIterator
+from typing import AsyncIterator
 
 import grpc
 
@@ -21,7 +27,8 @@ from ha_flink.runtime.task.channels import END_OF_PARTITION, InputGate, TaskCanc
 
 logger = logging.getLogger(__name__)
 
-INITIAL_CREDITS = 4
+INITIAL_CREDITS = 32
+MAX_BUFFERS_PER_MESSAGE = 16
 PARTITION_WAIT_SECONDS = 30.0
 
 
@@ -50,10 +57,21 @@ async def serve_partition(registry: PartitionRegistry, requests: AsyncIterator[p
             except PartitionAbortedError as error:
                 await context.abort(grpc.StatusCode.ABORTED, f"{first.partition_id}: {error}")
                 return
+            # What else is queued and has credit goes in the same message (one credit per buffer).
+            items: list[bytes] = []
+            while data != END_MARKER:
+                items.append(data)
+                if len(items) == MAX_BUFFERS_PER_MESSAGE or credits.locked():
+                    break
+                queued = subpartition.take_queued()
+                if queued is None:
+                    break
+                await credits.acquire()  # (free: not locked)
+                data = queued
             if data == END_MARKER:
-                yield pb.Buffer(end_of_partition=True)
+                yield pb.Buffer(items=items, end_of_partition=True)
                 return
-            yield pb.Buffer(data=data)
+            yield pb.Buffer(items=items)
     finally:
         reader.cancel()
 
@@ -72,18 +90,25 @@ async def read_channel(stub: pb_grpc.TaskExecutorStub, partition_id: str, subpar
             yield request
 
     call = stub.ReadPartition(requests())
+    # Credit goes back in batches, as a message costs more than its content; fewer than `credits` are ever
+    # held back, so the producer always has some.
+    grant_every, taken = max(1, credits // 4), 0
     try:
         async for buffer in call:
-            item: Any = END_OF_PARTITION if buffer.end_of_partition else pickle.loads(buffer.data)
             # A full gate: wait on the event loop without holding a thread (a pool of waiting threads can
-            # run dry and deadlock); the task wakes us when it takes an item. Then hand the credit back.
+            # run dry and deadlock); the task wakes us when it takes an item.
             try:
-                await gate.put_async(channel_index, item)
+                for data in buffer.items:
+                    await gate.put_async(channel_index, pickle.loads(data))
+                if buffer.end_of_partition:
+                    await gate.put_async(channel_index, END_OF_PARTITION)
+                    break
             except TaskCancelled:
                 return
-            if buffer.end_of_partition:
-                break
-            await grants.put(pb.PartitionRequest(credits=1))
+            taken += len(buffer.items)
+            if taken >= grant_every:
+                await grants.put(pb.PartitionRequest(credits=taken))
+                taken = 0
     finally:
         await grants.put(None)
         call.cancel()

@@ -70,6 +70,14 @@ class Subpartition:
         self.space.release()
         return data
 
+    def take_queued(self) -> bytes | None:
+        """The next buffer if one is queued now, without waiting."""
+        if not self.buffers:
+            return None
+        data = self.buffers.popleft()
+        self.space.release()
+        return data
+
 
 class ResultPartition:
     def __init__(self, pid: str, subpartitions: int, loop: asyncio.AbstractEventLoop, capacity: int,

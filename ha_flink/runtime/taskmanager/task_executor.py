@@ -62,7 +62,7 @@ from ha_flink.runtime.task.task import Task
 logger = logging.getLogger(__name__)
 
 GATE_CAPACITY = 32
-SUBPARTITION_CAPACITY = 8
+SUBPARTITION_CAPACITY = 32
 METER_SAMPLE_SECONDS = 1.0
 TASK_STOP_SECONDS = 5.0  # how long a stopping TaskManager waits for its cancelled tasks' threads
 
