@@ -253,6 +253,9 @@ class BroadcastPartitioner(Partitioner):
         return [batch] * self.channels
 
 
+CHANNEL_CACHE_LIMIT = 1 << 16
+
+
 class KeyGroupStreamPartitioner(Partitioner):
     """`key_by`: each record goes to the subtask that owns its key's key group. `key_type` is key_by's (it
     decides the key's Java hash); `key_hash` is set by the task from its deployment (the restored
@@ -273,6 +276,7 @@ class KeyGroupStreamPartitioner(Partitioner):
         # key group -> channel, computed once: the per-record work is one (cached) hash and two lookups.
         self._channel_of_group = [operator_index_for_key_group(self.max_parallelism, channels, group)
                                   for group in range(self.max_parallelism)]
+        self._channel_of_key: dict[str | int, int] = {}
 
     def partition(self, batch: list[Any]) -> list[list[Any]]:
         if self.channels == 1:
@@ -280,8 +284,22 @@ class KeyGroupStreamPartitioner(Partitioner):
         out: list[list[Any]] = [[] for _ in range(self.channels)]
         appends = [channel.append for channel in out]
         select, group_of, channel_of = self.key_selector, self._group_of, self._channel_of_group
+        # The channel of an exact str or int key, cached here: one call per record fewer than asking
+        # group_of (the hot loop of every key_by; other keys go through group_of's own rules and cache).
+        cache = self._channel_of_key
+        cached = cache.get
         for record in batch:
-            appends[channel_of[group_of(select(record))]](record)
+            key = select(record)
+            kind = type(key)
+            if kind is str or kind is int:
+                channel = cached(key)
+                if channel is None:
+                    if len(cache) >= CHANNEL_CACHE_LIMIT:
+                        cache.clear()
+                    channel = cache[key] = channel_of[group_of(key)]
+            else:
+                channel = channel_of[group_of(key)]
+            appends[channel](record)
         return out
 
     def partition_stamped(self, batch: list[Any], timestamps: list[int]) -> list[tuple[list[Any], list[int]]]:
