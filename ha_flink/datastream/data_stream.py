@@ -562,7 +562,7 @@ class DataStreamSink:
 def _two_input(env: Any, name: str, first: Transformation, second: Transformation, operator: StreamOperator,
                output_type: Any, parallelism: int | None = None) -> DataStream:
     operator.output_type = output_type
-    if getattr(operator, "key_selector2", None) is not None and operator.key_type2 != operator.key_type:
+    if operator.key_selector2 is not None and operator.key_type2 != operator.key_type:
         # (one hash for both: the two sides' keys meet in one keyed state)
         raise TypeError(f"Key types if input KeyedStreams don't match: {operator.key_type} and {operator.key_type2}.")
     t = TwoInputTransformation(name, [first, second], output_type=output_type, operator=operator)

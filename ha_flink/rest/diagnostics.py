@@ -74,14 +74,19 @@ def log_url(pattern: str | None, default: str, job_id: str, taskmanager_id: str 
 
 # -- the routes ----------------------------------------------------------------------------------------
 
+def leading_resource_manager(jm: JobManager) -> ResourceManager:
+    """The leader's ResourceManager; a 503 if leadership was lost while the request was being answered."""
+    if jm.resource_manager is None:
+        raise HTTPException(503, "this JobManager just lost its leadership; retry shortly")
+    return jm.resource_manager
+
+
 def register_diagnostic_routes(app: FastAPI, jm: JobManager, config: Configuration) -> None:
     """Adds the routes to `app` (create_app calls it before its own `/taskmanagers/{id}`, which would
     otherwise take `/taskmanagers/metrics`)."""
 
     def resource_manager() -> ResourceManager:
-        if jm.resource_manager is None:
-            raise HTTPException(503, "this JobManager just lost its leadership; retry shortly")
-        return jm.resource_manager
+        return leading_resource_manager(jm)
 
     def task_manager(taskmanager_id: str) -> TaskManagerInfo:
         info = resource_manager().task_managers.get(taskmanager_id)

@@ -43,7 +43,7 @@ from ha_flink.config import Configuration, HighAvailabilityOptions, RestOptions,
 from ha_flink.config.sensitive import masked
 from ha_flink.fs import Storage, StorageError
 from ha_flink.rest import flame_graphs, vertex_views, views
-from ha_flink.rest.diagnostics import register_diagnostic_routes
+from ha_flink.rest.diagnostics import leading_resource_manager, register_diagnostic_routes
 from ha_flink.rest.java_throwable import failure_cause
 from ha_flink.rest.limits import ContentLengthLimit
 from ha_flink.rest.versioning import VersionedPaths
@@ -202,9 +202,7 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
         return jm.dispatcher
 
     def resource_manager() -> ResourceManager:
-        if jm.resource_manager is None:
-            raise HTTPException(503, "this JobManager just lost its leadership; retry shortly")
-        return jm.resource_manager
+        return leading_resource_manager(jm)
 
     def job_master(job_id: str) -> JobMaster:
         """For commands (savepoint, stop): what the JobMaster is to do."""

@@ -154,6 +154,7 @@ class StreamOperator:
     name = "Operator"
     key_selector: Callable[[Any], Any] | None = None  # set on operators of a keyed stream
     key_type: Any = None  # that stream's key_by(key_type=): a TypeInformation, or None (pickled keys)
+    key_selector2: Callable[[Any], Any] | None = None  # a keyed two-input operator's second input's
     key_type2: Any = None  # a keyed two-input operator's second input's (must equal key_type)
     output_type: Any = None  # a TypeInformation from output_type=/type_info=, or None
     chain_index = 0  # position in the task's chain (set by the task), for unique state file names
