@@ -178,12 +178,19 @@ def test_our_cli_prints_what_flinks_prints(flink_client: Path, cluster_factory: 
     assert _shown(mine.stdout.replace(paths[0], "<path>")) == _shown(theirs.stdout.replace(paths[1], "<path>"))
 
     for flags in (("-detached",), ("--drain",), ()):
-        mine, theirs = cluster.flink("stop", *flags, "-p", f"{tmp_path}/stops", job()), flink_cli(
+        stopped = job()
+        mine, theirs = cluster.flink("stop", *flags, "-p", f"{tmp_path}/stops", stopped), flink_cli(
             "stop", *flags, "-p", f"{tmp_path}/stops", job(), rest=rest, conf_dir=conf)
         assert mine.returncode == theirs.returncode == 0, mine.stderr + theirs.stderr
         assert _shown(mine.stdout) == _shown(theirs.stdout), f"flink stop {' '.join(flags)}"
     mine, theirs = cluster.flink("cancel", first), flink_cli("cancel", job(), rest=rest, conf_dir=conf)
     assert _shown(mine.stdout) == _shown(theirs.stdout)
+    mine, theirs = both("cancel", first)  # cancelled already: acknowledged again, as Flink's handler does
+    assert _shown(mine.stdout) == _shown(theirs.stdout)
+    wait_for(lambda: ok_json(f"{rest}/jobs/{stopped}")["state"] == "FINISHED", 60, what="the stopped job to finish")
+    for done in both("cancel", stopped, succeed=False):  # stopped with a savepoint: FINISHED, not cancellable
+        assert "Job cancellation failed because the job has already reached another terminal state (FINISHED)." \
+            in done.stdout + done.stderr, done.stdout + done.stderr
     version = cluster.flink("-v").stdout
     assert version.startswith("Version: 2.3.0, Commit ID: ") and flink_cli("-v", rest=rest, conf_dir=conf).stdout \
         .startswith("Version: 2.3.0, Commit ID: ")

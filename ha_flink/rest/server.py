@@ -53,7 +53,7 @@ from ha_flink.runtime.checkpoint.coordinator import SavepointError, check_savepo
 from ha_flink.runtime.checkpoint.stats import CheckpointStats
 from ha_flink.runtime.checkpoint.storage import is_absolute_location
 from ha_flink.security.tls import rest_client_tls, rest_server_tls, url_opener
-from ha_flink.runtime.jobmanager.dispatcher import Dispatcher, JobSubmissionError
+from ha_flink.runtime.jobmanager.dispatcher import Dispatcher, JobAlreadyTerminatedError, JobSubmissionError
 from ha_flink.runtime.jobmanager.gateway import JobSnapshot, checkpoint_statistics, job_snapshot
 from ha_flink.runtime.jobmanager.job_master import JobMaster
 from ha_flink.runtime.jobmanager.jobmanager import JobManager
@@ -544,7 +544,10 @@ def create_app(jm: JobManager, config: Configuration) -> FastAPI:
             return _error(400, f"mode {mode!r} is not supported; accepted: cancel")
         if job_id not in dispatcher().jobs and job_id not in dispatcher().pending:
             not_found(job_id)
-        dispatcher().cancel(job_id)
+        try:
+            dispatcher().cancel(job_id)
+        except JobAlreadyTerminatedError as error:
+            raise HTTPException(409, str(error)) from None
         return JSONResponse({}, status_code=202)
 
     @app.get("/jobs/{job_id}/config", summary="Job configuration")

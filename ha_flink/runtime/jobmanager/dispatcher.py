@@ -28,6 +28,7 @@ from typing import Any
 import cloudpickle
 
 from ha_flink.aio.tasks import TaskGroup
+from ha_flink.common.job_status import JobStatus
 from ha_flink.config import CheckpointingOptions, Configuration
 from ha_flink.fs import Storage, join_url
 from ha_flink.ha.fencing import Fence
@@ -58,6 +59,16 @@ def keeps_checkpoints(status: str, retention: str) -> bool:
 
 class JobSubmissionError(ValueError):
     pass
+
+
+class JobAlreadyTerminatedError(RuntimeError):
+    """A cancel of a job that ended otherwise (Flink's FlinkJobTerminatedWithoutCancellationException, which
+    its REST handler answers with a 409 and this message)."""
+
+    def __init__(self, job_id: str, status: str) -> None:
+        super().__init__("Job cancellation failed because the job has already reached another terminal state "
+                         f"({status}).")
+        self.job_id = job_id
 
 
 def _read_python_dependencies(graph: JobGraph) -> None:
@@ -300,6 +311,10 @@ class Dispatcher:
             return
         if master is None:
             raise KeyError(f"no job {job_id} is known to this JobManager")
+        if master.status.is_globally_terminal_state():
+            if master.status != JobStatus.CANCELED:  # (a cancelled job acknowledges again, as in Flink)
+                raise JobAlreadyTerminatedError(job_id, master.status.name)
+            return
         master.cancel()
 
     def suspend(self) -> list[str]:

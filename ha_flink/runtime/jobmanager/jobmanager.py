@@ -31,7 +31,7 @@ from ha_flink.rpc.fencing import FencingInterceptor
 from ha_flink.rpc.peer_auth import add_port, server_interceptors
 from ha_flink.security.tls import internal_tls
 from ha_flink.runtime.jobmanager.dispatcher import (
-    LOST_JOB_NAME, UNRECOVERED_JOB_NAME, Dispatcher, JobSubmissionError,
+    LOST_JOB_NAME, UNRECOVERED_JOB_NAME, Dispatcher, JobAlreadyTerminatedError, JobSubmissionError,
 )
 from ha_flink.runtime.jobmanager.job_master import checkpoints_dir, job_metrics
 from ha_flink.runtime.jobmanager.metric_fetcher import MetricFetcher
@@ -307,6 +307,8 @@ class JobManager(pb_grpc.DispatcherServicer, pb_grpc.ResourceManagerServicer, pb
             dispatcher.cancel(request.job_id)
         except KeyError as error:
             await context.abort(grpc.StatusCode.NOT_FOUND, str(error.args[0]))
+        except JobAlreadyTerminatedError as error:  # (not FAILED_PRECONDITION: clients read that as "not leader")
+            await context.abort(grpc.StatusCode.ABORTED, str(error))
         return pb.Empty()
 
     # -- ResourceManager service ------------------------------------------------------------------------
