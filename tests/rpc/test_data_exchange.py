@@ -18,12 +18,12 @@ from ha_flink.rpc import flink_pb2_grpc as pb_grpc
 from ha_flink.rpc.channels import SERVER_OPTIONS
 from ha_flink.runtime.network.exchange import MAX_BUFFERS_PER_MESSAGE, read_channel, serve_partition
 from ha_flink.runtime.network.partition import NetworkChannel, PartitionRegistry, ResultPartition
-from ha_flink.runtime.task.channels import END_OF_PARTITION, InputGate
+from ha_flink.runtime.task.channels import END_OF_PARTITION, InputGate, TaskCancelled
 
 PARTITION = "job/vertex/0/0/0"
 
 
-class _Partitions(pb_grpc.TaskExecutorServicer):
+class _Partitions(pb_grpc.TaskExecutorServicer):  # (only ReadPartition is called)
     """A TaskExecutor that only serves result partitions, counting the messages it sends."""
 
     def __init__(self, registry: PartitionRegistry) -> None:
@@ -46,6 +46,7 @@ class _Exchange:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         self.cancelled = threading.Event()
+        self.readers: list[asyncio.Task[None]] = []
         self.registry = PartitionRegistry()
         self.servicer = _Partitions(self.registry)
         self.partition = ResultPartition(PARTITION, 1, self.loop, capacity, self.cancelled)
@@ -70,15 +71,31 @@ class _Exchange:
                 await read_channel(pb_grpc.TaskExecutorStub(channel), PARTITION, 0, gate, 0, credits)
             finally:
                 await channel.close()
-        return asyncio.run_coroutine_threadsafe(read(), self.loop)
+
+        async def spawn() -> asyncio.Task[None]:
+            task = asyncio.ensure_future(read())
+            self.readers.append(task)
+            return task
+
+        task = self._run(spawn())
+
+        async def finished() -> None:
+            await task
+        return asyncio.run_coroutine_threadsafe(finished(), self.loop)
 
     def close(self) -> None:
         self.cancelled.set()
         self.partition.abort()
-        self._run(self.server.stop(0))
+        self._run(self._stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         self.loop.close()
+
+    async def _stop(self) -> None:
+        for task in self.readers:
+            task.cancel()
+        await asyncio.gather(*self.readers, return_exceptions=True)
+        await self.server.stop(0)
 
 
 def _drain(gate: InputGate, deadline: float) -> list[Any]:
@@ -96,7 +113,7 @@ def _drain(gate: InputGate, deadline: float) -> list[Any]:
 def test_every_batch_arrives_in_order_and_then_the_end() -> None:
     exchange = _Exchange(capacity=8)
     try:
-        gate = InputGate(1, 4, threading.Event())
+        gate = InputGate(1, 4, exchange.cancelled)
         reading = exchange.read_into(gate, credits=4)
         batches = [[(f"word{i % 7}", i)] * (1 + i % 5) for i in range(500)]
 
@@ -119,14 +136,17 @@ def test_a_stalled_consumer_bounds_what_its_producer_queues() -> None:
     capacity, credits, gate_capacity = 8, 4, 2
     exchange = _Exchange(capacity)
     try:
-        gate = InputGate(1, gate_capacity, threading.Event())
+        gate = InputGate(1, gate_capacity, exchange.cancelled)
         exchange.read_into(gate, credits)
         sent = []
 
         def produce() -> None:
-            for i in range(1000):
-                exchange.channel.send([i])
-                sent.append(i)
+            try:
+                for i in range(1000):
+                    exchange.channel.send([i])
+                    sent.append(i)
+            except TaskCancelled:  # (the exchange closed under it, at the end of the test)
+                pass
 
         producer = threading.Thread(target=produce, daemon=True)
         producer.start()
@@ -134,7 +154,7 @@ def test_a_stalled_consumer_bounds_what_its_producer_queues() -> None:
         # full gate and the one item the reader holds are used up.
         bound = capacity + credits + gate_capacity + 1
         previous, deadline = -1, time.monotonic() + 30
-        while len(sent) != previous and time.monotonic() < deadline:  # until it stops growing for 0.5 s
+        while (len(sent) != previous or not sent) and time.monotonic() < deadline:  # until it stops growing
             previous = len(sent)
             for _ in range(10):
                 time.sleep(0.05)  # (a poll: the producer is observed from outside)
@@ -143,6 +163,7 @@ def test_a_stalled_consumer_bounds_what_its_producer_queues() -> None:
         assert taken == list(range(50))
     finally:
         exchange.close()
+        producer.join(10)
 
 
 def _take(gate: InputGate, count: int, deadline: float) -> list[int]:
@@ -160,7 +181,7 @@ def test_a_producer_ahead_of_its_consumer_sends_its_queued_buffers_together() ->
         for i in range(48):  # all queued before anyone reads
             exchange.channel.send([i])
         exchange.channel.send(END_OF_PARTITION)
-        gate = InputGate(1, 64, threading.Event())
+        gate = InputGate(1, 64, exchange.cancelled)
         exchange.read_into(gate, credits=64).result(30)
         received = _drain(gate, time.monotonic() + 30)
         assert received == [*([i] for i in range(48)), END_OF_PARTITION]
