@@ -23,7 +23,7 @@ from ha_flink.testing.chaos.harness import run_chaos  # noqa: E402
 
 # Real Flink 2.3 on this kind of machine (../shared/reference), seconds after the signal to all tasks RUNNING.
 FLINK = {F.LEADER_SIGKILL: "median ~4.1 s", F.LEADER_SIGTERM: "2.45 s", F.TASKMANAGER_SIGKILL: "16.05 s"}
-GOALS = {F.LEADER_SIGKILL: "<= 3.3 s", F.LEADER_SIGTERM: "<= 0.5 s", F.TASKMANAGER_SIGKILL: "<= 1.5 s"}
+GOALS = {F.LEADER_SIGKILL: "<= 0.5 s", F.LEADER_SIGTERM: "<= 0.5 s", F.TASKMANAGER_SIGKILL: "<= 1.5 s"}
 FROM = {F.ZOOKEEPER_QUORUM: "the quorum serving again", F.STORAGE_OUTAGE: "the folder taken away",
         F.CLUSTER_RESTART: "stop-cluster.sh", F.LEADER_PARTITION: "the cut", F.ZOOKEEPER_VANDAL: "the damage",
         F.STORAGE_BLIP_AT_FAILOVER: "the damage, right before the leader SIGKILL"}
