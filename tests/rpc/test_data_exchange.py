@@ -189,3 +189,26 @@ def test_a_producer_ahead_of_its_consumer_sends_its_queued_buffers_together() ->
         assert exchange.servicer.messages <= -(-48 // MAX_BUFFERS_PER_MESSAGE) + 1
     finally:
         exchange.close()
+
+
+def test_a_reader_that_leaves_before_asking_ends_its_stream_quietly() -> None:
+    """(Seen at scale: a cancelled reader's empty request stream raised 'async generator raised
+    StopAsyncIteration' on the serving side, as an error of the call.)"""
+    exchange = _Exchange(capacity=8)
+    try:
+        async def read_nothing() -> tuple[list[pb.Buffer], grpc.StatusCode]:
+            async def no_requests() -> AsyncIterator[pb.PartitionRequest]:
+                return
+                yield  # (an async generator that ends at once)
+            channel = grpc.aio.insecure_channel(f"127.0.0.1:{exchange.port}")
+            try:
+                call = pb_grpc.TaskExecutorStub(channel).ReadPartition(no_requests())
+                buffers = [buffer async for buffer in call]
+                return buffers, await call.code()
+            finally:
+                await channel.close()
+
+        buffers, code = asyncio.run_coroutine_threadsafe(read_nothing(), exchange.loop).result(30)
+        assert (buffers, code) == ([], grpc.StatusCode.OK)
+    finally:
+        exchange.close()

@@ -34,7 +34,10 @@ PARTITION_WAIT_SECONDS = 30.0
 
 async def serve_partition(registry: PartitionRegistry, requests: AsyncIterator[pb.PartitionRequest],
                           context: grpc.aio.ServicerContext) -> AsyncIterator[pb.Buffer]:
-    first = await requests.__anext__()
+    try:
+        first = await requests.__anext__()
+    except StopAsyncIteration:  # the reader went away before it asked (its task was cancelled)
+        return
     try:
         partition = await registry.wait_for(first.partition_id, PARTITION_WAIT_SECONDS)
     except asyncio.TimeoutError:

@@ -381,7 +381,9 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
         if future.cancelled() or future.exception() is None or running.cancelled.is_set():
             return
         error = future.exception()
-        self._finish(running, "FAILED", f"input channel failed: {error}")
+        # (an AioRpcError's str() is several lines ending in ">", which is all the task's log line would show)
+        reason = f"{error.code().name}: {error.details()}" if isinstance(error, grpc.aio.AioRpcError) else str(error)
+        self._finish(running, "FAILED", f"input channel failed: {reason}")
 
     def _run_task(self, running: _RunningTask) -> None:
         python_env: JobPythonEnvironment | None = None
