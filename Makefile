@@ -111,3 +111,19 @@ pyflink-api: install
 
 pyflink-gaps: install
 	$(VPY) -m tests.pyflink_api.test_api_surface --write-known-gaps
+
+# Containers (README, "Containers"): `make image` builds the ha-flink image with podman (installing podman,
+# buildah, runc and debootstrap first if missing; the base image is a debootstrap of this machine's Debian,
+# no registry needed), named by a content hash of its inputs, so an unchanged tree builds nothing.
+# `make cluster-up` starts 3 ZooKeeper servers, 3 JobManagers and 2 TaskManagers in containers on a private
+# podman network (deploy/podman/cluster.sh) and runs the example job; `make cluster-down` removes them.
+.PHONY: image cluster-up cluster-down
+image: install
+	deploy/container/build-image.sh
+
+cluster-up: image
+	deploy/podman/cluster.sh up
+	deploy/podman/cluster.sh example
+
+cluster-down:
+	deploy/podman/cluster.sh down
