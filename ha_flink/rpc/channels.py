@@ -29,6 +29,9 @@ CHANNEL_OPTIONS = [
     # A host name is resolved again after a failed connect at most this often (gRPC's default: 30 s). A
     # JobManager container restarted with a new IP was dialled at its old one for 16-50 s before this.
     ("grpc.dns_min_time_between_resolutions_ms", 500),
+    # How long one connection attempt may take (gRPC's default: 20 s). A peer whose machine is gone answers
+    # no SYN, so each attempt to it took 20 s and a deploy to it used up its whole deadline.
+    ("grpc.min_reconnect_backoff_ms", 2000),
 ]
 
 SERVER_OPTIONS = [
