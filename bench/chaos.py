@@ -9,7 +9,6 @@ max per fault kind, measured from the daemons' log timestamps; records them in B
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import report  # noqa: E402
+from bench.common import median_max, report  # noqa: E402
 from ha_flink.testing.chaos import faults as F  # noqa: E402
 from ha_flink.testing.chaos.harness import run_chaos  # noqa: E402
 
@@ -27,13 +26,6 @@ GOALS = {F.LEADER_SIGKILL: "<= 0.5 s", F.LEADER_SIGTERM: "<= 0.5 s", F.TASKMANAG
 FROM = {F.ZOOKEEPER_QUORUM: "the quorum serving again", F.STORAGE_OUTAGE: "the folder taken away",
         F.CLUSTER_RESTART: "stop-cluster.sh", F.LEADER_PARTITION: "the cut", F.ZOOKEEPER_VANDAL: "the damage",
         F.STORAGE_BLIP_AT_FAILOVER: "the damage, right before the leader SIGKILL"}
-
-
-def _figure(values: list[float | None]) -> str:
-    known = [v for v in values if v is not None]
-    if not known:
-        return "-"
-    return f"{statistics.median(known):.2f} / {max(known):.2f}"
 
 
 def main() -> int:
@@ -71,8 +63,8 @@ def main() -> int:
         if not timings:
             continue
         rows.append(f"| {kind} (n={len(timings)}{', from ' + FROM[kind] if kind in FROM else ''}) | "
-                    f"{_figure([t.new_leader_s for t in timings])} | {_figure([t.running_s for t in timings])} | "
-                    f"{_figure([t.checkpoint_s for t in timings])} | {GOALS.get(kind, '')} | {FLINK.get(kind, '')} |")
+                    f"{median_max([t.new_leader_s for t in timings])} | {median_max([t.running_s for t in timings])} | "
+                    f"{median_max([t.checkpoint_s for t in timings])} | {GOALS.get(kind, '')} | {FLINK.get(kind, '')} |")
     output = result.output
     verdict = (f"Seed {result.seed}: {len(result.faults)} faults ({', '.join(f'{n} {k}' for k, n in counts.items())}) "
                f"in {took / 60:.1f} min; {result.checkpoints} checkpoints completed. Output: "

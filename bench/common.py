@@ -50,6 +50,14 @@ def spread(values: list[float], scale: float = 1.0, unit: str = "s", digits: int
     return f"median {median} {unit}, min {low}, max {high} (n={len(values)})"
 
 
+def median_max(values: list[float | None]) -> str:
+    """`median / max` of the known values (None: not seen), or "-" when none is known."""
+    known = [v for v in values if v is not None]
+    if not known:
+        return "-"
+    return f"{statistics.median(known):.2f} / {max(known):.2f}"
+
+
 def report(title: str, command: str, table: str, notes: str, keep: bool) -> None:
     """Print the figures; with `keep`, also append them to BENCHMARKS.md."""
     print(table)

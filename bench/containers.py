@@ -10,7 +10,6 @@ Run: `.venv/bin/python bench/containers.py [--rounds N] [--cold] [--no-record]`.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import report  # noqa: E402
+from bench.common import median_max, report  # noqa: E402
 from ha_flink.testing import container_chaos as C  # noqa: E402
 from ha_flink.testing.containers import BASE_IMAGE, IMAGE, Podman, build_image, podman_problem  # noqa: E402
 
@@ -26,13 +25,6 @@ from ha_flink.testing.containers import BASE_IMAGE, IMAGE, Podman, build_image, 
 PROCESS_LEVEL = {C.LEADER_KILL: "leader-sigkill", C.LEADER_PAUSE: "leader-sigstop",
                  C.LEADER_DISCONNECT: "leader-zookeeper-partition", C.TASKMANAGER_KILL: "taskmanager-sigkill",
                  C.ZOOKEEPER_KILL: "zookeeper-one-node"}
-
-
-def _figure(values: list[float | None]) -> str:
-    known = [v for v in values if v is not None]
-    if not known:
-        return "-"
-    return f"{statistics.median(known):.2f} / {max(known):.2f}"
 
 
 def main() -> int:
@@ -70,8 +62,8 @@ def main() -> int:
     rows = []
     for fault in C.FAULTS:
         timings = [t for t in result.timings if t.fault == fault]
-        rows.append(f"| {fault} (n={len(timings)}) | {_figure([t.new_leader_s for t in timings])} | "
-                    f"{_figure([t.running_s for t in timings])} | {_figure([t.checkpoint_s for t in timings])} | "
+        rows.append(f"| {fault} (n={len(timings)}) | {median_max([t.new_leader_s for t in timings])} | "
+                    f"{median_max([t.running_s for t in timings])} | {median_max([t.checkpoint_s for t in timings])} | "
                     f"{PROCESS_LEVEL[fault]} |")
     table = "\n".join(["| fault | new leader (median / max, s) | all tasks RUNNING (median / max, s) | next "
                        "checkpoint (median / max, s) | process-level counterpart (Chaos tables) |",
