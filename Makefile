@@ -76,7 +76,8 @@ CHAOS_ARGS ?=
 chaos: install
 	$(VPY) bench/chaos.py $(CHAOS_ARGS)
 
-# Benchmarks print their figures and append them to BENCHMARKS.md.
+# Benchmarks print their figures and append them to BENCHMARKS.md. Longer ones are run by hand:
+# bench/scale.py (3 JobManagers and up to 32 TaskManagers, about 15 min), bench/containers.py, bench/peers.py.
 bench: install
 	$(VPY) bench/ha_election.py
 	$(VPY) bench/runtime.py
@@ -86,6 +87,7 @@ bench: install
 	$(VPY) bench/windows.py
 	$(VPY) bench/rest.py
 	$(VPY) bench/sealed_files.py
+	$(VPY) bench/parallelism.py
 
 # The generated modules and their mypy stubs (.pyi, from mypy-protobuf) are committed; regenerate them after
 # editing ha_flink/rpc/flink.proto.
