@@ -50,6 +50,12 @@ def spread(values: list[float], scale: float = 1.0, unit: str = "s", digits: int
     return f"median {median} {unit}, min {low}, max {high} (n={len(values)})"
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (its ended threads included), from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # fields 14 and 15 of proc(5)
+
+
 def median_max(values: list[float | None]) -> str:
     """`median / max` of the known values (None: not seen), or "-" when none is known."""
     known = [v for v in values if v is not None]

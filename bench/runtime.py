@@ -32,13 +32,20 @@ INTEGRATION = Path(__file__).resolve().parents[1] / "integration"
 STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
 
 
+def stamp_of(line: str) -> float | None:
+    """The wall-clock time a daemon's log line is stamped with (None: the line has no stamp)."""
+    match = STAMP.match(line)
+    if not match:
+        return None
+    return datetime.datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+
+
 def log_time(daemon: DaemonProcess, text: str, after: float) -> float | None:
     """Wall-clock time of the first log line containing `text` stamped after `after`."""
     for line in daemon.output().splitlines():
-        match = STAMP.match(line)
-        if match and text in line:
-            stamp = datetime.datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
-            if stamp >= after:
+        if text in line:
+            stamp = stamp_of(line)
+            if stamp is not None and stamp >= after:
                 return stamp
     return None
 

@@ -44,15 +44,13 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import bench_cluster, report  # noqa: E402
-from bench.runtime import log_time  # noqa: E402
+from bench.common import bench_cluster, cpu_seconds, report  # noqa: E402
+from bench.runtime import log_time, stamp_of  # noqa: E402
 from ha_flink.testing.cluster import Cluster, DaemonProcess  # noqa: E402
 from ha_flink.testing.processes import wait_for  # noqa: E402
 
 JOB = Path(__file__).resolve().parent / "jobs" / "scale_job.py"
-STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
 COMPLETED = re.compile(r"Completed checkpoint (\d+) of job (\w+) \((\d+) tasks, (\d+) ms\)")
-TICKS = os.sysconf("SC_CLK_TCK")
 NAN = float("nan")
 HEARTBEATS = {"conf": ("2 s", "20 s"), "test": ("500 ms", "5 s"), "flink": ("10 s", "50 s")}
 
@@ -80,18 +78,6 @@ class Figures:
         if not self.checkpoints_per_s:
             return float("nan")
         return (self.zk_rate["checkpointing"] - self.zk_rate["idle"]) / self.checkpoints_per_s
-
-
-def stamp_of(line: str) -> float | None:
-    match = STAMP.match(line)
-    if not match:
-        return None
-    return time.mktime(time.strptime(match.group(1)[:19], "%Y-%m-%d %H:%M:%S")) + int(match.group(1)[20:]) / 1000
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime (fields 14 and 15 of proc(5))
 
 
 def zk_packets_received(quorum: str) -> int:
