@@ -69,18 +69,20 @@ def throughput(cluster: Cluster, records: int, parallelism: int) -> float:
     return records / (job_runtime_ms(cluster, str(JOBS / "throughput_job.py"), str(records), str(parallelism)) / 1000)
 
 
-def failover(cluster: Cluster, leader: DaemonProcess, sig: int) -> tuple[float, float, DaemonProcess]:
-    """Kill the leader; seconds to (new grant, all tasks RUNNING); returns the new leader."""
+def failover(cluster: Cluster, leader: DaemonProcess, sig: int,
+             patience: float = 1.0) -> tuple[float, float, DaemonProcess]:
+    """Kill the leader; seconds to (new grant, all tasks RUNNING); returns the new leader. `patience`
+    stretches the waits (10 s for the process to end, 60 s for the new leader) on a loaded machine."""
     standbys = [d for d in cluster.daemons if d.kind == "jobmanager" and d is not leader and d.process.poll() is None]
     signalled = time.time()
     leader.kill(sig)
-    leader.process.wait(10)
+    leader.process.wait(10 * patience)
 
     def new_leader() -> DaemonProcess | None:
         return next((d for d in standbys if log_time(d, "all ", signalled) and
                      log_time(d, "tasks RUNNING", signalled)), None)
 
-    winner = wait_for(new_leader, 60, what="the new leader to run every task")
+    winner = wait_for(new_leader, 60 * patience, what="the new leader to run every task")
     granted = log_time(winner, "Granted leadership", signalled)
     running = log_time(winner, "tasks RUNNING", signalled)
     return granted - signalled, running - signalled, winner

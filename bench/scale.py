@@ -45,7 +45,7 @@ from typing import Callable
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import bench_cluster, cpu_seconds, report  # noqa: E402
-from bench.runtime import log_time, stamp_of  # noqa: E402
+from bench.runtime import failover, log_time, stamp_of  # noqa: E402
 from ha_flink.testing.cluster import Cluster, DaemonProcess  # noqa: E402
 from ha_flink.testing.processes import wait_for  # noqa: E402
 
@@ -237,7 +237,7 @@ def run(cluster: Cluster, figures: Figures, parallelism: int, args: argparse.Nam
 
     for _ in range(args.kills):
         figures.load.append(os.getloadavg()[0])
-        running, leader = failover(cluster, leader)
+        _, running, leader = failover(cluster, leader, signal.SIGKILL, patience=6)  # (the guardian may be slow under load)
         figures.failover_s.append(running)
         print(f"  leader SIGKILL -> all tasks RUNNING in {running:.2f} s", flush=True)
         cluster.start_jobmanager(guardian=True)  # a fresh standby for the next round
@@ -245,26 +245,6 @@ def run(cluster: Cluster, figures: Figures, parallelism: int, args: argparse.Nam
     figures.load.append(os.getloadavg()[0])
     figures.restarts = sum(d.output().count(" restarts (attempt ") for d in cluster.daemons if d.kind == "jobmanager")
     return figures
-
-
-def failover(cluster: Cluster, leader: DaemonProcess) -> tuple[float, DaemonProcess]:
-    """SIGKILL the leader JobManager; seconds to all tasks RUNNING on the next leader, and that leader. (As
-    bench/runtime.py's, with more patience: its guardian may take a while to close the session under load.)"""
-    standbys = [d for d in cluster.daemons if d.kind == "jobmanager" and d is not leader and d.process.poll() is None]
-    running = re.compile(r"attempt \d+: all \d+ tasks RUNNING")
-    signalled = time.time()
-    leader.kill(signal.SIGKILL)
-    leader.process.wait(60)
-
-    def new_leader() -> tuple[float, DaemonProcess] | None:
-        for standby in standbys:
-            found = log_match(standby, running, signalled)
-            if found is not None:
-                return found[0], standby
-        return None
-
-    at, winner = wait_for(new_leader, 120, 0.1, what="the new leader to run every task")
-    return at - signalled, winner
 
 
 def median(values: list[float]) -> float:
