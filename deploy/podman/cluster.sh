@@ -96,8 +96,58 @@ except Exception:
     print(-1)' 2>/dev/null || echo -1
 }
 
+# A ZooKeeper server's mode (leader, follower, standalone; "none": it does not serve), asked inside its container.
+zookeeper_mode() {
+    podman exec "$1" python3 -c '
+from ha_flink.deploy.zookeeper import server_mode
+print(server_mode("127.0.0.1", 2181) or "none")' 2>/dev/null || echo none
+}
+
+# Fails, naming the container and showing the end of its log, when one of the given containers has exited:
+# a daemon that gave up (a JobManager without ZooKeeper for its connection-timeout) does not come back by
+# itself, and waiting out the start timeout would only hide why.
+none_exited() {
+    local name state
+    for name in "$@"; do
+        state="$(podman inspect --format '{{.State.Status}} {{.State.ExitCode}}' "$name" 2>/dev/null || echo missing)"
+        case "$state" in
+            running*) ;;
+            *)
+                echo "[ERROR] the container $name is not running ($state); the end of its log (podman logs $name):" >&2
+                podman logs --tail 15 "$name" 2>&1 | sed 's/^/    /' >&2
+                return 1
+                ;;
+        esac
+    done
+}
+
+# Until a majority of the ZooKeeper servers serve. The JobManagers and TaskManagers start only then: each
+# gives up after high-availability.zookeeper.client.connection-timeout (15 s) without a quorum, and a
+# server's JVM took 20 s to start on a loaded machine here (resolving its peers' names).
+wait_zookeeper() {
+    local deadline=$((SECONDS + ${HA_FLINK_START_TIMEOUT:-180})) i serving modes mode
+    local needed=$((ZOOKEEPERS / 2 + 1))
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        serving=0 modes=""
+        for i in $(seq 1 "$ZOOKEEPERS"); do
+            mode="$(zookeeper_mode "$CLUSTER-zk-$i")"
+            modes+=" $CLUSTER-zk-$i:$mode"
+            [ "$mode" = none ] || serving=$((serving + 1))
+        done
+        if [ "$serving" -ge "$needed" ]; then
+            return 0
+        fi
+        none_exited $(for i in $(seq 1 "$ZOOKEEPERS"); do echo "$CLUSTER-zk-$i"; done) || return 1
+        sleep 0.5
+    done
+    echo "[ERROR] fewer than $needed of $ZOOKEEPERS ZooKeeper servers serve after ${HA_FLINK_START_TIMEOUT:-180} s:$modes; see podman logs $CLUSTER-zk-1" >&2
+    return 1
+}
+
 wait_ready() {
-    local deadline=$((SECONDS + ${HA_FLINK_START_TIMEOUT:-180})) i
+    local deadline=$((SECONDS + ${HA_FLINK_START_TIMEOUT:-180})) i daemons=()
+    for i in $(seq 1 "$JOBMANAGERS"); do daemons+=("$CLUSTER-jm-$i"); done
+    for i in $(seq 1 "$TASKMANAGERS"); do daemons+=("$CLUSTER-tm-$i"); done
     while [ "$SECONDS" -lt "$deadline" ]; do
         for i in $(seq 1 "$JOBMANAGERS"); do
             if [ "$(overview "$CLUSTER-jm-$i")" = "$TASKMANAGERS" ]; then
@@ -105,6 +155,7 @@ wait_ready() {
                 return 0
             fi
         done
+        none_exited "${daemons[@]}" || return 1
         sleep 1
     done
     echo "[ERROR] no leader with $TASKMANAGERS TaskManagers after ${HA_FLINK_START_TIMEOUT:-180} s; see podman logs $CLUSTER-jm-1" >&2
@@ -129,6 +180,7 @@ up() {
         ensure "$CLUSTER-zk-$i" "${fixed[@]}" -e "ZOO_MY_ID=$i" -e "ZOO_SERVERS=$(zookeeper_servers)" \
             -e "ZOO_CFG_EXTRA=${HA_FLINK_ZOO_CFG:-}" "$IMAGE" zookeeper
     done
+    wait_zookeeper
     for i in $(seq 1 "$JOBMANAGERS"); do
         publish=()
         if [ "$REST_PORT" != none ]; then publish=(-p "127.0.0.1:$((REST_PORT + i - 1)):8081"); fi
