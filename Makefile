@@ -88,6 +88,7 @@ bench: install
 	$(VPY) bench/rest.py
 	$(VPY) bench/sealed_files.py
 	$(VPY) bench/parallelism.py
+	$(VPY) bench/transport.py
 
 # The generated modules and their mypy stubs (.pyi, from mypy-protobuf) are committed; regenerate them after
 # editing ha_flink/rpc/flink.proto.
