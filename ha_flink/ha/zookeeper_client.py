@@ -6,6 +6,12 @@ kazoo's default of forever, so a caller learns that ZooKeeper is unreachable. Th
 trying to reconnect (bounded by the same delay) for as long as the client runs: a JobManager whose quorum
 comes back must find it again, as Curator does.
 
+Reconnecting follows ZooKeeper's own client rather than kazoo's defaults: the servers are shuffled once and
+then tried round and round (kazoo shuffles each round), and a connect waits at most the session timeout
+divided by the number of servers (kazoo waits the whole session timeout). A server whose machine is gone
+answers no SYN; with kazoo's defaults trying it after losing another server used up the session, and a
+JobManager's leadership with it (`_ZooKeeperHandler`).
+
 `high-availability.zookeeper.client.acl: creator` gives every znode the cluster creates kazoo's
 CREATOR_ALL_ACL (the server turns it into `sasl:<user>`: all rights for the cluster's identity, none for
 anyone else). kazoo applies the client's `default_acl` to every create that names no ACL of its own: plain
@@ -27,6 +33,7 @@ reason; otherwise a start that times out names the TLS failures it saw."""
 from __future__ import annotations
 
 import logging
+import random
 import socket
 import ssl
 import threading
@@ -82,12 +89,31 @@ class _ReportingSSLSocket(ssl.SSLSocket):
             raise
 
 
-class _TlsHandler(SequentialThreadingHandler):
-    """kazoo's threading handler, wrapping every connection in TLS with one SSLContext; it remembers the
-    last TLS failure of each server (host, port), cleared by a handshake that succeeds."""
+class _ZooKeeperHandler(SequentialThreadingHandler):
+    """kazoo's threading handler with ZooKeeper's own connect timeout: the session timeout divided by the
+    number of servers, as the Java client's ClientCnxn has it. kazoo waits the whole session timeout on
+    each connect, so after losing its server a client that tried one whose machine is gone (no reset: its
+    SYNs go unanswered) lost its session before it reached a server that serves; a JobManager's leadership
+    and its job's run went with it."""
 
-    def __init__(self, tls: ZooKeeperTls) -> None:
+    def __init__(self, connect_timeout: float) -> None:
         super().__init__()
+        self.connect_timeout = connect_timeout
+
+    def bounded(self, timeout: float | None) -> float:
+        return self.connect_timeout if timeout is None else min(timeout, self.connect_timeout)
+
+    def create_connection(self, *args: Any, **kwargs: Any) -> socket.socket:
+        kwargs["timeout"] = self.bounded(kwargs.get("timeout"))
+        return super().create_connection(*args, **kwargs)
+
+
+class _TlsHandler(_ZooKeeperHandler):
+    """The handler above, wrapping every connection in TLS with one SSLContext; it remembers the last TLS
+    failure of each server (host, port), cleared by a handshake that succeeds."""
+
+    def __init__(self, tls: ZooKeeperTls, connect_timeout: float) -> None:
+        super().__init__(connect_timeout)
         self.tls = tls
         self._context = tls.ssl_context()
         self._context.sslsocket_class = _ReportingSSLSocket
@@ -98,7 +124,7 @@ class _TlsHandler(SequentialThreadingHandler):
                           timeout: float | None = None, **_kazoo_ssl_arguments: object) -> ssl.SSLSocket:
         # kazoo's use_ssl/ca/certfile/... arguments are ignored: self._context holds all of it
         server = (hostname or address[0], address[1])
-        sock = kazoo_utils.create_tcp_connection(socket, address, hostname, timeout)
+        sock = kazoo_utils.create_tcp_connection(socket, address, hostname, self.bounded(timeout))
         try:
             tls_sock = self._context.wrap_socket(sock, server_hostname=hostname or address[0],
                                                  do_handshake_on_connect=False)
@@ -175,16 +201,24 @@ def _client_and_sasl(config: Configuration,
     tls = zookeeper_tls(config)
     if tls is not None:
         logger.info("Connecting to ZooKeeper at %s with %s", quorum, tls.describe())
+    session_timeout = config.get(HighAvailabilityOptions.ZOOKEEPER_SESSION_TIMEOUT).total_seconds()
+    # ZooKeeper's own order of servers (StaticHostProvider): shuffled once, then round and round. kazoo
+    # shuffles again for each round, so a server that never answers could come last in one round and first
+    # in the next: two connect timeouts in a row, the session's whole timeout.
+    servers = [server.strip() for server in quorum.split(",") if server.strip()]
+    random.shuffle(servers)
+    connect_timeout = session_timeout / max(1, len(servers))
     client = KazooClient(
-        hosts=quorum,
-        timeout=config.get(HighAvailabilityOptions.ZOOKEEPER_SESSION_TIMEOUT).total_seconds(),
+        hosts=",".join(servers),
+        randomize_hosts=False,
+        timeout=session_timeout,
         connection_retry=KazooRetry(max_tries=-1, delay=0.05, backoff=2, max_delay=max(retry_wait, 0.05)),
         command_retry=KazooRetry(max_tries=attempts, delay=min(retry_wait, 0.1), backoff=2,
                                  max_delay=max(retry_wait, 0.1), ignore_expire=False),
         default_acl=CREATOR_ALL_ACL if acl == "creator" else None,
         sasl_options=sasl.kazoo_sasl_options() if sasl is not None else None,
         logger=logging.getLogger("kazoo.client"),
-        handler=_TlsHandler(tls) if tls is not None else None,
+        handler=_TlsHandler(tls, connect_timeout) if tls is not None else _ZooKeeperHandler(connect_timeout),
         use_ssl=tls is not None,  # for kazoo's log lines; the handler does the TLS
         client_id=client_id,
     )
