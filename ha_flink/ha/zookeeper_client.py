@@ -125,6 +125,7 @@ class _TlsHandler(_ZooKeeperHandler):
         # kazoo's use_ssl/ca/certfile/... arguments are ignored: self._context holds all of it
         server = (hostname or address[0], address[1])
         sock = kazoo_utils.create_tcp_connection(socket, address, hostname, self.bounded(timeout))
+        sock.settimeout(timeout)  # the handshake, with a server that answered, may take kazoo's whole timeout
         try:
             tls_sock = self._context.wrap_socket(sock, server_hostname=hostname or address[0],
                                                  do_handshake_on_connect=False)
