@@ -39,11 +39,9 @@ from bench.common import report  # noqa: E402
 from ha_flink.rpc import flink_pb2 as pb  # noqa: E402
 from ha_flink.rpc import flink_pb2_grpc as pb_grpc  # noqa: E402
 from ha_flink.rpc.channels import CHANNEL_OPTIONS, SERVER_OPTIONS  # noqa: E402
-from ha_flink.runtime.network.exchange import (  # noqa: E402
-    INITIAL_CREDITS, MAX_BUFFERS_PER_MESSAGE, read_channel, serve_partition,
-)
+from ha_flink.runtime.network.exchange import INITIAL_CREDITS, read_channel, serve_partition, with_queued  # noqa: E402
 from ha_flink.runtime.network.partition import (  # noqa: E402
-    END_MARKER, NetworkChannel, PartitionRegistry, ResultPartition, Subpartition,
+    NetworkChannel, PartitionRegistry, ResultPartition, Subpartition,
 )
 from ha_flink.runtime.task.channels import END_OF_PARTITION, InputGate  # noqa: E402
 
@@ -53,14 +51,17 @@ TRANSPORTS = ("grpc", "tcp", "socket")
 _LENGTH = struct.Struct(">I")
 
 
+def _pace(started: float, i: int, rate: float) -> None:
+    """Sleep until buffer `i` is due at `rate` a second from `started` (0: flat out, no wait)."""
+    if rate and (wait := started + i / rate - time.monotonic()) > 0:
+        time.sleep(wait)
+
+
 def _produce(channel: NetworkChannel, buffers: int, rate: float) -> None:
     """A source's task thread: one small record batch per buffer, `rate` a second (0: flat out)."""
     started = time.monotonic()
     for i in range(buffers):
-        if rate:
-            due = started + i / rate
-            if (wait := due - time.monotonic()) > 0:
-                time.sleep(wait)
+        _pace(started, i, rate)
         channel.send([("word", i)])
     channel.send(END_OF_PARTITION)
 
@@ -97,20 +98,10 @@ async def _serve_tcp(subpartition: Subpartition, reader: asyncio.StreamReader, w
     try:
         while True:
             await credits.acquire()
-            data = await subpartition.next_buffer()
-            items: list[bytes] = []
-            while data != END_MARKER:
-                items.append(data)
-                if len(items) == MAX_BUFFERS_PER_MESSAGE or credits.locked():
-                    break
-                queued = subpartition.take_queued()
-                if queued is None:
-                    break
-                await credits.acquire()
-                data = queued
+            items, ended = await with_queued(subpartition, credits, await subpartition.next_buffer())
             counts["messages"] += 1
-            await _write_frame(writer, pb.Buffer(items=items, end_of_partition=data == END_MARKER))
-            if data == END_MARKER:
+            await _write_frame(writer, pb.Buffer(items=items, end_of_partition=ended))
+            if ended:
                 return
     finally:
         credit_reader.cancel()
@@ -169,10 +160,7 @@ def _produce_on_socket(sock: Any, buffers: int, rate: float) -> int:
     credits = _recv_frame(sock, pb.PartitionRequest).credits
     started = time.monotonic()
     for i in range(buffers):
-        if rate:
-            due = started + i / rate
-            if (wait := due - time.monotonic()) > 0:
-                time.sleep(wait)
+        _pace(started, i, rate)
         while credits == 0:
             credits += _recv_frame(sock, pb.PartitionRequest).credits
         credits -= 1

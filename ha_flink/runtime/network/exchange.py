@@ -22,7 +22,7 @@ import grpc
 
 from ha_flink.rpc import flink_pb2 as pb
 from ha_flink.rpc import flink_pb2_grpc as pb_grpc
-from ha_flink.runtime.network.partition import END_MARKER, PartitionAbortedError, PartitionRegistry
+from ha_flink.runtime.network.partition import END_MARKER, PartitionAbortedError, PartitionRegistry, Subpartition
 from ha_flink.runtime.task.channels import END_OF_PARTITION, InputGate, TaskCancelled
 
 logger = logging.getLogger(__name__)
@@ -60,23 +60,29 @@ async def serve_partition(registry: PartitionRegistry, requests: AsyncIterator[p
             except PartitionAbortedError as error:
                 await context.abort(grpc.StatusCode.ABORTED, f"{first.partition_id}: {error}")
                 return
-            # What else is queued and has credit goes in the same message (one credit per buffer).
-            items: list[bytes] = []
-            while data != END_MARKER:
-                items.append(data)
-                if len(items) == MAX_BUFFERS_PER_MESSAGE or credits.locked():
-                    break
-                queued = subpartition.take_queued()
-                if queued is None:
-                    break
-                await credits.acquire()  # (free: not locked)
-                data = queued
-            if data == END_MARKER:
+            items, ended = await with_queued(subpartition, credits, data)
+            if ended:
                 yield pb.Buffer(items=items, end_of_partition=True)
                 return
             yield pb.Buffer(items=items)
     finally:
         reader.cancel()
+
+
+async def with_queued(subpartition: Subpartition, credits: asyncio.Semaphore, data: bytes) -> tuple[list[bytes], bool]:
+    """The buffers of one message: `data` (its credit taken) and what else is queued and has credit, one
+    credit per buffer, up to MAX_BUFFERS_PER_MESSAGE; and whether the subpartition ended after them."""
+    items: list[bytes] = []
+    while data != END_MARKER:
+        items.append(data)
+        if len(items) == MAX_BUFFERS_PER_MESSAGE or credits.locked():
+            return items, False
+        queued = subpartition.take_queued()
+        if queued is None:
+            return items, False
+        await credits.acquire()  # (free: not locked)
+        data = queued
+    return items, True
 
 
 async def read_channel(stub: pb_grpc.TaskExecutorStub, partition_id: str, subpartition: int, gate: InputGate,
