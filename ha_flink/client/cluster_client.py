@@ -244,9 +244,15 @@ class ClusterClient:
                 raise TimeoutError(f"no leading JobManager took the savepoint of job {job_id} again in time")
             try:
                 base = self.rest_address()
-                self._rest("POST", path, json.dumps(body).encode(), base)
-                tell(f"  asked the leader at {base} again (request {body['triggerId']})")
-                return base
+                # Only once every task runs there: a savepoint asked for while the new leader still deploys
+                # fails at once ("not running every task", as Flink's does), and the answer would be that.
+                details = self._rest("GET", f"/jobs/{job_id}", base=base)
+                if details["state"] in GLOBALLY_TERMINAL:
+                    raise _terminal(job_id, str(details["state"]), base, body, then)
+                if _runs_every_task(details):
+                    self._rest("POST", path, json.dumps(body).encode(), base)
+                    tell(f"  asked the leader at {base} again (request {body['triggerId']})")
+                    return base
             except ClusterUnavailableError:
                 pass  # (the election is not over yet)
             except RestError as error:
@@ -255,14 +261,8 @@ class ClusterClient:
                     if state == "RUNNING":
                         return base
                     if state in GLOBALLY_TERMINAL:
-                        done = {"cancel": "CANCELED", "stop": "FINISHED", "drain": "FINISHED"}.get(then)
-                        raise JobManagerError(
-                            f"job {job_id} is {state} at {base}: "
-                            + (f"the {'cancel' if then == 'cancel' else 'stop'} with savepoint completed under the "
-                               f"former leader, whose answer was lost with it; the savepoint is in "
-                               f"{body.get('targetDirectory') or body.get('target-directory') or 'state.savepoints.dir'}"
-                               if state == done else "no savepoint can be taken")) from None
-                elif error.status != 503:
+                        raise _terminal(job_id, state, base, body, then) from None
+                elif error.status not in (404, 503):  # (404: the new leader has not recovered the job yet)
                     raise
             time.sleep(0.2)
 
@@ -332,3 +332,22 @@ class ClusterClient:
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"job {job_id} did not end within {timeout} s")
             time.sleep(0.2)
+
+
+def _runs_every_task(details: dict[str, Any]) -> bool:
+    """A job's details (GET /jobs/<id>) say it is RUNNING with every task RUNNING."""
+    counts = details.get("status-counts") or {}
+    total = sum(int(n) for n in counts.values())
+    return details.get("state") == "RUNNING" and total > 0 and int(counts.get("RUNNING", 0)) == total
+
+
+def _terminal(job_id: str, state: str, base: str | None, body: dict[str, Any], then: str) -> JobManagerError:
+    """The error for a savepoint asked for again of a job that has ended meanwhile."""
+    done = {"cancel": "CANCELED", "stop": "FINISHED", "drain": "FINISHED"}.get(then)
+    return JobManagerError(
+        f"job {job_id} is {state} at {base}: "
+        + (f"the {'cancel' if then == 'cancel' else 'stop'} with savepoint completed under the former leader, "
+           f"whose answer was lost with it; the savepoint is in "
+           f"{body.get('targetDirectory') or body.get('target-directory') or 'state.savepoints.dir'}"
+           if state == done else "no savepoint can be taken"))
+
