@@ -204,9 +204,19 @@ flink() {
 }
 
 example() {
-    if flink list 2>/dev/null | grep -qE ' : streaming word count \([A-Z]+\)$'; then
+    local listed errors
+    errors="$(mktemp)"
+    # (a list that failed says nothing about the job: submitting then could run it twice)
+    if ! listed="$(flink list 2>"$errors")"; then
+        echo "[ERROR] cannot tell whether the example job runs: flink list failed:" >&2
+        sed 's/^/    /' "$errors" "-" <<<"$listed" >&2
+        rm -f "$errors"
+        return 1
+    fi
+    rm -f "$errors"
+    if printf '%s\n' "$listed" | grep -qE ' : streaming word count \([A-Z]+\)$'; then
         echo "The example job is already running:"
-        flink list
+        printf '%s\n' "$listed"
     else
         flink run -d -py examples/streaming_word_count.py
     fi
