@@ -350,4 +350,3 @@ def _terminal(job_id: str, state: str, base: str | None, body: dict[str, Any], t
            f"whose answer was lost with it; the savepoint is in "
            f"{body.get('targetDirectory') or body.get('target-directory') or 'state.savepoints.dir'}"
            if state == done else "no savepoint can be taken"))
-
