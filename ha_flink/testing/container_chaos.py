@@ -165,20 +165,18 @@ class ContainerCluster:
         """The running JobManager container holding the latest-granted leadership it has not given up."""
         def find() -> tuple[Lifetime, str] | None:
             best: tuple[float, Lifetime] | None = None
-            for lifetime in self.lifetimes():
+            lifetimes = self.lifetimes()
+            # (the last lifetime of a container's log is the one that may run)
+            current = {lifetime.log: lifetime for lifetime in lifetimes}
+            for lifetime in lifetimes:
                 sessions = lifetime.sessions()
-                # (the last lifetime of a container's log is the one that may run)
-                if sessions and sessions[-1].revoked is None and self._is_current(lifetime) and \
+                if sessions and sessions[-1].revoked is None and current[lifetime.log] is lifetime and \
                         self.podman.state(self.container_of(lifetime)) == "running":
                     if best is None or sessions[-1].granted > best[0]:
                         best = (sessions[-1].granted, lifetime)
             return (best[1], self.container_of(best[1])) if best else None
 
         return wait_for(find, 60, 0.1, "a leading JobManager")
-
-    def _is_current(self, lifetime: Lifetime) -> bool:
-        later = [other for other in self.lifetimes(lifetime.daemon) if other.log == lifetime.log]
-        return bool(later) and later[-1].started == lifetime.started
 
     def busy_taskmanagers(self) -> list[str]:
         """The TaskManager containers that run tasks, as the REST API tells."""
@@ -285,15 +283,19 @@ class ContainerChaosRun:
 
     # -- faults ------------------------------------------------------------------------------------------
 
-    def _leader_kill(self) -> None:
-        _, container = self.cluster.leader()
+    def _kill(self, container: str, fault: str, expect_new_leader: bool) -> None:
+        """`podman kill`, the job running and checkpointing again from the latest checkpoint, then the
+        container started again (the machine back; a JobManager as a standby)."""
         last = self._last_completed()
         at = time.time()
         self._podman("kill", container)
         self._wait_checkpoint_after(at)
-        self._timing(LEADER_KILL, at, expect_new_leader=True)
-        self._check_restored(at, last, LEADER_KILL)
-        self._podman("start", container)  # the machine back, as a standby
+        self._timing(fault, at, expect_new_leader=expect_new_leader)
+        self._check_restored(at, last, fault)
+        self._podman("start", container)
+
+    def _leader_kill(self) -> None:
+        self._kill(self.cluster.leader()[1], LEADER_KILL, expect_new_leader=True)
 
     def _leader_pause(self) -> None:
         lifetime, container = self.cluster.leader()
@@ -325,14 +327,7 @@ class ContainerChaosRun:
 
     def _taskmanager_kill(self) -> None:
         busy = wait_for(self.cluster.busy_taskmanagers, 30, 0.1, "a TaskManager running tasks")
-        container = busy[0]
-        last = self._last_completed()
-        at = time.time()
-        self._podman("kill", container)
-        self._wait_checkpoint_after(at)
-        self._timing(TASKMANAGER_KILL, at, expect_new_leader=False)
-        self._check_restored(at, last, TASKMANAGER_KILL)
-        self._podman("start", container)
+        self._kill(busy[0], TASKMANAGER_KILL, expect_new_leader=False)
 
     def _zookeeper_kill(self) -> None:
         """A follower of the ensemble killed, the one the leading JobManager talks to where it can be: its
