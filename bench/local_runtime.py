@@ -11,16 +11,16 @@ Run: `.venv/bin/python bench/local_runtime.py [--baseline REV] [--records N] [--
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import report  # noqa: E402
+from bench.common import report, worktree  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,22 +64,16 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    with contextlib.ExitStack() as stack:
         trees = {"this tree": ROOT}
         if args.baseline:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", f"{tmp}/baseline", args.baseline],
-                           check=True, capture_output=True)
-            trees = {args.baseline: Path(tmp) / "baseline", **trees}
+            baseline, _ = stack.enter_context(worktree(args.baseline))
+            trees = {args.baseline: baseline, **trees}
         figures: dict[tuple[str, int], list[dict[str, float]]] = {}
-        try:
-            for _ in range(args.runs):
-                for parallelism in (1, 2):
-                    for name, tree in trees.items():
-                        figures.setdefault((name, parallelism), []).append(run(tree, args.records, parallelism))
-        finally:
-            if args.baseline:
-                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", f"{tmp}/baseline"],
-                               capture_output=True)
+        for _ in range(args.runs):
+            for parallelism in (1, 2):
+                for name, tree in trees.items():
+                    figures.setdefault((name, parallelism), []).append(run(tree, args.records, parallelism))
 
     def rate(name: str, parallelism: int, key: str) -> float:
         return args.records / statistics.median(run[key] for run in figures[(name, parallelism)])

@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import report  # noqa: E402
+from bench.common import report, worktree  # noqa: E402
 from ha_flink.common import Configuration, Duration, Time, WatermarkStrategy  # noqa: E402
 from ha_flink.datastream import AggregateFunction, SinkFunction, StreamExecutionEnvironment  # noqa: E402
 from ha_flink.datastream.connectors.number_seq import RateLimitedNumberSequenceSource  # noqa: E402
@@ -99,12 +99,7 @@ def run_in(tree: Path, records: int, kind: str, window_ms: int) -> float:
 
 
 def against(rev: str, records: int, runs: int, keep: bool) -> None:
-    base = Path(tempfile.mkdtemp(prefix="bench-windows-base-")) / "tree"
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(base), rev], check=True,
-                   capture_output=True)
-    try:
-        commit = subprocess.run(["git", "-C", str(base), "rev-parse", "--short", "HEAD"], check=True,
-                                capture_output=True, text=True).stdout.strip()
+    with worktree(rev) as (base, commit):
         rows = []
         for window_ms in (10_000, 1000):
             for kind in ("aggregate", "reduce"):
@@ -123,9 +118,6 @@ def against(rev: str, records: int, runs: int, keep: bool) -> None:
         report(f"Windows: this tree against {commit}", f"bench/windows.py --against {rev}", table,
                f"Medians of {runs} runs each, alternating between the two trees, each run a fresh process; a "
                "ratio of 1.00 is no change (the runs' own spread on this machine is about 10-20%).", keep)
-    finally:
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], check=False,
-                       capture_output=True)
 
 
 def main() -> None:
