@@ -266,6 +266,8 @@ class TaskManagerOptions:
     PROCESS_MEMORY = _option("taskmanager.memory.process.size", MEMORY_SIZE, None,
                              doc="total memory of a TaskManager process")
     RPC_PORT = _option("taskmanager.rpc.port", port(), 0, doc="port of the TaskManager's RPC endpoint; 0: any")
+    DATA_PORT = _option("taskmanager.data.port", port(), 0,
+                        doc="port of the TaskManager's data exchange (what other TaskManagers read); 0: any")
     BIND_HOST = _option("taskmanager.bind-host", STRING, None,
                         doc="interface every listener of a TaskManager binds to (RPC and data exchange; "
                             "metrics unless metrics.reporter.prom.host says otherwise); unset: 0.0.0.0")

@@ -165,20 +165,24 @@ class RegisterTaskManagerRequest(_message.Message):
     RESOURCE_ID_FIELD_NUMBER: _builtins.int
     ADDRESS_FIELD_NUMBER: _builtins.int
     SLOTS_FIELD_NUMBER: _builtins.int
+    DATA_PORT_FIELD_NUMBER: _builtins.int
     resource_id: _builtins.str
     address: _builtins.str
     """host:port of its TaskExecutor service"""
     slots: _builtins.int
+    data_port: _builtins.int
+    """port of its data exchange (taskmanager.data.port), on the host of `address`"""
     def __init__(
         self,
         *,
         resource_id: _builtins.str = ...,
         address: _builtins.str = ...,
         slots: _builtins.int = ...,
+        data_port: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "resource_id", b"resource_id", "slots", b"slots"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "data_port", b"data_port", "resource_id", b"resource_id", "slots", b"slots"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -336,66 +340,6 @@ class CancelTaskRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CancelTaskRequest: _TypeAlias = CancelTaskRequest  # noqa: Y015
-
-@_typing.final
-class PartitionRequest(_message.Message):
-    """A consumer asks for one result partition's subpartition and grants credits: the producer sends at most
-    that many buffers before more credit arrives (credit-based flow control).
-    """
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    PARTITION_ID_FIELD_NUMBER: _builtins.int
-    SUBPARTITION_FIELD_NUMBER: _builtins.int
-    CREDITS_FIELD_NUMBER: _builtins.int
-    partition_id: _builtins.str
-    """job_id/vertex_id/subtask/attempt"""
-    subpartition: _builtins.int
-    credits: _builtins.int
-    """initial credit with the first message, more credit with later ones"""
-    def __init__(
-        self,
-        *,
-        partition_id: _builtins.str = ...,
-        subpartition: _builtins.int = ...,
-        credits: _builtins.int = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["credits", b"credits", "partition_id", b"partition_id", "subpartition", b"subpartition"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___PartitionRequest: _TypeAlias = PartitionRequest  # noqa: Y015
-
-@_typing.final
-class Buffer(_message.Message):
-    """One or more buffers of a subpartition, each the pickle (protocol 5) of one item (a list of records or an
-    event): a producer that is ahead sends what it has queued in one message, since gRPC's cost is per message.
-    Each buffer takes one credit.
-    """
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    END_OF_PARTITION_FIELD_NUMBER: _builtins.int
-    ITEMS_FIELD_NUMBER: _builtins.int
-    end_of_partition: _builtins.bool
-    """after the buffers of this message, the subpartition ends"""
-    @_builtins.property
-    def items(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]: ...
-    def __init__(
-        self,
-        *,
-        end_of_partition: _builtins.bool = ...,
-        items: _abc.Iterable[_builtins.bytes] | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_of_partition", b"end_of_partition", "items", b"items"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___Buffer: _TypeAlias = Buffer  # noqa: Y015
 
 @_typing.final
 class CheckpointRequest(_message.Message):

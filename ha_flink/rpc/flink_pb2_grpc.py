@@ -539,11 +539,6 @@ class TaskExecutorStub:
                 request_serializer=ha__flink_dot_rpc_dot_flink__pb2.JobId.SerializeToString,
                 response_deserializer=ha__flink_dot_rpc_dot_flink__pb2.Empty.FromString,
                 _registered_method=True)
-        self.ReadPartition = channel.stream_stream(
-                '/haflink.rpc.TaskExecutor/ReadPartition',
-                request_serializer=ha__flink_dot_rpc_dot_flink__pb2.PartitionRequest.SerializeToString,
-                response_deserializer=ha__flink_dot_rpc_dot_flink__pb2.Buffer.FromString,
-                _registered_method=True)
         self.RequestTaskMetrics = channel.unary_unary(
                 '/haflink.rpc.TaskExecutor/RequestTaskMetrics',
                 request_serializer=ha__flink_dot_rpc_dot_flink__pb2.Empty.SerializeToString,
@@ -604,12 +599,6 @@ class TaskExecutorServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CancelJob(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def ReadPartition(self, request_iterator, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -680,11 +669,6 @@ def add_TaskExecutorServicer_to_server(servicer, server):
                     servicer.CancelJob,
                     request_deserializer=ha__flink_dot_rpc_dot_flink__pb2.JobId.FromString,
                     response_serializer=ha__flink_dot_rpc_dot_flink__pb2.Empty.SerializeToString,
-            ),
-            'ReadPartition': grpc.stream_stream_rpc_method_handler(
-                    servicer.ReadPartition,
-                    request_deserializer=ha__flink_dot_rpc_dot_flink__pb2.PartitionRequest.FromString,
-                    response_serializer=ha__flink_dot_rpc_dot_flink__pb2.Buffer.SerializeToString,
             ),
             'RequestTaskMetrics': grpc.unary_unary_rpc_method_handler(
                     servicer.RequestTaskMetrics,
@@ -852,33 +836,6 @@ class TaskExecutor:
             '/haflink.rpc.TaskExecutor/CancelJob',
             ha__flink_dot_rpc_dot_flink__pb2.JobId.SerializeToString,
             ha__flink_dot_rpc_dot_flink__pb2.Empty.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def ReadPartition(request_iterator,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.stream_stream(
-            request_iterator,
-            target,
-            '/haflink.rpc.TaskExecutor/ReadPartition',
-            ha__flink_dot_rpc_dot_flink__pb2.PartitionRequest.SerializeToString,
-            ha__flink_dot_rpc_dot_flink__pb2.Buffer.FromString,
             options,
             channel_credentials,
             insecure,

@@ -172,7 +172,6 @@ class TaskExecutorStub:
     DeployTask: _grpc.UnaryUnaryMultiCallable[_flink_pb2.DeployTaskRequest, _flink_pb2.Empty]
     CancelTask: _grpc.UnaryUnaryMultiCallable[_flink_pb2.CancelTaskRequest, _flink_pb2.Empty]
     CancelJob: _grpc.UnaryUnaryMultiCallable[_flink_pb2.JobId, _flink_pb2.Empty]
-    ReadPartition: _grpc.StreamStreamMultiCallable[_flink_pb2.PartitionRequest, _flink_pb2.Buffer]
     RequestTaskMetrics: _grpc.UnaryUnaryMultiCallable[_flink_pb2.Empty, _flink_pb2.TaskMetricsReport]
     ListLogFiles: _grpc.UnaryUnaryMultiCallable[_flink_pb2.Empty, _flink_pb2.LogFileList]
     """Diagnostics for the leader's REST API (Flink's /taskmanagers/<id>/logs, /log, /stdout, /thread-dump, /metrics)"""
@@ -190,7 +189,6 @@ class TaskExecutorAsyncStub(TaskExecutorStub):
     DeployTask: _aio.UnaryUnaryMultiCallable[_flink_pb2.DeployTaskRequest, _flink_pb2.Empty]  # type: ignore[assignment]
     CancelTask: _aio.UnaryUnaryMultiCallable[_flink_pb2.CancelTaskRequest, _flink_pb2.Empty]  # type: ignore[assignment]
     CancelJob: _aio.UnaryUnaryMultiCallable[_flink_pb2.JobId, _flink_pb2.Empty]  # type: ignore[assignment]
-    ReadPartition: _aio.StreamStreamMultiCallable[_flink_pb2.PartitionRequest, _flink_pb2.Buffer]  # type: ignore[assignment]
     RequestTaskMetrics: _aio.UnaryUnaryMultiCallable[_flink_pb2.Empty, _flink_pb2.TaskMetricsReport]  # type: ignore[assignment]
     ListLogFiles: _aio.UnaryUnaryMultiCallable[_flink_pb2.Empty, _flink_pb2.LogFileList]  # type: ignore[assignment]
     """Diagnostics for the leader's REST API (Flink's /taskmanagers/<id>/logs, /log, /stdout, /thread-dump, /metrics)"""
@@ -235,13 +233,6 @@ class TaskExecutorServicer(metaclass=_abc_1.ABCMeta):
         request: _flink_pb2.JobId,
         context: _ServicerContext,
     ) -> _typing.Union[_flink_pb2.Empty, _abc.Awaitable[_flink_pb2.Empty]]: ...
-
-    @_abc_1.abstractmethod
-    def ReadPartition(
-        self,
-        request_iterator: _MaybeAsyncIterator[_flink_pb2.PartitionRequest],
-        context: _ServicerContext,
-    ) -> _typing.Union[_abc.Iterator[_flink_pb2.Buffer], _abc.AsyncIterator[_flink_pb2.Buffer]]: ...
 
     @_abc_1.abstractmethod
     def RequestTaskMetrics(

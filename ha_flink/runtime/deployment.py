@@ -17,6 +17,7 @@ class InputChannelDescriptor:
     partition_id: str
     subpartition: int
     producer_address: str  # host:port of the producing TaskManager's TaskExecutor service
+    producer_data_address: str = ""  # host:port of its data exchange (runtime/network/exchange.py)
 
 
 @dataclass(frozen=True)

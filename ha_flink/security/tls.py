@@ -30,11 +30,15 @@ from ha_flink.security.keystores import KeyMaterial, fingerprint, load_keystore,
 
 # Flink keys of the SSL group that have no effect here, and why.
 UNSUPPORTED = {
-    "security.ssl.algorithms": "cipher suites are OpenSSL's (REST) and BoringSSL's (gRPC) defaults for TLS 1.2+",
-    "security.ssl.provider": "TLS is OpenSSL (REST) and BoringSSL (gRPC)",
-    "security.ssl.internal.session-cache-size": "gRPC manages its TLS sessions",
-    "security.ssl.internal.session-timeout": "gRPC manages its TLS sessions",
-    "security.ssl.internal.handshake-timeout": "a handshake is bounded by the call's deadline",
+    "security.ssl.algorithms": "cipher suites are OpenSSL's (REST, data exchange) and BoringSSL's (gRPC) defaults "
+                               "for TLS 1.2+",
+    "security.ssl.provider": "TLS is OpenSSL (REST, data exchange) and BoringSSL (gRPC)",
+    "security.ssl.internal.session-cache-size": "gRPC manages its TLS sessions; a data connection lives as long as "
+                                                "its channel",
+    "security.ssl.internal.session-timeout": "gRPC manages its TLS sessions; a data connection lives as long as "
+                                             "its channel",
+    "security.ssl.internal.handshake-timeout": "a handshake is bounded by the call's deadline (gRPC) or by 10 s "
+                                               "(data exchange)",
     "security.ssl.internal.close-notify-flush-timeout": "gRPC closes its TLS connections itself",
     "security.ssl.reload": "certificates are read once at start; restart a daemon to take new ones",
 }

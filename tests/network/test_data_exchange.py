@@ -1,101 +1,84 @@
-"""The data exchange between TaskManagers (runtime/network/exchange.py) over a real gRPC server on a loopback
-port: a producer thread writes a result partition, a consumer reads it through `read_channel` into an input
-gate. Order and the end of the partition arrive intact, a stalled consumer bounds what its producer may
-queue (credit-based flow control), and a producer that is ahead ships its queued buffers in fewer messages
-than buffers."""
+"""The data exchange between TaskManagers (runtime/network/exchange.py) on a real loopback port: a producer
+thread writes a result partition, a `RemoteInputChannel` reads it into an input gate. Order and the end
+of the partition arrive intact, a stalled consumer bounds what its producer may queue (credit-based flow
+control), a producer that is ahead ships its queued buffers in fewer frames than buffers; a producer that
+is gone, a partition that is not there, a stranger that connects and a consumer without the internal
+certificate each end in a named failure, and the port goes on serving."""
 
 from __future__ import annotations
 
-import asyncio
+import pickle
+import socket
+import struct
 import threading
 import time
-from typing import Any, AsyncIterator
+from typing import Any, Iterator
 
-import grpc
+import pytest
 
-from ha_flink.rpc import flink_pb2 as pb
-from ha_flink.rpc import flink_pb2_grpc as pb_grpc
-from ha_flink.rpc.channels import SERVER_OPTIONS
-from ha_flink.runtime.network.exchange import MAX_BUFFERS_PER_MESSAGE, read_channel, serve_partition
+from ha_flink.config import Configuration
+from ha_flink.runtime.network import exchange as exchange_module
+from ha_flink.runtime.network.exchange import (
+    MAX_BUFFERS_PER_MESSAGE, PartitionRequest, PartitionServer, RemoteInputChannel,
+)
 from ha_flink.runtime.network.partition import NetworkChannel, PartitionRegistry, ResultPartition
 from ha_flink.runtime.task.channels import END_OF_PARTITION, InputGate, TaskCancelled
+from ha_flink.security.keystores import load_keystore
+from ha_flink.security.tls import TlsSettings, internal_tls
+from ha_flink.testing.certificates import CertificateSet, create_test_certificates
 
 PARTITION = "job/vertex/0/0/0"
-
-
-class _Partitions(pb_grpc.TaskExecutorServicer):  # (only ReadPartition is called)
-    """A TaskExecutor that only serves result partitions, counting the messages it sends."""
-
-    def __init__(self, registry: PartitionRegistry) -> None:
-        self.registry = registry
-        self.messages = 0
-        self.buffers = 0
-
-    async def ReadPartition(self, request_iterator: Any, context: Any) -> AsyncIterator[pb.Buffer]:
-        async for buffer in serve_partition(self.registry, request_iterator, context):
-            self.messages += 1
-            self.buffers += len(buffer.items)
-            yield buffer
+SESSION = "5d3e0c2a-0000-4000-8000-000000000001"
 
 
 class _Exchange:
-    """One partition of one subpartition, served on a loopback port from an event loop of its own."""
+    """One partition of one subpartition, served on a loopback port."""
 
-    def __init__(self, capacity: int) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
+    def __init__(self, capacity: int, tls: TlsSettings | None = None) -> None:
         self.cancelled = threading.Event()
-        self.readers: list[asyncio.Task[None]] = []
         self.registry = PartitionRegistry()
-        self.servicer = _Partitions(self.registry)
-        self.partition = ResultPartition(PARTITION, 1, self.loop, capacity, self.cancelled)
-        self.port = self._run(self._start())
+        self.server = PartitionServer(self.registry, "127.0.0.1", 0, tls, "the test")
+        self.server.start()
+        self.partition = ResultPartition(PARTITION, 1, capacity, self.cancelled)
+        self.registry.register(SESSION, self.partition)
         self.channel = NetworkChannel(self.partition.subpartitions[0])
+        self.readers: list[RemoteInputChannel] = []
+        self.failures: list[str] = []
 
-    def _run(self, coroutine: Any, timeout: float = 30) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.server.port}"
 
-    async def _start(self) -> int:
-        self.server = grpc.aio.server(options=SERVER_OPTIONS)
-        pb_grpc.add_TaskExecutorServicer_to_server(self.servicer, self.server)
-        port = self.server.add_insecure_port("127.0.0.1:0")
-        await self.server.start()
-        await self.registry.register(self.partition)
-        return port
-
-    def read_into(self, gate: InputGate, credits: int) -> Any:
-        async def read() -> None:
-            channel = grpc.aio.insecure_channel(f"127.0.0.1:{self.port}")
-            try:
-                await read_channel(pb_grpc.TaskExecutorStub(channel), PARTITION, 0, gate, 0, credits)
-            finally:
-                await channel.close()
-
-        async def spawn() -> asyncio.Task[None]:
-            task = asyncio.ensure_future(read())
-            self.readers.append(task)
-            return task
-
-        task = self._run(spawn())
-
-        async def finished() -> None:
-            await task
-        return asyncio.run_coroutine_threadsafe(finished(), self.loop)
+    def read_into(self, gate: InputGate, credits: int, partition: str = PARTITION,
+                  tls: TlsSettings | None = None, session: str = "") -> RemoteInputChannel:
+        session = session or SESSION
+        reader = RemoteInputChannel(self.address, PartitionRequest(session, partition, 0, credits), gate, 0, tls,
+                                    self.failures.append)
+        self.readers.append(reader)
+        reader.start()
+        return reader
 
     def close(self) -> None:
         self.cancelled.set()
         self.partition.abort()
-        self._run(self._stop())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
+        for reader in self.readers:
+            reader.cancel()
+            reader.thread.join(10)
+            assert not reader.thread.is_alive(), "a cancelled reader's thread did not end"
+        self.server.stop()
 
-    async def _stop(self) -> None:
-        for task in self.readers:
-            task.cancel()
-        await asyncio.gather(*self.readers, return_exceptions=True)
-        await self.server.stop(0)
+
+@pytest.fixture
+def make_exchange() -> Iterator[Any]:
+    made: list[_Exchange] = []
+
+    def make(capacity: int, tls: TlsSettings | None = None) -> _Exchange:
+        made.append(_Exchange(capacity, tls))
+        return made[-1]
+
+    yield make
+    for exchange in made:
+        exchange.close()
 
 
 def _drain(gate: InputGate, deadline: float) -> list[Any]:
@@ -110,60 +93,64 @@ def _drain(gate: InputGate, deadline: float) -> list[Any]:
     raise AssertionError(f"the partition did not end in time; {len(items)} items arrived")
 
 
-def test_every_batch_arrives_in_order_and_then_the_end() -> None:
-    exchange = _Exchange(capacity=8)
-    try:
-        gate = InputGate(1, 4, exchange.cancelled)
-        reading = exchange.read_into(gate, credits=4)
-        batches = [[(f"word{i % 7}", i)] * (1 + i % 5) for i in range(500)]
-
-        def produce() -> None:
-            for batch in batches:
-                exchange.channel.send(batch)
-            exchange.channel.send(END_OF_PARTITION)
-
-        producer = threading.Thread(target=produce)
-        producer.start()
-        received = _drain(gate, time.monotonic() + 60)
-        producer.join(10)
-        reading.result(10)
-        assert received == [*batches, END_OF_PARTITION]
-    finally:
-        exchange.close()
+def _wait(condition: Any, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
 
 
-def test_a_stalled_consumer_bounds_what_its_producer_queues() -> None:
+def test_every_batch_arrives_in_order_and_then_the_end(make_exchange: Any) -> None:
+    exchange = make_exchange(capacity=8)
+    gate = InputGate(1, 4, exchange.cancelled)
+    reader = exchange.read_into(gate, credits=4)
+    batches = [[(f"word{i % 7}", i)] * (1 + i % 5) for i in range(500)]
+
+    def produce() -> None:
+        for batch in batches:
+            exchange.channel.send(batch)
+        exchange.channel.send(END_OF_PARTITION)
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    received = _drain(gate, time.monotonic() + 60)
+    producer.join(10)
+    reader.thread.join(10)
+    assert received == [*batches, END_OF_PARTITION]
+    assert not reader.thread.is_alive() and exchange.failures == []
+
+
+def test_a_stalled_consumer_bounds_what_its_producer_queues(make_exchange: Any) -> None:
     capacity, credits, gate_capacity = 8, 4, 2
-    exchange = _Exchange(capacity)
-    try:
-        gate = InputGate(1, gate_capacity, exchange.cancelled)
-        exchange.read_into(gate, credits)
-        sent = []
+    exchange = make_exchange(capacity)
+    gate = InputGate(1, gate_capacity, exchange.cancelled)
+    exchange.read_into(gate, credits)
+    sent = []
 
-        def produce() -> None:
-            try:
-                for i in range(1000):
-                    exchange.channel.send([i])
-                    sent.append(i)
-            except TaskCancelled:  # (the exchange closed under it, at the end of the test)
-                pass
+    def produce() -> None:
+        try:
+            for i in range(1000):
+                exchange.channel.send([i])
+                sent.append(i)
+        except TaskCancelled:  # (the exchange closed under it, at the end of the test)
+            pass
 
-        producer = threading.Thread(target=produce, daemon=True)
-        producer.start()
-        # Nobody takes from the gate: the producer stops once the subpartition, the credits in flight, the
-        # full gate and the one item the reader holds are used up.
-        bound = capacity + credits + gate_capacity + 1
-        previous, deadline = -1, time.monotonic() + 30
-        while (len(sent) != previous or not sent) and time.monotonic() < deadline:  # until it stops growing
-            previous = len(sent)
-            for _ in range(10):
-                time.sleep(0.05)  # (a poll: the producer is observed from outside)
-        assert 0 < len(sent) <= bound, f"{len(sent)} queued with a bound of {bound}"
-        taken = _take(gate, 50, time.monotonic() + 30)  # draining lets it go on
-        assert taken == list(range(50))
-    finally:
-        exchange.close()
-        producer.join(10)
+    producer = threading.Thread(target=produce, daemon=True)
+    producer.start()
+    # Nobody takes from the gate: the producer stops once the subpartition, the credits in flight, the
+    # full gate and the one item the reader holds are used up.
+    bound = capacity + credits + gate_capacity + 1
+    previous, deadline = -1, time.monotonic() + 30
+    while (len(sent) != previous or not sent) and time.monotonic() < deadline:  # until it stops growing
+        previous = len(sent)
+        for _ in range(10):
+            time.sleep(0.05)  # (a poll: the producer is observed from outside)
+    assert 0 < len(sent) <= bound, f"{len(sent)} queued with a bound of {bound}"
+    taken = _take(gate, 50, time.monotonic() + 30)  # draining lets it go on
+    assert taken == list(range(50))
+    exchange.cancelled.set()
+    producer.join(10)
 
 
 def _take(gate: InputGate, count: int, deadline: float) -> list[int]:
@@ -175,40 +162,164 @@ def _take(gate: InputGate, count: int, deadline: float) -> list[int]:
     return values
 
 
-def test_a_producer_ahead_of_its_consumer_sends_its_queued_buffers_together() -> None:
-    exchange = _Exchange(capacity=64)
+def test_a_producer_ahead_of_its_consumer_sends_its_queued_buffers_together(make_exchange: Any) -> None:
+    exchange = make_exchange(capacity=64)
+    for i in range(48):  # all queued before anyone reads
+        exchange.channel.send([i])
+    exchange.channel.send(END_OF_PARTITION)
+    gate = InputGate(1, 64, exchange.cancelled)
+    exchange.read_into(gate, credits=64)
+    received = _drain(gate, time.monotonic() + 30)
+    assert received == [*([i] for i in range(48)), END_OF_PARTITION]
+    assert exchange.server.frames_sent <= -(-48 // MAX_BUFFERS_PER_MESSAGE) + 1
+
+
+def test_a_producer_that_is_gone_fails_its_reader_with_a_named_error(make_exchange: Any) -> None:
+    exchange = make_exchange(capacity=8)
+    gate = InputGate(1, 8, threading.Event())
+    exchange.read_into(gate, credits=4)
+    exchange.channel.send([1])
+    assert _take(gate, 1, time.monotonic() + 30) == [1]
+    exchange.partition.abort()  # (what a cancelled or failed producing task does)
+    _wait(lambda: exchange.failures, 30, "the reader to fail")
+    assert exchange.failures == [f"ABORTED: {PARTITION}: the producing task of this partition was cancelled or failed"]
+
+
+def test_a_partition_that_never_comes_is_not_found(make_exchange: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(exchange_module, "PARTITION_WAIT_SECONDS", 0.2)
+    exchange = make_exchange(capacity=8)
+    exchange.read_into(InputGate(1, 8, threading.Event()), credits=4, partition="job/other/0/0/0")
+    _wait(lambda: exchange.failures, 30, "the reader to fail")
+    assert exchange.failures == [f"NOT_FOUND: no result partition job/other/0/0/0 of leader session {SESSION} here"]
+
+
+def test_a_cancelled_reader_of_a_silent_partition_ends_without_a_failure(make_exchange: Any) -> None:
+    exchange = make_exchange(capacity=8)
+    cancelled = threading.Event()
+    reader = exchange.read_into(InputGate(1, 8, cancelled), credits=4)
+    _wait(lambda: exchange.server.connections_served == 1, 30, "the connection to be served")
+    cancelled.set()
+    reader.cancel()
+    reader.thread.join(10)
+    assert not reader.thread.is_alive() and exchange.failures == []
+
+
+def test_a_consumer_of_another_leader_session_does_not_find_the_partition(
+    make_exchange: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Partition ids repeat across leaders (each counts attempts from 0): the session tells them apart."""
+    monkeypatch.setattr(exchange_module, "PARTITION_WAIT_SECONDS", 0.2)
+    exchange = make_exchange(capacity=8)
+    exchange.channel.send(["the new leader's"])
+    stale = "5d3e0c2a-0000-4000-8000-0000000000ff"
+    exchange.read_into(InputGate(1, 8, threading.Event()), credits=4, session=stale)
+    _wait(lambda: exchange.failures, 30, "the stale reader to fail")
+    assert exchange.failures == [f"NOT_FOUND: no result partition {PARTITION} of leader session {stale} here"]
+    exchange.channel.send(END_OF_PARTITION)
+    gate = InputGate(1, 8, exchange.cancelled)
+    exchange.read_into(gate, credits=4)
+    assert _drain(gate, time.monotonic() + 30) == [["the new leader's"], END_OF_PARTITION]
+
+
+def _unframe(data: bytes) -> list[Any]:
+    """The items of the BUFFERS frames in `data`, as a consumer reads them."""
+    items, at = [], 0
+    while at < len(data):
+        kind, length = struct.unpack_from(">BI", data, at)
+        assert kind == exchange_module.BUFFERS
+        items += [pickle.loads(item) for item in exchange_module.split_buffers(data[at + 5:at + 5 + length])]
+        at += 5 + length
+    return items
+
+
+def test_a_new_reader_of_a_subpartition_takes_over_and_loses_nothing_queued(make_exchange: Any) -> None:
+    """A reader that went quiet (its consumer gone without a word) has what it was sent; everything after
+    goes to the reader that asks next, in order, and the quiet one takes nothing more."""
+    exchange = make_exchange(capacity=8)
+    host, port = exchange.address.split(":")
+    quiet = socket.create_connection((host, int(port)), timeout=30)
     try:
-        for i in range(48):  # all queued before anyone reads
+        quiet.sendall(exchange_module.request_frame(PartitionRequest(SESSION, PARTITION, 0, 2)))
+        _wait(lambda: exchange.server.connections_served == 1, 30, "the quiet reader to be served")
+        for i in range(4):
             exchange.channel.send([i])
+        _wait(lambda: exchange.server.frames_sent >= 1 and len(exchange.partition.subpartitions[0].buffers) == 2,
+              30, "two buffers to go to the quiet reader")
         exchange.channel.send(END_OF_PARTITION)
-        gate = InputGate(1, 64, exchange.cancelled)
-        exchange.read_into(gate, credits=64).result(30)
-        received = _drain(gate, time.monotonic() + 30)
-        assert received == [*([i] for i in range(48)), END_OF_PARTITION]
-        assert exchange.servicer.buffers == 48
-        assert exchange.servicer.messages <= -(-48 // MAX_BUFFERS_PER_MESSAGE) + 1
+        gate = InputGate(1, 8, exchange.cancelled)
+        exchange.read_into(gate, credits=4)
+        assert _drain(gate, time.monotonic() + 30) == [[2], [3], END_OF_PARTITION]
+        quiet.settimeout(30)
+        sent_to_quiet = b""
+        while chunk := quiet.recv(4096):  # (the server closed it when the new reader came)
+            sent_to_quiet += chunk
+        assert _unframe(sent_to_quiet) == [[0], [1]]
     finally:
-        exchange.close()
+        quiet.close()
 
 
-def test_a_reader_that_leaves_before_asking_ends_its_stream_quietly() -> None:
-    """(Seen at scale: a cancelled reader's empty request stream raised 'async generator raised
-    StopAsyncIteration' on the serving side, as an error of the call.)"""
-    exchange = _Exchange(capacity=8)
+@pytest.mark.parametrize("garbage", [b"", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"\x01\x7f\xff\xff\xff" + b"x" * 64])
+def test_a_stranger_on_the_data_port_is_dropped_and_the_port_serves_on(make_exchange: Any, garbage: bytes) -> None:
+    """Nothing, an HTTP request, a request frame that claims 2 GB: each connection is closed by the
+    server (the last one at once, without reading 2 GB), and a real reader is served afterwards."""
+    exchange = make_exchange(capacity=8)
+    host, port = exchange.address.split(":")
+    stranger = socket.create_connection((host, int(port)), timeout=30)
     try:
-        async def read_nothing() -> tuple[list[pb.Buffer], grpc.StatusCode]:
-            async def no_requests() -> AsyncIterator[pb.PartitionRequest]:
-                return
-                yield  # (an async generator that ends at once)
-            channel = grpc.aio.insecure_channel(f"127.0.0.1:{exchange.port}")
-            try:
-                call = pb_grpc.TaskExecutorStub(channel).ReadPartition(no_requests())
-                buffers = [buffer async for buffer in call]
-                return buffers, await call.code()
-            finally:
-                await channel.close()
-
-        buffers, code = asyncio.run_coroutine_threadsafe(read_nothing(), exchange.loop).result(30)
-        assert (buffers, code) == ([], grpc.StatusCode.OK)
+        stranger.sendall(garbage)
+        if not garbage:
+            stranger.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := stranger.recv(4096):
+            answer += chunk
     finally:
-        exchange.close()
+        stranger.close()
+    if garbage:
+        assert b"INVALID_ARGUMENT" in answer
+    exchange.channel.send(["after"])
+    exchange.channel.send(END_OF_PARTITION)
+    gate = InputGate(1, 8, exchange.cancelled)
+    exchange.read_into(gate, credits=4)
+    assert _drain(gate, time.monotonic() + 30) == [["after"], END_OF_PARTITION]
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> CertificateSet:
+    return create_test_certificates(tmp_path_factory.mktemp("certs"))
+
+
+def _tls(certs: CertificateSet, name: str = "internal", **extra: str) -> TlsSettings:
+    tls = internal_tls(Configuration({**certs.internal_config(name), **extra}))
+    assert tls is not None
+    return tls
+
+
+def test_with_internal_tls_only_a_peer_with_a_trusted_certificate_reads(make_exchange: Any,
+                                                                        certs: CertificateSet) -> None:
+    exchange = make_exchange(capacity=8, tls=_tls(certs))
+    for i in range(3):
+        exchange.channel.send([i])
+    for stranger in (None, _tls(certs, "stranger")):  # plaintext; a certificate of another CA
+        exchange.failures.clear()
+        exchange.read_into(InputGate(1, 8, threading.Event()), credits=4, tls=stranger)
+        _wait(lambda: exchange.failures, 30, "the untrusted reader to fail")
+        assert exchange.failures[0].startswith("UNAVAILABLE: reading job/vertex/0/0/0[0] from TaskManager 127.0.0.1:")
+    assert exchange.server.connections_served == 0
+    exchange.channel.send(END_OF_PARTITION)
+    gate = InputGate(1, 8, exchange.cancelled)
+    exchange.read_into(gate, credits=4, tls=_tls(certs, "client"))  # same CA: trusted
+    assert _drain(gate, time.monotonic() + 30) == [[0], [1], [2], END_OF_PARTITION]
+
+
+def test_a_pinned_fingerprint_refuses_another_certificate_of_the_same_ca(make_exchange: Any,
+                                                                         certs: CertificateSet) -> None:
+    pin = load_keystore(str(certs.keystore("internal")), "PKCS12", certs.password, None, key="k",
+                        type_key="t").fingerprint
+    exchange = make_exchange(capacity=8, tls=_tls(certs, **{"security.ssl.internal.cert.fingerprint": pin}))
+    exchange.channel.send(END_OF_PARTITION)
+    exchange.read_into(InputGate(1, 8, threading.Event()), credits=4, tls=_tls(certs, "client"))
+    _wait(lambda: exchange.failures, 30, "the reader with an unpinned certificate to fail")
+    assert exchange.server.connections_served == 0
+    gate = InputGate(1, 8, exchange.cancelled)
+    exchange.read_into(gate, credits=4, tls=_tls(certs, **{"security.ssl.internal.cert.fingerprint": pin}))
+    assert _drain(gate, time.monotonic() + 30) == [END_OF_PARTITION]

@@ -80,7 +80,8 @@ def test_rest_tls_needs_a_truststore_only_for_mutual_authentication(certs: Certi
         rest_server_tls(config)
     assert rest_client_tls(Configuration()) is None and internal_tls(Configuration()) is None
     assert unsupported_keys(Configuration({"security.ssl.algorithms": "TLS_AES_128_GCM_SHA256"})) == [
-        "security.ssl.algorithms: cipher suites are OpenSSL's (REST) and BoringSSL's (gRPC) defaults for TLS 1.2+"]
+        "security.ssl.algorithms: cipher suites are OpenSSL's (REST, data exchange) and BoringSSL's (gRPC) defaults "
+        "for TLS 1.2+"]
 
 
 class _Servicer(pb_grpc.TaskExecutorServicer):

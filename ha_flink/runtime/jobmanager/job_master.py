@@ -396,7 +396,7 @@ class JobMaster:
                 inputs.append(InputChannelDescriptor(
                     partition_id(self.job_id, producer.id, p, attempts[(producer.id, p)], edge_index),
                     0 if edge.is_pointwise else index,
-                    placement[(producer.id, p)].address))
+                    placement[(producer.id, p)].address, placement[(producer.id, p)].data_address))
         restored = (self._restored or {}).get((vertex.id, index))
         return TaskDeploymentDescriptor(self.job_id, graph.name, vertex, index, attempt,
                                         self.scheduler.slot_of[(vertex.id, index)],

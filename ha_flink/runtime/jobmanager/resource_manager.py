@@ -31,6 +31,12 @@ class TaskManagerInfo:
     address: str
     slots: int
     channel: grpc.aio.Channel
+    data_port: int = 0
+
+    @property
+    def data_address(self) -> str:
+        """host:port of its data exchange: the host of its RPC address, its data port."""
+        return f"{self.address.rpartition(':')[0]}:{self.data_port}"
     last_heartbeat: float = field(default_factory=time.monotonic)
 
     def gateway(self, session_id: uuid.UUID | None) -> TaskExecutorGateway:
@@ -119,7 +125,7 @@ class ResourceManager:
         if old is not None:
             self._background.spawn(old.channel.close(), f"close {old.address}")
         info = TaskManagerInfo(request.resource_id, request.address, request.slots,
-                               rpc_channel(request.address, self.tls))
+                               rpc_channel(request.address, self.tls), data_port=request.data_port)
         self.task_managers[request.resource_id] = info
         self._background.spawn(self._watch_connection(info), f"watch {info.address}")
         logger.info("Registered TaskManager %s at %s with %d slots", info.resource_id, info.address, info.slots)

@@ -3,7 +3,8 @@
 It follows the leader's ResourceManager through leader retrieval. When the leader changes or its
 connection drops it cancels the old leader's tasks, frees their slots and registers with the new leader
 at once: connection loss is failure detection here, not only a missed heartbeat. Every call from a
-JobMaster must carry the session id of the leader it follows (fencing); data exchange is not fenced.
+JobMaster must carry the session id of the leader it follows (fencing); the data exchange, on a port of
+its own (runtime/network/exchange.py), is not fenced.
 
 A job's shipped Python dependencies are made usable on the thread of each of its tasks, before the task
 unpickles its functions: the first task of the job here materializes them (`runtime/python_env.py`, under
@@ -51,7 +52,7 @@ from ha_flink.runtime.diagnostics import (
 from ha_flink.runtime.metrics.meter import TaskIOMeters
 from ha_flink.runtime.metrics.prometheus import MetricSample
 from ha_flink.runtime.metrics.user import user_metric_samples, user_metric_values
-from ha_flink.runtime.network.exchange import read_channel, serve_partition
+from ha_flink.runtime.network.exchange import INITIAL_CREDITS, PartitionRequest, PartitionServer, RemoteInputChannel
 from ha_flink.runtime.network.local import LocalChannelKey, LocalGates, LocalOutputChannel
 from ha_flink.runtime.network.partition import NetworkChannel, PartitionRegistry, ResultPartition
 from ha_flink.runtime.partitioner import ForwardPartitioner
@@ -77,7 +78,7 @@ class _RunningTask:
         self.snapshot_write = threading.Lock()  # a cancel waits for a snapshot write in progress
         self.state = "DEPLOYING"
         self.failure = ""
-        self.readers: list[asyncio.Future[None]] = []
+        self.readers: list[RemoteInputChannel] = []
         self.partitions: list[ResultPartition] = []
         self.local_inputs: list[LocalChannelKey] = []  # gate channels fed in-process (LocalGates)
         self.thread: threading.Thread | None = None
@@ -121,21 +122,25 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
         self._stopped = asyncio.Event()
         self.partitions = PartitionRegistry()
         self.local_gates = LocalGates()
+        self.data_server = PartitionServer(self.partitions, self.bind_host, self.config.get(TaskManagerOptions.DATA_PORT),
+                                           self.tls, f"TaskManager {self.resource_id}")
         interceptor = FencingInterceptor(self._followed_session, {"TaskExecutor"}, {"TaskExecutor"},
                                          role="TaskManager")
-        self.server = grpc.aio.server(interceptors=[*server_interceptors(self.tls), _ExceptReadPartition(interceptor)],
+        self.server = grpc.aio.server(interceptors=[*server_interceptors(self.tls), interceptor],
                                       options=SERVER_OPTIONS)
         pb_grpc.add_TaskExecutorServicer_to_server(self, self.server)
         self.port = add_port(self.server, f"{self.bind_host}:{self.bind_port}", self.tls)
         if self.port == 0:
             raise OSError(f"cannot bind the TaskManager's RPC port {self.bind_port}")
         await self.server.start()
+        self.data_server.start()
         self._retrieval = self.ha.leader_retrieval(paths.RESOURCE_MANAGER)
         self._retrieval.start(lambda address, session: self.loop.call_soon_threadsafe(
             self._on_leader, address, session))
         self._background.spawn(self._heartbeat_loop(), "heartbeats")
         self._background.spawn(self._sample_meters(), "meters")
-        logger.info("TaskManager %s serving at %s with %d slots", self.resource_id, self.address, self.slots)
+        logger.info("TaskManager %s serving at %s (data port %d) with %d slots", self.resource_id, self.address,
+                    self.data_server.port, self.slots)
 
     async def stop(self) -> None:
         self._background.cancel()  # (heartbeats, registration, reports: nothing more goes to a JobManager)
@@ -148,6 +153,7 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
         for thread in threads:
             await self.loop.run_in_executor(None, thread.join, max(0.0, deadline - time.monotonic()))
         await self.loop.run_in_executor(None, self.python_environments.close)
+        await self.loop.run_in_executor(None, self.data_server.stop)
         await self.server.stop(1)
 
     def _followed_session(self) -> uuid.UUID | None:
@@ -174,7 +180,7 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
                 stub = pb_grpc.ResourceManagerStub(self._channel(leader[0]))
                 await stub.RegisterTaskManager(
                     pb.RegisterTaskManagerRequest(resource_id=self.resource_id, address=self.address,
-                                                  slots=self.slots),
+                                                  slots=self.slots, data_port=self.data_server.port),
                     metadata=fencing_metadata(leader[1]), timeout=5)
                 self.registered.set()
                 logger.info("Registered at ResourceManager %s", leader[0])
@@ -252,9 +258,8 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
         writers = []
         partitions: list[ResultPartition] = []
         for edge, output in zip(vertex.outputs, d.outputs):
-            partition = ResultPartition(output.partition_id, output.subpartitions, self.loop, SUBPARTITION_CAPACITY,
-                                        cancelled)
-            await self.partitions.register(partition)
+            partition = ResultPartition(output.partition_id, output.subpartitions, SUBPARTITION_CAPACITY, cancelled)
+            self.partitions.register(str(session_id), partition)
             partitions.append(partition)
             channels = [LocalOutputChannel(self.local_gates, (session_id, output.partition_id, index), cancelled)
                         if index < len(output.consumer_addresses) and output.consumer_addresses[index] == self.address
@@ -304,10 +309,14 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
                 self.local_gates.register(key, gate, index)
                 running.local_inputs.append(key)
                 continue
-            stub = pb_grpc.TaskExecutorStub(self._channel(channel.producer_address))
-            future = asyncio.ensure_future(read_channel(stub, channel.partition_id, channel.subpartition, gate, index))
-            future.add_done_callback(lambda f: self._on_reader_done(f, running))
-            running.readers.append(future)
+            reader = RemoteInputChannel(
+                channel.producer_data_address,
+                PartitionRequest(str(session_id), channel.partition_id, channel.subpartition, INITIAL_CREDITS), gate,
+                index, self.tls,
+                on_failure=functools.partial(self._on_reader_thread_failure, running))
+            running.readers.append(reader)
+        for reader in running.readers:
+            reader.start()
         running.state = "RUNNING"
         running.thread = threading.Thread(target=self._run_task, args=(running,), name=task.display_name, daemon=True)
         running.thread.start()
@@ -377,13 +386,15 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
             running.task.notify_checkpoint_complete(request.checkpoint_id)
         return pb.Empty()
 
-    def _on_reader_done(self, future: asyncio.Future[None], running: _RunningTask) -> None:
-        if future.cancelled() or future.exception() is None or running.cancelled.is_set():
-            return
-        error = future.exception()
-        # (an AioRpcError's str() is several lines ending in ">", which is all the task's log line would show)
-        reason = f"{error.code().name}: {error.details()}" if isinstance(error, grpc.aio.AioRpcError) else str(error)
-        self._finish(running, "FAILED", f"input channel failed: {reason}")
+    def _on_reader_thread_failure(self, running: _RunningTask, reason: str) -> None:
+        try:
+            self.loop.call_soon_threadsafe(self._reader_failed, running, reason)
+        except RuntimeError:  # the loop is closed: the TaskManager stopped, its tasks with it
+            pass
+
+    def _reader_failed(self, running: _RunningTask, reason: str) -> None:
+        if not running.cancelled.is_set():
+            self._finish(running, "FAILED", f"input channel failed: {reason}")
 
     def _run_task(self, running: _RunningTask) -> None:
         python_env: JobPythonEnvironment | None = None
@@ -574,19 +585,3 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
             logger.info("Cancelling the tasks of %d job(s): %s", len(jobs), reason)
         for job_id in jobs:
             self._cancel_job(job_id)
-
-    async def ReadPartition(self, request_iterator: Any, context: Any) -> Any:
-        async for buffer in serve_partition(self.partitions, request_iterator, context):
-            yield buffer
-
-
-class _ExceptReadPartition(grpc.aio.ServerInterceptor):
-    """Fences the TaskExecutor's control calls; the data exchange between TaskManagers goes unfenced."""
-
-    def __init__(self, fencing: FencingInterceptor) -> None:
-        self.fencing = fencing
-
-    async def intercept_service(self, continuation: Any, handler_call_details: grpc.HandlerCallDetails) -> Any:
-        if handler_call_details.method.endswith("/ReadPartition"):
-            return await continuation(handler_call_details)
-        return await self.fencing.intercept_service(continuation, handler_call_details)
