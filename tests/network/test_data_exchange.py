@@ -185,6 +185,30 @@ def test_a_producer_that_is_gone_fails_its_reader_with_a_named_error(make_exchan
     assert exchange.failures == [f"ABORTED: {PARTITION}: the producing task of this partition was cancelled or failed"]
 
 
+def test_a_producer_gone_while_its_consumer_has_no_credit_says_so(make_exchange: Any) -> None:
+    """The serving thread waits for credit on the socket, not on the subpartition: abort still reaches
+    the consumer as ABORTED, not as a connection that just closed."""
+    exchange = make_exchange(capacity=8)
+    host, port = exchange.address.split(":")
+    consumer = socket.create_connection((host, int(port)), timeout=30)
+    try:
+        consumer.sendall(exchange_module.request_frame(PartitionRequest(SESSION, PARTITION, 0, 1)))
+        exchange.channel.send([0])
+        exchange.channel.send([1])
+        _wait(lambda: exchange.server.frames_sent == 1, 30, "the one credited buffer to go out")
+        exchange.partition.abort()
+        received = b""
+        while chunk := consumer.recv(4096):
+            received += chunk
+    finally:
+        consumer.close()
+    kind, length = struct.unpack_from(">BI", received)
+    assert kind == exchange_module.BUFFERS
+    error = received[5 + length:]
+    assert struct.unpack_from(">B", error)[0] == exchange_module.ERROR
+    assert error[5:].decode() == f"ABORTED: {PARTITION}: the producing task of this partition was cancelled or failed"
+
+
 def test_a_partition_that_never_comes_is_not_found(make_exchange: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(exchange_module, "PARTITION_WAIT_SECONDS", 0.2)
     exchange = make_exchange(capacity=8)
@@ -256,6 +280,25 @@ def test_a_new_reader_of_a_subpartition_takes_over_and_loses_nothing_queued(make
         assert _unframe(sent_to_quiet) == [[0], [1]]
     finally:
         quiet.close()
+
+
+class _Unpicklable:
+    def __reduce__(self) -> Any:
+        return (_refuse_to_unpickle, ())
+
+
+def _refuse_to_unpickle() -> None:
+    raise RuntimeError("this record cannot be unpickled here")
+
+
+def test_a_buffer_that_cannot_be_unpickled_fails_the_reader_by_name(make_exchange: Any) -> None:
+    """(Not a reader thread that dies and leaves its task waiting for input forever.)"""
+    exchange = make_exchange(capacity=8)
+    exchange.channel.send([_Unpicklable()])
+    exchange.read_into(InputGate(1, 8, threading.Event()), credits=4)
+    _wait(lambda: exchange.failures, 30, "the reader to fail")
+    assert exchange.failures[0].startswith(f"DATA_LOSS: reading {PARTITION}[0] from TaskManager 127.0.0.1:")
+    assert exchange.failures[0].endswith("RuntimeError: this record cannot be unpickled here")
 
 
 @pytest.mark.parametrize("garbage", [b"", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"\x01\x7f\xff\xff\xff" + b"x" * 64])

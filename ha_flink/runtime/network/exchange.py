@@ -134,6 +134,8 @@ def buffers_frame(items: list[bytes], ended: bool) -> bytes:
 def split_buffers(payload: bytes) -> list[memoryview]:
     view, items, at = memoryview(payload), [], 0
     while at < len(view):
+        if at + _LENGTH.size > len(view):
+            raise ExchangeError("DATA_LOSS", "a buffer frame ends inside a buffer's length")
         (length,) = _LENGTH.unpack_from(view, at)
         at += _LENGTH.size
         if at + length > len(view):
@@ -178,6 +180,14 @@ class _Interrupter:
                 try:
                     self._dup.shutdown(socket.SHUT_RDWR)
                 except OSError:  # (not connected any more)
+                    pass
+
+    def stop_reading(self) -> None:
+        with self._lock:
+            if self._dup is not None:
+                try:
+                    self._dup.shutdown(socket.SHUT_RD)
+                except OSError:
                     pass
 
     def close(self) -> None:
@@ -300,11 +310,13 @@ class PartitionServer:
             self._refuse(sock, reader, ExchangeError("ABORTED", f"{request.partition_id}: {error}"), peer, quiet=True)
         except ExchangeError as error:
             self._refuse(sock, reader, error, peer, quiet=error.code == "NOT_FOUND")
-        except (OSError, ValueError) as error:  # (ssl.SSLError is an OSError)
+        except (OSError, ValueError, struct.error) as error:  # (ssl.SSLError is an OSError)
             if request is None and not self._stopped:
                 logger.warning("Refused a data connection from %s: %s", peer, error)
             else:
                 logger.debug("The data connection to %s ended: %s", peer, error)
+        except Exception:
+            logger.exception("Serving the data connection from %s failed", peer)
         finally:
             if subpartition is not None:
                 subpartition.detach(interrupter)
@@ -319,7 +331,13 @@ class PartitionServer:
               interrupter: _Interrupter) -> None:
         while True:
             while credits <= 0:  # (credit comes back in quarters; it waits in the socket until needed)
-                kind, payload = _read_frame(reader, MAX_REQUEST_BYTES)
+                try:
+                    kind, payload = _read_frame(reader, MAX_REQUEST_BYTES)
+                except OSError:
+                    if subpartition.aborted:  # (abort stopped the reading side to wake us)
+                        raise PartitionAbortedError("the producing task of this partition was cancelled or "
+                                                    "failed") from None
+                    raise
                 if kind != CREDIT or len(payload) != _LENGTH.size:
                     raise ExchangeError("INVALID_ARGUMENT", f"a frame of kind {kind} where credit was expected")
                 credits += _LENGTH.unpack(payload)[0]
@@ -390,6 +408,10 @@ class RemoteInputChannel:
         except (OSError, ValueError) as error:
             if not self._cancelled.is_set() and not self.gate.cancelled.is_set():
                 self.on_failure(f"UNAVAILABLE: reading {what} from TaskManager {self.address}: {error}")
+        except Exception as error:  # (a buffer that does not unpickle, say: the task fails, it never hangs)
+            if not self._cancelled.is_set():
+                self.on_failure(f"DATA_LOSS: reading {what} from TaskManager {self.address}: "
+                                f"{type(error).__name__}: {error}")
 
     def _read(self) -> None:
         host, _, port = self.address.rpartition(":")

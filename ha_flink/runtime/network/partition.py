@@ -34,9 +34,13 @@ class ReaderSupersededError(RuntimeError):
 
 
 class Interruptible(Protocol):
-    """A connection serving a subpartition, as abort() wakes it (exchange._Interrupter)."""
+    """A connection serving a subpartition, as abort() and attach() wake it (exchange._Interrupter)."""
 
-    def interrupt(self) -> None: ...
+    def interrupt(self) -> None:
+        """Shut the connection down: whatever its thread waits for on it ends."""
+
+    def stop_reading(self) -> None:
+        """Shut its reading side down: a thread waiting for credit wakes, and can still say why."""
 
 
 class Subpartition:
@@ -51,7 +55,7 @@ class Subpartition:
         # The one connection that reads it: a subpartition has one consumer, and a buffer that a stale
         # second reader took would be lost to the real one (Flink: one read view per subpartition).
         self._reader: Interruptible | None = None
-        self._reader_waiting = False  # in take(): a notify wakes it, no interrupt needed
+        self._reader_waiting = False  # in take(): a notify wakes it
 
     # producer side (task thread)
     def add(self, data: bytes, clock: BackPressureClock | None = None) -> None:
@@ -77,8 +81,8 @@ class Subpartition:
             self.aborted = True
             self._data.notify_all()  # (a serving thread in take() says so to its consumer)
             busy = self._reader if not self._reader_waiting else None
-        if busy is not None:  # (one blocked in a send or a receive is woken by closing its connection)
-            busy.interrupt()
+        if busy is not None:  # (one waiting for credit wakes; its consumer, told ABORTED, ends the connection)
+            busy.stop_reading()
 
     # consumer side (the serving thread)
     def attach(self, connection: Interruptible) -> Interruptible | None:
