@@ -147,16 +147,20 @@ def listening_addresses(pid: int) -> set[tuple[str, int]]:
 
 
 def test_bind_host_binds_every_listener_of_both_daemons(cluster_factory: Callable[..., Cluster]) -> None:
-    """RPC (and the TaskManager's data exchange, the same server), REST and Prometheus of a daemon listen
-    only on its jobmanager.bind-host / taskmanager.bind-host."""
+    """RPC, REST, Prometheus and the TaskManager's data exchange (on taskmanager.data.port) of a daemon
+    listen only on its jobmanager.bind-host / taskmanager.bind-host."""
+    with socket.socket() as probe:  # (a port free now, for taskmanager.data.port)
+        probe.bind(("127.0.0.1", 0))
+        data_port = probe.getsockname()[1]
     cluster = cluster_factory(**{"jobmanager.bind-host": "127.0.0.1", "taskmanager.bind-host": "127.0.0.1",
-                                 "metrics.reporter.prom.port": "29250-29299"})
+                                 "metrics.reporter.prom.port": "29250-29299", "taskmanager.data.port": str(data_port)})
     leader = cluster.start_leader()
     taskmanager = cluster.start_taskmanager()
     address = leader.rest_address() or ""
     wait_for(lambda: call(address, "/overview")[1].get("taskmanagers") == 1, 20, what="the TaskManager")
     jm = listening_addresses(leader.process.pid)
     tm = listening_addresses(taskmanager.process.pid)
-    assert len(jm) >= 3 and len(tm) >= 2, (jm, tm)  # RPC, REST, metrics / RPC, metrics
+    assert len(jm) >= 3 and len(tm) >= 3, (jm, tm)  # RPC, REST, metrics / RPC, data, metrics
+    assert ("127.0.0.1", data_port) in tm, (tm, data_port)
     assert {ip for ip, _ in jm | tm} == {"127.0.0.1"}, (jm, tm)
     assert int(urllib.parse.urlsplit(address).port or 0) in {port for _, port in jm}

@@ -174,7 +174,8 @@ def _serve(daemon: str, args: argparse.Namespace, config: Any, session_fd: int |
                                                               rest=start_rest_endpoint)
         elif daemon == "taskexecutor":
             component = TaskExecutor(config, ha, args.host, config.get(TaskManagerOptions.RPC_PORT),
-                                     bind_host=config.get(TaskManagerOptions.BIND_HOST) or "0.0.0.0")
+                                     bind_host=config.get(TaskManagerOptions.BIND_HOST) or "0.0.0.0",
+                                     data_port=config.get(TaskManagerOptions.DATA_PORT))
         else:
             print(f"unknown daemon {daemon!r}; known: standalonesession, taskexecutor", file=sys.stderr)
             return 2

@@ -87,13 +87,16 @@ class _RunningTask:
 
 class TaskExecutor(pb_grpc.TaskExecutorServicer):
     def __init__(self, config: Configuration, ha_services: HaServices, host: str | None = None, port: int = 0,
-                 bind_host: str = "0.0.0.0", slots: int | None = None) -> None:
+                 bind_host: str = "0.0.0.0", slots: int | None = None, data_port: int = 0) -> None:
+        """`port` and `data_port`: of its RPC and its data exchange, 0 for any free one (the daemon passes
+        taskmanager.rpc.port and taskmanager.data.port; a mini cluster of several TaskExecutors 0)."""
         self.config = config
         self.ha = ha_services
         self.tls = internal_tls(config)  # (a ConfigurationError here stops the daemon before it listens)
         self.host = host or config.get(TaskManagerOptions.HOST) or socket.gethostname()
         self.bind_host = bind_host
         self.bind_port = port
+        self.data_port = data_port
         self.slots = slots or config.get(TaskManagerOptions.NUM_TASK_SLOTS)
         self.resource_id = f"{self.host}-{uuid.uuid4().hex[:8]}"
         self.heartbeat_interval = config.get(HeartbeatManagerOptions.HEARTBEAT_INTERVAL).total_seconds()
@@ -122,8 +125,8 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
         self._stopped = asyncio.Event()
         self.partitions = PartitionRegistry()
         self.local_gates = LocalGates()
-        self.data_server = PartitionServer(self.partitions, self.bind_host, self.config.get(TaskManagerOptions.DATA_PORT),
-                                           self.tls, f"TaskManager {self.resource_id}")
+        self.data_server = PartitionServer(self.partitions, self.bind_host, self.data_port, self.tls,
+                                           f"TaskManager {self.resource_id}")
         interceptor = FencingInterceptor(self._followed_session, {"TaskExecutor"}, {"TaskExecutor"},
                                          role="TaskManager")
         self.server = grpc.aio.server(interceptors=[*server_interceptors(self.tls), interceptor],
