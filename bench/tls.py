@@ -2,7 +2,7 @@
 one run, on real processes, a real ZooKeeper and real certificates from a test CA:
 
 1. throughput of the bounded map -> key_by -> reduce job (bench/jobs/throughput_job.py) at p=2 on two
-   TaskManagers: records between them cross a TLS gRPC stream when it is on; rounds alternate off/on so
+   TaskManagers: records between them cross a TLS data connection when it is on; rounds alternate off/on so
    drift in the machine's speed falls on both;
 2. leader SIGKILL -> all tasks RUNNING on the new leader (session timeout 3 s), where every RPC of the
    takeover (TaskManagers re-registering, deployments) opens new TLS connections.
