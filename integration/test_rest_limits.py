@@ -162,5 +162,6 @@ def test_bind_host_binds_every_listener_of_both_daemons(cluster_factory: Callabl
     tm = listening_addresses(taskmanager.process.pid)
     assert len(jm) >= 3 and len(tm) >= 3, (jm, tm)  # RPC, REST, metrics / RPC, data, metrics
     assert ("127.0.0.1", data_port) in tm, (tm, data_port)
+    assert [t["dataPort"] for t in call(address, "/taskmanagers")[1]["taskmanagers"]] == [data_port]  # (Flink's field)
     assert {ip for ip, _ in jm | tm} == {"127.0.0.1"}, (jm, tm)
     assert int(urllib.parse.urlsplit(address).port or 0) in {port for _, port in jm}

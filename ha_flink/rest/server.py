@@ -696,7 +696,7 @@ def _resource_profile(slots: int) -> dict[str, Any]:
 def _taskmanager(rm: ResourceManager, info: TaskManagerInfo) -> dict[str, Any]:
     """Flink's TaskManagerInfo (memory and hardware figures that a Python TaskManager does not have are 0)."""
     free = sum(1 for owner, _ in rm.free_slots() if owner is info)
-    return {"id": info.resource_id, "path": info.address, "dataPort": int(info.address.rsplit(":", 1)[-1]),
+    return {"id": info.resource_id, "path": info.address, "dataPort": info.data_port,
             "jmxPort": -1, "timeSinceLastHeartbeat": int((time.monotonic() - info.last_heartbeat) * 1000),
             "slotsNumber": info.slots, "freeSlots": free, "assignedTasks": 0,
             "totalResource": _resource_profile(info.slots), "freeResource": _resource_profile(free),
