@@ -21,7 +21,7 @@ smallest N. Goals (issue 18): deploy <= 2 s, checkpoint <= 0.5 s, failover withi
 figure, idle leader CPU <= 2% of a core, ZooKeeper requests per checkpoint constant.
 
 Run: `.venv/bin/python bench/scale.py [--tms 4,8,16,32] [--window S] [--kills N] [--rate R]
-[--heartbeat conf|test|flink] [--workdir DIR] [--no-record]`
+[--heartbeat conf|test|flink] [--tls] [--workdir DIR] [--no-record]`
 (about 15 minutes at the defaults on 2 cores)."""
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ from bench.common import bench_cluster, cpu_seconds, report  # noqa: E402
 from bench.runtime import failover, log_time, stamp_of  # noqa: E402
 from ha_flink.testing.cluster import Cluster, DaemonProcess  # noqa: E402
 from ha_flink.testing.processes import wait_for  # noqa: E402
+from ha_flink.testing.certificates import create_test_certificates  # noqa: E402
 
 JOB = Path(__file__).resolve().parent / "jobs" / "scale_job.py"
 COMPLETED = re.compile(r"Completed checkpoint (\d+) of job (\w+) \((\d+) tasks, (\d+) ms\)")
@@ -197,6 +198,8 @@ def measure(tms: int, args: argparse.Namespace) -> Figures:
         else:
             tmp = stack.enter_context(tempfile.TemporaryDirectory())
         settings = {"taskmanager.numberOfTaskSlots": "2", "state.checkpoints.dir": f"file://{tmp}/checkpoints"}
+        if args.tls:  # internal TLS only: the bench's own REST calls stay plain HTTP
+            settings.update(create_test_certificates(Path(tmp) / "certs").internal_config())
         interval, timeout = HEARTBEATS[args.heartbeat]
         settings.update({"heartbeat.interval": interval, "heartbeat.timeout": timeout})
         with bench_cluster(Path(tmp), settings) as cluster:
@@ -332,6 +335,8 @@ def main() -> None:
                              "cluster's 0.5 s / 5 s, or Flink's defaults 10 s / 50 s")
     parser.add_argument("--workdir", help="a folder to keep each cluster's files and logs in (default: a temporary "
                                           "folder, removed)")
+    parser.add_argument("--tls", action="store_true", help="mutual internal TLS (security.ssl.internal.*, test "
+                                                           "certificates): every RPC and data connection")
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
     results = []
@@ -342,7 +347,8 @@ def main() -> None:
     command = "bench/scale.py " + " ".join(a for a in sys.argv[1:] if a != "--no-record")
     notes = (f"One ZooKeeper 3.8 server (tickTime 200 ms), session timeout 3 s; 3 JobManagers, guarded; N "
              f"TaskManagers of 2 slots, heartbeat "
-             f"{' / '.join(HEARTBEATS[args.heartbeat])} ({args.heartbeat}); all on this machine's loopback. The "
+             f"{' / '.join(HEARTBEATS[args.heartbeat])} ({args.heartbeat}); "
+             f"{'internal TLS on (mutual, test certificates); ' if args.tls else ''}all on this machine's loopback. The "
              f"job (bench/jobs/scale_job.py) at p = 2N, {args.rate:g} records/s in all, 1,000 keys. Windows of "
              f"{args.window:g} s; {args.kills} leader SIGKILLs per N. Times from the daemons' log stamps, CPU from "
              f"/proc/<pid>/stat of the leader JobManager, ZooKeeper packets from `mntr`. Ratios (in brackets) "
