@@ -26,6 +26,7 @@ from ha_flink.runtime.task.channels import END_OF_PARTITION, InputGate, TaskCanc
 from ha_flink.security.keystores import load_keystore
 from ha_flink.security.tls import TlsSettings, internal_tls
 from ha_flink.testing.certificates import CertificateSet, create_test_certificates
+from ha_flink.testing.processes import wait_for
 
 PARTITION = "job/vertex/0/0/0"
 SESSION = "5d3e0c2a-0000-4000-8000-000000000001"
@@ -91,14 +92,6 @@ def _drain(gate: InputGate, deadline: float) -> list[Any]:
         if item[1] is END_OF_PARTITION:
             return items
     raise AssertionError(f"the partition did not end in time; {len(items)} items arrived")
-
-
-def _wait(condition: Any, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def test_every_batch_arrives_in_order_and_then_the_end(make_exchange: Any) -> None:
@@ -181,7 +174,7 @@ def test_a_producer_that_is_gone_fails_its_reader_with_a_named_error(make_exchan
     exchange.channel.send([1])
     assert _take(gate, 1, time.monotonic() + 30) == [1]
     exchange.partition.abort()  # (what a cancelled or failed producing task does)
-    _wait(lambda: exchange.failures, 30, "the reader to fail")
+    wait_for(lambda: exchange.failures, 30, what="the reader to fail")
     assert exchange.failures == [f"ABORTED: {PARTITION}: the producing task of this partition was cancelled or failed"]
 
 
@@ -195,7 +188,7 @@ def test_a_producer_gone_while_its_consumer_has_no_credit_says_so(make_exchange:
         consumer.sendall(exchange_module.request_frame(PartitionRequest(SESSION, PARTITION, 0, 1)))
         exchange.channel.send([0])
         exchange.channel.send([1])
-        _wait(lambda: exchange.server.frames_sent == 1, 30, "the one credited buffer to go out")
+        wait_for(lambda: exchange.server.frames_sent == 1, 30, what="the one credited buffer to go out")
         exchange.partition.abort()
         received = b""
         while chunk := consumer.recv(4096):
@@ -213,7 +206,7 @@ def test_a_partition_that_never_comes_is_not_found(make_exchange: Any, monkeypat
     monkeypatch.setattr(exchange_module, "PARTITION_WAIT_SECONDS", 0.2)
     exchange = make_exchange(capacity=8)
     exchange.read_into(InputGate(1, 8, threading.Event()), credits=4, partition="job/other/0/0/0")
-    _wait(lambda: exchange.failures, 30, "the reader to fail")
+    wait_for(lambda: exchange.failures, 30, what="the reader to fail")
     assert exchange.failures == [f"NOT_FOUND: no result partition job/other/0/0/0 of leader session {SESSION} here"]
 
 
@@ -221,7 +214,7 @@ def test_a_cancelled_reader_of_a_silent_partition_ends_without_a_failure(make_ex
     exchange = make_exchange(capacity=8)
     cancelled = threading.Event()
     reader = exchange.read_into(InputGate(1, 8, cancelled), credits=4)
-    _wait(lambda: exchange.server.connections_served == 1, 30, "the connection to be served")
+    wait_for(lambda: exchange.server.connections_served == 1, 30, what="the connection to be served")
     cancelled.set()
     reader.cancel()
     reader.thread.join(10)
@@ -237,7 +230,7 @@ def test_a_consumer_of_another_leader_session_does_not_find_the_partition(
     exchange.channel.send(["the new leader's"])
     stale = "5d3e0c2a-0000-4000-8000-0000000000ff"
     exchange.read_into(InputGate(1, 8, threading.Event()), credits=4, session=stale)
-    _wait(lambda: exchange.failures, 30, "the stale reader to fail")
+    wait_for(lambda: exchange.failures, 30, what="the stale reader to fail")
     assert exchange.failures == [f"NOT_FOUND: no result partition {PARTITION} of leader session {stale} here"]
     exchange.channel.send(END_OF_PARTITION)
     gate = InputGate(1, 8, exchange.cancelled)
@@ -264,11 +257,11 @@ def test_a_new_reader_of_a_subpartition_takes_over_and_loses_nothing_queued(make
     quiet = socket.create_connection((host, int(port)), timeout=30)
     try:
         quiet.sendall(exchange_module.request_frame(PartitionRequest(SESSION, PARTITION, 0, 2)))
-        _wait(lambda: exchange.server.connections_served == 1, 30, "the quiet reader to be served")
+        wait_for(lambda: exchange.server.connections_served == 1, 30, what="the quiet reader to be served")
         for i in range(4):
             exchange.channel.send([i])
-        _wait(lambda: exchange.server.frames_sent >= 1 and len(exchange.partition.subpartitions[0].buffers) == 2,
-              30, "two buffers to go to the quiet reader")
+        wait_for(lambda: exchange.server.frames_sent >= 1 and len(exchange.partition.subpartitions[0].buffers) == 2,
+                 30, what="two buffers to go to the quiet reader")
         exchange.channel.send(END_OF_PARTITION)
         gate = InputGate(1, 8, exchange.cancelled)
         exchange.read_into(gate, credits=4)
@@ -296,7 +289,7 @@ def test_a_buffer_that_cannot_be_unpickled_fails_the_reader_by_name(make_exchang
     exchange = make_exchange(capacity=8)
     exchange.channel.send([_Unpicklable()])
     exchange.read_into(InputGate(1, 8, threading.Event()), credits=4)
-    _wait(lambda: exchange.failures, 30, "the reader to fail")
+    wait_for(lambda: exchange.failures, 30, what="the reader to fail")
     assert exchange.failures[0].startswith(f"DATA_LOSS: reading {PARTITION}[0] from TaskManager 127.0.0.1:")
     assert exchange.failures[0].endswith("RuntimeError: this record cannot be unpickled here")
 
@@ -345,7 +338,7 @@ def test_with_internal_tls_only_a_peer_with_a_trusted_certificate_reads(make_exc
     for stranger in (None, _tls(certs, "stranger")):  # plaintext; a certificate of another CA
         exchange.failures.clear()
         exchange.read_into(InputGate(1, 8, threading.Event()), credits=4, tls=stranger)
-        _wait(lambda: exchange.failures, 30, "the untrusted reader to fail")
+        wait_for(lambda: exchange.failures, 30, what="the untrusted reader to fail")
         assert exchange.failures[0].startswith("UNAVAILABLE: reading job/vertex/0/0/0[0] from TaskManager 127.0.0.1:")
     assert exchange.server.connections_served == 0
     exchange.channel.send(END_OF_PARTITION)
@@ -361,7 +354,7 @@ def test_a_pinned_fingerprint_refuses_another_certificate_of_the_same_ca(make_ex
     exchange = make_exchange(capacity=8, tls=_tls(certs, **{"security.ssl.internal.cert.fingerprint": pin}))
     exchange.channel.send(END_OF_PARTITION)
     exchange.read_into(InputGate(1, 8, threading.Event()), credits=4, tls=_tls(certs, "client"))
-    _wait(lambda: exchange.failures, 30, "the reader with an unpinned certificate to fail")
+    wait_for(lambda: exchange.failures, 30, what="the reader with an unpinned certificate to fail")
     assert exchange.server.connections_served == 0
     gate = InputGate(1, 8, exchange.cancelled)
     exchange.read_into(gate, credits=4, tls=_tls(certs, **{"security.ssl.internal.cert.fingerprint": pin}))

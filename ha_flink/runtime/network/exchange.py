@@ -59,6 +59,7 @@ PARTITION_WAIT_SECONDS = 30.0
 REQUEST_SECONDS = 10.0  # for a connection's TLS handshake and request, and a consumer's connect
 MAX_REQUEST_BYTES = 4096
 MAGIC = b"HAFX1"
+MAX_FRAME_BYTES = MAX_BUFFERS_PER_MESSAGE * (MAX_BUFFER_BYTES + 4)  # (what a producer may send in one frame)
 
 REQUEST, CREDIT, BUFFERS, END, ERROR = range(1, 6)
 _HEADER = struct.Struct(">BI")
@@ -72,7 +73,6 @@ class ExchangeError(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
-        self.message = message
 
 
 @dataclasses.dataclass(frozen=True)
@@ -240,7 +240,6 @@ class PartitionServer:
         self._name = name
         self._open: set[_Interrupter] = set()
         self._lock = threading.Lock()
-        self._stopped = False
         self._stopping = threading.Event()
         self.connections_served = 0  # (for tests and benches: connections that reached a partition)
         self.frames_sent = 0
@@ -255,7 +254,6 @@ class PartitionServer:
             return len(self._open)
 
     def stop(self) -> None:
-        self._stopped = True
         self._stopping.set()
         try:
             self._listener.shutdown(socket.SHUT_RDWR)  # (wakes the accept; a close alone does not on Linux)
@@ -268,11 +266,11 @@ class PartitionServer:
         self._thread.join(5)
 
     def _accept(self) -> None:
-        while not self._stopped:
+        while not self._stopping.is_set():
             try:
                 sock, address = self._listener.accept()
             except OSError:
-                if self._stopped:
+                if self._stopping.is_set():
                     return
                 logger.exception("The data port of %s cannot accept", self._name)
                 self._stopping.wait(0.1)  # (out of descriptors, say: not a hot loop of the same error)
@@ -319,7 +317,7 @@ class PartitionServer:
         except ExchangeError as error:
             self._refuse(sock, reader, error, peer, quiet=error.code == "NOT_FOUND")
         except (OSError, ValueError, struct.error) as error:  # (ssl.SSLError is an OSError)
-            if request is None and not self._stopped:
+            if request is None and not self._stopping.is_set():
                 logger.warning("Refused a data connection from %s: %s", peer, error)
             else:
                 logger.debug("The data connection to %s ended: %s", peer, error)
@@ -453,7 +451,7 @@ class RemoteInputChannel:
         grant_every, taken = max(1, credits // 4), 0
         put, index = self.gate.put, self.channel_index
         while True:
-            kind, payload = _read_frame(reader, MAX_BUFFERS_PER_MESSAGE * (MAX_BUFFER_BYTES + _LENGTH.size))
+            kind, payload = _read_frame(reader, MAX_FRAME_BYTES)
             if kind == ERROR:
                 text = payload.decode(errors="replace")
                 code, _, message = text.partition(": ")
