@@ -243,3 +243,15 @@ def test_a_deployment_failure_of_a_first_attempt_restarts_the_whole_job(graph: J
     assert scheduler.exceptions[0].stacktrace == f"deploying {scheduler.name_of(key)} failed: UNAVAILABLE: " \
                                                  "connection refused"
     assert scheduler.handle(js.AttemptDeployed(0), 3) == []  # the old attempt's deployment ending
+
+
+def test_the_log_line_of_a_task_failure_carries_its_reason() -> None:
+    """(The first line of a task's failure is "<task> failed:"; its reason is the traceback's last line.)"""
+    traceback = "Traceback (most recent call last):\n  File \"x.py\", line 1\nRuntimeError: input channel failed: ABORTED\n"
+    assert js.failure_summary(js.task_failure_text("Sink (11/64)", traceback)) == \
+        "Sink (11/64) failed: RuntimeError: input channel failed: ABORTED"
+    assert js.failure_summary(js.task_failure_text("Sink (1/1)", "input channel failed: UNAVAILABLE")) == \
+        "Sink (1/1) failed: input channel failed: UNAVAILABLE"
+    assert js.failure_summary("TaskManager tm-1 lost: no heartbeat for 20 s\nmore") == \
+        "TaskManager tm-1 lost: no heartbeat for 20 s"
+    assert js.failure_summary("") == "(no reason given)"

@@ -257,6 +257,14 @@ def task_failure_text(task: str, traceback: str) -> str:
     return f"{task} failed:\n{traceback}"
 
 
+def failure_summary(failure: str) -> str:
+    """One line for the log: "<task> failed: <the traceback's last line>", not the bare "<task> failed:"."""
+    lines = [line.strip() for line in failure.strip().splitlines() if line.strip()]
+    if not lines:
+        return "(no reason given)"
+    return lines[0] if len(lines) == 1 or not lines[0].endswith(":") else f"{lines[0]} {lines[-1]}"
+
+
 @dataclass
 class JobScheduler:
     """The state machine of one job under one leader (see the module docstring)."""
@@ -465,7 +473,7 @@ class JobScheduler:
         """`failed`: the subtask that failed, or those of a lost TaskManager (empty: the whole job)."""
         if self.status != JobStatus.RUNNING or (failed and failed <= self.restarting):
             return []  # one failover per attempt (or per region), however many tasks report it
-        logger.info("Job %s: %s", self.job_id, failure.splitlines()[0])
+        logger.info("Job %s: %s", self.job_id, failure_summary(failure))
         self._record_exception(failure, failed, now_ms)
         if failed and self.failover == "region":
             region = set().union(*(tasks_to_restart("region", self.graph, key) for key in failed))
