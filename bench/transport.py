@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import report, worktree  # noqa: E402
 from ha_flink.config import Configuration  # noqa: E402
 from ha_flink.runtime.network.exchange import (  # noqa: E402
-    INITIAL_CREDITS, PartitionRequest, PartitionServer, RemoteInputChannel,
+    INITIAL_CREDITS, DataConnections, PartitionRequest, PartitionServer, RemoteInputChannel,
 )
 from ha_flink.runtime.network.partition import NetworkChannel, PartitionRegistry, ResultPartition  # noqa: E402
 from ha_flink.runtime.task.channels import END_OF_PARTITION, InputGate  # noqa: E402
@@ -40,7 +40,8 @@ from ha_flink.testing.certificates import DEFAULT_PASSWORD, CertificateSet, crea
 
 PARTITION = "job/vertex/0/0/0"
 CAPACITY = 32
-BASELINE = "113af1a"
+BASELINE = "113af1a"  # the gRPC exchange
+PREVIOUS = "0850b31"  # a connection and a thread on each side per input channel
 
 
 def _pace(started: float, i: int, rate: float) -> None:
@@ -88,8 +89,9 @@ def _consumer(port: int, certs: str | None) -> dict[str, float]:
     cancelled = threading.Event()
     gate = InputGate(1, 4, cancelled)
     failures: list[str] = []
-    reader = RemoteInputChannel(f"127.0.0.1:{port}", PartitionRequest("session", PARTITION, 0, INITIAL_CREDITS), gate, 0,
-                                _tls(certs), failures.append)
+    connections = DataConnections(_tls(certs))
+    reader = RemoteInputChannel(connections, f"127.0.0.1:{port}",
+                                PartitionRequest("session", PARTITION, 0, INITIAL_CREDITS), gate, 0, failures.append)
     reader.start()
     while not failures and not reader.connected:  # (the producer's first send waits for this)
         time.sleep(0.001)
@@ -103,7 +105,7 @@ def _consumer(port: int, certs: str | None) -> dict[str, float]:
         if item[1] is END_OF_PARTITION:
             break
         received += 1
-    reader.thread.join(10)
+    connections.close()
     if failures:
         raise RuntimeError(failures[0])
     return {"cpu": time.process_time() - cpu, "wall": time.monotonic() - wall, "buffers": received}
@@ -144,6 +146,8 @@ def main() -> None:
     parser.add_argument("--buffers", type=int, default=10000)
     parser.add_argument("--rate", type=float, default=2000.0, help="buffers per second (0: flat out)")
     parser.add_argument("--baseline", default=BASELINE, help="the git revision whose grpc exchange is measured")
+    parser.add_argument("--previous", default=PREVIOUS,
+                        help="the git revision whose exchange of a connection per channel is measured")
     parser.add_argument("--role", choices=("producer", "consumer"), help=argparse.SUPPRESS)
     parser.add_argument("--transport", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -158,10 +162,11 @@ def main() -> None:
         return
     root = Path(__file__).resolve().parents[1]
     rows = []
-    with tempfile.TemporaryDirectory() as tmp, worktree(args.baseline) as (base, commit):
+    with (tempfile.TemporaryDirectory() as tmp, worktree(args.baseline) as (base, commit),
+          worktree(args.previous) as (previous, previous_commit)):
         certs = create_test_certificates(Path(tmp))
-        runs = {"grpc": (base, "grpc", []), "threads": (root, "threads", []),
-                "threads, TLS": (root, "threads", ["--certs", str(certs.folder)])}
+        runs = {"grpc": (base, "grpc", []), "per channel": (previous, "threads", []),
+                "threads": (root, "threads", []), "threads, TLS": (root, "threads", ["--certs", str(certs.folder)])}
         for rate in (args.rate, 0.0):
             results = {name: run_pair(tree, transport, args.buffers, rate, extra)
                        for name, (tree, transport, extra) in runs.items()}
@@ -178,8 +183,10 @@ def main() -> None:
                        "buffers/s |", "|---|---|---|---|---|---|", *rows])
     notes = (f"{args.buffers:,} buffers of one small record batch each, one subpartition, {CAPACITY} buffers and "
              f"{INITIAL_CREDITS} credits; each side its own process on loopback, CPU of every thread of it. "
-             "`threads` is the runtime's exchange (a thread per connection on each side, runtime/network/"
-             f"exchange.py); `grpc` the gRPC stream it replaced, run from a worktree of {commit}.")
+             "`threads` is the runtime's exchange (a connection per pair of TaskManagers carrying all their "
+             "channels, a thread per connection on each side, runtime/network/exchange.py); `per channel` the "
+             f"exchange of a connection and two threads per input channel, run from a worktree of {previous_commit}; "
+             f"`grpc` the gRPC stream before it, from a worktree of {commit}.")
     command = "bench/transport.py " + " ".join(a for a in sys.argv[1:] if a != "--no-record")
     report("Data exchange: cost per message of the transport", command.strip(), table, notes, not args.no_record)
 

@@ -1,9 +1,10 @@
 """The data exchange between TaskManagers (runtime/network/exchange.py) on a real loopback port: a producer
 thread writes a result partition, a `RemoteInputChannel` reads it into an input gate. Order and the end
 of the partition arrive intact, a stalled consumer bounds what its producer may queue (credit-based flow
-control), a producer that is ahead ships its queued buffers in fewer frames than buffers; a producer that
-is gone, a partition that is not there, a stranger that connects and a consumer without the internal
-certificate each end in a named failure, and the port goes on serving."""
+control), a producer that is ahead ships its queued buffers in fewer frames than buffers, the channels
+from one TaskManager share one connection and end or fail one by one on it; a producer that is gone, a
+partition that is not there, a stranger that connects and a consumer without the internal certificate
+each end in a named failure, and the port goes on serving."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import pytest
 from ha_flink.config import Configuration
 from ha_flink.runtime.network import exchange as exchange_module
 from ha_flink.runtime.network.exchange import (
-    MAX_BUFFERS_PER_MESSAGE, PartitionRequest, PartitionServer, RemoteInputChannel,
+    MAX_BUFFERS_PER_MESSAGE, DataConnections, PartitionRequest, PartitionServer, RemoteInputChannel,
 )
 from ha_flink.runtime.network.partition import NetworkChannel, PartitionRegistry, ResultPartition
 from ha_flink.runtime.task.channels import END_OF_PARTITION, InputGate, TaskCancelled
@@ -33,17 +34,19 @@ SESSION = "5d3e0c2a-0000-4000-8000-000000000001"
 
 
 class _Exchange:
-    """One partition of one subpartition, served on a loopback port."""
+    """One partition (of one subpartition, unless told), served on a loopback port; its readers share the
+    connections of one consumer per TLS setting, as one TaskManager's channels do."""
 
-    def __init__(self, capacity: int, tls: TlsSettings | None = None) -> None:
+    def __init__(self, capacity: int, tls: TlsSettings | None = None, subpartitions: int = 1) -> None:
         self.cancelled = threading.Event()
         self.registry = PartitionRegistry()
         self.server = PartitionServer(self.registry, "127.0.0.1", 0, tls, "the test")
         self.server.start()
-        self.partition = ResultPartition(PARTITION, 1, capacity, self.cancelled)
+        self.partition = ResultPartition(PARTITION, subpartitions, capacity, self.cancelled)
         self.registry.register(SESSION, self.partition)
         self.channel = NetworkChannel(self.partition.subpartitions[0])
         self.readers: list[RemoteInputChannel] = []
+        self.consumers: dict[TlsSettings | None, DataConnections] = {}
         self.failures: list[str] = []
 
     @property
@@ -51,10 +54,12 @@ class _Exchange:
         return f"127.0.0.1:{self.server.port}"
 
     def read_into(self, gate: InputGate, credits: int, partition: str = PARTITION,
-                  tls: TlsSettings | None = None, session: str = "") -> RemoteInputChannel:
+                  tls: TlsSettings | None = None, session: str = "", subpartition: int = 0,
+                  channel_index: int = 0, failures: list[str] | None = None) -> RemoteInputChannel:
         session = session or SESSION
-        reader = RemoteInputChannel(self.address, PartitionRequest(session, partition, 0, credits), gate, 0, tls,
-                                    self.failures.append)
+        consumer = self.consumers.setdefault(tls, DataConnections(tls))
+        reader = RemoteInputChannel(consumer, self.address, PartitionRequest(session, partition, subpartition, credits),
+                                    gate, channel_index, (self.failures if failures is None else failures).append)
         self.readers.append(reader)
         reader.start()
         return reader
@@ -64,17 +69,19 @@ class _Exchange:
         self.partition.abort()
         for reader in self.readers:
             reader.cancel()
-            reader.thread.join(10)
-            assert not reader.thread.is_alive(), "a cancelled reader's thread did not end"
+        for consumer in self.consumers.values():
+            consumer.close()
+            assert consumer.open_connections == 0, "a closed consumer kept a connection"
         self.server.stop()
+        wait_for(lambda: self.server.open_connections == 0, 10, what="the served connections to end")
 
 
 @pytest.fixture
 def make_exchange() -> Iterator[Any]:
     made: list[_Exchange] = []
 
-    def make(capacity: int, tls: TlsSettings | None = None) -> _Exchange:
-        made.append(_Exchange(capacity, tls))
+    def make(capacity: int, tls: TlsSettings | None = None, subpartitions: int = 1) -> _Exchange:
+        made.append(_Exchange(capacity, tls, subpartitions))
         return made[-1]
 
     yield make
@@ -109,15 +116,14 @@ def test_every_batch_arrives_in_order_and_then_the_end(make_exchange: Any) -> No
     producer.start()
     received = _drain(gate, time.monotonic() + 60)
     producer.join(10)
-    reader.thread.join(10)
     assert received == [*batches, END_OF_PARTITION]
-    assert not reader.thread.is_alive() and exchange.failures == []
+    assert reader.ended.is_set() and exchange.failures == []
 
 
 def test_a_stalled_consumer_bounds_what_its_producer_queues(make_exchange: Any) -> None:
-    capacity, credits, gate_capacity = 8, 4, 2
+    capacity, credits = 8, 4
     exchange = make_exchange(capacity)
-    gate = InputGate(1, gate_capacity, exchange.cancelled)
+    gate = InputGate(1, 2, exchange.cancelled)
     exchange.read_into(gate, credits)
     sent = []
 
@@ -131,9 +137,9 @@ def test_a_stalled_consumer_bounds_what_its_producer_queues(make_exchange: Any) 
 
     producer = threading.Thread(target=produce, daemon=True)
     producer.start()
-    # Nobody takes from the gate: the producer stops once the subpartition, the credits in flight, the
-    # full gate and the one item the reader holds are used up.
-    bound = capacity + credits + gate_capacity + 1
+    # Nobody takes from the gate: the producer stops once the subpartition and the credits are used up
+    # (a remote channel's items in the gate hold their credit; the gate's capacity bounds local senders).
+    bound = capacity + credits
     previous, deadline = -1, time.monotonic() + 30
     while (len(sent) != previous or not sent) and time.monotonic() < deadline:  # until it stops growing
         previous = len(sent)
@@ -178,28 +184,44 @@ def test_a_producer_that_is_gone_fails_its_reader_with_a_named_error(make_exchan
     assert exchange.failures == [f"ABORTED: {PARTITION}: the producing task of this partition was cancelled or failed"]
 
 
+def _read_frames(sock: socket.socket, until_kind: int) -> list[tuple[int, int, bytes]]:
+    """(kind, stream, rest) of each frame `sock` receives, up to the first of `until_kind`."""
+    frames: list[tuple[int, int, bytes]] = []
+    data = b""
+    while not frames or frames[-1][0] != until_kind:
+        chunk = sock.recv(4096)
+        assert chunk, f"the connection closed after {frames}"
+        data += chunk
+        while len(data) >= 5 and len(data) >= 5 + struct.unpack_from(">I", data, 1)[0]:
+            kind, length = struct.unpack_from(">BI", data)
+            frames.append((kind, struct.unpack_from(">I", data, 5)[0], data[9:5 + length]))
+            data = data[5 + length:]
+    return frames
+
+
+def _items(frames: list[tuple[int, int, bytes]]) -> list[Any]:
+    """The items of the BUFFERS frames among `frames`, as a consumer reads them."""
+    return [pickle.loads(item) for kind, stream, rest in frames if kind == exchange_module.BUFFERS
+            for item in exchange_module.split_buffers(struct.pack(">I", stream) + rest)]
+
+
 def test_a_producer_gone_while_its_consumer_has_no_credit_says_so(make_exchange: Any) -> None:
-    """The serving thread waits for credit on the socket, not on the subpartition: abort still reaches
-    the consumer as ABORTED, not as a connection that just closed."""
+    """A stream without credit is still told: abort reaches the consumer as ABORTED, on that stream."""
     exchange = make_exchange(capacity=8)
     host, port = exchange.address.split(":")
     consumer = socket.create_connection((host, int(port)), timeout=30)
     try:
-        consumer.sendall(exchange_module.request_frame(PartitionRequest(SESSION, PARTITION, 0, 1)))
+        consumer.sendall(exchange_module.request_frame(7, PartitionRequest(SESSION, PARTITION, 0, 1)))
         exchange.channel.send([0])
         exchange.channel.send([1])
         wait_for(lambda: exchange.server.frames_sent == 1, 30, what="the one credited buffer to go out")
         exchange.partition.abort()
-        received = b""
-        while chunk := consumer.recv(4096):
-            received += chunk
+        frames = _read_frames(consumer, exchange_module.ERROR)
     finally:
         consumer.close()
-    kind, length = struct.unpack_from(">BI", received)
-    assert kind == exchange_module.BUFFERS
-    error = received[5 + length:]
-    assert struct.unpack_from(">B", error)[0] == exchange_module.ERROR
-    assert error[5:].decode() == f"ABORTED: {PARTITION}: the producing task of this partition was cancelled or failed"
+    assert [(kind, stream) for kind, stream, _ in frames] == [(exchange_module.BUFFERS, 7), (exchange_module.ERROR, 7)]
+    assert _items(frames) == [[0]]
+    assert frames[-1][2].decode() == f"ABORTED: {PARTITION}: the producing task of this partition was cancelled or failed"
 
 
 def test_a_partition_that_never_comes_is_not_found(make_exchange: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -214,11 +236,13 @@ def test_a_cancelled_reader_of_a_silent_partition_ends_without_a_failure(make_ex
     exchange = make_exchange(capacity=8)
     cancelled = threading.Event()
     reader = exchange.read_into(InputGate(1, 8, cancelled), credits=4)
-    wait_for(lambda: exchange.server.connections_served == 1, 30, what="the connection to be served")
+    wait_for(lambda: exchange.server.streams_served == 1, 30, what="the stream to be served")
     cancelled.set()
     reader.cancel()
-    reader.thread.join(10)
-    assert not reader.thread.is_alive() and exchange.failures == []
+    subpartition = exchange.partition.subpartitions[0]
+    wait_for(lambda: subpartition._reader is None, 30, what="the server to drop the cancelled stream")
+    exchange.channel.send([1])  # (nobody reads it now: nothing fails)
+    assert reader.ended.is_set() and exchange.failures == []
 
 
 def test_a_consumer_of_another_leader_session_does_not_find_the_partition(
@@ -238,26 +262,15 @@ def test_a_consumer_of_another_leader_session_does_not_find_the_partition(
     assert _drain(gate, time.monotonic() + 30) == [["the new leader's"], END_OF_PARTITION]
 
 
-def _unframe(data: bytes) -> list[Any]:
-    """The items of the BUFFERS frames in `data`, as a consumer reads them."""
-    items, at = [], 0
-    while at < len(data):
-        kind, length = struct.unpack_from(">BI", data, at)
-        assert kind == exchange_module.BUFFERS
-        items += [pickle.loads(item) for item in exchange_module.split_buffers(data[at + 5:at + 5 + length])]
-        at += 5 + length
-    return items
-
-
 def test_a_new_reader_of_a_subpartition_takes_over_and_loses_nothing_queued(make_exchange: Any) -> None:
     """A reader that went quiet (its consumer gone without a word) has what it was sent; everything after
-    goes to the reader that asks next, in order, and the quiet one takes nothing more."""
+    goes to the reader that asks next, in order, and the quiet one is told it lost the subpartition."""
     exchange = make_exchange(capacity=8)
     host, port = exchange.address.split(":")
     quiet = socket.create_connection((host, int(port)), timeout=30)
     try:
-        quiet.sendall(exchange_module.request_frame(PartitionRequest(SESSION, PARTITION, 0, 2)))
-        wait_for(lambda: exchange.server.connections_served == 1, 30, what="the quiet reader to be served")
+        quiet.sendall(exchange_module.request_frame(1, PartitionRequest(SESSION, PARTITION, 0, 2)))
+        wait_for(lambda: exchange.server.streams_served == 1, 30, what="the quiet reader to be served")
         for i in range(4):
             exchange.channel.send([i])
         wait_for(lambda: exchange.server.frames_sent >= 1 and len(exchange.partition.subpartitions[0].buffers) == 2,
@@ -266,11 +279,9 @@ def test_a_new_reader_of_a_subpartition_takes_over_and_loses_nothing_queued(make
         gate = InputGate(1, 8, exchange.cancelled)
         exchange.read_into(gate, credits=4)
         assert _drain(gate, time.monotonic() + 30) == [[2], [3], END_OF_PARTITION]
-        quiet.settimeout(30)
-        sent_to_quiet = b""
-        while chunk := quiet.recv(4096):  # (the server closed it when the new reader came)
-            sent_to_quiet += chunk
-        assert _unframe(sent_to_quiet) == [[0], [1]]
+        frames = _read_frames(quiet, exchange_module.ERROR)
+        assert _items(frames) == [[0], [1]]
+        assert frames[-1][2].decode() == f"UNAVAILABLE: {PARTITION}: a newer connection reads this subpartition"
     finally:
         quiet.close()
 
@@ -340,7 +351,7 @@ def test_with_internal_tls_only_a_peer_with_a_trusted_certificate_reads(make_exc
         exchange.read_into(InputGate(1, 8, threading.Event()), credits=4, tls=stranger)
         wait_for(lambda: exchange.failures, 30, what="the untrusted reader to fail")
         assert exchange.failures[0].startswith("UNAVAILABLE: reading job/vertex/0/0/0[0] from TaskManager 127.0.0.1:")
-    assert exchange.server.connections_served == 0
+    assert exchange.server.streams_served == 0
     exchange.channel.send(END_OF_PARTITION)
     gate = InputGate(1, 8, exchange.cancelled)
     exchange.read_into(gate, credits=4, tls=_tls(certs, "client"))  # same CA: trusted
@@ -355,7 +366,77 @@ def test_a_pinned_fingerprint_refuses_another_certificate_of_the_same_ca(make_ex
     exchange.channel.send(END_OF_PARTITION)
     exchange.read_into(InputGate(1, 8, threading.Event()), credits=4, tls=_tls(certs, "client"))
     wait_for(lambda: exchange.failures, 30, what="the reader with an unpinned certificate to fail")
-    assert exchange.server.connections_served == 0
+    assert exchange.server.streams_served == 0
     gate = InputGate(1, 8, exchange.cancelled)
     exchange.read_into(gate, credits=4, tls=_tls(certs, **{"security.ssl.internal.cert.fingerprint": pin}))
     assert _drain(gate, time.monotonic() + 30) == [END_OF_PARTITION]
+
+
+def test_the_channels_from_one_taskmanager_share_one_connection(make_exchange: Any) -> None:
+    """Three channels of two gates from one producing TaskManager: one connection carries them all, each
+    channel gets its own subpartition's batches in order, and the connection stays for the next job."""
+    exchange = make_exchange(capacity=8, subpartitions=3)
+    gates = [InputGate(2, 4, exchange.cancelled), InputGate(1, 4, exchange.cancelled)]
+    for subpartition, (gate, index) in enumerate([(gates[0], 0), (gates[0], 1), (gates[1], 0)]):
+        exchange.read_into(gate, credits=4, subpartition=subpartition, channel_index=index)
+    channels = [NetworkChannel(subpartition) for subpartition in exchange.partition.subpartitions]
+
+    def produce() -> None:
+        for i in range(200):
+            for number, channel in enumerate(channels):
+                channel.send([(number, i)])
+        for channel in channels:
+            channel.send(END_OF_PARTITION)
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    received: dict[tuple[int, int], list[Any]] = {}
+    deadline = time.monotonic() + 60
+    ended = 0
+    while ended < 3 and time.monotonic() < deadline:
+        for number, gate in enumerate(gates):
+            item = gate.get(timeout=0.01)
+            if item is not None:
+                received.setdefault((number, item[0]), []).append(item[1])
+                ended += item[1] is END_OF_PARTITION
+    producer.join(10)
+    for key, subpartition in (((0, 0), 0), ((0, 1), 1), ((1, 0), 2)):
+        assert received[key] == [*([(subpartition, i)] for i in range(200)), END_OF_PARTITION]
+    assert exchange.server.open_connections == 1 and exchange.server.streams_served == 3
+    assert exchange.consumers[None].open_connections == 1 and exchange.failures == []
+
+
+def test_one_channel_that_fails_or_is_cancelled_leaves_the_others_on_its_connection(make_exchange: Any) -> None:
+    exchange = make_exchange(capacity=8)
+    other = ResultPartition("job/other/0/0/0", 2, 8, exchange.cancelled)
+    exchange.registry.register(SESSION, other)
+    gate = InputGate(3, 8, exchange.cancelled)
+    failed: list[str] = []
+    exchange.read_into(gate, credits=4, channel_index=0, failures=failed)
+    cancelled = exchange.read_into(gate, credits=4, partition=other.id, subpartition=0, channel_index=1)
+    exchange.read_into(gate, credits=4, partition=other.id, subpartition=1, channel_index=2)
+    wait_for(lambda: exchange.server.streams_served == 3, 30, what="the three streams to be served")
+    exchange.partition.abort()
+    wait_for(lambda: failed, 30, what="the channel of the aborted partition to fail")
+    assert failed == [f"ABORTED: {PARTITION}: the producing task of this partition was cancelled or failed"]
+    cancelled.cancel()
+    wait_for(lambda: other.subpartitions[0]._reader is None, 30, what="the server to drop the cancelled stream")
+    survivor = NetworkChannel(other.subpartitions[1])
+    for i in range(10):  # (within the subpartition's room and the credit: nobody reads yet)
+        survivor.send([i])
+    survivor.send(END_OF_PARTITION)
+    assert _drain(gate, time.monotonic() + 30) == [*([i] for i in range(10)), END_OF_PARTITION]
+    assert exchange.failures == [] and exchange.server.open_connections == 1
+
+
+def test_a_producing_taskmanager_that_stops_fails_every_channel_from_it(make_exchange: Any) -> None:
+    exchange = make_exchange(capacity=8, subpartitions=2)
+    gate = InputGate(2, 8, threading.Event())
+    readers = [exchange.read_into(gate, credits=4, subpartition=i, channel_index=i) for i in range(2)]
+    wait_for(lambda: exchange.server.streams_served == 2, 30, what="both streams to be served")
+    exchange.server.stop()  # (what its process's death does to the connection)
+    wait_for(lambda: len(exchange.failures) == 2, 30, what="both channels to fail")
+    for failure, i in zip(sorted(exchange.failures), range(2)):
+        assert failure.startswith(f"UNAVAILABLE: reading {PARTITION}[{i}] from TaskManager {exchange.address}: ")
+    assert all(reader.ended.is_set() for reader in readers)
+    wait_for(lambda: exchange.consumers[None].open_connections == 0, 30, what="the dead connection to be forgotten")

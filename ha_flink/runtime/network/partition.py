@@ -2,18 +2,19 @@
 subtask. A subpartition holds at most `capacity` serialized buffers; a producer that finds it full waits,
 so a slow consumer back-pressures its producer through the network just as through a local gate.
 
-Producers are task threads; the consumer of a subpartition is the thread that serves its connection
-(runtime/network/exchange.py). The hand-over is a deque under one lock with two conditions, "data" and
-"space". Neither side makes a system call per buffer: a notify only releases the waiter's lock. (When
-every buffer woke an event loop instead, through its self-pipe, a busy producer spent half its time
-taking the GIL back after that write: py-spy on a p=2 word count.)"""
+Producers are task threads; the consumer of a subpartition is the thread that serves the connection its
+reader's stream is on (runtime/network/exchange.py), which polls it without waiting. The hand-over is a
+deque under one lock: a producer tells the reader only of the first buffer of an empty queue, so a busy
+producer makes no system call per buffer. (When every buffer woke an event loop instead, through its
+self-pipe, a busy producer spent half its time taking the GIL back after that write: py-spy on a p=2
+word count.)"""
 
 from __future__ import annotations
 
 import collections
 import pickle
 import threading
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from ha_flink.runtime.task.channels import POLL_SECONDS, BackPressureClock, EndOfPartition, TaskCancelled
 
@@ -33,14 +34,12 @@ class ReaderSupersededError(RuntimeError):
     """A newer connection asked for the same subpartition: this one may take nothing more from it."""
 
 
-class Interruptible(Protocol):
-    """A connection serving a subpartition, as abort() and attach() wake it (exchange._Interrupter)."""
+class SubpartitionReader(Protocol):
+    """The stream of a connection that serves a subpartition (exchange._ServedStream)."""
 
-    def interrupt(self) -> None:
-        """Shut the connection down: whatever its thread waits for on it ends."""
-
-    def stop_reading(self) -> None:
-        """Shut its reading side down: a thread waiting for credit wakes, and can still say why."""
+    def notify_data(self) -> None:
+        """The subpartition has something new for its reader: a buffer where it had none, its end, an
+        abort, or another reader. Called under the subpartition's lock, by any thread: must not block."""
 
 
 class Subpartition:
@@ -50,12 +49,10 @@ class Subpartition:
         self.cancelled = cancelled
         self.aborted = False
         self._lock = threading.Lock()
-        self._data = threading.Condition(self._lock)
         self._space = threading.Condition(self._lock)
-        # The one connection that reads it: a subpartition has one consumer, and a buffer that a stale
+        # The one stream that reads it: a subpartition has one consumer, and a buffer that a stale
         # second reader took would be lost to the real one (Flink: one read view per subpartition).
-        self._reader: Interruptible | None = None
-        self._reader_waiting = False  # in take(): a notify wakes it
+        self._reader: SubpartitionReader | None = None
 
     # producer side (task thread)
     def add(self, data: bytes, clock: BackPressureClock | None = None) -> None:
@@ -73,70 +70,61 @@ class Subpartition:
                     if clock is not None:
                         clock.done()
             self.buffers.append(data)
-            self._data.notify()
+            # Only the first buffer of an empty queue is news: a reader that left buffers here polls again
+            # when it has credit for them.
+            if len(self.buffers) == 1 and self._reader is not None:
+                self._reader.notify_data()
 
     def abort(self) -> None:
-        """The producer is gone (cancelled, failed): the connection serving it ends with an error."""
+        """The producer is gone (cancelled, failed): its reader's stream ends with an error."""
         with self._lock:
             self.aborted = True
-            self._data.notify_all()  # (a serving thread in take() says so to its consumer)
-            busy = self._reader if not self._reader_waiting else None
-        if busy is not None:  # (one waiting for credit wakes; its consumer, told ABORTED, ends the connection)
-            busy.stop_reading()
+            if self._reader is not None:
+                self._reader.notify_data()
 
-    # consumer side (the serving thread)
-    def attach(self, connection: Interruptible) -> Interruptible | None:
-        """Makes `connection` the reader; the one it supersedes (closed here), if there was one."""
+    # consumer side (the thread serving the reader's connection)
+    def attach(self, reader: SubpartitionReader) -> SubpartitionReader | None:
+        """Makes `reader` the reader; the one it supersedes (told so), if there was one."""
         with self._lock:
-            previous, self._reader = self._reader, connection
-            self._reader_waiting = False
-            self._data.notify_all()
-            aborted = self.aborted
-        if previous is not None:
-            previous.interrupt()
-        if aborted:
-            connection.interrupt()
+            previous, self._reader = self._reader, reader
+            if previous is not None:
+                previous.notify_data()  # (its next poll raises ReaderSupersededError)
         return previous
 
-    def detach(self, connection: Interruptible) -> None:
+    def detach(self, reader: SubpartitionReader) -> None:
         with self._lock:
-            if self._reader is connection:
+            if self._reader is reader:
                 self._reader = None
 
     def give_back(self, items: list[bytes], ended: bool) -> None:
-        """Buffers that `take` returned but that never reached the consumer (the send failed): first in
+        """Buffers that `poll` returned but that never reached the consumer (the send failed): first in
         line again, for the next reader."""
         with self._lock:
             if ended:
                 self.buffers.appendleft(END_MARKER)
             self.buffers.extendleft(reversed(items))
 
-    def take(self, limit: int, connection: Interruptible) -> tuple[list[bytes], bool]:
-        """Up to `limit` buffers, waiting for the first; and whether the subpartition ended after them.
-        Raises PartitionAbortedError once the producer is gone."""
+    def poll(self, limit: int, reader: SubpartitionReader) -> tuple[list[bytes], bool, bool]:
+        """Up to `limit` buffers, without waiting; whether the subpartition ended after them; and whether
+        more are queued (a reader that is not told of them otherwise). Raises PartitionAbortedError once
+        the producer is gone, ReaderSupersededError once `reader` is not the reader any more."""
         items: list[bytes] = []
         with self._lock:
-            while True:
-                if self.aborted:
-                    raise PartitionAbortedError("the producing task of this partition was cancelled or failed")
-                if self._reader is not connection:
-                    raise ReaderSupersededError("a newer connection reads this subpartition")
-                if self.buffers:
-                    break
-                self._reader_waiting = True
-                try:
-                    self._data.wait()  # (no timeout: add, attach and abort notify; an idle channel costs nothing)
-                finally:
-                    self._reader_waiting = False
+            if self.aborted:
+                raise PartitionAbortedError("the producing task of this partition was cancelled or failed")
+            if self._reader is not reader:
+                raise ReaderSupersededError("a newer connection reads this subpartition")
             ended = False
-            while self.buffers and len(items) < limit:
-                data = self.buffers.popleft()
+            buffers = self.buffers
+            while buffers and len(items) < limit:
+                data = buffers.popleft()
                 if data == END_MARKER:
                     ended = True
                     break
                 items.append(data)
-            self._space.notify()
-        return items, ended
+            if items:
+                self._space.notify()
+            return items, ended, bool(buffers) and not ended
 
 
 class ResultPartition:
@@ -171,23 +159,37 @@ class PartitionRegistry:
 
     def __init__(self) -> None:
         self.partitions: dict[tuple[str, str], ResultPartition] = {}
-        self._changed = threading.Condition()
+        self._watchers: dict[tuple[str, str], list[Callable[[ResultPartition], None]]] = {}
+        self._lock = threading.Lock()
 
     def register(self, session: str, partition: ResultPartition) -> None:
         """`session`: the leader session that deployed the producer. Partition ids repeat across leaders
         (each counts attempts from 0), so a consumer of a deposed leader never reads a new leader's
         partition, as for local channels (runtime/network/local.py)."""
-        with self._changed:
+        with self._lock:
             self.partitions[(session, partition.id)] = partition
-            self._changed.notify_all()
+            callbacks = self._watchers.pop((session, partition.id), [])
+        for callback in callbacks:
+            callback(partition)
 
-    def wait_for(self, session: str, pid: str, timeout: float) -> ResultPartition | None:
-        """The partition `pid` of `session` once registered; None if it is not within `timeout` seconds."""
-        with self._changed:
-            self._changed.wait_for(lambda: (session, pid) in self.partitions, timeout)
-            return self.partitions.get((session, pid))
+    def watch(self, session: str, pid: str, callback: Callable[[ResultPartition], None]) -> ResultPartition | None:
+        """The partition `pid` of `session` if registered; else None, and `callback` is called with it
+        when it is (on the registering thread, so it must not block), unless `unwatch`ed first."""
+        with self._lock:
+            partition = self.partitions.get((session, pid))
+            if partition is None:
+                self._watchers.setdefault((session, pid), []).append(callback)
+            return partition
+
+    def unwatch(self, session: str, pid: str, callback: Callable[[ResultPartition], None]) -> None:
+        with self._lock:
+            callbacks = self._watchers.get((session, pid), [])
+            if callback in callbacks:
+                callbacks.remove(callback)
+            if not callbacks:
+                self._watchers.pop((session, pid), None)
 
     def release_job(self, job_id: str) -> None:
-        with self._changed:
+        with self._lock:
             for key in [k for k in self.partitions if k[1].startswith(f"{job_id}/")]:
                 del self.partitions[key]

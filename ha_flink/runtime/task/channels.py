@@ -5,8 +5,7 @@ notice cancellation."""
 
 from __future__ import annotations
 
-import asyncio
-import queue
+import collections
 import threading
 import time
 from typing import Any, Callable, Protocol, Sequence
@@ -65,71 +64,68 @@ class BackPressureClock:
 
 
 class InputGate:
+    """What one task reads, from all its input channels, in arrival order. `capacity` bounds what local
+    senders (threads of this process) may put: a full gate blocks them. Remote channels put with
+    `put_credited`, which never blocks, as the thread of their connection also feeds other tasks' gates:
+    a remote channel is bounded by its credit instead, and a buffer's credit goes back to its producer
+    (the channel's `credit_return`) when the task takes the buffer."""
+
     def __init__(self, channels: int, capacity: int, cancelled: threading.Event) -> None:
         self.channels = channels
-        self.queue: queue.Queue[tuple[int, Any]] = queue.Queue(capacity)
+        self.capacity = capacity
         self.cancelled = cancelled
-        self._space_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
-        self._waiters_lock = threading.Lock()
+        self._items: collections.deque[tuple[int, Any]] = collections.deque()
+        self._bounded = 0  # items that `put` put, which `capacity` bounds
+        self._lock = threading.Lock()
+        self._not_empty = threading.Condition(self._lock)
+        self._not_full = threading.Condition(self._lock)
+        self._credit_returns: list[Callable[[], None] | None] = [None] * channels
+
+    def set_credit_return(self, channel: int, credit_return: Callable[[], None]) -> None:
+        """`channel` is remote: each of its items taken calls `credit_return` (on the task's thread)."""
+        self._credit_returns[channel] = credit_return
 
     def put(self, channel: int, item: Any, clock: BackPressureClock | None = None,
             cancelled: threading.Event | None = None) -> None:
         """Waits while the gate is full; `clock` (the sender's) runs meanwhile. The wait ends with
         TaskCancelled once `cancelled` is set: the sender's own flag where sender and receiver are
         separate tasks (the receiver's, by default, where one job shares one flag)."""
-        try:
-            self.queue.put_nowait((channel, item))
-            return
-        except queue.Full:
-            if clock is not None:
-                clock.waiting()
-        try:
-            while True:
+        with self._lock:
+            if self._bounded >= self.capacity:
+                if clock is not None:
+                    clock.waiting()
                 try:
-                    self.queue.put((channel, item), timeout=POLL_SECONDS)
-                    return
-                except queue.Full:
-                    if (cancelled or self.cancelled).is_set():
-                        raise TaskCancelled() from None
-        finally:
-            if clock is not None:
-                clock.done()
+                    while self._bounded >= self.capacity:
+                        if (cancelled or self.cancelled).is_set():
+                            raise TaskCancelled()
+                        self._not_full.wait(POLL_SECONDS)
+                finally:
+                    if clock is not None:
+                        clock.done()
+            self._bounded += 1
+            self._items.append((channel, item))
+            self._not_empty.notify()
 
-    def try_put(self, channel: int, item: Any) -> bool:
-        try:
-            self.queue.put_nowait((channel, item))
-            return True
-        except queue.Full:
-            return False
-
-    async def put_async(self, channel: int, item: Any) -> None:
-        """For network readers on an event loop: wait for space without holding a thread; the task's next
-        `get` wakes the waiter."""
-        loop = asyncio.get_running_loop()
-        while not self.try_put(channel, item):
-            if self.cancelled.is_set():
-                raise TaskCancelled()
-            space = asyncio.Event()
-            with self._waiters_lock:
-                self._space_waiters.append((loop, space))
-            if self.try_put(channel, item):  # space came between the first try and registering
-                return
-            try:
-                await asyncio.wait_for(space.wait(), POLL_SECONDS)
-            except asyncio.TimeoutError:
-                pass
+    def put_credited(self, channel: int, item: Any) -> None:
+        """An item of a remote channel, which its producer sent on credit: never waits."""
+        with self._lock:
+            self._items.append((channel, item))
+            self._not_empty.notify()
 
     def get(self, timeout: float) -> tuple[int, Any] | None:
-        try:
-            item = self.queue.get(timeout=timeout)
-        except queue.Empty:
-            return None
-        if self._space_waiters:
-            with self._waiters_lock:
-                waiters, self._space_waiters = self._space_waiters, []
-            for loop, space in waiters:
-                loop.call_soon_threadsafe(space.set)
-        return item
+        with self._lock:
+            if not self._items:
+                self._not_empty.wait(timeout)
+                if not self._items:
+                    return None
+            entry = self._items.popleft()
+            credit_return = self._credit_returns[entry[0]]
+            if credit_return is None:
+                self._bounded -= 1
+                self._not_full.notify()
+        if credit_return is not None:
+            credit_return()
+        return entry
 
 
 class OutputChannel(Protocol):

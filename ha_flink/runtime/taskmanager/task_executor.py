@@ -52,7 +52,9 @@ from ha_flink.runtime.diagnostics import (
 from ha_flink.runtime.metrics.meter import TaskIOMeters
 from ha_flink.runtime.metrics.prometheus import MetricSample
 from ha_flink.runtime.metrics.user import user_metric_samples, user_metric_values
-from ha_flink.runtime.network.exchange import INITIAL_CREDITS, PartitionRequest, PartitionServer, RemoteInputChannel
+from ha_flink.runtime.network.exchange import (
+    INITIAL_CREDITS, DataConnections, PartitionRequest, PartitionServer, RemoteInputChannel,
+)
 from ha_flink.runtime.network.local import LocalChannelKey, LocalGates, LocalOutputChannel
 from ha_flink.runtime.network.partition import NetworkChannel, PartitionRegistry, ResultPartition
 from ha_flink.runtime.partitioner import ForwardPartitioner
@@ -127,6 +129,7 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
         self.local_gates = LocalGates()
         self.data_server = PartitionServer(self.partitions, self.bind_host, self.data_port, self.tls,
                                            f"TaskManager {self.resource_id}")
+        self.data_connections = DataConnections(self.tls)
         interceptor = FencingInterceptor(self._followed_session, {"TaskExecutor"}, {"TaskExecutor"},
                                          role="TaskManager")
         self.server = grpc.aio.server(interceptors=[*server_interceptors(self.tls), interceptor],
@@ -156,6 +159,7 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
         for thread in threads:
             await self.loop.run_in_executor(None, thread.join, max(0.0, deadline - time.monotonic()))
         await self.loop.run_in_executor(None, self.python_environments.close)
+        await self.loop.run_in_executor(None, self.data_connections.close)
         await self.loop.run_in_executor(None, self.data_server.stop)
         await self.server.stop(1)
 
@@ -313,10 +317,9 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
                 running.local_inputs.append(key)
                 continue
             reader = RemoteInputChannel(
-                channel.producer_data_address,
+                self.data_connections, channel.producer_data_address,
                 PartitionRequest(str(session_id), channel.partition_id, channel.subpartition, INITIAL_CREDITS), gate,
-                index, self.tls,
-                on_failure=functools.partial(self._on_reader_thread_failure, running))
+                index, on_failure=functools.partial(self._on_reader_failure, running))
             running.readers.append(reader)
         for reader in running.readers:
             reader.start()
@@ -389,7 +392,7 @@ class TaskExecutor(pb_grpc.TaskExecutorServicer):
             running.task.notify_checkpoint_complete(request.checkpoint_id)
         return pb.Empty()
 
-    def _on_reader_thread_failure(self, running: _RunningTask, reason: str) -> None:
+    def _on_reader_failure(self, running: _RunningTask, reason: str) -> None:
         try:
             self.loop.call_soon_threadsafe(self._reader_failed, running, reason)
         except RuntimeError:  # the loop is closed: the TaskManager stopped, its tasks with it
